@@ -1,0 +1,60 @@
+"""The agent interface every rlkit agent implements, the transition it observes, and shared helpers."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, NamedTuple, Protocol, runtime_checkable
+
+import numpy as np
+
+NO_METRICS: Mapping[str, float] = {}
+
+
+class Transition(NamedTuple):
+    """One env step; arrays with a leading env axis when the env is vectorised, scalars otherwise."""
+
+    obs: Any
+    action: Any
+    reward: Any
+    next_obs: Any
+    terminated: Any
+    truncated: Any
+    # False where a vector env's step was its next-step autoreset (obs -> first obs of a new episode).
+    valid: Any = True
+
+
+@runtime_checkable
+class Agent(Protocol):
+    """How to act and how to learn, with nothing about networks or batches (tabular and deep agents fit)."""
+
+    def act(self, obs: Any, *, explore: bool) -> Any:
+        """Action(s) for one observation or a batch; exploring in training, greedy in evaluation."""
+        ...
+
+    def observe(self, transition: Transition) -> Mapping[str, float]:
+        """Store the transition, learn when due, and return metrics to log (often empty)."""
+        ...
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to resume: tensors, numbers and strings only (loadable with weights_only)."""
+        ...
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore what state_dict returned."""
+        ...
+
+
+def linear_schedule(*, start: float, end: float, duration_steps: int, step: int) -> float:
+    """Interpolate from start to end over duration_steps, then hold end."""
+    if duration_steps <= 0 or step >= duration_steps:
+        return end
+    return start + (end - start) * (step / duration_steps)
+
+
+def epsilon_greedy(q_values_BA: np.ndarray, *, epsilon: float, rng: np.random.Generator) -> np.ndarray:
+    """Greedy actions per row, replaced by uniform random ones with probability epsilon."""
+    actions_B = q_values_BA.argmax(axis=1)
+    explore_B = rng.random(actions_B.shape[0]) < epsilon
+    if explore_B.any():
+        actions_B[explore_B] = rng.integers(q_values_BA.shape[1], size=int(explore_B.sum()))
+    return actions_B

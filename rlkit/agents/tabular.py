@@ -1,0 +1,116 @@
+"""Tabular Q-learning for envs with discrete observations (Taxi, FrozenLake, CliffWalking)."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from rlkit.agents.base import NO_METRICS, Transition, linear_schedule
+from rlkit.envs import require_discrete
+from rlkit.errors import RlkitError
+
+
+class QLearningAgent:
+    """Watkins' Q-learning with an epsilon-greedy behaviour policy.
+
+    The table is a list of Python lists: one transition at a time, scalar list indexing is several
+    times cheaper than numpy indexing, and the update cost is what bounds tabular throughput.
+    """
+
+    def __init__(
+        self,
+        *,
+        observation_space: gym.Space,
+        action_space: gym.Space,
+        learning_rate: float,
+        discount: float,
+        epsilon_start: float,
+        epsilon_end: float,
+        epsilon_decay_steps: int,
+        initial_q: float = 0.0,
+        metrics_every_steps: int = 1000,
+        seed: int = 0,
+        device: Any = None,  # unused: the table lives in host memory; accepted so all agents build alike
+    ) -> None:
+        fix = "use agent=dqn (a network instead of a table)"
+        self.n_states = require_discrete(observation_space, what="observation", agent="q_learning", fix=fix)
+        self.n_actions = require_discrete(action_space, what="action", agent="q_learning", fix="pick a discrete-action env")
+        if not 0.0 < learning_rate <= 1.0:
+            raise RlkitError(f"learning_rate must be in (0, 1], got {learning_rate}")
+        if not 0.0 <= discount <= 1.0:
+            raise RlkitError(f"discount must be in [0, 1], got {discount}")
+        self.learning_rate = float(learning_rate)
+        self.discount = float(discount)
+        self.epsilon_start = float(epsilon_start)
+        self.epsilon_end = float(epsilon_end)
+        self.epsilon_decay_steps = int(epsilon_decay_steps)
+        self.metrics_every_steps = max(1, int(metrics_every_steps))
+        self.q_table = [[float(initial_q)] * self.n_actions for _ in range(self.n_states)]
+        self.steps = 0
+        self.epsilon = self.epsilon_start
+        self._rng = random.Random(seed)
+
+    def act(self, obs: Any, *, explore: bool) -> Any:
+        if isinstance(obs, np.ndarray) and obs.ndim == 1:
+            return np.fromiter((self._act_one(int(o), explore) for o in obs), dtype=np.int64, count=obs.shape[0])
+        return self._act_one(int(obs), explore)
+
+    def _act_one(self, state: int, explore: bool) -> int:
+        if explore and self._rng.random() < self.epsilon:
+            return self._rng.randrange(self.n_actions)
+        row = self.q_table[state]
+        return row.index(max(row))
+
+    def observe(self, transition: Transition) -> Mapping[str, float]:
+        obs, action, reward, next_obs, terminated, _, valid = transition
+        if isinstance(obs, np.ndarray):
+            for i in np.flatnonzero(valid):
+                self._update(int(obs[i]), int(action[i]), float(reward[i]), int(next_obs[i]), bool(terminated[i]))
+            self.steps += obs.shape[0]
+        else:
+            self._update(obs, action, reward, next_obs, terminated)
+            self.steps += 1
+        if self.steps < self.epsilon_decay_steps:
+            self.epsilon = linear_schedule(
+                start=self.epsilon_start, end=self.epsilon_end, duration_steps=self.epsilon_decay_steps, step=self.steps
+            )
+        else:
+            self.epsilon = self.epsilon_end
+        if self.steps % self.metrics_every_steps < (obs.shape[0] if isinstance(obs, np.ndarray) else 1):
+            return {"train/epsilon": self.epsilon}
+        return NO_METRICS
+
+    def _update(self, state: int, action: int, reward: float, next_state: int, terminated: bool) -> None:
+        # Bootstrap unless the episode truly ended: a time-limit truncation still has a future.
+        target = reward if terminated else reward + self.discount * max(self.q_table[next_state])
+        row = self.q_table[state]
+        row[action] += self.learning_rate * (target - row[action])
+
+    def q_values(self) -> np.ndarray:
+        return np.asarray(self.q_table, dtype=np.float64)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "q_table": torch.tensor(self.q_table, dtype=torch.float64),
+            "steps": self.steps,
+            "epsilon": self.epsilon,
+            "rng_state": self._rng.getstate(),
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        table = state["q_table"]
+        if tuple(table.shape) != (self.n_states, self.n_actions):
+            raise RlkitError(
+                f"checkpoint Q-table has shape {tuple(table.shape)}, this env needs ({self.n_states}, {self.n_actions})"
+            )
+        self.q_table = table.tolist()
+        self.steps = int(state["steps"])
+        self.epsilon = float(state["epsilon"])
+        if "rng_state" in state:
+            version, internal, gauss = state["rng_state"]
+            self._rng.setstate((version, tuple(internal), gauss))

@@ -1,0 +1,60 @@
+"""Device resolution, seeding and the location of the config folder."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from rlkit.errors import RlkitError
+
+_DEVICE_CHOICES = "auto, cpu, cuda, cuda:<index>, mps"
+
+
+def conf_dir() -> Path:
+    """conf/ at the top of a source checkout, or rlkit/conf inside an installed wheel."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "conf", here.parent / "conf"):
+        if (candidate / "train.yaml").is_file():
+            return candidate
+    raise RlkitError(f"rlkit's conf/ folder is missing next to {here}; reinstall with `pip install .`")
+
+
+def resolve_device(name: str) -> torch.device:
+    """Turn auto|cpu|cuda|cuda:N|mps into a torch.device that exists; never fall back silently."""
+    name = str(name).strip().lower()
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cpu":
+        return torch.device("cpu")
+    if name == "mps":
+        if not torch.backends.mps.is_available():
+            raise RlkitError("device=mps but no Apple MPS device is available; use device=auto or device=cpu")
+        return torch.device("mps")
+    if name == "cuda" or name.startswith("cuda:"):
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise RlkitError(f"device={name} but no CUDA device is visible; use device=auto or device=cpu")
+        index = 0
+        if name.startswith("cuda:"):
+            suffix = name.split(":", 1)[1]
+            if not suffix.isdigit():
+                raise RlkitError(f"device={name} is not a device; choose one of: {_DEVICE_CHOICES}")
+            index = int(suffix)
+        if index >= count:
+            raise RlkitError(f"device={name} but only {count} CUDA device(s) are visible (cuda:0..cuda:{count - 1})")
+        return torch.device("cuda", index)
+    raise RlkitError(f"device={name} is not a device; choose one of: {_DEVICE_CHOICES}")
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, numpy and torch so a run with the same config repeats on CPU."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
