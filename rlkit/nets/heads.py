@@ -1,0 +1,60 @@
+"""Output layers on top of a body's features, and the QNetwork that joins the two."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class QHead(nn.Module):
+    """One linear layer: features -> one Q-value per action."""
+
+    def __init__(self, *, in_features: int, n_actions: int) -> None:
+        super().__init__()
+        self.linear = nn.Linear(int(in_features), int(n_actions))
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.linear(features)
+
+
+class DuelingHead(nn.Module):
+    """Q = V + A - mean(A): value and advantage streams (Wang et al., 2016, arXiv:1511.06581)."""
+
+    def __init__(self, *, in_features: int, n_actions: int, hidden: int = 0) -> None:
+        super().__init__()
+
+        def stream(out: int) -> nn.Module:
+            if hidden > 0:
+                return nn.Sequential(nn.Linear(in_features, hidden), nn.ReLU(), nn.Linear(hidden, out))
+            return nn.Linear(in_features, out)
+
+        self.value = stream(1)
+        self.advantage = stream(int(n_actions))
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        advantage_BA = self.advantage(features)
+        return self.value(features) + advantage_BA - advantage_BA.mean(dim=1, keepdim=True)
+
+
+class ClassifierHead(nn.Module):
+    """Linear layer to class logits; softmax lives in the cross-entropy loss (or predict_proba)."""
+
+    def __init__(self, *, in_features: int, n_classes: int) -> None:
+        super().__init__()
+        self.linear = nn.Linear(int(in_features), int(n_classes))
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.linear(features)
+
+
+class QNetwork(nn.Module):
+    """input transform -> body -> head. Composition, not a subclass per combination."""
+
+    def __init__(self, *, body: nn.Module, head: nn.Module, inputs: nn.Module | None = None) -> None:
+        super().__init__()
+        self.inputs = inputs if inputs is not None else nn.Identity()
+        self.body = body
+        self.head = head
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(self.inputs(obs)))
