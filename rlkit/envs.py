@@ -38,8 +38,11 @@ def _env_kwargs(env_cfg: Mapping[str, Any]) -> dict[str, Any]:
 def make_env(env_cfg: Mapping[str, Any], *, render_mode: str | None = None) -> gym.Env:
     """One env for evaluation or play: no episode statistics, render mode as asked."""
     env_id = resolve_env_id(str(env_cfg["id"]))
+    kwargs = _env_kwargs(env_cfg)
+    if render_mode is not None:
+        kwargs["render_mode"] = render_mode
     try:
-        return gym.make(env_id, render_mode=render_mode, disable_env_checker=True, **_env_kwargs(env_cfg))
+        return gym.make(env_id, disable_env_checker=True, **kwargs)
     except TypeError as exc:
         raise RlkitError(f"env={env_cfg.get('name')} ({env_id}) rejected its kwargs: {exc}") from exc
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import gymnasium as gym
 import numpy as np
@@ -28,12 +29,18 @@ class EvalResult:
         return float(self.returns.std()) if self.returns.size else float("nan")
 
 
+class Evaluation(NamedTuple):
+    step: int
+    train_seconds: float  # training wall time up to this evaluation, evaluations excluded
+    result: EvalResult
+
+
 @dataclass
 class TrainResult:
     steps: int
     episodes: int
     train_seconds: float
-    evaluations: list[tuple[int, EvalResult]] = field(default_factory=list)
+    evaluations: list[Evaluation] = field(default_factory=list)
 
     @property
     def steps_per_sec(self) -> float:
@@ -41,7 +48,7 @@ class TrainResult:
 
     @property
     def final_eval(self) -> EvalResult | None:
-        return self.evaluations[-1][1] if self.evaluations else None
+        return self.evaluations[-1].result if self.evaluations else None
 
 
 def evaluate(env: gym.Env, agent: Agent, *, episodes: int, seed: int | None = None) -> EvalResult:
@@ -83,7 +90,8 @@ def train(
     next_eval = eval_every_steps if eval_every_steps > 0 else total_steps + 1
     next_log = log_every_steps
     bar = tqdm(total=total_steps, unit="step", disable=not progress, mininterval=0.5, dynamic_ncols=True)
-    recent_returns: list[float] = []
+    ended_returns: list[float] = []  # episodes that ended since the last log line
+    ended_lengths: list[int] = []
     started = window_start = time.perf_counter()
     window_steps = 0
     eval_seconds = eval_total_seconds = 0.0
@@ -98,38 +106,42 @@ def train(
         if vector:
             valid = ~(terminated | truncated)  # the next step of these copies is gymnasium's autoreset step
             if "episode" in info:
-                for i in np.flatnonzero(info["_episode"]):
-                    episodes += 1
-                    recent_returns.append(float(info["episode"]["r"][i]))
-                    logger.scalar(tb.EPISODIC_RETURN, info["episode"]["r"][i], step)
-                    logger.scalar(tb.EPISODIC_LENGTH, info["episode"]["l"][i], step)
+                ended = np.flatnonzero(info["_episode"])
+                ended_returns.extend(info["episode"]["r"][ended].tolist())
+                ended_lengths.extend(info["episode"]["l"][ended].tolist())
         elif terminated or truncated:
-            episodes += 1
-            recent_returns.append(float(info["episode"]["r"]))
-            logger.scalar(tb.EPISODIC_RETURN, info["episode"]["r"], step)
-            logger.scalar(tb.EPISODIC_LENGTH, info["episode"]["l"], step)
+            ended_returns.append(info["episode"]["r"])
+            ended_lengths.append(info["episode"]["l"])
             next_obs, _ = env.reset()
         obs = next_obs
 
         if step >= next_log:
+            # Episodes are logged as window means: one event per window instead of one per episode
+            # keeps TensorBoard from costing more than the env on short-episode tasks like Taxi.
             now = time.perf_counter()
-            logger.scalar(tb.STEPS_PER_SEC, (step - window_steps) / max(now - window_start - eval_seconds, 1e-9), step)
+            window = {tb.STEPS_PER_SEC: (step - window_steps) / max(now - window_start - eval_seconds, 1e-9)}
+            if ended_returns:
+                episodes += len(ended_returns)
+                window[tb.EPISODIC_RETURN] = float(np.mean(ended_returns))
+                window[tb.EPISODIC_LENGTH] = float(np.mean(ended_lengths))
+                bar.set_postfix(episodes=episodes, ret=f"{window[tb.EPISODIC_RETURN]:.2f}", refresh=False)
+                ended_returns.clear()
+                ended_lengths.clear()
+            logger.scalars(window, step)
             window_start, window_steps, eval_seconds = now, step, 0.0
             next_log += log_every_steps
-            if recent_returns:
-                bar.set_postfix(episodes=episodes, ret=f"{np.mean(recent_returns[-100:]):.2f}", refresh=False)
-                del recent_returns[:-100]
             bar.update(step - bar.n)
-        if step >= next_eval and eval_env is not None:
+        if step >= next_eval and step < total_steps and eval_env is not None:
             eval_started = time.perf_counter()
             evaluation = evaluate(eval_env, agent, episodes=eval_episodes, seed=seed + 10_000 + step)
+            train_seconds = eval_started - started - eval_total_seconds
             eval_seconds += time.perf_counter() - eval_started
             eval_total_seconds += time.perf_counter() - eval_started
-            result.evaluations.append((step, evaluation))
-            logger.scalar(tb.EVAL_RETURN_MEAN, evaluation.mean, step)
-            logger.scalar(tb.EVAL_RETURN_STD, evaluation.std, step)
+            result.evaluations.append(Evaluation(step, train_seconds, evaluation))
+            logger.scalars({tb.EVAL_RETURN_MEAN: evaluation.mean, tb.EVAL_RETURN_STD: evaluation.std}, step)
             next_eval += eval_every_steps
 
+    episodes += len(ended_returns)
     bar.update(step - bar.n)
     bar.close()
     result.steps, result.episodes = step, episodes

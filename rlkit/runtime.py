@@ -38,15 +38,13 @@ def resolve_device(name: str) -> torch.device:
             raise RlkitError("device=mps but no Apple MPS device is available; use device=auto or device=cpu")
         return torch.device("mps")
     if name == "cuda" or name.startswith("cuda:"):
+        suffix = name.partition(":")[2] or "0"
+        if not suffix.isdigit():
+            raise RlkitError(f"device={name} is not a device; choose one of: {_DEVICE_CHOICES}")
+        index = int(suffix)
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0
         if count == 0:
             raise RlkitError(f"device={name} but no CUDA device is visible; use device=auto or device=cpu")
-        index = 0
-        if name.startswith("cuda:"):
-            suffix = name.split(":", 1)[1]
-            if not suffix.isdigit():
-                raise RlkitError(f"device={name} is not a device; choose one of: {_DEVICE_CHOICES}")
-            index = int(suffix)
         if index >= count:
             raise RlkitError(f"device={name} but only {count} CUDA device(s) are visible (cuda:0..cuda:{count - 1})")
         return torch.device("cuda", index)

@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from tensorboard.compat.proto.summary_pb2 import Summary
+
 EPISODIC_RETURN = "charts/episodic_return"
 EPISODIC_LENGTH = "charts/episodic_length"
 EVAL_RETURN_MEAN = "eval/return_mean"
@@ -45,13 +47,13 @@ class Logger:
             self._writer = SummaryWriter(log_dir=str(self.log_dir))
 
     def scalar(self, tag: str, value: float, step: int) -> None:
-        if self._writer is not None:
-            self._writer.add_scalar(tag, float(value), step)
+        self.scalars({tag: value}, step)
 
     def scalars(self, metrics: Mapping[str, float], step: int) -> None:
-        if self._writer is not None:
-            for tag, value in metrics.items():
-                self._writer.add_scalar(tag, float(value), step)
+        """All metrics of one step as one event: each event costs ~50 us, whatever it holds."""
+        if self._writer is not None and metrics:
+            summary = Summary(value=[Summary.Value(tag=tag, simple_value=float(v)) for tag, v in metrics.items()])
+            self._writer._get_file_writer().add_summary(summary, step)  # add_scalar, minus per-tag events
 
     def hparams(self, hparams: Mapping[str, Any], final_metrics: Mapping[str, float]) -> None:
         """Record the run's hyperparameters next to its final results (TensorBoard's HPARAMS tab)."""

@@ -15,7 +15,7 @@ from rlkit.checkpoint import FILENAME, save_checkpoint
 from rlkit.cli import report_errors, run_hydra_app
 from rlkit.envs import make_env, make_train_env, single_spaces
 from rlkit.errors import RlkitError
-from rlkit.loop import TrainResult, evaluate, train
+from rlkit.loop import Evaluation, TrainResult, evaluate, train
 from rlkit.runtime import conf_dir, resolve_device, seed_everything
 
 CONFIG_GROUPS = ("env", "agent", "device", "net", "optim")
@@ -69,7 +69,7 @@ def run(cfg: DictConfig, run_dir: Path, *, env_name: str, agent_name: str) -> Tr
             progress=bool(cfg.progress),
         )
         final = evaluate(eval_env, agent, episodes=int(cfg.final_eval_episodes), seed=int(cfg.seed) + 1_000_000)
-        result.evaluations.append((result.steps, final))
+        result.evaluations.append(Evaluation(result.steps, result.train_seconds, final))
         logger.scalar(tb.EVAL_RETURN_MEAN, final.mean, result.steps)
         logger.scalar(tb.EVAL_RETURN_STD, final.std, result.steps)
         logger.hparams(_hparams(config, env_name, agent_name), {"eval/return_mean": final.mean, "time/steps_per_sec": result.steps_per_sec})

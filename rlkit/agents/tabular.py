@@ -10,6 +10,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from rlkit import tb
 from rlkit.agents.base import NO_METRICS, Transition, linear_schedule
 from rlkit.envs import require_discrete
 from rlkit.errors import RlkitError
@@ -52,6 +53,7 @@ class QLearningAgent:
         self.metrics_every_steps = max(1, int(metrics_every_steps))
         self.q_table = [[float(initial_q)] * self.n_actions for _ in range(self.n_states)]
         self.steps = 0
+        self._next_metrics_step = self.metrics_every_steps
         self.epsilon = self.epsilon_start
         self._rng = random.Random(seed)
 
@@ -81,8 +83,9 @@ class QLearningAgent:
             )
         else:
             self.epsilon = self.epsilon_end
-        if self.steps % self.metrics_every_steps < (obs.shape[0] if isinstance(obs, np.ndarray) else 1):
-            return {"train/epsilon": self.epsilon}
+        if self.steps >= self._next_metrics_step:
+            self._next_metrics_step += self.metrics_every_steps
+            return {tb.EPSILON: self.epsilon}
         return NO_METRICS
 
     def _update(self, state: int, action: int, reward: float, next_state: int, terminated: bool) -> None:
@@ -110,6 +113,7 @@ class QLearningAgent:
             )
         self.q_table = table.tolist()
         self.steps = int(state["steps"])
+        self._next_metrics_step = (self.steps // self.metrics_every_steps + 1) * self.metrics_every_steps
         self.epsilon = float(state["epsilon"])
         if "rng_state" in state:
             version, internal, gauss = state["rng_state"]

@@ -1,0 +1,70 @@
+import gymnasium as gym
+import numpy as np
+
+from rlkit import tb
+from rlkit.agents.base import NO_METRICS, Transition
+from rlkit.envs import make_train_env
+from rlkit.loop import evaluate, train
+
+
+class RecordingAgent:
+    """Always plays action 0 and keeps every transition it is shown."""
+
+    def __init__(self):
+        self.seen: list[Transition] = []
+
+    def act(self, obs, *, explore):
+        return np.zeros(len(obs), dtype=np.int64) if isinstance(obs, np.ndarray) else 0
+
+    def observe(self, transition):
+        self.seen.append(transition)
+        return NO_METRICS
+
+    def state_dict(self):
+        return {}
+
+    def load_state_dict(self, state):
+        pass
+
+
+def test_vector_env_marks_autoreset_steps_invalid():
+    env = make_train_env({"id": "rlkit-test/Counting-v0", "kwargs": {"length": 3}, "num_envs": 2})
+    agent = RecordingAgent()
+    result = train(env=env, agent=agent, logger=tb.Logger(None), total_steps=16, seed=0, progress=False)
+    assert result.steps == 16
+    pairs = []
+    for t in agent.seen:
+        for i in range(2):
+            pairs.append((int(t.obs[i]), int(t.next_obs[i]), bool(t.valid[i]), float(t.reward[i])))
+    valid = [(o, n, r) for o, n, ok, r in pairs if ok]
+    invalid = [(o, n) for o, n, ok, _ in pairs if not ok]
+    assert all(n == o + 1 and r == o for o, n, r in valid)  # never across an episode boundary
+    assert invalid and all((o, n) == (3, 0) for o, n in invalid)  # exactly the autoreset steps
+    assert result.episodes == 4  # each copy: 3 valid steps + 1 reset step per episode, 8 steps each
+
+
+def test_single_env_resets_itself_and_counts_episodes():
+    env = make_train_env({"id": "rlkit-test/Counting-v0", "kwargs": {"length": 3}, "num_envs": 1})
+    agent = RecordingAgent()
+    result = train(env=env, agent=agent, logger=tb.Logger(None), total_steps=9, seed=0, progress=False)
+    assert [(t.obs, t.next_obs) for t in agent.seen] == [(0, 1), (1, 2), (2, 3)] * 3
+    assert [t.terminated for t in agent.seen] == [False, False, True] * 3
+    assert result.episodes == 3
+
+
+def test_evaluate_sums_unclipped_rewards():
+    env = gym.make("rlkit-test/Counting-v0", length=4)
+    result = evaluate(env, RecordingAgent(), episodes=3, seed=0)
+    np.testing.assert_array_equal(result.returns, [6.0, 6.0, 6.0])
+    np.testing.assert_array_equal(result.lengths, [4, 4, 4])
+
+
+def test_periodic_evaluations_happen_on_schedule():
+    env = make_train_env({"id": "rlkit-test/Counting-v0", "kwargs": {"length": 3}, "num_envs": 1})
+    eval_env = gym.make("rlkit-test/Counting-v0", length=3)
+    result = train(
+        env=env, agent=RecordingAgent(), logger=tb.Logger(None), total_steps=100, seed=0,
+        eval_env=eval_env, eval_every_steps=30, eval_episodes=2, progress=False,
+    )
+    assert [e.step for e in result.evaluations] == [30, 60, 90]
+    assert all(0 < a.train_seconds < b.train_seconds for a, b in zip(result.evaluations, result.evaluations[1:]))
