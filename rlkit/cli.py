@@ -54,10 +54,16 @@ def report_errors(task: F) -> F:
     return wrapper  # type: ignore[return-value]  # same signature as task
 
 
-def run_hydra_app(hydra_main: Callable[[], Any], conf: Path, groups: Sequence[str]) -> None:
-    """Check argv, then hand over to the @hydra.main function."""
+def run_hydra_app(
+    hydra_main: Callable[[], Any],
+    conf: Path,
+    groups: Sequence[str],
+    prepare: Callable[[Sequence[str]], list[str]] | None = None,
+) -> None:
+    """Rewrite and check argv (one-line errors), then hand over to the @hydra.main function."""
     try:
-        sys.argv[1:] = check_group_overrides(sys.argv[1:], conf, groups)
+        argv = prepare(sys.argv[1:]) if prepare is not None else sys.argv[1:]
+        sys.argv[1:] = check_group_overrides(argv, conf, groups)
     except RlkitError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)

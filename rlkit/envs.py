@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import gymnasium as gym
+import numpy as np
 from gymnasium.wrappers import RecordEpisodeStatistics
 
 from rlkit.errors import RlkitError
@@ -74,3 +75,24 @@ def require_discrete(space: gym.Space, *, what: str, agent: str, fix: str) -> in
     if not isinstance(space, gym.spaces.Discrete):
         raise RlkitError(f"agent={agent} needs a discrete {what} space, but the env has {space}; {fix}")
     return int(space.n)
+
+
+def env_rng_state(env: gym.Env | gym.vector.VectorEnv) -> list[dict[str, Any]]:
+    """Bit-generator state of every env copy, as plain data, so a resumed run draws the same resets."""
+    if isinstance(env, gym.vector.VectorEnv):
+        generators = env.unwrapped.get_attr("np_random")
+    else:
+        generators = [env.unwrapped.np_random]
+    return [g.bit_generator.state for g in generators]
+
+
+def set_env_rng_state(env: gym.Env | gym.vector.VectorEnv, states: list[dict[str, Any]]) -> None:
+    generators = []
+    for state in states:
+        bit_generator = getattr(np.random, state["bit_generator"])()
+        bit_generator.state = state
+        generators.append(np.random.Generator(bit_generator))
+    if isinstance(env, gym.vector.VectorEnv):
+        env.unwrapped.set_attr("np_random", generators)
+    else:
+        env.unwrapped.np_random = generators[0]

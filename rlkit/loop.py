@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 import gymnasium as gym
 import numpy as np
@@ -13,6 +14,10 @@ from tqdm.auto import tqdm
 
 from rlkit import tb
 from rlkit.agents.base import Agent, Transition
+
+
+class StopRequest(Protocol):
+    requested: bool
 
 
 @dataclass
@@ -41,6 +46,7 @@ class TrainResult:
     episodes: int
     train_seconds: float
     evaluations: list[Evaluation] = field(default_factory=list)
+    interrupted: bool = False
 
     @property
     def steps_per_sec(self) -> float:
@@ -66,6 +72,37 @@ def evaluate(env: gym.Env, agent: Agent, *, episodes: int, seed: int | None = No
     return EvalResult(returns, lengths)
 
 
+def next_multiple(step: int, every: int) -> int:
+    """First multiple of `every` after `step`; never, if every <= 0."""
+    return (step // every + 1) * every if every > 0 else sys.maxsize
+
+
+class EpisodeWindow:
+    """Episodes that ended since the last log line, logged as window means.
+
+    One event per window instead of one per episode keeps TensorBoard from costing more than the env
+    on short-episode tasks like Taxi.
+    """
+
+    def __init__(self) -> None:
+        self.returns: list[float] = []
+        self.lengths: list[int] = []
+        self.episodes = 0
+
+    def add(self, episode_return: float, length: int) -> None:
+        self.returns.append(float(episode_return))
+        self.lengths.append(int(length))
+
+    def flush(self) -> dict[str, float]:
+        if not self.returns:
+            return {}
+        means = {tb.EPISODIC_RETURN: float(np.mean(self.returns)), tb.EPISODIC_LENGTH: float(np.mean(self.lengths))}
+        self.episodes += len(self.returns)
+        self.returns.clear()
+        self.lengths.clear()
+        return means
+
+
 def train(
     *,
     env: gym.Env | gym.vector.VectorEnv,
@@ -77,23 +114,31 @@ def train(
     eval_every_steps: int = 0,
     eval_episodes: int = 10,
     log_every_steps: int = 1000,
+    checkpoint_every_steps: int = 0,
     on_checkpoint: Callable[[int], None] | None = None,
+    start_step: int = 0,
+    stop: StopRequest | None = None,
     progress: bool = True,
 ) -> TrainResult:
-    """Act, step, observe, log, evaluate; checkpoint at the end. Env steps count every copy of a vector env."""
+    """Act, step, observe, log, evaluate, checkpoint. Env steps count every copy of a vector env.
+
+    With start_step > 0 the run resumes: the env is reset without a seed, continuing the RNG state the
+    caller restored. When `stop.requested` turns true the loop ends after the current step.
+    """
     vector = isinstance(env, gym.vector.VectorEnv)
     num_envs = env.num_envs if vector else 1
-    obs, _ = env.reset(seed=seed)
+    obs, _ = env.reset(seed=seed if start_step == 0 else None)
     valid = np.ones(num_envs, dtype=bool) if vector else True
-    step = episodes = 0
-    result = TrainResult(steps=0, episodes=0, train_seconds=0.0)
-    next_eval = eval_every_steps if eval_every_steps > 0 else total_steps + 1
-    next_log = log_every_steps
-    bar = tqdm(total=total_steps, unit="step", disable=not progress, mininterval=0.5, dynamic_ncols=True)
-    ended_returns: list[float] = []  # episodes that ended since the last log line
-    ended_lengths: list[int] = []
+    step = start_step
+    result = TrainResult(steps=step, episodes=0, train_seconds=0.0)
+    next_log = next_multiple(step, log_every_steps)
+    next_eval = next_multiple(step, eval_every_steps) if eval_env is not None else sys.maxsize
+    next_checkpoint = next_multiple(step, checkpoint_every_steps) if on_checkpoint is not None else sys.maxsize
+    next_event = min(next_log, next_eval, next_checkpoint)
+    window = EpisodeWindow()
+    bar = tqdm(total=total_steps, initial=step, unit="step", disable=not progress, mininterval=0.5, dynamic_ncols=True)
     started = window_start = time.perf_counter()
-    window_steps = 0
+    window_steps = step
     eval_seconds = eval_total_seconds = 0.0
 
     while step < total_steps:
@@ -106,45 +151,44 @@ def train(
         if vector:
             valid = ~(terminated | truncated)  # the next step of these copies is gymnasium's autoreset step
             if "episode" in info:
-                ended = np.flatnonzero(info["_episode"])
-                ended_returns.extend(info["episode"]["r"][ended].tolist())
-                ended_lengths.extend(info["episode"]["l"][ended].tolist())
+                for i in np.flatnonzero(info["_episode"]):
+                    window.add(info["episode"]["r"][i], info["episode"]["l"][i])
         elif terminated or truncated:
-            ended_returns.append(info["episode"]["r"])
-            ended_lengths.append(info["episode"]["l"])
+            window.add(info["episode"]["r"], info["episode"]["l"])
             next_obs, _ = env.reset()
         obs = next_obs
+        if stop is not None and stop.requested:
+            break
+        if step < next_event:
+            continue
 
         if step >= next_log:
-            # Episodes are logged as window means: one event per window instead of one per episode
-            # keeps TensorBoard from costing more than the env on short-episode tasks like Taxi.
             now = time.perf_counter()
-            window = {tb.STEPS_PER_SEC: (step - window_steps) / max(now - window_start - eval_seconds, 1e-9)}
-            if ended_returns:
-                episodes += len(ended_returns)
-                window[tb.EPISODIC_RETURN] = float(np.mean(ended_returns))
-                window[tb.EPISODIC_LENGTH] = float(np.mean(ended_lengths))
-                bar.set_postfix(episodes=episodes, ret=f"{window[tb.EPISODIC_RETURN]:.2f}", refresh=False)
-                ended_returns.clear()
-                ended_lengths.clear()
-            logger.scalars(window, step)
-            window_start, window_steps, eval_seconds = now, step, 0.0
-            next_log += log_every_steps
+            line = {tb.STEPS_PER_SEC: (step - window_steps) / max(now - window_start - eval_seconds, 1e-9), **window.flush()}
+            logger.scalars(line, step)
+            if tb.EPISODIC_RETURN in line:
+                bar.set_postfix(episodes=window.episodes, ret=f"{line[tb.EPISODIC_RETURN]:.2f}", refresh=False)
             bar.update(step - bar.n)
-        if step >= next_eval and step < total_steps and eval_env is not None:
+            window_start, window_steps, eval_seconds = now, step, 0.0
+            next_log = next_multiple(step, log_every_steps)
+        if step >= next_eval and step < total_steps:
             eval_started = time.perf_counter()
             evaluation = evaluate(eval_env, agent, episodes=eval_episodes, seed=seed + 10_000 + step)
-            train_seconds = eval_started - started - eval_total_seconds
+            result.evaluations.append(Evaluation(step, eval_started - started - eval_total_seconds, evaluation))
+            logger.scalars({tb.EVAL_RETURN_MEAN: evaluation.mean, tb.EVAL_RETURN_STD: evaluation.std}, step)
             eval_seconds += time.perf_counter() - eval_started
             eval_total_seconds += time.perf_counter() - eval_started
-            result.evaluations.append(Evaluation(step, train_seconds, evaluation))
-            logger.scalars({tb.EVAL_RETURN_MEAN: evaluation.mean, tb.EVAL_RETURN_STD: evaluation.std}, step)
-            next_eval += eval_every_steps
+            next_eval = next_multiple(step, eval_every_steps)
+        if step >= next_checkpoint and step < total_steps:
+            on_checkpoint(step)
+            next_checkpoint = next_multiple(step, checkpoint_every_steps)
+        next_event = min(next_log, next_eval, next_checkpoint)
 
-    episodes += len(ended_returns)
+    logger.scalars(window.flush(), step)
     bar.update(step - bar.n)
     bar.close()
-    result.steps, result.episodes = step, episodes
+    result.steps, result.episodes = step, window.episodes
+    result.interrupted = step < total_steps
     result.train_seconds = time.perf_counter() - started - eval_total_seconds  # evaluation excluded
     if on_checkpoint is not None:
         on_checkpoint(step)

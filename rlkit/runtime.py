@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import random
+import signal
+import threading
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -56,3 +59,49 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
+
+
+class GracefulStop:
+    """Turn Ctrl-C and SIGTERM into a request the training loop honours after the current step.
+
+    Stopping between steps, never inside an update, is what makes the saved state consistent; a second
+    Ctrl-C interrupts at once for a user who really wants out.
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.signal_name = ""
+        self._previous: dict[int, Any] = {}
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.requested = True
+        self.signal_name = signal.Signals(signum).name
+
+    def __enter__(self) -> GracefulStop:
+        if threading.current_thread() is threading.main_thread():  # Hydra launchers may run jobs in threads
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous.clear()
+
+
+def rng_state() -> dict[str, Any]:
+    """Global RNG states of Python, numpy and torch, as plain data and tensors (weights_only-loadable)."""
+    numpy_state = np.random.get_state(legacy=False)
+    numpy_state = {**numpy_state, "state": {**numpy_state["state"], "key": torch.from_numpy(numpy_state["state"]["key"].astype(np.int64))}}
+    return {"python": random.getstate(), "numpy": numpy_state, "torch": torch.get_rng_state()}
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    numpy_state = state["numpy"]
+    key = numpy_state["state"]["key"].numpy().astype(np.uint32)
+    np.random.set_state({**numpy_state, "state": {**numpy_state["state"], "key": key}})
+    torch.set_rng_state(state["torch"])

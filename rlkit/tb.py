@@ -38,13 +38,14 @@ def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 class Logger:
     """Writes scalars and hyperparameters under one run folder; disabled means every call is a no-op."""
 
-    def __init__(self, log_dir: str | Path | None) -> None:
+    def __init__(self, log_dir: str | Path | None, *, purge_step: int | None = None) -> None:
+        """purge_step: a resumed run hides the events an interrupted one logged at or after this step."""
         self.log_dir = Path(log_dir) if log_dir is not None else None
         self._writer = None
         if self.log_dir is not None:
             from torch.utils.tensorboard import SummaryWriter  # slow import: only when logging
 
-            self._writer = SummaryWriter(log_dir=str(self.log_dir))
+            self._writer = SummaryWriter(log_dir=str(self.log_dir), purge_step=purge_step)
 
     def scalar(self, tag: str, value: float, step: int) -> None:
         self.scalars({tag: value}, step)

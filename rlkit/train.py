@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -10,13 +11,14 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from rlkit import tb
-from rlkit.agents import build_agent
-from rlkit.checkpoint import FILENAME, save_checkpoint
+from rlkit.agents import Agent, build_agent
+from rlkit.checkpoint import FILENAME, load_checkpoint, save_checkpoint
 from rlkit.cli import report_errors, run_hydra_app
-from rlkit.envs import make_env, make_train_env, single_spaces
+from rlkit.envs import env_rng_state, make_env, make_train_env, set_env_rng_state, single_spaces
 from rlkit.errors import RlkitError
 from rlkit.loop import Evaluation, TrainResult, evaluate, train
-from rlkit.runtime import conf_dir, resolve_device, seed_everything
+from rlkit.resume import resume_argv
+from rlkit.runtime import GracefulStop, conf_dir, resolve_device, rng_state, seed_everything, set_rng_state
 
 CONFIG_GROUPS = ("env", "agent", "device", "net", "optim")
 
@@ -26,14 +28,33 @@ def validate(cfg: DictConfig) -> None:
     for key in ("total_steps", "eval_episodes", "final_eval_episodes", "log_every_steps"):
         if int(cfg[key]) <= 0:
             raise RlkitError(f"{key} must be a positive number of steps/episodes, got {cfg[key]}")
-    if int(cfg.eval_every_steps) < 0:
-        raise RlkitError(f"eval_every_steps must be >= 0 (0 disables evaluation), got {cfg.eval_every_steps}")
+    for key, value in (("eval_every_steps", cfg.eval_every_steps), ("checkpoint.every_steps", cfg.checkpoint.every_steps)):
+        if int(value) < 0:
+            raise RlkitError(f"{key} must be >= 0 (0 disables it), got {value}")
 
 
 def run_names() -> tuple[str, str]:
     """(env, agent) names of the running Hydra job, as chosen on the command line or by defaults."""
     choices = HydraConfig.get().runtime.choices
     return str(choices.get("env")), str(choices.get("agent"))
+
+
+def restore(run_dir: Path, *, agent: Agent, env: Any, env_name: str, agent_name: str, total_steps: int) -> int:
+    """Load the run's checkpoint into agent, env and global RNGs; return the step to continue from."""
+    data = load_checkpoint(run_dir)
+    if (data.get("env"), data.get("agent")) != (env_name, agent_name):
+        raise RlkitError(f"checkpoint in {run_dir} is for env={data.get('env')} agent={data.get('agent')}, not {env_name}/{agent_name}")
+    try:
+        agent.load_state_dict(data["agent_state"])
+    except (KeyError, RuntimeError, ValueError) as exc:
+        raise RlkitError(f"checkpoint in {run_dir} does not fit this env/agent: {exc}") from exc
+    step = int(data["step"])
+    if step >= total_steps:
+        raise RlkitError(f"run {run_dir} already reached step {step} of total_steps={total_steps}; pass total_steps=<more> to go on")
+    set_rng_state(data["rng"])
+    set_env_rng_state(env, data["env_rng"])
+    print(f"rlkit: resuming {run_dir} from step {step}")
+    return step
 
 
 def run(cfg: DictConfig, run_dir: Path, *, env_name: str, agent_name: str) -> TrainResult:
@@ -47,31 +68,49 @@ def run(cfg: DictConfig, run_dir: Path, *, env_name: str, agent_name: str) -> Tr
         cfg.agent, observation_space=observation_space, action_space=action_space, device=device, seed=int(cfg.seed)
     )
     config = OmegaConf.to_container(cfg, resolve=True)
-    logger = tb.Logger(run_dir)
+    start_step = 0
+    if cfg.resume:
+        env.reset(seed=int(cfg.seed))  # create the env RNGs that restore() overwrites
+        start_step = restore(run_dir, agent=agent, env=env, env_name=env_name, agent_name=agent_name, total_steps=int(cfg.total_steps))
+    # purge_step hides events the interrupted run logged after its checkpoint: no step is logged twice.
+    logger = tb.Logger(run_dir, purge_step=start_step or None)
 
     def save(step: int) -> None:
-        payload = {"env": env_name, "agent": agent_name, "step": step, "config": config, "agent_state": agent.state_dict()}
+        payload = {
+            "env": env_name, "agent": agent_name, "step": step, "config": config,
+            "agent_state": agent.state_dict(), "rng": rng_state(), "env_rng": env_rng_state(env),
+        }
         save_checkpoint(run_dir / FILENAME, payload)
 
-    print(f"rlkit: env={env_name} ({env.spec.id if env.spec else cfg.env.id}) agent={agent_name} device={device} -> {run_dir}")
+    print(f"rlkit: env={env_name} ({env.spec.id if env.spec else cfg.env.id}) agent={agent_name} device={device} -> {run_dir}", flush=True)
     try:
-        result = train(
-            env=env,
-            agent=agent,
-            logger=logger,
-            total_steps=int(cfg.total_steps),
-            seed=int(cfg.seed),
-            eval_env=eval_env,
-            eval_every_steps=int(cfg.eval_every_steps),
-            eval_episodes=int(cfg.eval_episodes),
-            log_every_steps=int(cfg.log_every_steps),
-            on_checkpoint=save,
-            progress=bool(cfg.progress),
-        )
+        with GracefulStop() as stop:
+            result = train(
+                env=env,
+                agent=agent,
+                logger=logger,
+                total_steps=int(cfg.total_steps),
+                seed=int(cfg.seed),
+                eval_env=eval_env,
+                eval_every_steps=int(cfg.eval_every_steps),
+                eval_episodes=int(cfg.eval_episodes),
+                log_every_steps=int(cfg.log_every_steps),
+                checkpoint_every_steps=int(cfg.checkpoint.every_steps),
+                on_checkpoint=save,
+                start_step=start_step,
+                stop=stop,
+                progress=bool(cfg.progress),
+            )
+        if result.interrupted:
+            print(
+                f"rlkit: stopped by {stop.signal_name} at step {result.steps}; checkpoint saved.\n"
+                f"resume: python -m rlkit.train resume={run_dir}",
+                file=sys.stderr,
+            )
+            sys.exit(130)
         final = evaluate(eval_env, agent, episodes=int(cfg.final_eval_episodes), seed=int(cfg.seed) + 1_000_000)
         result.evaluations.append(Evaluation(result.steps, result.train_seconds, final))
-        logger.scalar(tb.EVAL_RETURN_MEAN, final.mean, result.steps)
-        logger.scalar(tb.EVAL_RETURN_STD, final.std, result.steps)
+        logger.scalars({tb.EVAL_RETURN_MEAN: final.mean, tb.EVAL_RETURN_STD: final.std}, result.steps)
         logger.hparams(_hparams(config, env_name, agent_name), {"eval/return_mean": final.mean, "time/steps_per_sec": result.steps_per_sec})
     finally:
         logger.close()
@@ -82,7 +121,7 @@ def run(cfg: DictConfig, run_dir: Path, *, env_name: str, agent_name: str) -> Tr
 
 
 def _hparams(config: dict[str, Any], env_name: str, agent_name: str) -> dict[str, Any]:
-    return {"env": env_name, "agent_name": agent_name, **{k: v for k, v in config.items() if k != "progress"}}
+    return {"env": env_name, "agent_name": agent_name, **{k: v for k, v in config.items() if k not in ("progress", "resume")}}
 
 
 def _print_summary(result: TrainResult, run_dir: Path, *, device: str, final_episodes: int) -> None:
@@ -107,7 +146,7 @@ def _hydra_main(cfg: DictConfig) -> float:
 
 
 def main() -> None:
-    run_hydra_app(_hydra_main, conf_dir(), CONFIG_GROUPS)
+    run_hydra_app(_hydra_main, conf_dir(), CONFIG_GROUPS, prepare=resume_argv)
 
 
 if __name__ == "__main__":
