@@ -15,7 +15,7 @@ from rlkit.agents import Agent, build_agent
 from rlkit.checkpoint import FILENAME, load_checkpoint, save_checkpoint
 from rlkit.cli import report_errors, run_hydra_app
 from rlkit.envs import env_rng_state, make_env, make_train_env, set_env_rng_state, single_spaces
-from rlkit.errors import RlkitError
+from rlkit.errors import NonFiniteLossError, RlkitError
 from rlkit.loop import Evaluation, TrainResult, evaluate, train
 from rlkit.resume import resume_argv
 from rlkit.runtime import GracefulStop, conf_dir, resolve_device, rng_state, seed_everything, set_rng_state
@@ -75,12 +75,15 @@ def run(cfg: DictConfig, run_dir: Path, *, env_name: str, agent_name: str) -> Tr
     # purge_step hides events the interrupted run logged after its checkpoint: no step is logged twice.
     logger = tb.Logger(run_dir, purge_step=start_step or None)
 
+    last_saved = [start_step if cfg.resume else None]
+
     def save(step: int) -> None:
         payload = {
             "env": env_name, "agent": agent_name, "step": step, "config": config,
             "agent_state": agent.state_dict(), "rng": rng_state(), "env_rng": env_rng_state(env),
         }
         save_checkpoint(run_dir / FILENAME, payload)
+        last_saved[0] = step
 
     print(f"rlkit: env={env_name} ({env.spec.id if env.spec else cfg.env.id}) agent={agent_name} device={device} -> {run_dir}", flush=True)
     try:
@@ -112,6 +115,9 @@ def run(cfg: DictConfig, run_dir: Path, *, env_name: str, agent_name: str) -> Tr
         result.evaluations.append(Evaluation(result.steps, result.train_seconds, final))
         logger.scalars({tb.EVAL_RETURN_MEAN: final.mean, tb.EVAL_RETURN_STD: final.std}, result.steps)
         logger.hparams(_hparams(config, env_name, agent_name), {"eval/return_mean": final.mean, "time/steps_per_sec": result.steps_per_sec})
+    except NonFiniteLossError as exc:
+        good = f"the last good checkpoint (step {last_saved[0]}) is in {run_dir}" if last_saved[0] is not None else "no checkpoint was saved yet"
+        raise RlkitError(f"{exc}; stopped without saving that state; {good}; lower optim.lr or set agent.max_grad_norm") from None
     finally:
         logger.close()
         env.close()

@@ -120,3 +120,64 @@ def test_same_seed_same_run(tmp_path):
     train(tmp_path / "c", "env=taxi", "total_steps=5000", "seed=8")
     assert torch.equal(tables[0], tables[1])
     assert not torch.equal(tables[0], load_checkpoint(tmp_path / "c")["agent_state"]["q_table"])
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    from hydra import compose, initialize_config_dir
+
+    import rlkit.train as train_module
+    from rlkit.errors import NonFiniteLossError
+    from rlkit.runtime import conf_dir
+
+    class Exploding:
+        """Delegates to a real agent and fails like a diverging network at env step 2500."""
+
+        def __init__(self, inner):
+            self.inner = inner
+
+        def act(self, obs, *, explore):
+            return self.inner.act(obs, explore=explore)
+
+        def observe(self, transition):
+            metrics = self.inner.observe(transition)
+            if self.inner.steps == 2500:
+                raise NonFiniteLossError("loss became nan at step 2500")
+            return metrics
+
+        def state_dict(self):
+            return self.inner.state_dict()
+
+        def load_state_dict(self, state):
+            self.inner.load_state_dict(state)
+
+    real_build = train_module.build_agent
+    monkeypatch.setattr(train_module, "build_agent", lambda *a, **k: Exploding(real_build(*a, **k)))
+    with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
+        cfg = compose(config_name="train", overrides=["env=taxi", "total_steps=5000", "checkpoint.every_steps=1000", *TINY])
+    with pytest.raises(RlkitError, match=r"loss became nan at step 2500; stopped without saving that state; the last good checkpoint \(step 2000\)"):
+        train_module.run(cfg, tmp_path, env_name="taxi", agent_name="q_learning")
+    assert load_checkpoint(tmp_path)["step"] == 2000
+
+
+@pytest.mark.slow
+def test_sigkill_at_random_moments_then_resume_completes(tmp_path):
+    """SIGKILL can land anywhere, a checkpoint write included; the previous checkpoint must stay loadable."""
+    import random
+
+    run_dir = tmp_path / "run"
+    total = 1_500_000
+    args = ["env=frozenlake8x8", f"total_steps={total}", "checkpoint.every_steps=20000", *TINY, f"hydra.run.dir={run_dir}"]
+    rng = random.Random(0)
+    env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
+    for _ in range(4):
+        proc = subprocess.Popen([sys.executable, "-m", "rlkit.train", *args], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        assert proc.stdout.readline().startswith("rlkit:")
+        time.sleep(rng.uniform(0.5, 3.0))
+        proc.kill()
+        proc.wait()
+        step = load_checkpoint(run_dir)["step"]  # loadable after every kill
+        assert 0 < step < total
+        args = [f"resume={run_dir}", *TINY[:1]]
+    proc = run_cli("rlkit.train", *args)
+    assert proc.returncode == 0, proc.stderr
+    assert load_checkpoint(run_dir)["step"] == total

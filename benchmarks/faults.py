@@ -1,0 +1,149 @@
+"""Kill a training run with SIGKILL at random moments, resume it each time, and report what was lost.
+
+    python benchmarks/faults.py [--env cartpole] [--total-steps 50000] [--checkpoint-every 5000] [--kills 5] [--json]
+
+Each kill lands at a uniformly random moment of the training phase (after start-up); the run is then
+resumed with `python -m rlkit.train resume=<run>`. Steps lost per kill = the step the killed process
+had reached (from its progress bar, refreshed every 0.5 s, so a slight under-estimate) minus the step
+of the checkpoint it resumed from.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from rlkit.checkpoint import load_checkpoint  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results" / "faults.json"
+PROGRESS = re.compile(r"(\d+)/(\d+) \[")
+
+
+def start(args: list[str]) -> tuple[subprocess.Popen, dict]:
+    env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "rlkit.train", *args], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    seen = {"step": 0, "stdout": [], "started": threading.Event()}
+
+    def read_stdout() -> None:
+        for line in proc.stdout:
+            seen["stdout"].append(line)
+            if line.startswith("rlkit: env="):
+                seen["started"].set()
+
+    def read_progress() -> None:  # tqdm redraws with \r: read characters, keep the latest step
+        buffer = ""
+        while chunk := proc.stderr.read(1):
+            buffer = (buffer + chunk)[-200:]
+            if chunk == "[":
+                found = PROGRESS.findall(buffer)
+                if found:
+                    seen["step"] = int(found[-1][0])
+
+    threading.Thread(target=read_stdout, daemon=True).start()
+    threading.Thread(target=read_progress, daemon=True).start()
+    return proc, seen
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--env", default="cartpole")
+    parser.add_argument("--total-steps", type=int, default=50_000)
+    parser.add_argument("--checkpoint-every", type=int, default=5_000)
+    parser.add_argument("--kills", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the kill times (the run uses seed=0)")
+    parser.add_argument("--normal-min", type=float, default=None, help="lowest final return counted as normal")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    rng = random.Random(args.seed)
+
+    run_dir = Path(tempfile.mkdtemp(prefix="rlkit-faults-")) / "run"
+    base = [f"env={args.env}", f"total_steps={args.total_steps}", f"checkpoint.every_steps={args.checkpoint_every}",
+            "progress=true", f"hydra.run.dir={run_dir}"]
+    # How long does training take? One uninterrupted reference run also gives the normal final return.
+    reference_dir = run_dir.parent / "reference"
+    proc, seen = start([*base[:-1], f"hydra.run.dir={reference_dir}"])
+    seen["started"].wait(timeout=120)
+    began = time.perf_counter()
+    proc.wait()
+    reference_seconds = time.perf_counter() - began
+    reference_return = final_return("".join(seen["stdout"]))
+
+    kills = []
+    args_now = base
+    for k in range(args.kills):
+        resumed_from = checkpoint_step(run_dir) or 0
+        proc, seen = start(args_now)
+        if not seen["started"].wait(timeout=120):
+            proc.kill()
+            raise SystemExit(f"run did not start: {proc.stderr.read()[-2000:]}")
+        remaining = reference_seconds * (args.total_steps - resumed_from) / args.total_steps
+        time.sleep(rng.uniform(0.05, 0.95) * remaining)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        time.sleep(0.6)  # let the reader thread drain the last progress line
+        reached, saved = seen["step"], checkpoint_step(run_dir)
+        kills.append({"kill": k + 1, "started_from": resumed_from, "reached_step": reached, "checkpoint_step": saved,
+                      "steps_lost": max(0, reached - (saved or 0))})
+        print(f"kill {k + 1}: from {resumed_from}, reached ~{reached}, last checkpoint {saved}, lost ~{kills[-1]['steps_lost']} steps", flush=True)
+        args_now = [f"resume={run_dir}", "progress=true"] if saved else base
+        if saved == args.total_steps:
+            break
+
+    final = subprocess.run([sys.executable, "-m", "rlkit.train", *args_now], cwd=REPO,
+                           env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True)
+    completed = final.returncode == 0
+    final_step = checkpoint_step(run_dir)
+    figures = {
+        "env": args.env, "total_steps": args.total_steps, "checkpoint_every": args.checkpoint_every,
+        "kills": kills, "runs_completed": int(completed), "final_step": final_step,
+        "final_step_is_total": final_step == args.total_steps,
+        "max_steps_lost": max(k["steps_lost"] for k in kills) if kills else 0,
+        "steps_lost_within_interval": all(k["steps_lost"] <= args.checkpoint_every for k in kills),
+        "final_return": final_return(final.stdout) if completed else None,
+        "reference_return": reference_return,
+    }
+    if args.normal_min is not None and figures["final_return"] is not None:
+        figures["final_return_normal"] = figures["final_return"] >= args.normal_min
+    if not completed:
+        print(final.stderr[-3000:])
+    print(f"\n{args.env}: {args.kills} SIGKILLs, checkpoint every {args.checkpoint_every} steps")
+    print(f"{'kill':>4} {'reached':>9} {'checkpoint':>10} {'lost':>6}")
+    for k in kills:
+        print(f"{k['kill']:>4} {k['reached_step']:>9} {str(k['checkpoint_step']):>10} {k['steps_lost']:>6}")
+    print(f"completed: {completed}; final step {final_step} (total {args.total_steps}); "
+          f"final return {figures['final_return']} (uninterrupted reference: {reference_return})")
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(figures, indent=2) + "\n")
+    print(f"wrote {RESULTS}")
+    if args.json:
+        print(json.dumps(figures))
+
+
+def checkpoint_step(run_dir: Path) -> int | None:
+    try:
+        return int(load_checkpoint(run_dir)["step"])
+    except Exception:  # none yet: killed before the first checkpoint
+        return None
+
+
+def final_return(stdout: str) -> float | None:
+    match = re.search(r"greedy episodes: return (-?[\d.]+)", stdout)
+    return float(match.group(1)) if match else None
+
+
+if __name__ == "__main__":
+    main()
