@@ -35,6 +35,13 @@ def test_crash_during_write_keeps_previous_checkpoint(tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == ["checkpoint.pt"]  # no temp file left behind
 
 
+def test_stale_temp_file_from_a_killed_writer_is_cleaned(tmp_path):
+    stale = tmp_path / ".checkpoint.pt.abc123.tmp"
+    stale.write_bytes(b"PK half")
+    ckpt.save_checkpoint(tmp_path / "checkpoint.pt", payload(4))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.pt"]
+
+
 def test_missing_run_folder_and_missing_file(tmp_path):
     with pytest.raises(RlkitError, match="does not exist"):
         ckpt.load_checkpoint(tmp_path / "nope")
