@@ -47,10 +47,13 @@ class TrainResult:
     train_seconds: float
     evaluations: list[Evaluation] = field(default_factory=list)
     interrupted: bool = False
+    start_step: int = 0  # > 0 for a resumed run
 
     @property
     def steps_per_sec(self) -> float:
-        return self.steps / self.train_seconds if self.train_seconds > 0 else float("nan")
+        """Env steps per second of this process's training (a resumed run counts from its start step)."""
+        done = self.steps - self.start_step
+        return done / self.train_seconds if self.train_seconds > 0 else float("nan")
 
     @property
     def final_eval(self) -> EvalResult | None:
@@ -130,7 +133,7 @@ def train(
     obs, _ = env.reset(seed=seed if start_step == 0 else None)
     valid = np.ones(num_envs, dtype=bool) if vector else True
     step = start_step
-    result = TrainResult(steps=step, episodes=0, train_seconds=0.0)
+    result = TrainResult(steps=step, episodes=0, train_seconds=0.0, start_step=step)
     next_log = next_multiple(step, log_every_steps)
     next_eval = next_multiple(step, eval_every_steps) if eval_env is not None else sys.maxsize
     next_checkpoint = next_multiple(step, checkpoint_every_steps) if on_checkpoint is not None else sys.maxsize
