@@ -41,6 +41,8 @@ class TrainResult:
     episodes: int
     train_seconds: float
     evaluations: list[Evaluation] = field(default_factory=list)
+    # (env step, mean return of the episodes that ended in that log window): the run's learning curve
+    train_returns: list[tuple[int, float]] = field(default_factory=list)
 
     @property
     def steps_per_sec(self) -> float:
@@ -124,6 +126,7 @@ def train(
                 episodes += len(ended_returns)
                 window[tb.EPISODIC_RETURN] = float(np.mean(ended_returns))
                 window[tb.EPISODIC_LENGTH] = float(np.mean(ended_lengths))
+                result.train_returns.append((step, window[tb.EPISODIC_RETURN]))
                 bar.set_postfix(episodes=episodes, ret=f"{window[tb.EPISODIC_RETURN]:.2f}", refresh=False)
                 ended_returns.clear()
                 ended_lengths.clear()
