@@ -48,6 +48,8 @@ class TrainResult:
     evaluations: list[Evaluation] = field(default_factory=list)
     interrupted: bool = False
     start_step: int = 0  # > 0 for a resumed run
+    # (env step, mean return of the episodes that ended in that log window): the run's learning curve
+    train_returns: list[tuple[int, float]] = field(default_factory=list)
 
     @property
     def steps_per_sec(self) -> float:
@@ -170,6 +172,7 @@ def train(
             line = {tb.STEPS_PER_SEC: (step - window_steps) / max(now - window_start - eval_seconds, 1e-9), **window.flush()}
             logger.scalars(line, step)
             if tb.EPISODIC_RETURN in line:
+                result.train_returns.append((step, line[tb.EPISODIC_RETURN]))
                 bar.set_postfix(episodes=window.episodes, ret=f"{line[tb.EPISODIC_RETURN]:.2f}", refresh=False)
             bar.update(step - bar.n)
             window_start, window_steps, eval_seconds = now, step, 0.0

@@ -18,6 +18,8 @@ Q_MEAN = "train/q_mean"
 GRAD_NORM = "train/grad_norm"
 STEPS_PER_SEC = "time/steps_per_sec"
 
+HPARAM_PREFIX = "hparam/"  # final metrics recorded with the hyperparameters: hparam/eval/return_mean, ...
+
 TAGS = (EPISODIC_RETURN, EPISODIC_LENGTH, EVAL_RETURN_MEAN, EVAL_RETURN_STD, EPSILON, LOSS, Q_MEAN, GRAD_NORM, STEPS_PER_SEC)
 
 
@@ -59,7 +61,7 @@ class Logger:
     def hparams(self, hparams: Mapping[str, Any], final_metrics: Mapping[str, float]) -> None:
         """Record the run's hyperparameters next to its final results (TensorBoard's HPARAMS tab)."""
         if self._writer is not None:
-            self._writer.add_hparams(flatten(hparams), {f"hparam/{k}": float(v) for k, v in final_metrics.items()}, run_name=".")
+            self._writer.add_hparams(flatten(hparams), {f"{HPARAM_PREFIX}{k}": float(v) for k, v in final_metrics.items()}, run_name=".")
 
     def image(self, tag: str, image_HWC: Any, step: int) -> None:
         if self._writer is not None:
