@@ -83,7 +83,7 @@ def read_idx(path: str | Path) -> np.ndarray:
     expected = int(np.prod(shape))
     if len(raw) - header_bytes != expected:
         raise RlkitError(f"{path} holds {len(raw) - header_bytes} data bytes but its header {shape} says {expected}")
-    return np.frombuffer(raw, dtype=np.uint8, offset=header_bytes).reshape(shape)
+    return np.frombuffer(raw, dtype=np.uint8, offset=header_bytes).reshape(shape).copy()  # writable, for torch
 
 
 def _find_idx(folder: Path, stem: str) -> Path | None:

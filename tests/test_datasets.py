@@ -46,6 +46,7 @@ def test_read_idx_round_trips_raw_and_gzipped(tmp_path: Path, gz: bool) -> None:
     assert loaded.shape == (6, 4, 3)
     assert loaded[:, 0, 0].tolist() == [0, 1, 2, 3, 4, 5]
     assert np.array_equal(loaded, images)
+    assert loaded.flags.writeable  # torch.as_tensor warns on read-only buffers
 
 
 def test_read_idx_refuses_a_corrupt_header(tmp_path: Path) -> None:
