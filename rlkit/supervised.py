@@ -187,8 +187,9 @@ def run(cfg: DictConfig, run_dir: Path, *, choices: Mapping[str, str]) -> FitRes
         "metrics": {**final, "train_seconds": result.train_seconds, "confusion": result.confusion.tolist()},
     }
     save_checkpoint(run_dir / FILENAME, payload)
+    epochs = len(result.history)
     print(
-        f"done: {len(result.history)} epoch{'s' * (len(result.history) != 1)} in {result.train_seconds:.1f} s on {device}; "
+        f"done: {epochs} epoch{'s' * (epochs != 1)} in {result.train_seconds:.1f} s on {device}; "
         f"test accuracy {final[tb.TEST_ACCURACY]:.4f} (loss {final[tb.TEST_LOSS]:.4f}) "
         f"on {len(data.x_test)} {data.name} images\n"
         f"run folder: {run_dir}\n"
