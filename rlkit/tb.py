@@ -22,6 +22,14 @@ HPARAM_PREFIX = "hparam/"  # final metrics recorded with the hyperparameters: hp
 
 TAGS = (EPISODIC_RETURN, EPISODIC_LENGTH, EVAL_RETURN_MEAN, EVAL_RETURN_STD, EPSILON, LOSS, Q_MEAN, GRAD_NORM, STEPS_PER_SEC)
 
+# python -m rlkit.supervised logs these once per epoch (x-axis: epoch), next to LOSS for the training loss.
+TRAIN_ACCURACY = "train/accuracy"
+TEST_LOSS = "test/loss"
+TEST_ACCURACY = "test/accuracy"
+CONFUSION_MATRIX = "test/confusion_matrix"
+
+SUPERVISED_TAGS = (LOSS, TRAIN_ACCURACY, TEST_LOSS, TEST_ACCURACY, CONFUSION_MATRIX)
+
 
 def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     """Nested config -> {"agent.learning_rate": 0.5, ...} with TensorBoard-friendly values."""
