@@ -16,7 +16,7 @@ from rlkit.cli import report_errors, run_hydra_app
 from rlkit.envs import make_env, make_train_env, single_spaces
 from rlkit.errors import RlkitError
 from rlkit.loop import TrainResult, evaluate, train
-from rlkit.runtime import conf_dir, resolve_device, seed_everything
+from rlkit.runtime import conf_dir, resolve_device, seed_everything, set_torch_threads
 
 CONFIG_GROUPS = ("env", "agent", "device", "net", "optim")
 
@@ -39,6 +39,7 @@ def run_names() -> tuple[str, str]:
 def run(cfg: DictConfig, run_dir: Path, *, env_name: str, agent_name: str) -> TrainResult:
     validate(cfg)
     device = resolve_device(cfg.device.name)
+    set_torch_threads(cfg.get("torch_threads"))
     seed_everything(int(cfg.seed))
     env = make_train_env(cfg.env)
     eval_env = make_env(cfg.env)
