@@ -194,5 +194,16 @@ class ReplayBuffer:
             discounts=self._to_device(discounts_B),
         )
 
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Everything stored, as plain arrays (saved with numpy, never pickled)."""
+        names = ("obs", "next_obs", "actions", "rewards", "terminated", "truncated")
+        return {**{name: getattr(self, name) for name in names}, "pos": self._pos, "size": self._size}
+
+    def load_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        for name, stored in self.arrays().items():
+            if arrays[name].shape != stored.shape or arrays[name].dtype != stored.dtype:
+                raise ValueError(f"saved replay {name} is {arrays[name].dtype}{arrays[name].shape}, this buffer {stored.dtype}{stored.shape}")
+            stored[...] = arrays[name]
+
     def _to_device(self, array: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(array).to(self.device, non_blocking=True)
