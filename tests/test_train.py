@@ -44,3 +44,17 @@ def test_device_cuda_without_a_gpu_is_a_one_line_error(tmp_path: Path) -> None:
     done = run_train("env=cartpole", "device=cuda", f"hydra.run.dir={tmp_path}")
     assert done.returncode == 2
     assert done.stderr.strip() == "error: device=cuda but no CUDA device is visible; use device=auto or device=cpu"
+
+
+@pytest.mark.slow
+def test_default_cartpole_run_reaches_475(tmp_path: Path) -> None:
+    from hydra import compose, initialize_config_dir
+
+    from rlkit.runtime import conf_dir
+    from rlkit.train import run
+
+    with initialize_config_dir(str(conf_dir()), version_base="1.3"):
+        cfg = compose("train", overrides=["env=cartpole", "seed=0", "eval_every_steps=0", "final_eval_episodes=20", "progress=false"])
+    result = run(cfg, tmp_path, env_name="cartpole", agent_name="dqn")
+    assert result.steps == 50_000
+    assert result.final_eval is not None and result.final_eval.mean >= 475
