@@ -1,0 +1,196 @@
+"""Experience replay: a preallocated numpy ring per env copy, uniform sampling, n-step windows built when sampling.
+
+Storing one-step transitions and summing n rewards at sample time keeps `add` cheap (it runs every env step)
+and keeps each env copy's stream intact, so an n-step window never mixes copies or crosses an episode end.
+A frame-deduplicating or prioritized buffer keeps this API: `add`, `sample -> Batch`, `len`, `nbytes`.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+
+
+class Batch(NamedTuple):
+    """A sampled mini-batch: torch tensors on the agent's device, leading batch axis B."""
+
+    obs: torch.Tensor  # [B, *obs_shape], stored dtype (uint8 frames stay uint8)
+    actions: torch.Tensor  # [B] int64
+    rewards: torch.Tensor  # [B] float32: discounted sum of up to n rewards
+    next_obs: torch.Tensor  # [B, *obs_shape]: the observation after the window's last step
+    discounts: torch.Tensor  # [B] float32: gamma**k for a k-step window, 0 where it ends in termination
+    weights: torch.Tensor | None = None  # importance weights of a prioritized sampler; None means uniform
+    indices: np.ndarray | None = None  # rows sampled, for a prioritized sampler's priority update
+
+
+def n_step_return(
+    rewards_BN: np.ndarray, terminated_BN: np.ndarray, stops_BN: np.ndarray, *, gamma: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Discounted sum of the first N rewards of each row, ending after the first step where stops_BN is True.
+
+    stops_BN marks steps after which the window must end: termination, truncation, or the newest stored step.
+    Returns (returns_B, discounts_B, last_B): discounts_B is gamma**length, or 0 when the last step terminated
+    (truncation still bootstraps), and last_B indexes the window's last step, whose next_obs is bootstrapped.
+    """
+    stops_before_BN = np.cumsum(stops_BN, axis=1) - stops_BN
+    in_window_BN = stops_before_BN == 0
+    powers_N = gamma ** np.arange(rewards_BN.shape[1], dtype=np.float64)
+    returns_B = (rewards_BN * in_window_BN * powers_N).sum(axis=1)
+    last_B = in_window_BN.sum(axis=1) - 1
+    terminated_B = terminated_BN[np.arange(rewards_BN.shape[0]), last_B]
+    discounts_B = np.where(terminated_B, 0.0, gamma ** (last_B + 1.0))
+    return returns_B.astype(np.float32), discounts_B.astype(np.float32), last_B
+
+
+def available_memory_bytes() -> int | None:
+    """RAM the OS can still hand out (MemAvailable on Linux), or None where it cannot be read."""
+    try:
+        with open("/proc/meminfo") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+class ReplayBuffer:
+    """Uniform replay over per-env rings of one-step transitions, with n-step returns built when sampling.
+
+    Storage is [num_envs, capacity // num_envs, ...] with one write position per env copy, so rows a caller
+    leaves out (a vector env's autoreset step) never break a copy's stream. `terminated` and `truncated` are
+    kept apart: only termination stops bootstrapping.
+    """
+
+    def __init__(
+        self,
+        *,
+        capacity: int,
+        obs_shape: Sequence[int],
+        obs_dtype: np.dtype | type,
+        num_envs: int = 1,
+        n_step: int = 1,
+        gamma: float = 0.99,
+        device: torch.device | str = "cpu",
+        seed: int = 0,
+    ) -> None:
+        if capacity < num_envs:
+            raise ValueError(f"capacity={capacity} must hold at least one step per env copy (num_envs={num_envs})")
+        if n_step < 1:
+            raise ValueError(f"n_step must be >= 1, got {n_step}")
+        self.num_envs = int(num_envs)
+        self.rows_per_env = -(-int(capacity) // self.num_envs)  # ceil: never less than asked for
+        self.capacity = self.rows_per_env * self.num_envs
+        self.obs_shape = tuple(int(s) for s in obs_shape)
+        self.n_step = int(n_step)
+        self.gamma = float(gamma)
+        self.device = torch.device(device)
+        self._rng = np.random.default_rng(seed)
+        obs_dtype = np.dtype(obs_dtype)
+        rows = (self.num_envs, self.rows_per_env)
+        self._warn_if_too_big(2 * obs_dtype.itemsize * int(np.prod(self.obs_shape)) + 8 + 4 + 2)
+        self.obs = np.zeros(rows + self.obs_shape, dtype=obs_dtype)
+        self.next_obs = np.zeros(rows + self.obs_shape, dtype=obs_dtype)
+        self.actions = np.zeros(rows, dtype=np.int64)
+        self.rewards = np.zeros(rows, dtype=np.float32)
+        self.terminated = np.zeros(rows, dtype=bool)
+        self.truncated = np.zeros(rows, dtype=bool)
+        self._pos = np.zeros(self.num_envs, dtype=np.int64)  # next row to write, per env copy
+        self._size = np.zeros(self.num_envs, dtype=np.int64)
+        self._all_envs = np.arange(self.num_envs)
+
+    def _warn_if_too_big(self, bytes_per_row: int) -> None:
+        needed, available = self.capacity * bytes_per_row, available_memory_bytes()
+        if available is not None and needed > available:
+            warnings.warn(
+                f"replay buffer of {self.capacity:,} transitions needs {needed / 2**30:.1f} GiB but only "
+                f"{available / 2**30:.1f} GiB of RAM is available; lower agent.buffer_size",
+                ResourceWarning,
+                stacklevel=3,
+            )
+
+    def __len__(self) -> int:
+        return int(self._size.sum())
+
+    @property
+    def nbytes(self) -> int:
+        return sum(a.nbytes for a in (self.obs, self.next_obs, self.actions, self.rewards, self.terminated, self.truncated))
+
+    def add(
+        self,
+        obs: Any,
+        action: Any,
+        reward: Any,
+        next_obs: Any,
+        terminated: Any,
+        truncated: Any,
+        *,
+        env_ids: np.ndarray | None = None,
+    ) -> None:
+        """Store one step of the env copies `env_ids` (default: all, in order); rows have a leading env axis.
+
+        With num_envs=1 and no env_ids, unbatched values (one obs, a float reward) are accepted too.
+        """
+        if env_ids is None and self.num_envs == 1:
+            env: Any = 0
+            pos: Any = int(self._pos[0])  # scalar indices: several times cheaper than fancy indexing per step
+        else:
+            env = self._all_envs if env_ids is None else np.asarray(env_ids)
+            pos = self._pos[env]
+            reward, terminated, truncated = np.ravel(reward), np.ravel(terminated), np.ravel(truncated)
+        self.obs[env, pos] = obs
+        self.next_obs[env, pos] = next_obs
+        self.actions[env, pos] = action
+        self.rewards[env, pos] = reward
+        self.terminated[env, pos] = terminated
+        self.truncated[env, pos] = truncated
+        self._pos[env] = (pos + 1) % self.rows_per_env
+        self._size[env] = np.minimum(self._size[env] + 1, self.rows_per_env)
+
+    def _sample_rows(self, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+        """(env_B, row_B) uniform over every stored transition."""
+        if self.num_envs == 1:
+            return np.zeros(batch_size, dtype=np.int64), self._rng.integers(self._size[0], size=batch_size)
+        ends = np.cumsum(self._size)
+        flat_B = self._rng.integers(ends[-1], size=batch_size)
+        env_B = np.searchsorted(ends, flat_B, side="right")
+        return env_B, flat_B - (ends[env_B] - self._size[env_B])
+
+    def sample(self, batch_size: int) -> Batch:
+        """A uniform mini-batch; n-step windows stop at episode ends and at the newest stored step."""
+        if len(self) == 0:
+            raise ValueError("cannot sample from an empty replay buffer")
+        env_B, row_B = self._sample_rows(batch_size)
+        if self.n_step == 1:
+            rewards_B = self.rewards[env_B, row_B]
+            discounts_B = np.where(self.terminated[env_B, row_B], 0.0, self.gamma).astype(np.float32)
+            last_B = row_B
+        else:
+            k_N = np.arange(self.n_step)
+            window_BN = (row_B[:, None] + k_N) % self.rows_per_env
+            newest_B = (self._pos[env_B] - row_B - 1) % self.rows_per_env  # steps stored after row_B in its stream
+            env_BN = env_B[:, None]
+            terminated_BN = self.terminated[env_BN, window_BN]
+            stops_BN = terminated_BN | self.truncated[env_BN, window_BN] | (k_N >= newest_B[:, None])
+            rewards_B, discounts_B, k_B = n_step_return(
+                self.rewards[env_BN, window_BN], terminated_BN, stops_BN, gamma=self.gamma
+            )
+            last_B = window_BN[np.arange(batch_size), k_B]
+        return Batch(
+            obs=self._to_device(self.obs[env_B, row_B]),
+            actions=self._to_device(self.actions[env_B, row_B]),
+            rewards=self._to_device(rewards_B),
+            next_obs=self._to_device(self.next_obs[env_B, last_B]),
+            discounts=self._to_device(discounts_B),
+        )
+
+    def _to_device(self, array: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(array).to(self.device, non_blocking=True)
