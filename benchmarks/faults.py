@@ -11,7 +11,6 @@ of the checkpoint it resumed from.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import re
@@ -26,9 +25,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from common import print_table, write_results  # noqa: E402
 from rlkit.checkpoint import load_checkpoint  # noqa: E402
 
-RESULTS = Path(__file__).resolve().parent / "results" / "faults.json"
 PROGRESS = re.compile(r"(\d+)/(\d+) \[")
 
 
@@ -121,16 +120,11 @@ def main() -> None:
     if not completed:
         print(final.stderr[-3000:])
     print(f"\n{args.env}: {args.kills} SIGKILLs, checkpoint every {args.checkpoint_every} steps")
-    print(f"{'kill':>4} {'reached':>9} {'checkpoint':>10} {'lost':>6}")
-    for k in kills:
-        print(f"{k['kill']:>4} {k['reached_step']:>9} {str(k['checkpoint_step']):>10} {k['steps_lost']:>6}")
+    print_table(("kill", "from step", "reached", "checkpoint", "steps lost"),
+                [(k["kill"], k["started_from"], k["reached_step"], k["checkpoint_step"], k["steps_lost"]) for k in kills])
     print(f"completed: {completed}; final step {final_step} (total {args.total_steps}); "
           f"final return {figures['final_return']} (uninterrupted reference: {reference_return})")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(figures, indent=2) + "\n")
-    print(f"wrote {RESULTS}")
-    if args.json:
-        print(json.dumps(figures))
+    write_results("faults", figures, echo_json=args.json)
 
 
 def checkpoint_step(run_dir: Path) -> int | None:

@@ -12,17 +12,16 @@ mean first reaches 7.0.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import tempfile
 import time
-from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
+from common import print_table, write_results
 from rlkit import tb
 from rlkit.agents import build_agent
 from rlkit.envs import make_env, make_train_env, resolve_env_id
@@ -32,7 +31,6 @@ from rlkit.runtime import conf_dir, resolve_device
 TARGET = 7.0
 EVAL_EVERY = 2_000
 EVAL_EPISODES = 100
-RESULTS = Path(__file__).resolve().parent / "results" / "taxi.json"
 
 
 def taxi_config(*overrides: str) -> dict:
@@ -166,18 +164,11 @@ def main() -> None:
         ("rlkit Q-learning", f"{figures['rlkit_steps_per_sec']:,.0f}", f"{figures['rlkit_over_raw']:.2f}", f"{s_rl}", f"{t_rl:.2f}" if t_rl else "-"),
         ("textbook Q-learning", f"{figures['textbook_steps_per_sec']:,.0f}", f"{figures['textbook_over_raw']:.2f}", f"{s_tb}", f"{t_tb:.2f}" if t_tb else "-"),
     ]
-    header = ("", "steps/s", "x raw", f"steps to {TARGET}", f"s to {TARGET}")
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     print(f"\nTaxi, median of {args.seeds} seeds")
-    for row in [header, *rows]:
-        print("  ".join(str(c).rjust(w) if i else str(c).ljust(w) for i, (c, w) in enumerate(zip(row, widths))))
+    print_table(("", "steps/s", "x raw", f"steps to {TARGET}", f"s to {TARGET}"), rows)
     print(f"rlkit / textbook: {figures['steps_ratio']:.2f}x the steps, {figures['wall_ratio']:.2f}x the wall time; "
           f"rlkit final 1000-episode greedy means: {figures['rlkit_final_means_1000']}")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(figures, indent=2) + "\n")
-    print(f"wrote {RESULTS}")
-    if args.json:
-        print(json.dumps(figures))
+    write_results("taxi", figures, echo_json=args.json)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import importlib.util
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -11,6 +12,17 @@ from typing import Any, TypeVar
 from rlkit.errors import RlkitError
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+# Issue 6: the Hydra plugins of the `scale` extra, by option name, with the modules each one needs
+# (module -> the pip distribution that provides it).
+SCALE_EXTRA = 'pip install "rlkit[scale]"'
+PLUGIN_GROUPS = ("hydra/launcher", "hydra/sweeper")
+PLUGINS: dict[str, dict[str, str]] = {
+    "joblib": {"hydra_plugins.hydra_joblib_launcher": "hydra-joblib-launcher"},
+    "ray": {"hydra_plugins.hydra_ray_launcher": "hydra-ray-launcher", "ray": "ray"},
+    "ray_aws": {"hydra_plugins.hydra_ray_launcher": "hydra-ray-launcher", "ray": "ray"},
+    "optuna": {"hydra_plugins.hydra_optuna_sweeper": "hydra-optuna-sweeper", "optuna": "optuna"},
+}
 
 
 def group_choices(conf: Path, group: str) -> list[str]:
@@ -40,6 +52,34 @@ def check_group_overrides(argv: Sequence[str], conf: Path, groups: Sequence[str]
     return out
 
 
+def _importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:  # a missing parent package, e.g. no hydra_plugins at all
+        return False
+
+
+def check_plugin_overrides(argv: Sequence[str], conf: Path) -> list[str]:
+    """Refuse a launcher or sweeper whose plugin is not installed, naming the pip command; pick rlkit's settings.
+
+    Hydra refuses a YAML that reuses a plugin's own config name, so rlkit's settings for plugin `ray` live in
+    conf/hydra/launcher/rlkit_ray.yaml, which extends the plugin's config; `hydra/launcher=ray` selects it.
+    """
+    out: list[str] = []
+    for arg in argv:
+        key, sep, value = arg.partition("=")
+        if not sep or key.lstrip("+~") not in PLUGIN_GROUPS:
+            out.append(arg)
+            continue
+        name = value.removeprefix("rlkit_")
+        missing = [dist for module, dist in PLUGINS.get(name, {}).items() if not _importable(module)]
+        if missing:
+            raise RlkitError(f"{arg} needs {' and '.join(missing)}, not installed here; {SCALE_EXTRA}")
+        ours = (conf / key.lstrip("+~") / f"rlkit_{name}.yaml").is_file()
+        out.append(f"{key}=rlkit_{name}" if ours else arg)
+    return out
+
+
 def report_errors(task: F) -> F:
     """Turn RlkitError into `error: <message>` on stderr and exit status 2, without a traceback."""
 
@@ -63,7 +103,7 @@ def run_hydra_app(
     """Rewrite and check argv (one-line errors), then hand over to the @hydra.main function."""
     try:
         argv = prepare(sys.argv[1:]) if prepare is not None else sys.argv[1:]
-        sys.argv[1:] = check_group_overrides(argv, conf, groups)
+        sys.argv[1:] = check_plugin_overrides(check_group_overrides(argv, conf, groups), conf)
     except RlkitError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)

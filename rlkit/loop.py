@@ -47,10 +47,15 @@ class TrainResult:
     train_seconds: float
     evaluations: list[Evaluation] = field(default_factory=list)
     interrupted: bool = False
+    start_step: int = 0  # > 0 for a resumed run
+    # (env step, mean return of the episodes that ended in that log window): the run's learning curve
+    train_returns: list[tuple[int, float]] = field(default_factory=list)
 
     @property
     def steps_per_sec(self) -> float:
-        return self.steps / self.train_seconds if self.train_seconds > 0 else float("nan")
+        """Env steps per second of this process's training (a resumed run counts from its start step)."""
+        done = self.steps - self.start_step
+        return done / self.train_seconds if self.train_seconds > 0 else float("nan")
 
     @property
     def final_eval(self) -> EvalResult | None:
@@ -130,7 +135,7 @@ def train(
     obs, _ = env.reset(seed=seed if start_step == 0 else None)
     valid = np.ones(num_envs, dtype=bool) if vector else True
     step = start_step
-    result = TrainResult(steps=step, episodes=0, train_seconds=0.0)
+    result = TrainResult(steps=step, episodes=0, train_seconds=0.0, start_step=step)
     next_log = next_multiple(step, log_every_steps)
     next_eval = next_multiple(step, eval_every_steps) if eval_env is not None else sys.maxsize
     next_checkpoint = next_multiple(step, checkpoint_every_steps) if on_checkpoint is not None else sys.maxsize
@@ -168,6 +173,7 @@ def train(
             line = {tb.STEPS_PER_SEC: (step - window_steps) / max(now - window_start - eval_seconds, 1e-9), **window.flush()}
             logger.scalars(line, step)
             if tb.EPISODIC_RETURN in line:
+                result.train_returns.append((step, line[tb.EPISODIC_RETURN]))
                 bar.set_postfix(episodes=window.episodes, ret=f"{line[tb.EPISODIC_RETURN]:.2f}", refresh=False)
             bar.update(step - bar.n)
             window_start, window_steps, eval_seconds = now, step, 0.0

@@ -18,7 +18,17 @@ Q_MEAN = "train/q_mean"
 GRAD_NORM = "train/grad_norm"
 STEPS_PER_SEC = "time/steps_per_sec"
 
+HPARAM_PREFIX = "hparam/"  # final metrics recorded with the hyperparameters: hparam/eval/return_mean, ...
+
 TAGS = (EPISODIC_RETURN, EPISODIC_LENGTH, EVAL_RETURN_MEAN, EVAL_RETURN_STD, EPSILON, LOSS, Q_MEAN, GRAD_NORM, STEPS_PER_SEC)
+
+# python -m rlkit.supervised logs these once per epoch (x-axis: epoch), next to LOSS for the training loss.
+TRAIN_ACCURACY = "train/accuracy"
+TEST_LOSS = "test/loss"
+TEST_ACCURACY = "test/accuracy"
+CONFUSION_MATRIX = "test/confusion_matrix"
+
+SUPERVISED_TAGS = (LOSS, TRAIN_ACCURACY, TEST_LOSS, TEST_ACCURACY, CONFUSION_MATRIX)
 
 
 def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -59,7 +69,7 @@ class Logger:
     def hparams(self, hparams: Mapping[str, Any], final_metrics: Mapping[str, float]) -> None:
         """Record the run's hyperparameters next to its final results (TensorBoard's HPARAMS tab)."""
         if self._writer is not None:
-            self._writer.add_hparams(flatten(hparams), {f"hparam/{k}": float(v) for k, v in final_metrics.items()}, run_name=".")
+            self._writer.add_hparams(flatten(hparams), {f"{HPARAM_PREFIX}{k}": float(v) for k, v in final_metrics.items()}, run_name=".")
 
     def image(self, tag: str, image_HWC: Any, step: int) -> None:
         if self._writer is not None:

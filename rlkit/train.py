@@ -17,6 +17,7 @@ from rlkit.cli import report_errors, run_hydra_app
 from rlkit.envs import env_rng_state, make_env, make_train_env, set_env_rng_state, single_spaces
 from rlkit.errors import NonFiniteLossError, RlkitError
 from rlkit.loop import Evaluation, TrainResult, evaluate, train
+from rlkit.plots import plot_learning_curve
 from rlkit.resume import resume_argv
 from rlkit.runtime import GracefulStop, conf_dir, resolve_device, rng_state, seed_everything, set_rng_state
 
@@ -123,6 +124,7 @@ def run(cfg: DictConfig, run_dir: Path, *, env_name: str, agent_name: str) -> Tr
         env.close()
         eval_env.close()
     _print_summary(result, run_dir, device=str(device), final_episodes=int(cfg.final_eval_episodes))
+    _write_learning_curve(result, run_dir / "learning_curve.png", title=f"{env_name} / {agent_name}, seed {cfg.seed}")
     return result
 
 
@@ -141,6 +143,18 @@ def _print_summary(result: TrainResult, run_dir: Path, *, device: str, final_epi
         f"watch:  tensorboard --logdir {run_dir}\n"
         f"replay: python -m rlkit.play run={run_dir}"
     )
+
+
+def _write_learning_curve(result: TrainResult, path: Path, *, title: str) -> None:
+    """Issue 6: people would rather look than read. matplotlib is an optional extra: without it, say so and go on."""
+    try:
+        plot_learning_curve(
+            path, train_returns=result.train_returns, evaluations=[(e.step, e.result.mean) for e in result.evaluations], title=title
+        )
+    except RlkitError as exc:
+        print(f"curve:  skipped ({exc})")
+        return
+    print(f"curve:  {path}")
 
 
 @hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name="train")

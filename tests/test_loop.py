@@ -68,3 +68,10 @@ def test_periodic_evaluations_happen_on_schedule():
     )
     assert [e.step for e in result.evaluations] == [30, 60, 90]
     assert all(0 < a.train_seconds < b.train_seconds for a, b in zip(result.evaluations, result.evaluations[1:]))
+
+
+def test_train_returns_are_window_means_of_ended_episodes():
+    env = make_train_env({"id": "rlkit-test/Counting-v0", "kwargs": {"length": 3}, "num_envs": 1})
+    result = train(env=env, agent=RecordingAgent(), logger=tb.Logger(None), total_steps=8, seed=0, log_every_steps=2, progress=False)
+    # Episodes (return 0+1+2) end at steps 3 and 6; the windows ending at 2 and 8 saw none and add no point.
+    assert result.train_returns == [(4, 3.0), (6, 3.0)]
