@@ -25,7 +25,7 @@ from rlkit.replay import Batch, available_memory_bytes, n_step_return
 class FrameReplayBuffer:
     """Same API as ReplayBuffer (`add`, `sample -> Batch`, `len`, `nbytes`) for observations [stack, *frame].
 
-    Rows are flat indices env * rows_per_env + slot; the sampler holds weight 0 for rows it must not draw:
+    Rows are flat indices env * rows_per_env + ring position; the sampler holds weight 0 for rows it must not draw:
     the row after the newest step (its next frame, or an episode's final frame), and rows whose stacks
     would reach into frames already overwritten. `sampler` builds the sampler for a capacity (uniform if None).
     """
@@ -55,20 +55,19 @@ class FrameReplayBuffer:
             raise ValueError(f"capacity={capacity} leaves {self.rows_per_env} rows per env copy; needs > stack + n_step")
         self.capacity = self.rows_per_env * self.num_envs
         self.device = torch.device(device)
-        rows = (self.num_envs, self.rows_per_env)
         obs_dtype = np.dtype(obs_dtype)
         frame_bytes = obs_dtype.itemsize * math.prod(self.obs_shape[1:])
         _warn_if_too_big(self.capacity * (frame_bytes + 15))
-        self.frames = np.zeros(rows + self.obs_shape[1:], dtype=obs_dtype)
-        self.episode_step = np.zeros(rows, dtype=np.uint8)  # the frame's index in its episode, saturating at 255
-        self.actions = np.zeros(rows, dtype=np.int64)
-        self.rewards = np.zeros(rows, dtype=np.float32)
-        self.terminated = np.zeros(rows, dtype=bool)
-        self.truncated = np.zeros(rows, dtype=bool)
-        self._frames_flat = self.frames.reshape((self.capacity, *self.obs_shape[1:]))
-        self._head = np.zeros(self.num_envs, dtype=np.int64)  # absolute row of the next obs's newest frame
+        # Flat rows: env copy e owns [e * rows_per_env, (e + 1) * rows_per_env), a ring written at its own pace.
+        self.frames = np.zeros((self.capacity, *self.obs_shape[1:]), dtype=obs_dtype)
+        self.episode_step = np.zeros(self.capacity, dtype=np.uint8)  # the frame's index in its episode, up to 255
+        self.actions = np.zeros(self.capacity, dtype=np.int64)
+        self.rewards = np.zeros(self.capacity, dtype=np.float32)
+        self.terminated = np.zeros(self.capacity, dtype=bool)
+        self.truncated = np.zeros(self.capacity, dtype=bool)
+        self._head = np.zeros(self.num_envs, dtype=np.int64)  # unwrapped ring position of the next obs's newest frame
         self._fresh = np.ones(self.num_envs, dtype=bool)  # the next obs starts an episode: its frame is not stored yet
-        self._newest = np.zeros(self.num_envs, dtype=np.int64)  # absolute row of the newest transition
+        self._newest = np.zeros(self.num_envs, dtype=np.int64)  # unwrapped ring position of the newest transition
         self._all_envs = np.arange(self.num_envs)
         self._offsets_S = np.arange(self.stack - 1, -1, -1)  # stack position j holds the frame offsets_S[j] rows back
         self._stale_S = np.arange(self.stack)
@@ -89,39 +88,40 @@ class FrameReplayBuffer:
     ) -> None:
         """Store one step of the env copies `env_ids` (default: all); with one env copy, unbatched values work too."""
         env: Any
-        row: Any
+        count: Any  # rows this env copy has written so far: its ring position, unwrapped
         if env_ids is None and self.num_envs == 1:  # scalar indices: several times cheaper than fancy indexing
-            env, row, fresh = 0, int(self._head[0]), bool(self._fresh[0])
+            env, count, fresh = 0, int(self._head[0]), bool(self._fresh[0])
             done: Any = bool(terminated) or bool(truncated)
             any_fresh, env_column = fresh, 0
         else:
             env = self._all_envs if env_ids is None else np.asarray(env_ids, dtype=np.int64)
-            row, fresh = self._head[env], self._fresh[env]
+            count, fresh = self._head[env], self._fresh[env]
             terminated, truncated = np.ravel(terminated), np.ravel(truncated)
             done = terminated | truncated
             any_fresh, env_column = bool(fresh.any()), env[:, None]
         obs, next_obs = np.asarray(obs), np.asarray(next_obs)
         if any_fresh:
             self._check_zero_padded(np.reshape(obs, (-1, *self.obs_shape))[np.atleast_1d(fresh)])
-        slot, next_slot = row % self.rows_per_env, (row + 1) % self.rows_per_env
+        base = env * self.rows_per_env
+        row, next_row = base + count % self.rows_per_env, base + (count + 1) % self.rows_per_env
         stack_axis = -len(self.obs_shape)
         # The obs frame is already here unless an episode starts (the previous step wrote it as its next frame).
-        self.frames[env, slot] = np.take(obs, -1, axis=stack_axis)
+        self.frames[row] = np.take(obs, -1, axis=stack_axis)
         if any_fresh:
-            self.episode_step[env, slot] = np.where(fresh, 0, self.episode_step[env, slot])
-        self.actions[env, slot] = action
-        self.rewards[env, slot] = reward
-        self.terminated[env, slot] = terminated
-        self.truncated[env, slot] = truncated
-        self.frames[env, next_slot] = np.take(next_obs, -1, axis=stack_axis)
-        self.episode_step[env, next_slot] = np.minimum(self.episode_step[env, slot], 254) + 1
-        self._newest[env] = row
-        self._head[env] = row + 1 + done  # after an episode end, its final frame keeps the next row
+            self.episode_step[row] = np.where(fresh, 0, self.episode_step[row])
+        self.actions[row] = action
+        self.rewards[row] = reward
+        self.terminated[row] = terminated
+        self.truncated[row] = truncated
+        self.frames[next_row] = np.take(next_obs, -1, axis=stack_axis)
+        self.episode_step[next_row] = np.minimum(self.episode_step[row], 254) + 1
+        self._newest[env] = count
+        self._head[env] = count + 1 + done  # after an episode end, its final frame keeps the next row
         self._fresh[env] = done
         # The next row holds no transition yet, and the stack-1 rows after it are the oldest, whose stacks would
         # reach into frames just overwritten: neither may be drawn.
-        self.sampler.tree.clear(np.add.outer(row, 1 + self._stale_S) % self.rows_per_env + env_column * self.rows_per_env)
-        self.sampler.add(env * self.rows_per_env + slot)
+        self.sampler.tree.clear(np.add.outer(count, 1 + self._stale_S) % self.rows_per_env + env_column * self.rows_per_env)
+        self.sampler.add(row)
 
     @staticmethod
     def _check_zero_padded(first_stacks: np.ndarray) -> None:
@@ -143,23 +143,23 @@ class FrameReplayBuffer:
         """The transitions stored at flat rows (as a sampler returns them), stacks rebuilt."""
         rows_B = np.asarray(rows_B, dtype=np.int64)
         batch_size = len(rows_B)
-        env_B, slot_B = np.divmod(rows_B, self.rows_per_env)
+        stream_B = rows_B - rows_B % self.rows_per_env  # first row of each sample's env stream
         if self.n_step == 1:
-            rewards_B = self.rewards[env_B, slot_B]
-            discounts_B = np.where(self.terminated[env_B, slot_B], 0.0, self.gamma).astype(np.float32)
-            last_B = slot_B
+            rewards_B = self.rewards.take(rows_B)
+            discounts_B = np.where(self.terminated.take(rows_B), 0.0, self.gamma).astype(np.float32)
+            last_B = rows_B
         else:
             k_N = np.arange(self.n_step)
-            window_BN = (slot_B[:, None] + k_N) % self.rows_per_env
-            newest_B = (self._newest[env_B] - slot_B) % self.rows_per_env  # steps stored after this one
-            env_BN = env_B[:, None]
-            terminated_BN = self.terminated[env_BN, window_BN]
-            stops_BN = terminated_BN | self.truncated[env_BN, window_BN] | (k_N >= newest_B[:, None])
-            rewards_B, discounts_B, k_B = n_step_return(self.rewards[env_BN, window_BN], terminated_BN, stops_BN, gamma=self.gamma)
-            last_B = window_BN[np.arange(batch_size), k_B]
+            window_BN = stream_B[:, None] + (rows_B[:, None] + k_N) % self.rows_per_env
+            newer_B = (self._newest[stream_B // self.rows_per_env] - rows_B) % self.rows_per_env  # steps stored after
+            terminated_BN = self.terminated.take(window_BN)
+            stops_BN = terminated_BN | self.truncated.take(window_BN) | (k_N >= newer_B[:, None])
+            rewards_B, discounts_B, k_B = n_step_return(self.rewards.take(window_BN), terminated_BN, stops_BN, gamma=self.gamma)
+            last_B = np.take_along_axis(window_BN, k_B[:, None], axis=1)[:, 0]
+        next_B = stream_B + (last_B + 1) % self.rows_per_env  # the frame after the window's last step
         frames, scalars = self._staging.buffers((2 * batch_size, *self.obs_shape), self.frames.dtype, batch_size)
-        self._stacks(np.concatenate([env_B, env_B]), np.concatenate([slot_B, (last_B + 1) % self.rows_per_env]), out=frames)
-        scalars[0], scalars[1], scalars[2] = self.actions[env_B, slot_B], rewards_B, discounts_B
+        self._stacks(np.concatenate([rows_B, next_B]), np.concatenate([stream_B, stream_B]), out=frames)
+        scalars[0], scalars[1], scalars[2] = self.actions.take(rows_B), rewards_B, discounts_B
         if weights_B is not None:
             scalars[3] = weights_B
         stacks, (actions, rewards, discounts, weights) = self._staging.upload(frames, scalars)
@@ -173,11 +173,11 @@ class FrameReplayBuffer:
             indices=rows_B,
         )
 
-    def _stacks(self, env_B: np.ndarray, slot_B: np.ndarray, *, out: np.ndarray) -> None:
-        """Stacks whose newest frames sit at (env_B, slot_B), zero before each episode's first frame."""
-        rows_BS = env_B[:, None] * self.rows_per_env + (slot_B[:, None] - self._offsets_S) % self.rows_per_env
-        np.take(self._frames_flat, rows_BS, axis=0, out=out, mode="clip")  # mode="clip": no temporary copy
-        out[self._offsets_S > self.episode_step[env_B, slot_B][:, None]] = 0
+    def _stacks(self, rows_B: np.ndarray, stream_B: np.ndarray, *, out: np.ndarray) -> None:
+        """Stacks whose newest frames sit at rows_B, zero before each episode's first frame."""
+        rows_BS = stream_B[:, None] + (rows_B[:, None] - self._offsets_S) % self.rows_per_env
+        np.take(self.frames, rows_BS, axis=0, out=out, mode="clip")  # mode="clip": no temporary copy
+        out[self._offsets_S > self.episode_step.take(rows_B)[:, None]] = 0
 
 
 class HostStaging:
