@@ -19,7 +19,7 @@ from rlkit.errors import NonFiniteLossError, RlkitError
 from rlkit.loop import Evaluation, TrainResult, evaluate, train
 from rlkit.plots import plot_learning_curve
 from rlkit.resume import resume_argv
-from rlkit.runtime import GracefulStop, conf_dir, resolve_device, rng_state, seed_everything, set_rng_state
+from rlkit.runtime import GracefulStop, conf_dir, resolve_device, rng_state, seed_everything, set_rng_state, set_torch_threads
 
 CONFIG_GROUPS = ("env", "agent", "device", "net", "optim")
 
@@ -61,6 +61,7 @@ def restore(run_dir: Path, *, agent: Agent, env: Any, env_name: str, agent_name:
 def run(cfg: DictConfig, run_dir: Path, *, env_name: str, agent_name: str) -> TrainResult:
     validate(cfg)
     device = resolve_device(cfg.device.name)
+    set_torch_threads(cfg.get("torch_threads"))
     seed_everything(int(cfg.seed))
     env = make_train_env(cfg.env)
     eval_env = make_env(cfg.env)

@@ -6,15 +6,19 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
 import pytest
+import torch
 
 REPO = Path(__file__).resolve().parents[1]
 
+torch.set_num_threads(1)  # as rlkit.train does by default (torch_threads=1): small nets, shared cores
 
-class CountingEnv(gym.Env):
+
+class DiscreteCountingEnv(gym.Env):
     """obs = step index within the episode (0, 1, 2, ...); reward = that index; terminates after `length` steps."""
 
     def __init__(self, length: int = 3, truncate: bool = False) -> None:
@@ -36,12 +40,7 @@ class CountingEnv(gym.Env):
         return self.t, reward, done and not self.truncate, done and self.truncate, {}
 
 
-gym.register("rlkit-test/Counting-v0", entry_point=CountingEnv)
-
-
-@pytest.fixture
-def counting_env() -> CountingEnv:
-    return CountingEnv()
+gym.register("rlkit-test/Counting-v0", entry_point=DiscreteCountingEnv)
 
 
 def run_cli(module: str, *args: str, cwd: Path | None = None, timeout: float = 180) -> subprocess.CompletedProcess:
@@ -55,3 +54,56 @@ def run_cli(module: str, *args: str, cwd: Path | None = None, timeout: float = 1
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)
+
+
+class CountingEnv(gym.Env):
+    """Observes the step count t (0 after reset); terminates after `length` steps; reward t+1 for step t."""
+
+    def __init__(self, length: int = 3) -> None:
+        self.length = length
+        self.observation_space = gym.spaces.Box(0.0, np.inf, shape=(1,), dtype=np.float32)
+        self.action_space = gym.spaces.Discrete(2)
+        self.t = 0
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
+        super().reset(seed=seed)
+        self.t = 0
+        return np.array([0.0], dtype=np.float32), {}
+
+    def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict]:
+        self.t += 1
+        return np.array([self.t], dtype=np.float32), float(self.t), self.t >= self.length, False, {}
+
+
+class Corridor(gym.Env):
+    """Walk right from cell 0 to cell `length` for reward 1 (terminated); left stays put. Optimal: 'length' rights."""
+
+    def __init__(self, length: int = 4, max_steps: int = 20) -> None:
+        self.length, self.max_steps = length, max_steps
+        self.observation_space = gym.spaces.Box(0.0, 1.0, shape=(1,), dtype=np.float32)
+        self.action_space = gym.spaces.Discrete(2)
+        self.pos = self.steps = 0
+
+    def _obs(self) -> np.ndarray:
+        return np.array([self.pos / self.length], dtype=np.float32)
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
+        super().reset(seed=seed)
+        self.pos = self.steps = 0
+        return self._obs(), {}
+
+    def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict]:
+        self.steps += 1
+        self.pos = min(self.pos + 1, self.length) if int(action) == 1 else max(self.pos - 1, 0)
+        terminated = self.pos == self.length
+        return self._obs(), float(terminated), terminated, self.steps >= self.max_steps and not terminated, {}
+
+
+@pytest.fixture
+def counting_env() -> CountingEnv:
+    return CountingEnv()
+
+
+@pytest.fixture
+def corridor() -> Corridor:
+    return Corridor()

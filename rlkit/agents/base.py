@@ -58,3 +58,8 @@ def epsilon_greedy(q_values_BA: np.ndarray, *, epsilon: float, rng: np.random.Ge
     if explore_B.any():
         actions_B[explore_B] = rng.integers(q_values_BA.shape[1], size=int(explore_B.sum()))
     return actions_B
+
+
+def crossings(prev_step: int, step: int, every_steps: int) -> int:
+    """How many multiples of every_steps lie in (prev_step, step]: vector envs advance several steps at once."""
+    return step // every_steps - prev_step // every_steps

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import inspect
+import math
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
@@ -80,3 +82,16 @@ class CNNBody(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(self.conv(x))
+
+
+def body_for_shape(factory: Callable[..., nn.Module], input_shape: Sequence[int]) -> nn.Module:
+    """Build a body from a partial (a net/ config) for inputs of this shape, e.g. obs or images.
+
+    A body that takes `in_channels` gets [channels, height, width] images; any other gets flat in_features.
+    """
+    shape = tuple(int(s) for s in input_shape)
+    if "in_channels" in inspect.signature(factory).parameters:
+        if len(shape) != 3:
+            raise ValueError(f"a convolution body needs [channels, height, width] inputs, got shape {shape}")
+        return factory(in_channels=shape[0], input_hw=shape[1:])
+    return factory(in_features=math.prod(shape))

@@ -1,0 +1,224 @@
+"""Deep Q-Network (Mnih et al., 2015) behind the shared agent interface; Double, Dueling and n-step are flags."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from rlkit import tb
+from rlkit.agents.base import NO_METRICS, Transition, crossings, epsilon_greedy, linear_schedule
+from rlkit.agents.targets import bootstrap_q, td_target
+from rlkit.envs import require_discrete
+from rlkit.errors import RlkitError
+from rlkit.nets import DuelingHead, OneHot, QHead, QNetwork, Scale, body_for_shape
+from rlkit.replay import ReplayBuffer
+
+LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
+    "huber": F.smooth_l1_loss,  # Huber with delta 1, as in the Nature DQN's clipped error
+    "mse": F.mse_loss,
+}
+
+
+def input_encoding(space: gym.Space) -> tuple[nn.Module, tuple[int, ...], np.dtype]:
+    """(input module, shape the body sees, dtype replay stores) for an observation space."""
+    if isinstance(space, gym.spaces.Discrete):
+        return OneHot(n=int(space.n)), (int(space.n),), np.dtype(np.int64)
+    if isinstance(space, gym.spaces.Box):
+        shape, dtype = tuple(space.shape), np.dtype(space.dtype)
+        if dtype == np.uint8:
+            return Scale(divisor=255.0), shape, dtype  # frames stay uint8 in replay: 4x less memory than float
+        return (nn.Identity() if dtype == np.float32 else Scale()), shape, dtype
+    raise RlkitError(f"agent=dqn reads Discrete or Box observations, but the env has {space}")
+
+
+class DQNAgent:
+    """Online and target Q-networks, uniform replay, epsilon-greedy acting; all step counts are env steps."""
+
+    def __init__(
+        self,
+        *,
+        observation_space: gym.Space,
+        action_space: gym.Space,
+        net: Callable[..., nn.Module],
+        optimizer: Callable[..., torch.optim.Optimizer],
+        device: torch.device | str | None = None,
+        seed: int = 0,
+        gamma: float = 0.99,
+        n_step: int = 1,
+        double: bool = True,
+        dueling: bool = False,
+        buffer_size: int = 100_000,
+        batch_size: int = 64,
+        learning_starts_steps: int = 1000,
+        train_every_steps: int = 4,
+        gradient_steps: int = 1,
+        target_update_every_steps: int = 1000,
+        tau: float = 1.0,
+        loss: str = "huber",
+        max_grad_norm: float | None = 10.0,
+        epsilon_start: float = 1.0,
+        epsilon_end: float = 0.05,
+        epsilon_decay_steps: int = 10_000,
+        metrics_every_steps: int = 500,
+    ) -> None:
+        self.n_actions = require_discrete(action_space, what="action", agent="dqn", fix="pick a discrete-action env")
+        for name, value in dict(
+            n_step=n_step, buffer_size=buffer_size, batch_size=batch_size, train_every_steps=train_every_steps,
+            gradient_steps=gradient_steps, target_update_every_steps=target_update_every_steps,
+            metrics_every_steps=metrics_every_steps,
+        ).items():
+            if int(value) < 1:
+                raise RlkitError(f"agent.{name} must be >= 1, got {value}")
+        if not 0.0 <= gamma <= 1.0:
+            raise RlkitError(f"agent.gamma must be in [0, 1], got {gamma}")
+        if not 0.0 < tau <= 1.0:
+            raise RlkitError(f"agent.tau must be in (0, 1] (1 is a hard copy), got {tau}")
+        if loss not in LOSSES:
+            raise RlkitError(f"agent.loss={loss} is not known; choose one of: {', '.join(LOSSES)}")
+        self.device = torch.device(device if device is not None else "cpu")
+        self.gamma, self.n_step, self.double, self.tau = float(gamma), int(n_step), bool(double), float(tau)
+        self.buffer_size, self.batch_size = int(buffer_size), int(batch_size)
+        self.learning_starts_steps = int(learning_starts_steps)
+        self.train_every_steps, self.gradient_steps = int(train_every_steps), int(gradient_steps)
+        self.target_update_every_steps = int(target_update_every_steps)
+        self.loss_fn = LOSSES[loss]
+        self.max_grad_norm = float(max_grad_norm) if max_grad_norm is not None else None
+        self.epsilon_start, self.epsilon_end = float(epsilon_start), float(epsilon_end)
+        self.epsilon_decay_steps = int(epsilon_decay_steps)
+        self.metrics_every_steps = int(metrics_every_steps)
+
+        inputs, input_shape, self.obs_dtype = input_encoding(observation_space)
+        self.obs_shape: tuple[int, ...] = tuple(observation_space.shape or ())
+        with torch.random.fork_rng(devices=[]):  # same initial weights for a seed, whatever ran before
+            torch.manual_seed(seed)
+            try:
+                body = body_for_shape(net, input_shape)
+            except ValueError as exc:
+                raise RlkitError(f"net does not fit observations {observation_space}: {exc}; try net=mlp") from None
+            head_cls = DuelingHead if dueling else QHead
+            self.q_net = QNetwork(inputs=inputs, body=body, head=head_cls(in_features=body.out_features, n_actions=self.n_actions))
+        self.q_net.to(self.device)
+        self.target_net = copy.deepcopy(self.q_net).requires_grad_(False)
+        self._params = list(self.q_net.parameters())  # walking the module tree per update costs more than the Adam step
+        self.optimizer = optimizer(self._params)
+        self.replay: ReplayBuffer | None = None  # built on the first observe, when the number of env copies is known
+        self._rng = np.random.default_rng(seed)
+        # One-observation acting writes into this tensor through a numpy view: no allocation per step.
+        self._act_obs_np = np.zeros((1, *self.obs_shape), dtype=self.obs_dtype)
+        self._act_obs = torch.from_numpy(self._act_obs_np)
+        self._last_update: tuple[torch.Tensor, torch.Tensor, torch.Tensor | None] | None = None
+        self.steps = self.updates = 0
+        self.epsilon = self.epsilon_start
+
+    def act(self, obs: Any, *, explore: bool) -> Any:
+        if np.ndim(obs) == len(self.obs_shape):  # one observation: the num_envs == 1 fast path
+            if explore and self._rng.random() < self.epsilon:
+                return int(self._rng.integers(self.n_actions))
+            self._act_obs_np[0] = obs
+            with torch.inference_mode():
+                return int(self.q_net(self._act_obs.to(self.device)).argmax())
+        with torch.inference_mode():
+            q_BA = self.q_net(torch.as_tensor(obs).to(self.device)).cpu().numpy()
+        return epsilon_greedy(q_BA, epsilon=self.epsilon if explore else 0.0, rng=self._rng)
+
+    def observe(self, transition: Transition) -> Mapping[str, float]:
+        obs, action, reward, next_obs, terminated, truncated, valid = transition
+        batched = np.ndim(obs) > len(self.obs_shape)
+        if self.replay is None:
+            self.replay = self._make_replay(num_envs=len(obs) if batched else 1)
+        if not batched or valid.all():
+            self.replay.add(obs, action, reward, next_obs, terminated, truncated)
+        else:  # a vector env's autoreset step pairs a final obs with a first one: never store it
+            ids = np.flatnonzero(valid)
+            self.replay.add(obs[ids], action[ids], reward[ids], next_obs[ids], terminated[ids], truncated[ids], env_ids=ids)
+        prev_steps, self.steps = self.steps, self.steps + (len(obs) if batched else 1)
+        self.epsilon = linear_schedule(
+            start=self.epsilon_start, end=self.epsilon_end, duration_steps=self.epsilon_decay_steps, step=self.steps
+        )
+        if self.steps >= self.learning_starts_steps:
+            for _ in range(crossings(prev_steps, self.steps, self.train_every_steps) * self.gradient_steps):
+                self._learn()
+            if crossings(prev_steps, self.steps, self.target_update_every_steps):
+                self._update_target()
+        if crossings(prev_steps, self.steps, self.metrics_every_steps):
+            return self._metrics()
+        return NO_METRICS
+
+    def _make_replay(self, *, num_envs: int) -> ReplayBuffer:
+        return ReplayBuffer(
+            capacity=self.buffer_size, obs_shape=self.obs_shape, obs_dtype=self.obs_dtype, num_envs=num_envs,
+            n_step=self.n_step, gamma=self.gamma, device=self.device, seed=int(self._rng.integers(2**31)),
+        )
+
+    def _learn(self) -> None:
+        assert self.replay is not None
+        batch = self.replay.sample(self.batch_size)
+        q_B = self.q_net(batch.obs).gather(1, batch.actions.unsqueeze(1)).squeeze(1)
+        with torch.no_grad():
+            next_online_BA = self.q_net(batch.next_obs) if self.double else None
+            next_q_B = bootstrap_q(self.target_net(batch.next_obs), next_online_BA)
+            target_B = td_target(batch.rewards, next_q_B, batch.discounts)
+        loss = self.loss_fn(q_B, target_B)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = None if self.max_grad_norm is None else nn.utils.clip_grad_norm_(self._params, self.max_grad_norm)
+        self.optimizer.step()
+        self.updates += 1
+        self._last_update = (loss.detach(), q_B.detach().mean(), grad_norm)
+
+    @torch.no_grad()
+    def _update_target(self) -> None:
+        """Hard copy when tau is 1, else Polyak averaging: target <- tau * online + (1 - tau) * target."""
+        for target, online in zip(self.target_net.parameters(), self._params):
+            if self.tau == 1.0:
+                target.copy_(online)
+            else:
+                target.lerp_(online, self.tau)
+
+    def _metrics(self) -> dict[str, float]:
+        metrics = {tb.EPSILON: self.epsilon}
+        if self._last_update is not None:  # .item() only here: one device sync per report, not per update
+            loss, q_mean, grad_norm = self._last_update
+            if grad_norm is None:  # not clipping: measure the last update's gradients only when reporting
+                grad_norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p.grad) for p in self._params]))
+            metrics.update({tb.LOSS: loss.item(), tb.Q_MEAN: q_mean.item(), tb.GRAD_NORM: grad_norm.item()})
+        return metrics
+
+    def q_values(self, obs: Any) -> np.ndarray:
+        """Q-values of a batch of observations, for tests and inspection."""
+        with torch.inference_mode():
+            return self.q_net(torch.as_tensor(np.asarray(obs, dtype=self.obs_dtype)).to(self.device)).cpu().numpy()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "q_net": self.q_net.state_dict(),
+            "target_net": self.target_net.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "steps": self.steps,
+            "updates": self.updates,
+            "epsilon": self.epsilon,
+            "rng_state": self._rng.bit_generator.state,
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        try:
+            self.q_net.load_state_dict(state["q_net"])
+            self.target_net.load_state_dict(state.get("target_net", state["q_net"]))
+        except RuntimeError as exc:
+            detail = str(exc).strip().splitlines()[-1].strip()
+            raise RlkitError(
+                f"checkpoint network does not fit this agent ({detail}); play needs the env, net and dueling of the run"
+            ) from None
+        if "optimizer" in state:
+            self.optimizer.load_state_dict(state["optimizer"])
+        self.steps, self.updates = int(state.get("steps", 0)), int(state.get("updates", 0))
+        self.epsilon = float(state.get("epsilon", self.epsilon_end))
+        if "rng_state" in state:
+            self._rng.bit_generator.state = dict(state["rng_state"])

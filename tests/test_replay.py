@@ -1,0 +1,139 @@
+"""Replay round-trips with value-tagged data: step i stores obs i, reward i, next_obs i+1."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from rlkit import replay
+from rlkit.replay import ReplayBuffer, n_step_return
+
+
+def fill(buffer: ReplayBuffer, steps: range, *, terminated: set[int] = set(), truncated: set[int] = set()) -> None:
+    for i in steps:
+        buffer.add(np.array([i], np.float32), i % 3, float(i), np.array([i + 1], np.float32), i in terminated, i in truncated)
+
+
+def by_obs(buffer: ReplayBuffer, batch_size: int = 2000) -> dict[int, tuple[float, float, int, int]]:
+    """Sample a lot and index rows by their obs tag: {obs: (reward, discount, next_obs, action)}."""
+    b = buffer.sample(batch_size)
+    rows = zip(b.obs[:, 0].tolist(), b.rewards.tolist(), b.discounts.tolist(), b.next_obs[:, 0].tolist(), b.actions.tolist())
+    return {int(o): (r, d, int(n), a) for o, r, d, n, a in rows}
+
+
+def test_one_step_round_trip_across_wrap_around() -> None:
+    buffer = ReplayBuffer(capacity=5, obs_shape=(1,), obs_dtype=np.float32, gamma=0.9)
+    fill(buffer, range(8), terminated={6}, truncated={4})
+    assert len(buffer) == 5
+    rows = by_obs(buffer)
+    assert sorted(rows) == [3, 4, 5, 6, 7]  # 0..2 were overwritten
+    for i, (reward, discount, next_obs, action) in rows.items():
+        assert (reward, next_obs, action) == (i, i + 1, i % 3)
+        # termination stops bootstrapping, truncation (step 4) does not
+        assert discount == pytest.approx(0.0 if i == 6 else 0.9)
+
+
+def test_sample_returns_tensors_with_stored_dtypes() -> None:
+    buffer = ReplayBuffer(capacity=4, obs_shape=(2, 3, 3), obs_dtype=np.uint8)
+    for i in range(3):
+        buffer.add(np.full((2, 3, 3), i, np.uint8), i, 0.0, np.full((2, 3, 3), i + 1, np.uint8), False, False)
+    batch = buffer.sample(16)
+    assert batch.obs.dtype == torch.uint8 and batch.obs.shape == (16, 2, 3, 3)
+    assert batch.actions.dtype == torch.int64 and batch.rewards.dtype == torch.float32
+    assert torch.equal(batch.obs[:, 0, 0, 0], batch.actions.to(torch.uint8))  # obs i was stored with action i
+    assert torch.equal(batch.next_obs.long(), batch.obs.long() + 1)
+    assert batch.weights is None and batch.indices is None
+
+
+def test_n_step_windows_stop_at_episode_ends_and_the_newest_step() -> None:
+    # Episodes: 0 1 2 (2 terminated) | 3 4 5 (5 truncated) | 6 7 (7 is the newest step stored).
+    buffer = ReplayBuffer(capacity=10, obs_shape=(1,), obs_dtype=np.float32, n_step=3, gamma=0.5)
+    fill(buffer, range(8), terminated={2}, truncated={5})
+    expected = {  # obs: (n-step return, discount, next_obs to bootstrap from)
+        0: (0 + 0.5 * 1 + 0.25 * 2, 0.0, 3),
+        1: (1 + 0.5 * 2, 0.0, 3),
+        2: (2, 0.0, 3),
+        3: (3 + 0.5 * 4 + 0.25 * 5, 0.125, 6),
+        4: (4 + 0.5 * 5, 0.25, 6),
+        5: (5, 0.5, 6),
+        6: (6 + 0.5 * 7, 0.25, 8),
+        7: (7, 0.5, 8),
+    }
+    rows = by_obs(buffer)
+    assert sorted(rows) == sorted(expected)
+    for i, (ret, discount, next_obs) in expected.items():
+        assert rows[i][:3] == (pytest.approx(ret), pytest.approx(discount), next_obs), i
+
+
+def test_n_step_windows_across_wrap_around() -> None:
+    buffer = ReplayBuffer(capacity=4, obs_shape=(1,), obs_dtype=np.float32, n_step=3, gamma=0.5)
+    fill(buffer, range(6))  # physical rows now hold 4 5 2 3
+    expected = {2: (2 + 1.5 + 1, 0.125, 5), 3: (3 + 2 + 1.25, 0.125, 6), 4: (4 + 2.5, 0.25, 6), 5: (5, 0.5, 6)}
+    rows = by_obs(buffer)
+    assert {i: rows[i][:3] for i in rows} == {i: (pytest.approx(r), pytest.approx(d), n) for i, (r, d, n) in expected.items()}
+
+
+def test_env_streams_never_mix_and_skipped_rows_leave_no_gap() -> None:
+    buffer = ReplayBuffer(capacity=8, obs_shape=(1,), obs_dtype=np.float32, num_envs=2, n_step=2, gamma=0.5)
+
+    def step(i: int, env_ids: list[int]) -> None:
+        obs = np.array([[100 + i], [200 + i]], np.float32)[env_ids]
+        rewards = np.array([1.0, 10.0])[env_ids]
+        no = np.zeros(len(env_ids), bool)
+        buffer.add(obs, np.zeros(len(env_ids), np.int64), rewards, obs + 1, no, no, env_ids=np.array(env_ids))
+
+    step(0, [0, 1])
+    step(1, [0])  # copy 1's autoreset step is left out
+    step(2, [0, 1])
+    assert len(buffer) == 5
+    rows = by_obs(buffer)
+    assert {i: rows[i][:3] for i in rows} == {
+        100: (1.5, 0.25, 102), 101: (1.5, 0.25, 103), 102: (1.0, 0.5, 103),
+        200: (15.0, 0.25, 203), 202: (10.0, 0.5, 203),
+    }
+
+
+def test_batched_add_for_all_envs_in_order() -> None:
+    buffer = ReplayBuffer(capacity=4, obs_shape=(), obs_dtype=np.int64, num_envs=2)
+    buffer.add(np.array([7, 9]), np.array([0, 1]), np.array([0.5, 1.5]), np.array([8, 10]), np.array([True, False]), np.zeros(2, bool))
+    batch = buffer.sample(200)
+    discounts = [round(d, 6) for d in batch.discounts.tolist()]
+    pairs = set(zip(batch.obs.tolist(), batch.actions.tolist(), batch.rewards.tolist(), discounts))
+    assert pairs == {(7, 0, 0.5, 0.0), (9, 1, 1.5, 0.99)}
+
+
+def test_n_step_return_on_hand_computed_numbers() -> None:
+    rewards = np.array([[1.0, 2.0, 3.0]] * 3)
+    terminated = np.array([[0, 0, 0], [0, 1, 0], [0, 0, 0]], bool)
+    stops = terminated | np.array([[0, 0, 0], [0, 0, 0], [1, 0, 0]], bool)  # row 2: truncated at its first step
+    returns, discounts, last = n_step_return(rewards, terminated, stops, gamma=0.5)
+    assert returns.tolist() == [1 + 1 + 0.75, 1 + 1, 1]
+    assert discounts.tolist() == [0.125, 0.0, 0.5]
+    assert last.tolist() == [2, 1, 0]
+
+
+def test_warns_before_allocating_more_than_available_ram(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(replay, "available_memory_bytes", lambda: 1000)
+    with pytest.warns(ResourceWarning, match="agent.buffer_size"):
+        ReplayBuffer(capacity=1000, obs_shape=(4,), obs_dtype=np.float32)
+    monkeypatch.setattr(replay, "available_memory_bytes", lambda: 10**12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ReplayBuffer(capacity=1000, obs_shape=(4,), obs_dtype=np.float32)
+
+
+def test_size_accounting_and_errors() -> None:
+    buffer = ReplayBuffer(capacity=10, obs_shape=(4,), obs_dtype=np.float32)
+    assert buffer.nbytes == 2 * 10 * 16 + 10 * 8 + 10 * 4 + 10 + 10
+    with pytest.raises(ValueError, match="empty"):
+        buffer.sample(1)
+    with pytest.raises(ValueError, match="num_envs"):
+        ReplayBuffer(capacity=1, obs_shape=(4,), obs_dtype=np.float32, num_envs=2)
+
+
+def test_available_memory_is_read_on_linux() -> None:
+    available = replay.available_memory_bytes()
+    assert available is not None and available > 2**20

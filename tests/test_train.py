@@ -1,0 +1,46 @@
+"""python -m rlkit.train end to end for DQN: a short CartPole run, its checkpoint, and device errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+from rlkit.agents import build_agent
+from rlkit.checkpoint import load_checkpoint
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_train(*overrides: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "rlkit.train", *overrides], cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+
+def test_short_cartpole_run_writes_a_checkpoint_play_can_rebuild(tmp_path: Path) -> None:
+    done = run_train(
+        "env=cartpole", "env.num_envs=2", "total_steps=600", "eval_every_steps=300", "eval_episodes=1",
+        "final_eval_episodes=2", "agent.learning_starts_steps=200", "progress=false", "device=cpu",
+        f"hydra.run.dir={tmp_path}",
+    )
+    assert done.returncode == 0, done.stderr
+    assert "agent=dqn device=cpu" in done.stdout
+    checkpoint = load_checkpoint(tmp_path)
+    assert (checkpoint["env"], checkpoint["agent"], checkpoint["step"]) == ("cartpole", "dqn", 600)
+    env = gym.make("CartPole-v1")
+    agent = build_agent(checkpoint["config"]["agent"], observation_space=env.observation_space,
+                        action_space=env.action_space, device=torch.device("cpu"), seed=0)
+    agent.load_state_dict(checkpoint["agent_state"])
+    assert agent.steps == 600 and agent.act(np.zeros(4, np.float32), explore=False) in (0, 1)
+    assert list(tmp_path.glob("events.out.tfevents.*"))
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA device is visible")
+def test_device_cuda_without_a_gpu_is_a_one_line_error(tmp_path: Path) -> None:
+    done = run_train("env=cartpole", "device=cuda", f"hydra.run.dir={tmp_path}")
+    assert done.returncode == 2
+    assert done.stderr.strip() == "error: device=cuda but no CUDA device is visible; use device=auto or device=cpu"
