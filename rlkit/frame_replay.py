@@ -11,7 +11,6 @@ makes them. 1M rows of 84x84 frames take 7.07 GB, against 56 GB for Stable-Basel
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -19,7 +18,7 @@ import numpy as np
 import torch
 
 from rlkit.prioritized import Sampler, UniformSampler
-from rlkit.replay import Batch, available_memory_bytes, n_step_return
+from rlkit.replay import Batch, n_step_return, warn_if_too_big
 
 
 class FrameReplayBuffer:
@@ -57,7 +56,7 @@ class FrameReplayBuffer:
         self.device = torch.device(device)
         obs_dtype = np.dtype(obs_dtype)
         frame_bytes = obs_dtype.itemsize * math.prod(self.obs_shape[1:])
-        _warn_if_too_big(self.capacity * (frame_bytes + 15))
+        warn_if_too_big(self.capacity * (frame_bytes + 15))
         # Flat rows: env copy e owns [e * rows_per_env, (e + 1) * rows_per_env), a ring written at its own pace.
         self.frames = np.zeros((self.capacity, *self.obs_shape[1:]), dtype=obs_dtype)
         self.episode_step = np.zeros(self.capacity, dtype=np.uint8)  # the frame's index in its episode, up to 255
@@ -226,14 +225,3 @@ class HostStaging:
         """(bytes of frames, offset of the scalars: 8-byte aligned so the device view as float32 is legal)."""
         frame_bytes = math.prod(frames_shape) * np.dtype(dtype).itemsize
         return frame_bytes, -(-frame_bytes // 8) * 8
-
-
-def _warn_if_too_big(needed: int) -> None:
-    available = available_memory_bytes()
-    if available is not None and needed > available:
-        warnings.warn(
-            f"frame replay needs {needed / 2**30:.1f} GiB but only {available / 2**30:.1f} GiB of RAM is available; "
-            "lower agent.buffer_size",
-            ResourceWarning,
-            stacklevel=3,
-        )

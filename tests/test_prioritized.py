@@ -99,3 +99,18 @@ def test_sampling_an_empty_sampler_is_a_clear_error() -> None:
         PrioritizedSampler(capacity=4).sample(2, beta=0.4)
     with pytest.raises(ValueError, match="empty"):
         UniformSampler(capacity=4).sample(2)
+
+
+def test_the_plain_replay_buffer_takes_the_prioritized_sampler() -> None:
+    from functools import partial
+
+    from rlkit.replay import ReplayBuffer
+
+    buffer = ReplayBuffer(capacity=8, obs_shape=(1,), obs_dtype=np.float32, sampler=partial(PrioritizedSampler, alpha=1.0))
+    for i in range(10):  # rows 0, 1 are overwritten by steps 8, 9
+        buffer.add(np.array([i], np.float32), i % 3, float(i), np.array([i + 1], np.float32), False, False)
+    batch = buffer.sample(16, beta=1.0)
+    assert (batch.obs[:, 0].numpy() == np.where(batch.indices < 2, batch.indices + 8, batch.indices)).all()
+    buffer.update_priorities(np.arange(8), np.where(np.arange(8) == 5, 100.0, 0.0))  # row 5 holds step 5
+    batch = buffer.sample(64, beta=1.0)
+    assert (batch.obs[:, 0] == 5).float().mean() > 0.95 and (batch.indices[batch.obs[:, 0].numpy() == 5] == 5).all()
