@@ -182,42 +182,44 @@ class FrameReplayBuffer:
 class HostStaging:
     """Host arrays a batch is gathered into, and their trip to the device.
 
-    On CPU the arrays become tensors without a copy. On CUDA they live in one pinned buffer that goes over in
-    one non-blocking copy per batch; the next batch waits for that copy before reusing the buffer.
+    Unpacked (CPU): fresh arrays that become tensors without a copy. Packed (CUDA): frames and scalars share
+    one pinned buffer that goes over in one non-blocking copy per batch; the next batch waits for that copy
+    to finish before it overwrites the buffer.
     """
 
     SCALARS = 4  # actions, rewards, discounts, weights: float32 rows (actions < 2**24 are exact)
 
-    def __init__(self, device: torch.device) -> None:
+    def __init__(self, device: torch.device, *, packed: bool | None = None) -> None:
         self.device = device
-        self._pinned: torch.Tensor | None = None
-        self._copied: Any = None  # torch.cuda.Event of the last copy out of the pinned buffer
+        self.packed = device.type == "cuda" if packed is None else packed
+        self._host: torch.Tensor | None = None
+        self._copied: Any = None  # torch.cuda.Event of the last copy out of the host buffer
 
     def buffers(self, frames_shape: tuple[int, ...], dtype: np.dtype, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
-        """(frames, scalars) to fill: fresh arrays on CPU, views of the pinned buffer on CUDA."""
-        if self.device.type != "cuda":
+        """(frames, scalars) to fill."""
+        if not self.packed:
             return np.empty(frames_shape, dtype=dtype), np.zeros((self.SCALARS, batch_size), dtype=np.float32)
         frame_bytes, offset = self._layout(frames_shape, dtype)
         total = offset + self.SCALARS * batch_size * 4
-        if self._pinned is None or self._pinned.numel() != total:
-            self._pinned = torch.empty(total, dtype=torch.uint8, pin_memory=True)
+        if self._host is None or self._host.numel() != total:
+            self._host = torch.empty(total, dtype=torch.uint8, pin_memory=self.device.type == "cuda")
         elif self._copied is not None:
-            self._copied.synchronize()  # the previous batch's copy must be done before we overwrite its source
-        host = self._pinned.numpy()
+            self._copied.synchronize()
+        host = self._host.numpy()
         frames = host[:frame_bytes].view(dtype).reshape(frames_shape)
         return frames, host[offset:].view(np.float32).reshape(self.SCALARS, batch_size)
 
     def upload(self, frames: np.ndarray, scalars: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         """The filled arrays as tensors on the device."""
-        if self.device.type != "cuda":
+        if not self.packed:
             return torch.from_numpy(frames).to(self.device), torch.from_numpy(scalars).to(self.device)
-        assert self._pinned is not None
-        on_device = self._pinned.to(self.device, non_blocking=True)
-        self._copied = torch.cuda.Event()
-        self._copied.record()
+        assert self._host is not None
+        on_device = self._host.to(self.device, non_blocking=True)
+        if self.device.type == "cuda":
+            self._copied = torch.cuda.Event()
+            self._copied.record()
         frame_bytes, offset = self._layout(frames.shape, frames.dtype)
-        frames_dtype = torch.from_numpy(frames[:0]).dtype
-        stacks = on_device[:frame_bytes].view(frames_dtype).view(frames.shape)
+        stacks = on_device[:frame_bytes].view(torch.from_numpy(frames[:0]).dtype).view(frames.shape)
         return stacks, on_device[offset:].view(torch.float32).view(scalars.shape)
 
     @staticmethod

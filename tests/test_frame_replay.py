@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
 import pytest
 import torch
 
-from rlkit.frame_replay import FrameReplayBuffer
+from rlkit.frame_replay import FrameReplayBuffer, HostStaging
 from rlkit.prioritized import PrioritizedSampler
 
 STACK = 4
@@ -167,9 +168,7 @@ def test_env_copies_left_out_on_their_autoreset_steps_keep_their_own_streams() -
 
 
 def test_sample_draws_only_stored_transitions_with_weights_from_a_prioritized_sampler() -> None:
-    from functools import partial
-
-    buffer = FrameReplayBuffer(capacity=30, obs_shape=(STACK, *FRAME), n_step=3, gamma=0.9, sampler=partial(PrioritizedSampler, alpha=0.6))
+    buffer = FrameReplayBuffer(capacity=30, obs_shape=(STACK, *FRAME), n_step=3, gamma=0.9, sampler=functools.partial(PrioritizedSampler, alpha=0.6))
     naive = NaiveReplay(n_step=3, gamma=0.9)
     feed(buffer, naive, [FakeAtari(0, episode_lengths=[6, 13])], steps=70)
     batch = buffer.sample(64, beta=0.4)
@@ -197,3 +196,21 @@ def test_reset_padding_that_is_not_zero_is_refused() -> None:
     repeated = np.ones((STACK, *FRAME), np.uint8)  # FrameStackObservation's default padding repeats the first frame
     with pytest.raises(ValueError, match="padding_type='zero'"):
         buffer.add(repeated, 0, 0.0, repeated, False, False)
+
+
+def test_the_packed_transfer_used_on_cuda_carries_the_same_batch() -> None:
+    # CUDA batches travel as one pinned buffer: frames, then float32 scalars at an 8-byte aligned offset.
+    # Packing without pinning runs the same code on CPU (3x5 frames: 15 bytes each, so the offset needs padding).
+    buffer = FrameReplayBuffer(capacity=30, obs_shape=(STACK, 3, 5), n_step=2, gamma=0.9, sampler=functools.partial(PrioritizedSampler))
+    obs = np.zeros((STACK, 3, 5), np.uint8)
+    for i in range(1, 20):
+        next_obs = np.concatenate([obs[1:], np.full((1, 3, 5), i, np.uint8)])
+        buffer.add(obs, i % 4, float(i), next_obs, i % 7 == 0, False)
+        obs = np.zeros_like(obs) if i % 7 == 0 else next_obs
+    rows, weights = buffer.sampler.sample(6, beta=0.5)
+    plain = buffer.transitions(rows, weights)
+    buffer._staging = HostStaging(torch.device("cpu"), packed=True)
+    packed = buffer.transitions(rows, weights)
+    for name in ("obs", "actions", "rewards", "next_obs", "discounts", "weights"):
+        assert torch.equal(getattr(plain, name), getattr(packed, name)), name
+    assert packed.actions.dtype == torch.int64 and packed.obs.dtype == torch.uint8
