@@ -7,10 +7,10 @@ SB3's ReplayBuffer with and without optimize_memory_usage.
 (2) Env steps per second while learning: the same env for both (rlkit's Pong training env), train every 4
 steps, batch 32, Nature CNN, Adam lr 1e-4, Huber loss, gradient norm clipped at 10, target copied every 1000
 steps, epsilon 1 -> 0.01 over 1M steps (SB3's exploration_fraction set to match), 10k replay, learning from
-step 1000; steps 1000 to 3000 are timed. Both run in this process with the same torch thread count, in
-alternating order, --repeats times each; the median is reported.
+step 1000; steps 1000 to 3000 are timed. Both run in this process at each torch thread count in turn
+(default: 1, and torch's default of one per core), alternating, --repeats times each; medians are reported.
 
-    python benchmarks/atari.py [--threads 1] [--repeats 2] [--measure-steps 2000] [--json]
+    python benchmarks/atari.py [--threads 1 2] [--repeats 2] [--measure-steps 2000] [--json]
 """
 
 from __future__ import annotations
@@ -117,24 +117,32 @@ def sb3_run(cfg: dict, *, measure_steps: int, seed: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--threads", type=int, default=1, help="torch threads for both libraries")
-    parser.add_argument("--repeats", type=int, default=2, help="timed runs per library, alternating")
+    parser.add_argument("--threads", type=int, nargs="+", default=None,
+                        help="torch thread counts to time both libraries at (default: 1 and torch's default)")
+    parser.add_argument("--repeats", type=int, default=2, help="timed runs per library and thread count, alternating")
     parser.add_argument("--measure-steps", type=int, default=2000, help="env steps timed after learning starts")
     parser.add_argument("--json", action="store_true", help="print a JSON object of the figures as the last line")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    default_threads = torch.get_num_threads()
+    thread_counts = args.threads or sorted({1, default_threads})
 
     cfg = pong_config()
-    rlkit_runs, sb3_runs = [], []
+    runs: dict[tuple[str, int], list[dict]] = {}
     for repeat in range(args.repeats):
-        rlkit_runs.append(rlkit_run(cfg, measure_steps=args.measure_steps, seed=repeat))
-        sb3_runs.append(sb3_run(cfg, measure_steps=args.measure_steps, seed=repeat))
-        print(f"repeat {repeat}: rlkit {rlkit_runs[-1]['steps_per_sec']:.1f} steps/s, SB3 {sb3_runs[-1]['steps_per_sec']:.1f}", flush=True)
+        for threads in thread_counts:
+            torch.set_num_threads(threads)
+            for name, run in (("rlkit", rlkit_run), ("sb3", sb3_run)):
+                runs.setdefault((name, threads), []).append(run(cfg, measure_steps=args.measure_steps, seed=repeat))
+                print(f"repeat {repeat}, {threads} thread(s): {name} {runs[name, threads][-1]['steps_per_sec']:.1f} steps/s", flush=True)
 
-    episodes = sum(r["episodes"] for r in rlkit_runs)
-    rows_per_transition = 1 + episodes / (args.repeats * (LEARNING_STARTS + args.measure_steps))
+    def median(name: str, threads: int, key: str = "steps_per_sec") -> float:
+        return statistics.median(r[key] for r in runs[name, threads])
+
+    episodes = sum(r["episodes"] for (name, _), rs in runs.items() if name == "rlkit" for r in rs)
+    steps = sum(LEARNING_STARTS + args.measure_steps for (name, _), rs in runs.items() if name == "rlkit" for _ in rs)
+    rows_per_transition = 1 + episodes / steps  # each episode end keeps its final frame in a row of its own
     frame_row = bytes_per_row(FrameReplayBuffer(capacity=10_000, obs_shape=OBS_SHAPE), 10_000)
-    figures = {
+    figures: dict = {
         "rlkit_frame_replay_bytes_per_row": frame_row,
         "rlkit_rows_per_transition_pong": rows_per_transition,
         "rlkit_replay_gb_per_1m": frame_row * rows_per_transition * MILLION / 1e9,
@@ -142,16 +150,20 @@ def main() -> None:
         "sb3_replay_gb_per_1m": sb3_replay_bytes_per_row(optimize_memory_usage=False) * MILLION / 1e9,
         "sb3_optimized_replay_gb_per_1m": sb3_replay_bytes_per_row(optimize_memory_usage=True) * MILLION / 1e9,
         "floor_gb_per_1m": 84 * 84 * MILLION / 1e9,
-        "rlkit_steps_per_sec": statistics.median(r["steps_per_sec"] for r in rlkit_runs),
-        "sb3_steps_per_sec": statistics.median(r["steps_per_sec"] for r in sb3_runs),
-        "rlkit_update_ms": statistics.median(r["update_ms"] for r in rlkit_runs),
-        "threads": args.threads,
+        "threads": {},
+        "torch_default_threads": default_threads,
         "repeats": args.repeats,
         "measure_steps": args.measure_steps,
     }
-    figures["steps_ratio"] = figures["rlkit_steps_per_sec"] / figures["sb3_steps_per_sec"]
     figures["sb3_over_rlkit_memory"] = figures["sb3_replay_gb_per_1m"] / figures["rlkit_replay_gb_per_1m"]
-    figures["update_ceiling_steps_per_sec"] = 1e3 * HPARAMS["train_every"] / figures["rlkit_update_ms"]
+    for threads in thread_counts:
+        rlkit_sps, sb3_sps, update_ms = median("rlkit", threads), median("sb3", threads), median("rlkit", threads, "update_ms")
+        figures["threads"][str(threads)] = {
+            "rlkit_steps_per_sec": rlkit_sps, "sb3_steps_per_sec": sb3_sps, "steps_ratio": rlkit_sps / sb3_sps,
+            "rlkit_update_ms": update_ms, "update_ceiling_steps_per_sec": 1e3 * HPARAMS["train_every"] / update_ms,
+        }
+    if 1 in thread_counts and default_threads in thread_counts:  # each library as shipped: rlkit's torch_threads=1
+        figures["defaults_steps_ratio"] = median("rlkit", 1) / median("sb3", default_threads)
 
     gb = figures["rlkit_replay_gb_per_1m"]
     print(f"\nReplay per 1,000,000 Pong transitions (4x84x84 uint8 obs; floor {figures['floor_gb_per_1m']:.2f} GB)")
@@ -165,13 +177,17 @@ def main() -> None:
         )
     ])
     print(f"\nEnv steps/s while learning on Pong (steps {LEARNING_STARTS}..{LEARNING_STARTS + args.measure_steps}, "
-          f"{args.threads} torch thread(s), median of {args.repeats})")
-    print_table(("", "steps/s", "x SB3"), [
-        ("rlkit DQN", f"{figures['rlkit_steps_per_sec']:.1f}", f"{figures['steps_ratio']:.2f}"),
-        ("SB3 DQN", f"{figures['sb3_steps_per_sec']:.1f}", "1.00"),
+          f"median of {args.repeats}), by torch threads")
+    per = figures["threads"]
+    print_table(("", *(f"{t} thread(s)" for t in thread_counts)), [
+        ("rlkit DQN", *(f"{per[str(t)]['rlkit_steps_per_sec']:.1f}" for t in thread_counts)),
+        ("SB3 DQN", *(f"{per[str(t)]['sb3_steps_per_sec']:.1f}" for t in thread_counts)),
+        ("rlkit / SB3", *(f"{per[str(t)]['steps_ratio']:.2f}" for t in thread_counts)),
+        ("rlkit update alone (ms)", *(f"{per[str(t)]['rlkit_update_ms']:.1f}" for t in thread_counts)),
+        ("ceiling at 1 update / 4 steps", *(f"{per[str(t)]['update_ceiling_steps_per_sec']:.0f}" for t in thread_counts)),
     ])
-    print(f"one batch-32 update alone: {figures['rlkit_update_ms']:.1f} ms, so learning caps near "
-          f"{figures['update_ceiling_steps_per_sec']:.0f} steps/s at one update per {HPARAMS['train_every']} steps")
+    if "defaults_steps_ratio" in figures:
+        print(f"as shipped (rlkit torch_threads=1, SB3 on torch's {default_threads}): rlkit / SB3 = {figures['defaults_steps_ratio']:.2f}")
     write_results("atari", figures, echo_json=args.json)
 
 
