@@ -2,10 +2,11 @@
 
     python benchmarks/faults.py [--env cartpole] [--total-steps 50000] [--checkpoint-every 5000] [--kills 5] [--json]
 
-Each kill lands at a uniformly random moment of the training phase (after start-up); the run is then
-resumed with `python -m rlkit.train resume=<run>`. Steps lost per kill = the step the killed process
-had reached (from its progress bar, refreshed every 0.5 s, so a slight under-estimate) minus the step
-of the checkpoint it resumed from.
+The kill moments are env steps drawn uniformly over the run; each (resumed) run is killed with SIGKILL
+when its progress bar reaches the next one, then resumed with `python -m rlkit.train resume=<run>`.
+Steps lost per kill = the step the killed process had reached (from its progress bar, which moves in
+log_every_steps strides, so a slight under-estimate) minus the step of the checkpoint it resumes from.
+An uninterrupted run of the same config gives the normal final return for comparison.
 """
 
 from __future__ import annotations
@@ -72,32 +73,31 @@ def main() -> None:
     run_dir = Path(tempfile.mkdtemp(prefix="rlkit-faults-")) / "run"
     base = [f"env={args.env}", f"total_steps={args.total_steps}", f"checkpoint.every_steps={args.checkpoint_every}",
             "progress=true", f"hydra.run.dir={run_dir}"]
-    # How long does training take? One uninterrupted reference run also gives the normal final return.
-    reference_dir = run_dir.parent / "reference"
-    proc, seen = start([*base[:-1], f"hydra.run.dir={reference_dir}"])
-    seen["started"].wait(timeout=120)
-    began = time.perf_counter()
+    # One uninterrupted run of the same config gives the normal final return.
+    proc, seen = start([*base[:-1], f"hydra.run.dir={run_dir.parent / 'reference'}"])
     proc.wait()
-    reference_seconds = time.perf_counter() - began
+    time.sleep(0.2)
     reference_return = final_return("".join(seen["stdout"]))
 
+    # Kill moments: 5 env steps drawn uniformly over the run; each run is killed once its progress reaches the next one.
+    targets = sorted(rng.sample(range(args.checkpoint_every // 2, args.total_steps), args.kills))
     kills = []
     args_now = base
-    for k in range(args.kills):
+    for k, target in enumerate(targets):
         resumed_from = checkpoint_step(run_dir) or 0
         proc, seen = start(args_now)
         if not seen["started"].wait(timeout=120):
             proc.kill()
             raise SystemExit(f"run did not start: {proc.stderr.read()[-2000:]}")
-        remaining = reference_seconds * (args.total_steps - resumed_from) / args.total_steps
-        time.sleep(rng.uniform(0.05, 0.95) * remaining)
+        while seen["step"] < target and proc.poll() is None:
+            time.sleep(0.01)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
         time.sleep(0.6)  # let the reader thread drain the last progress line
         reached, saved = seen["step"], checkpoint_step(run_dir)
-        kills.append({"kill": k + 1, "started_from": resumed_from, "reached_step": reached, "checkpoint_step": saved,
-                      "steps_lost": max(0, reached - (saved or 0))})
-        print(f"kill {k + 1}: from {resumed_from}, reached ~{reached}, last checkpoint {saved}, lost ~{kills[-1]['steps_lost']} steps", flush=True)
+        kills.append({"kill": k + 1, "target_step": target, "started_from": resumed_from, "reached_step": reached,
+                      "checkpoint_step": saved, "steps_lost": max(0, reached - (saved or 0))})
+        print(f"kill {k + 1}: from {resumed_from}, killed at ~{reached}, last checkpoint {saved}, lost ~{kills[-1]['steps_lost']} steps", flush=True)
         args_now = [f"resume={run_dir}", "progress=true"] if saved else base
         if saved == args.total_steps:
             break

@@ -7,8 +7,10 @@ import pickle
 import tempfile
 import zipfile
 from pathlib import Path
-from typing import Any
+from collections.abc import Callable
+from typing import Any, BinaryIO
 
+import numpy as np
 import torch
 
 from rlkit.errors import RlkitError
@@ -16,19 +18,19 @@ from rlkit.errors import RlkitError
 FORMAT_VERSION = 1
 KIND = "rlkit-checkpoint"
 FILENAME = "checkpoint.pt"
+REPLAY_FILENAME = "replay.npz"  # checkpoint.replay=true: the replay buffer, saved with numpy
 
 
-def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
+def atomic_write(path: str | Path, write: Callable[[BinaryIO], None]) -> Path:
     """Write to a temp file in the same folder, fsync, then rename: a crash leaves the old file intact."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = {"kind": KIND, "format": FORMAT_VERSION, **payload}
     for stale in path.parent.glob(f".{path.name}.*.tmp"):  # left by a writer that was killed mid-write
         stale.unlink(missing_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
-            torch.save(data, handle)
+            write(handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp_name, path)
@@ -36,6 +38,24 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
         Path(tmp_name).unlink(missing_ok=True)
         raise
     return path
+
+
+def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
+    data = {"kind": KIND, "format": FORMAT_VERSION, **payload}
+    return atomic_write(path, lambda handle: torch.save(data, handle))
+
+
+def save_arrays(path: str | Path, arrays: dict[str, np.ndarray]) -> Path:
+    """numpy .npz, never pickle (large replay buffers), written as atomically as checkpoints."""
+    return atomic_write(path, lambda handle: np.savez(handle, **arrays))
+
+
+def load_arrays(path: str | Path) -> dict[str, np.ndarray]:
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {name: data[name] for name in data.files}
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+        raise RlkitError(f"{path} is truncated or corrupt ({type(exc).__name__}); delete it to resume without replay") from exc
 
 
 def checkpoint_path(run_or_file: str | Path) -> Path:

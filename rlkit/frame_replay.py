@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from rlkit.prioritized import Sampler, UniformSampler
-from rlkit.replay import Batch, n_step_return, warn_if_too_big
+from rlkit.replay import Batch, load_arrays_into, n_step_return, warn_if_too_big
 
 
 class FrameReplayBuffer:
@@ -129,6 +129,16 @@ class FrameReplayBuffer:
                 "an episode's first stacked observation has non-zero frames before its newest one; frame replay "
                 "rebuilds zero padding, so stack with FrameStackObservation(env, n, padding_type='zero')"
             )
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Everything stored, as plain arrays (saved with numpy, never pickled), with the sampler's weights."""
+        names = ("frames", "episode_step", "actions", "rewards", "terminated", "truncated")
+        positions = {"head": self._head, "fresh": self._fresh, "newest": self._newest}
+        return {**{name: getattr(self, name) for name in names}, **positions, "sampler_weights": self.sampler.tree.values(np.arange(self.capacity))}
+
+    def load_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        load_arrays_into({k: v for k, v in self.arrays().items() if k != "sampler_weights"}, arrays)
+        self.sampler.load_weights(arrays["sampler_weights"])
 
     def sample(self, batch_size: int, *, beta: float = 1.0) -> Batch:
         """A mini-batch drawn by the sampler; n-step windows stop at episode ends and at the newest step."""

@@ -100,6 +100,10 @@ class Sampler(Protocol):
 
     def update(self, indices: np.ndarray, td_errors: np.ndarray) -> None: ...
 
+    def load_weights(self, weights: np.ndarray) -> None:
+        """Every row's weight, as tree.values(all rows) read them: a saved replay's sampler restored."""
+        ...
+
 
 class UniformSampler:
     """Every row that holds a transition is equally likely: a 0/1 sum tree."""
@@ -118,6 +122,9 @@ class UniformSampler:
 
     def update(self, indices: np.ndarray, td_errors: np.ndarray) -> None:
         pass
+
+    def load_weights(self, weights: np.ndarray) -> None:
+        self.tree.set(np.arange(self.tree.capacity), weights)
 
 
 def importance_weights(probs_B: np.ndarray, *, count: int, beta: float) -> np.ndarray:
@@ -164,3 +171,8 @@ class PrioritizedSampler:
         live = self.tree.values(indices) > 0  # a row cleared since it was sampled stays cleared
         self.max_priority = max(self.max_priority, float(priorities.max(initial=0.0)))
         self.tree.set(indices[live], priorities[live] ** self.alpha)
+
+    def load_weights(self, weights: np.ndarray) -> None:
+        self.tree.set(np.arange(self.tree.capacity), weights)
+        if self.alpha > 0 and weights.size:
+            self.max_priority = max(self.max_priority, float(weights.max()) ** (1 / self.alpha))

@@ -64,6 +64,16 @@ def warn_if_too_big(needed_bytes: int) -> None:
         )
 
 
+def load_arrays_into(stored: dict[str, np.ndarray], arrays: dict[str, np.ndarray]) -> None:
+    """Copy saved arrays into a buffer's own, refusing any whose shape or dtype differs."""
+    for name, target in stored.items():
+        if name not in arrays:
+            raise ValueError(f"saved replay has no {name}")
+        if arrays[name].shape != target.shape or arrays[name].dtype != target.dtype:
+            raise ValueError(f"saved replay {name} is {arrays[name].dtype}{arrays[name].shape}, this buffer {target.dtype}{target.shape}")
+        target[...] = arrays[name]
+
+
 def available_memory_bytes() -> int | None:
     """RAM the OS can still hand out (MemAvailable on Linux), or None where it cannot be read."""
     try:
@@ -219,6 +229,19 @@ class ReplayBuffer:
         """New priorities for rows just learned from; a no-op without a prioritized sampler."""
         if self.sampler is not None:
             self.sampler.update(indices, td_errors)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Everything stored, as plain arrays (saved with numpy, never pickled); a sampler's weights too."""
+        names = ("obs", "next_obs", "actions", "rewards", "terminated", "truncated")
+        arrays = {**{name: getattr(self, name) for name in names}, "pos": self._pos, "size": self._size}
+        if self.sampler is not None:
+            arrays["sampler_weights"] = self.sampler.tree.values(np.arange(self.capacity))
+        return arrays
+
+    def load_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        load_arrays_into(self.arrays(), arrays)
+        if self.sampler is not None:
+            self.sampler.load_weights(arrays["sampler_weights"])
 
     def _to_device(self, array: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(array).to(self.device, non_blocking=True)

@@ -7,12 +7,13 @@ from pathlib import Path
 from typing import Any
 
 import hydra
+import numpy as np
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from rlkit import tb
 from rlkit.agents import Agent, build_agent
-from rlkit.checkpoint import FILENAME, load_checkpoint, save_checkpoint
+from rlkit.checkpoint import FILENAME, REPLAY_FILENAME, load_arrays, load_checkpoint, save_arrays, save_checkpoint
 from rlkit.cli import report_errors, run_hydra_app
 from rlkit.envs import env_rng_state, make_env, make_train_env, set_env_rng_state, single_spaces
 from rlkit.errors import NonFiniteLossError, RlkitError
@@ -40,7 +41,9 @@ def run_names() -> tuple[str, str]:
     return str(choices.get("env")), str(choices.get("agent"))
 
 
-def restore(run_dir: Path, *, agent: Agent, env: Any, env_name: str, agent_name: str, total_steps: int) -> int:
+def restore(
+    run_dir: Path, *, agent: Agent, env: Any, env_name: str, agent_name: str, total_steps: int, with_replay: bool = False
+) -> int:
     """Load the run's checkpoint into agent, env and global RNGs; return the step to continue from."""
     data = load_checkpoint(run_dir)
     if (data.get("env"), data.get("agent")) != (env_name, agent_name):
@@ -54,8 +57,26 @@ def restore(run_dir: Path, *, agent: Agent, env: Any, env_name: str, agent_name:
         raise RlkitError(f"run {run_dir} already reached step {step} of total_steps={total_steps}; pass total_steps=<more> to go on")
     set_rng_state(data["rng"])
     set_env_rng_state(env, data["env_rng"])
-    print(f"rlkit: resuming {run_dir} from step {step}")
+    print(f"rlkit: resuming {run_dir} from step {step}{restore_replay(run_dir, agent, env, step) if with_replay else ''}")
     return step
+
+
+def replay_arrays(agent: Agent, agent_name: str) -> dict[str, np.ndarray]:
+    if not hasattr(agent, "replay_arrays"):
+        raise RlkitError(f"agent={agent_name} keeps no replay buffer; drop checkpoint.replay=true")
+    return agent.replay_arrays()
+
+
+def restore_replay(run_dir: Path, agent: Any, env: Any, step: int) -> str:
+    """Load replay.npz when it belongs to this checkpoint; otherwise the buffer refills before learning."""
+    path = run_dir / REPLAY_FILENAME
+    if not path.is_file():
+        return " (no saved replay: the buffer refills before learning resumes)"
+    arrays = load_arrays(path)
+    if int(arrays.pop("step")) != step:
+        return " (saved replay is from another step: the buffer refills before learning resumes)"
+    agent.load_replay_arrays(arrays, num_envs=getattr(env, "num_envs", 1))
+    return f" with its replay buffer ({len(agent.replay):,} transitions)"
 
 
 def run(cfg: DictConfig, run_dir: Path, *, env_name: str, agent_name: str) -> TrainResult:
@@ -70,16 +91,23 @@ def run(cfg: DictConfig, run_dir: Path, *, env_name: str, agent_name: str) -> Tr
         cfg.agent, observation_space=observation_space, action_space=action_space, device=device, seed=int(cfg.seed)
     )
     config = OmegaConf.to_container(cfg, resolve=True)
+    if cfg.checkpoint.replay:
+        replay_arrays(agent, agent_name)  # refuse agents without a replay buffer before training, not at the first save
     start_step = 0
     if cfg.resume:
         env.reset(seed=int(cfg.seed))  # create the env RNGs that restore() overwrites
-        start_step = restore(run_dir, agent=agent, env=env, env_name=env_name, agent_name=agent_name, total_steps=int(cfg.total_steps))
+        start_step = restore(
+            run_dir, agent=agent, env=env, env_name=env_name, agent_name=agent_name, total_steps=int(cfg.total_steps),
+            with_replay=bool(cfg.checkpoint.replay),
+        )
     # purge_step hides events the interrupted run logged after its checkpoint: no step is logged twice.
     logger = tb.Logger(run_dir, purge_step=start_step or None)
 
     last_saved = [start_step if cfg.resume else None]
 
     def save(step: int) -> None:
+        if cfg.checkpoint.replay:  # first, so a replay file never claims a step its checkpoint has not reached
+            save_arrays(run_dir / REPLAY_FILENAME, {**replay_arrays(agent, agent_name), "step": np.array(step)})
         payload = {
             "env": env_name, "agent": agent_name, "step": step, "config": config,
             "agent_state": agent.state_dict(), "rng": rng_state(), "env_rng": env_rng_state(env),

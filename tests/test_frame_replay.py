@@ -214,3 +214,20 @@ def test_the_packed_transfer_used_on_cuda_carries_the_same_batch() -> None:
     for name in ("obs", "actions", "rewards", "next_obs", "discounts", "weights"):
         assert torch.equal(getattr(plain, name), getattr(packed, name)), name
     assert packed.actions.dtype == torch.int64 and packed.obs.dtype == torch.uint8
+
+
+def test_saved_arrays_restore_the_buffer_and_its_priorities() -> None:
+    make = functools.partial(FrameReplayBuffer, capacity=25, obs_shape=(STACK, *FRAME), n_step=2, gamma=0.9,
+                             sampler=functools.partial(PrioritizedSampler, alpha=0.5))
+    buffer, naive = make(), NaiveReplay(n_step=2, gamma=0.9)
+    feed(buffer, naive, [FakeAtari(0, episode_lengths=[6, 9])], steps=40)
+    buffer.update_priorities(sampleable_rows(buffer)[:3], np.array([4.0, 9.0, 16.0]))
+    restored = make()
+    restored.load_arrays({k: v.copy() for k, v in buffer.arrays().items()})
+    np.testing.assert_array_equal(sampleable_rows(restored), sampleable_rows(buffer))
+    np.testing.assert_array_equal(restored.sampler.tree.values(np.arange(25)), buffer.sampler.tree.values(np.arange(25)))
+    assert restored.sampler.max_priority == pytest.approx(16.0 + 1e-6)
+    assert_matches_naive(restored, naive)
+    assert restored.arrays()["head"].tolist() == buffer.arrays()["head"].tolist()  # the next add goes where it would have
+    with pytest.raises(ValueError, match="saved replay frames is uint8"):
+        FrameReplayBuffer(capacity=26, obs_shape=(STACK, *FRAME)).load_arrays(buffer.arrays())

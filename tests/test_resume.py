@@ -181,3 +181,54 @@ def test_sigkill_at_random_moments_then_resume_completes(tmp_path):
     proc = run_cli("rlkit.train", *args)
     assert proc.returncode == 0, proc.stderr
     assert load_checkpoint(run_dir)["step"] == total
+
+
+def test_dqn_diverging_loss_is_one_line_naming_the_step(tmp_path):
+    proc = run_cli(
+        "rlkit.train", "env=cartpole", "optim=sgd", "optim.lr=1e12", "agent.max_grad_norm=null", "total_steps=6000",
+        "checkpoint.every_steps=1500", *TINY, f"hydra.run.dir={tmp_path}",
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().startswith("error: loss became nan by env step")
+    assert "stopped without saving that state" in proc.stderr and "lower optim.lr" in proc.stderr
+    assert not (tmp_path / "checkpoint.pt").exists() or load_checkpoint(tmp_path)["step"] < 6000
+
+
+def test_dqn_refuses_batch_larger_than_buffer(tmp_path):
+    proc = run_cli("rlkit.train", "env=cartpole", "agent.batch_size=512", "agent.buffer_size=100", f"hydra.run.dir={tmp_path}")
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "error: agent.batch_size=512 is larger than agent.buffer_size=100; lower the batch or grow the buffer"
+
+
+def test_replay_flag_is_refused_for_a_tabular_agent(tmp_path):
+    proc = run_cli("rlkit.train", "env=taxi", "checkpoint.replay=true", f"hydra.run.dir={tmp_path}")
+    assert proc.returncode == 2 and "agent=q_learning keeps no replay buffer" in proc.stderr
+
+
+def test_dqn_resume_restores_weights_optimizer_and_replay(tmp_path):
+    import numpy as np
+
+    from rlkit.checkpoint import load_arrays
+
+    run_dir = tmp_path / "run"
+    train(run_dir, "env=cartpole", "total_steps=2000", "checkpoint.replay=true", "agent.learning_starts_steps=500")
+    saved = load_checkpoint(run_dir)
+    replay = load_arrays(run_dir / "replay.npz")
+    assert int(replay["step"]) == 2000 and int(replay["size"].sum()) == 2000
+    assert saved["agent_state"]["optimizer"]["state"]  # Adam moments travel with the weights
+    proc = run_cli("rlkit.train", f"resume={run_dir}", "total_steps=2500")
+    assert proc.returncode == 0, proc.stderr
+    assert "with its replay buffer (2,000 transitions)" in proc.stdout
+    after = load_arrays(run_dir / "replay.npz")
+    # the 2,000 old transitions are still there, 500 new ones were appended after them
+    np.testing.assert_array_equal(after["obs"][:2000], replay["obs"][:2000])
+    assert int(after["size"].sum()) == 2500 and load_checkpoint(run_dir)["agent_state"]["steps"] == 2500
+
+
+def test_dqn_same_seed_same_weights(tmp_path):
+    weights = []
+    for name in ("a", "b"):
+        train(tmp_path / name, "env=cartpole", "total_steps=1500", "agent.learning_starts_steps=500", "seed=3")
+        weights.append(load_checkpoint(tmp_path / name)["agent_state"]["q_net"])
+    assert weights[0].keys() == weights[1].keys()
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])

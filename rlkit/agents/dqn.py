@@ -17,7 +17,7 @@ from rlkit import tb
 from rlkit.agents.base import NO_METRICS, Transition, crossings, epsilon_greedy, linear_schedule
 from rlkit.agents.targets import bootstrap_q, td_target
 from rlkit.envs import require_discrete
-from rlkit.errors import RlkitError
+from rlkit.errors import NonFiniteLossError, RlkitError
 from rlkit.nets import DuelingHead, OneHot, QHead, QNetwork, Scale, body_for_shape
 from rlkit.frame_replay import FrameReplayBuffer
 from rlkit.prioritized import PrioritizedSampler
@@ -90,6 +90,8 @@ class DQNAgent:
             raise RlkitError(f"agent.gamma must be in [0, 1], got {gamma}")
         if not 0.0 < tau <= 1.0:
             raise RlkitError(f"agent.tau must be in (0, 1] (1 is a hard copy), got {tau}")
+        if int(batch_size) > int(buffer_size):
+            raise RlkitError(f"agent.batch_size={batch_size} is larger than agent.buffer_size={buffer_size}; lower the batch or grow the buffer")
         if loss not in LOSSES:
             raise RlkitError(f"agent.loss={loss} is not known; choose one of: {', '.join(LOSSES)}")
         self.device = torch.device(device if device is not None else "cpu")
@@ -160,8 +162,11 @@ class DQNAgent:
             start=self.epsilon_start, end=self.epsilon_end, duration_steps=self.epsilon_decay_steps, step=self.steps
         )
         if self.steps >= self.learning_starts_steps:
-            for _ in range(crossings(prev_steps, self.steps, self.train_every_steps) * self.gradient_steps):
-                self._learn()
+            updates = crossings(prev_steps, self.steps, self.train_every_steps) * self.gradient_steps
+            # A run resumed without its replay refills the buffer before learning again.
+            if updates and len(self.replay) >= min(self.learning_starts_steps, self.replay.capacity, self.batch_size * 4):
+                for _ in range(updates):
+                    self._learn()
             if crossings(prev_steps, self.steps, self.target_update_every_steps):
                 self._update_target()
         if crossings(prev_steps, self.steps, self.metrics_every_steps):
@@ -210,7 +215,13 @@ class DQNAgent:
             else:
                 target.lerp_(online, self.tau)
 
+    def _check_finite(self) -> None:
+        """A diverged network must never be saved: checked at every report and before every checkpoint."""
+        if self._last_update is not None and not torch.isfinite(self._last_update[0]):
+            raise NonFiniteLossError(f"loss became {self._last_update[0].item()} by env step {self.steps} (update {self.updates})")
+
     def _metrics(self) -> dict[str, float]:
+        self._check_finite()
         metrics = {tb.EPSILON: self.epsilon}
         if self._last_update is not None:  # .item() only here: one device sync per report, not per update
             loss, q_mean, grad_norm = self._last_update
@@ -225,6 +236,7 @@ class DQNAgent:
             return self.q_net(torch.as_tensor(np.asarray(obs, dtype=self.obs_dtype)).to(self.device)).cpu().numpy()
 
     def state_dict(self) -> dict[str, Any]:
+        self._check_finite()
         return {
             "q_net": self.q_net.state_dict(),
             "target_net": self.target_net.state_dict(),
@@ -234,6 +246,14 @@ class DQNAgent:
             "epsilon": self.epsilon,
             "rng_state": self._rng.bit_generator.state,
         }
+
+    def replay_arrays(self) -> dict[str, np.ndarray]:
+        """The replay buffer's contents, for checkpoint.replay=true (empty before the first step)."""
+        return self.replay.arrays() if self.replay is not None else {}
+
+    def load_replay_arrays(self, arrays: Mapping[str, np.ndarray], *, num_envs: int) -> None:
+        self.replay = self._make_replay(num_envs=num_envs)
+        self.replay.load_arrays(dict(arrays))
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         try:
