@@ -9,6 +9,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.wrappers import RecordEpisodeStatistics
 
+from rlkit.atari import make_atari_env, make_atari_train_env
 from rlkit.errors import RlkitError
 
 # gymnasium 1.3+ registers Taxi as v4 (same default dynamics) and raises DeprecatedEnv for v3; older
@@ -38,6 +39,8 @@ def _env_kwargs(env_cfg: Mapping[str, Any]) -> dict[str, Any]:
 
 def make_env(env_cfg: Mapping[str, Any], *, render_mode: str | None = None) -> gym.Env:
     """One env for evaluation or play: no episode statistics, render mode as asked."""
+    if env_cfg.get("kind") == "atari":
+        return make_atari_env(env_cfg, train=False, render_mode=render_mode)
     env_id = resolve_env_id(str(env_cfg["id"]))
     kwargs = _env_kwargs(env_cfg)
     if render_mode is not None:
@@ -53,12 +56,14 @@ def make_train_env(env_cfg: Mapping[str, Any]) -> gym.Env | gym.vector.VectorEnv
     num_envs = int(env_cfg.get("num_envs", 1))
     if num_envs < 1:
         raise RlkitError(f"env.num_envs must be >= 1, got {num_envs}")
-    if num_envs == 1:
-        return RecordEpisodeStatistics(make_env(env_cfg))
-    env_id = resolve_env_id(str(env_cfg["id"]))
     mode = str(env_cfg.get("vectorization_mode", "sync"))
     if mode not in ("sync", "async"):
         raise RlkitError(f"env.vectorization_mode={mode} is not valid; choose sync or async")
+    if env_cfg.get("kind") == "atari":
+        return make_atari_train_env(env_cfg)
+    if num_envs == 1:
+        return RecordEpisodeStatistics(make_env(env_cfg))
+    env_id = resolve_env_id(str(env_cfg["id"]))
     envs = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode=mode, **_env_kwargs(env_cfg))
     return gym.wrappers.vector.RecordEpisodeStatistics(envs)
 

@@ -159,7 +159,8 @@ def train(
                 for i in np.flatnonzero(info["_episode"]):
                     window.add(info["episode"]["r"][i], info["episode"]["l"][i])
         elif terminated or truncated:
-            window.add(info["episode"]["r"], info["episode"]["l"])
+            if "episode" in info:  # absent when a lost life ended the episode but not the game (Atari)
+                window.add(info["episode"]["r"], info["episode"]["l"])
             next_obs, _ = env.reset()
         obs = next_obs
         if stop is not None and stop.requested:

@@ -19,7 +19,7 @@ from rlkit.checkpoint import checkpoint_path, load_checkpoint
 from rlkit.cli import report_errors, run_hydra_app
 from rlkit.envs import make_env
 from rlkit.errors import RlkitError
-from rlkit.runtime import conf_dir, resolve_device
+from rlkit.runtime import conf_dir, resolve_device, set_torch_threads
 
 RENDER_CHOICES = ("auto", "ansi", "human", "none")
 
@@ -119,6 +119,7 @@ def play_episodes(env: gym.Env, agent: Agent, *, episodes: int, seed: int, show_
 def play(cfg: DictConfig) -> list[float]:
     if int(cfg.episodes) <= 0:
         raise RlkitError(f"episodes must be a positive number, got {cfg.episodes}")
+    set_torch_threads(cfg.get("torch_threads"))
     checkpoint = load_checkpoint(cfg.run)
     run_dir = checkpoint_path(cfg.run).parent
     config = checkpoint["config"]

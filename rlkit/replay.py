@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
 import torch
+
+from rlkit.prioritized import Sampler
 
 
 class Batch(NamedTuple):
@@ -45,6 +47,31 @@ def n_step_return(
     terminated_B = terminated_BN[np.arange(rewards_BN.shape[0]), last_B]
     discounts_B = np.where(terminated_B, 0.0, gamma ** (last_B + 1.0))
     return returns_B.astype(np.float32), discounts_B.astype(np.float32), last_B
+
+
+def warn_if_too_big(needed_bytes: int) -> None:
+    """SB3's courtesy: say so when a buffer about to be allocated would not fit in the RAM left.
+
+    Called from a buffer's constructor: the warning points at the code that built the buffer.
+    """
+    available = available_memory_bytes()
+    if available is not None and needed_bytes > available:
+        warnings.warn(
+            f"replay buffer needs {needed_bytes / 2**30:.1f} GiB but only {available / 2**30:.1f} GiB of RAM is "
+            "available; lower agent.buffer_size",
+            ResourceWarning,
+            stacklevel=3,
+        )
+
+
+def load_arrays_into(stored: dict[str, np.ndarray], arrays: dict[str, np.ndarray]) -> None:
+    """Copy saved arrays into a buffer's own, refusing any whose shape or dtype differs."""
+    for name, target in stored.items():
+        if name not in arrays:
+            raise ValueError(f"saved replay has no {name}")
+        if arrays[name].shape != target.shape or arrays[name].dtype != target.dtype:
+            raise ValueError(f"saved replay {name} is {arrays[name].dtype}{arrays[name].shape}, this buffer {target.dtype}{target.shape}")
+        target[...] = arrays[name]
 
 
 def available_memory_bytes() -> int | None:
@@ -81,7 +108,9 @@ class ReplayBuffer:
         gamma: float = 0.99,
         device: torch.device | str = "cpu",
         seed: int = 0,
+        sampler: Callable[..., Sampler] | None = None,
     ) -> None:
+        """`sampler` builds a sampler for a capacity (prioritized replay); None samples uniformly."""
         if capacity < num_envs:
             raise ValueError(f"capacity={capacity} must hold at least one step per env copy (num_envs={num_envs})")
         if n_step < 1:
@@ -95,7 +124,7 @@ class ReplayBuffer:
         self.device = torch.device(device)
         self._rng = np.random.default_rng(seed)
         obs_dtype = np.dtype(obs_dtype)
-        self._warn_if_too_big(2 * obs_dtype.itemsize * int(np.prod(self.obs_shape)) + 8 + 4 + 2)
+        warn_if_too_big(self.capacity * (2 * obs_dtype.itemsize * int(np.prod(self.obs_shape)) + 8 + 4 + 2))
         # Flat rows: env copy e owns rows [e * rows_per_env, (e + 1) * rows_per_env). One flat index per
         # sample lets np.take gather a batch, several times faster than 2-D fancy indexing.
         self.obs = np.zeros((self.capacity, *self.obs_shape), dtype=obs_dtype)
@@ -107,16 +136,7 @@ class ReplayBuffer:
         self._pos = np.zeros(self.num_envs, dtype=np.int64)  # next row to write in each env copy's stream
         self._size = np.zeros(self.num_envs, dtype=np.int64)
         self._all_envs = np.arange(self.num_envs)
-
-    def _warn_if_too_big(self, bytes_per_row: int) -> None:
-        needed, available = self.capacity * bytes_per_row, available_memory_bytes()
-        if available is not None and needed > available:
-            warnings.warn(
-                f"replay buffer of {self.capacity:,} transitions needs {needed / 2**30:.1f} GiB but only "
-                f"{available / 2**30:.1f} GiB of RAM is available; lower agent.buffer_size",
-                ResourceWarning,
-                stacklevel=3,
-            )
+        self.sampler = sampler(capacity=self.capacity, seed=seed) if sampler is not None else None
 
     def __len__(self) -> int:
         return int(self._size.sum())
@@ -155,6 +175,8 @@ class ReplayBuffer:
         self.rewards[row] = reward
         self.terminated[row] = terminated
         self.truncated[row] = truncated
+        if self.sampler is not None:
+            self.sampler.add(row)
         self._pos[env] = (pos + 1) % self.rows_per_env
         self._size[env] = np.minimum(self._size[env] + 1, self.rows_per_env)
 
@@ -167,13 +189,20 @@ class ReplayBuffer:
         env_B = np.searchsorted(ends, flat_B, side="right")
         return env_B, flat_B - (ends[env_B] - self._size[env_B])
 
-    def sample(self, batch_size: int) -> Batch:
-        """A uniform mini-batch; n-step windows stop at episode ends and at the newest stored step."""
+    def sample(self, batch_size: int, *, beta: float = 1.0) -> Batch:
+        """A mini-batch, uniform or drawn by the sampler (beta: its importance-weight exponent); n-step windows
+        stop at episode ends and at the newest stored step."""
         if len(self) == 0:
             raise ValueError("cannot sample from an empty replay buffer")
-        env_B, pos_B = self._sample_rows(batch_size)
-        stream_B = env_B * self.rows_per_env  # first flat row of each sample's env stream
-        first_B = stream_B + pos_B
+        weights_B = None
+        if self.sampler is None:
+            env_B, pos_B = self._sample_rows(batch_size)
+            stream_B = env_B * self.rows_per_env  # first flat row of each sample's env stream
+            first_B = stream_B + pos_B
+        else:
+            first_B, weights_B = self.sampler.sample(batch_size, beta=beta)
+            env_B, pos_B = np.divmod(first_B, self.rows_per_env)
+            stream_B = first_B - pos_B
         if self.n_step == 1:
             last_B = first_B
             rewards_B = self.rewards.take(first_B)
@@ -192,18 +221,27 @@ class ReplayBuffer:
             rewards=self._to_device(rewards_B),
             next_obs=self._to_device(self.next_obs.take(last_B, axis=0)),
             discounts=self._to_device(discounts_B),
+            weights=None if weights_B is None else self._to_device(weights_B),
+            indices=None if weights_B is None else first_B,
         )
 
+    def update_priorities(self, indices: np.ndarray, td_errors: np.ndarray) -> None:
+        """New priorities for rows just learned from; a no-op without a prioritized sampler."""
+        if self.sampler is not None:
+            self.sampler.update(indices, td_errors)
+
     def arrays(self) -> dict[str, np.ndarray]:
-        """Everything stored, as plain arrays (saved with numpy, never pickled)."""
+        """Everything stored, as plain arrays (saved with numpy, never pickled); a sampler's weights too."""
         names = ("obs", "next_obs", "actions", "rewards", "terminated", "truncated")
-        return {**{name: getattr(self, name) for name in names}, "pos": self._pos, "size": self._size}
+        arrays = {**{name: getattr(self, name) for name in names}, "pos": self._pos, "size": self._size}
+        if self.sampler is not None:
+            arrays["sampler_weights"] = self.sampler.tree.values(np.arange(self.capacity))
+        return arrays
 
     def load_arrays(self, arrays: dict[str, np.ndarray]) -> None:
-        for name, stored in self.arrays().items():
-            if arrays[name].shape != stored.shape or arrays[name].dtype != stored.dtype:
-                raise ValueError(f"saved replay {name} is {arrays[name].dtype}{arrays[name].shape}, this buffer {stored.dtype}{stored.shape}")
-            stored[...] = arrays[name]
+        load_arrays_into(self.arrays(), arrays)
+        if self.sampler is not None:
+            self.sampler.load_weights(arrays["sampler_weights"])
 
     def _to_device(self, array: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(array).to(self.device, non_blocking=True)

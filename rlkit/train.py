@@ -22,7 +22,7 @@ from rlkit.plots import plot_learning_curve
 from rlkit.resume import resume_argv
 from rlkit.runtime import GracefulStop, conf_dir, resolve_device, rng_state, seed_everything, set_rng_state, set_torch_threads
 
-CONFIG_GROUPS = ("env", "agent", "device", "net", "optim")
+CONFIG_GROUPS = ("env", "agent", "device", "net", "optim", "preset")
 
 
 def validate(cfg: DictConfig) -> None:

@@ -66,7 +66,7 @@ def test_play_records_a_video(taxi_run, tmp_path):
 @pytest.mark.parametrize(
     "module,args,message",
     [
-        ("rlkit.train", ["env=nope"], "unknown env 'nope'; choose one of: acrobot, cartpole, cliffwalking"),
+        ("rlkit.train", ["env=nope"], "unknown env 'nope'; choose one of: acrobot, atari, breakout, cartpole, cliffwalking"),
         ("rlkit.train", ["agent=sarsa"], "unknown agent 'sarsa'; choose one of:"),
         ("rlkit.train", ["device=tpu"], "unknown device 'tpu'; choose one of: auto, cpu, cuda, mps"),
         ("rlkit.train", ["total_steps=-5"], "total_steps must be a positive number of steps/episodes, got -5"),

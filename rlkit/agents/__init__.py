@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping
 from typing import Any
 
 import gymnasium as gym
 import torch
-from hydra.utils import instantiate
+from hydra.utils import get_object, instantiate
 
 from rlkit.agents.base import Agent, Transition, linear_schedule
 from rlkit.errors import RlkitError
@@ -28,6 +29,26 @@ def _check_targets(node: Any, where: str = "agent") -> None:
             _check_targets(value, f"{where}[{i}]")
 
 
+def _check_kwargs(node: Any, where: str = "agent") -> None:
+    """Refuse settings a `_target_` does not take, e.g. a DQN preset's agent.* keys on a tabular agent."""
+    if isinstance(node, Mapping):
+        target = node.get("_target_")
+        if target is not None:
+            try:
+                parameters = inspect.signature(get_object(str(target))).parameters
+            except (ImportError, AttributeError, ValueError, TypeError):
+                parameters = {}
+            takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+            foreign = sorted(k for k in node if not str(k).startswith("_") and k not in parameters)
+            if parameters and not takes_any and foreign:
+                raise RlkitError(
+                    f"{where} sets {', '.join(foreign)}, which {target} does not take; presets (preset=...) set "
+                    "DQN and optimizer settings, so use them with agent=dqn and the preset's optimizer"
+                )
+        for key, value in node.items():
+            _check_kwargs(value, f"{where}.{key}")
+
+
 def build_agent(
     agent_cfg: Mapping[str, Any],
     *,
@@ -38,6 +59,7 @@ def build_agent(
 ) -> Agent:
     """Instantiate the agent config with the run-time facts the config cannot know."""
     _check_targets(agent_cfg)
+    _check_kwargs(agent_cfg)
     try:
         return instantiate(
             agent_cfg, observation_space=observation_space, action_space=action_space, device=device, seed=seed

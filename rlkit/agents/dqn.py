@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -18,9 +19,11 @@ from rlkit.agents.targets import bootstrap_q, td_target
 from rlkit.envs import require_discrete
 from rlkit.errors import NonFiniteLossError, RlkitError
 from rlkit.nets import DuelingHead, OneHot, QHead, QNetwork, Scale, body_for_shape
+from rlkit.frame_replay import FrameReplayBuffer
+from rlkit.prioritized import PrioritizedSampler
 from rlkit.replay import ReplayBuffer
 
-LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
+LOSSES: dict[str, Callable[..., torch.Tensor]] = {
     "huber": F.smooth_l1_loss,  # Huber with delta 1, as in the Nature DQN's clipped error
     "mse": F.mse_loss,
 }
@@ -39,7 +42,7 @@ def input_encoding(space: gym.Space) -> tuple[nn.Module, tuple[int, ...], np.dty
 
 
 class DQNAgent:
-    """Online and target Q-networks, uniform replay, epsilon-greedy acting; all step counts are env steps."""
+    """Online and target Q-networks, replay (uniform or prioritized), epsilon-greedy acting; step counts are env steps."""
 
     def __init__(
         self,
@@ -67,12 +70,19 @@ class DQNAgent:
         epsilon_end: float = 0.05,
         epsilon_decay_steps: int = 10_000,
         metrics_every_steps: int = 500,
+        prioritized: bool = False,
+        priority_alpha: float = 0.6,
+        priority_beta_start: float = 0.4,
+        priority_beta_steps: int = 1_000_000,
+        priority_eps: float = 1e-6,
+        dedup_frames: bool = False,
+        compile: bool = False,
     ) -> None:
         self.n_actions = require_discrete(action_space, what="action", agent="dqn", fix="pick a discrete-action env")
         for name, value in dict(
             n_step=n_step, buffer_size=buffer_size, batch_size=batch_size, train_every_steps=train_every_steps,
             gradient_steps=gradient_steps, target_update_every_steps=target_update_every_steps,
-            metrics_every_steps=metrics_every_steps,
+            metrics_every_steps=metrics_every_steps, priority_beta_steps=priority_beta_steps,
         ).items():
             if int(value) < 1:
                 raise RlkitError(f"agent.{name} must be >= 1, got {value}")
@@ -95,6 +105,9 @@ class DQNAgent:
         self.epsilon_start, self.epsilon_end = float(epsilon_start), float(epsilon_end)
         self.epsilon_decay_steps = int(epsilon_decay_steps)
         self.metrics_every_steps = int(metrics_every_steps)
+        self.prioritized, self.dedup_frames = bool(prioritized), bool(dedup_frames)
+        self.priority_alpha, self.priority_eps = float(priority_alpha), float(priority_eps)
+        self.priority_beta_start, self.priority_beta_steps = float(priority_beta_start), int(priority_beta_steps)
 
         inputs, input_shape, self.obs_dtype = input_encoding(observation_space)
         self.obs_shape: tuple[int, ...] = tuple(observation_space.shape or ())
@@ -107,10 +120,14 @@ class DQNAgent:
             head_cls = DuelingHead if dueling else QHead
             self.q_net = QNetwork(inputs=inputs, body=body, head=head_cls(in_features=body.out_features, n_actions=self.n_actions))
         self.q_net.to(self.device)
+        if self.device.type == "cpu" and any(isinstance(m, nn.Conv2d) for m in self.q_net.modules()):
+            self.q_net.to(memory_format=torch.channels_last)  # oneDNN's CPU convolutions: ~6% faster updates on NHWC
         self.target_net = copy.deepcopy(self.q_net).requires_grad_(False)
         self._params = list(self.q_net.parameters())  # walking the module tree per update costs more than the Adam step
         self.optimizer = optimizer(self._params)
-        self.replay: ReplayBuffer | None = None  # built on the first observe, when the number of env copies is known
+        # Learning may run a compiled twin; it shares the parameters, so state dicts stay those of q_net.
+        self._train_net: Callable[[torch.Tensor], torch.Tensor] = torch.compile(self.q_net) if compile else self.q_net
+        self.replay: ReplayBuffer | FrameReplayBuffer | None = None  # built on the first observe, when the number of env copies is known
         self._rng = np.random.default_rng(seed)
         # One-observation acting writes into this tensor through a numpy view: no allocation per step.
         self._act_obs_np = np.zeros((1, *self.obs_shape), dtype=self.obs_dtype)
@@ -156,21 +173,32 @@ class DQNAgent:
             return self._metrics()
         return NO_METRICS
 
-    def _make_replay(self, *, num_envs: int) -> ReplayBuffer:
-        return ReplayBuffer(
-            capacity=self.buffer_size, obs_shape=self.obs_shape, obs_dtype=self.obs_dtype, num_envs=num_envs,
-            n_step=self.n_step, gamma=self.gamma, device=self.device, seed=int(self._rng.integers(2**31)),
-        )
+    def _make_replay(self, *, num_envs: int) -> ReplayBuffer | FrameReplayBuffer:
+        """Frame stacks keep one frame per step (dedup_frames); prioritized replay is a sampler either buffer takes."""
+        sampler = functools.partial(PrioritizedSampler, alpha=self.priority_alpha, eps=self.priority_eps) if self.prioritized else None
+        buffer = FrameReplayBuffer if self.dedup_frames else ReplayBuffer
+        try:
+            return buffer(
+                capacity=self.buffer_size, obs_shape=self.obs_shape, obs_dtype=self.obs_dtype, num_envs=num_envs,
+                n_step=self.n_step, gamma=self.gamma, device=self.device, seed=int(self._rng.integers(2**31)), sampler=sampler,
+            )
+        except ValueError as exc:
+            raise RlkitError(f"agent replay does not fit observations {self.obs_shape}: {exc}") from None
 
     def _learn(self) -> None:
         assert self.replay is not None
-        batch = self.replay.sample(self.batch_size)
-        q_B = self.q_net(batch.obs).gather(1, batch.actions.unsqueeze(1)).squeeze(1)
+        beta = linear_schedule(start=self.priority_beta_start, end=1.0, duration_steps=self.priority_beta_steps, step=self.steps)
+        batch = self.replay.sample(self.batch_size, beta=beta)
+        q_B = self._train_net(batch.obs).gather(1, batch.actions.unsqueeze(1)).squeeze(1)
         with torch.no_grad():
-            next_online_BA = self.q_net(batch.next_obs) if self.double else None
+            next_online_BA = self._train_net(batch.next_obs) if self.double else None
             next_q_B = bootstrap_q(self.target_net(batch.next_obs), next_online_BA)
             target_B = td_target(batch.rewards, next_q_B, batch.discounts)
-        loss = self.loss_fn(q_B, target_B)
+        if batch.weights is None:
+            loss = self.loss_fn(q_B, target_B)
+        else:  # prioritized: importance weights undo the sampling bias, and |TD error| is the new priority
+            loss = (batch.weights * self.loss_fn(q_B, target_B, reduction="none")).mean()
+            self.replay.update_priorities(batch.indices, (target_B - q_B).detach().abs().cpu().numpy())
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = None if self.max_grad_norm is None else nn.utils.clip_grad_norm_(self._params, self.max_grad_norm)

@@ -1,0 +1,134 @@
+"""Atari 2600 games through ale-py and gymnasium's wrappers: the Nature DQN preprocessing, as config flags.
+
+ALE/<Game>-v5 with frameskip=1, then AtariPreprocessing (noop starts, frame skip 4 with max-pooling, 84x84
+grey) and FrameStackObservation (4 frames, zero-padded at episode starts, which frame replay relies on).
+The training env adds the two training-only signals: a lost life ends the episode, rewards are clipped
+to [-1, 1]. RecordEpisodeStatistics sits below both, so logged returns are whole games, unclipped.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Mapping
+from functools import cache
+from typing import Any, SupportsFloat
+
+import gymnasium as gym
+from gymnasium.wrappers import AtariPreprocessing, ClipReward, FrameStackObservation, RecordEpisodeStatistics, TimeLimit
+
+from rlkit.errors import RlkitError
+
+EMULATOR_FPS = 60
+
+
+@cache
+def ale_env_ids() -> dict[str, str]:
+    """{normalised game name: 'ALE/<Game>-v5'} for every ROM the installed ale-py ships."""
+    try:
+        import ale_py
+    except ImportError:
+        raise RlkitError('Atari envs need ale-py: pip install "rlkit[atari]"') from None
+    gym.register_envs(ale_py)
+    ids = {}
+    for env_id in gym.envs.registry:
+        match = re.fullmatch(r"ALE/(\w+)-v5", env_id)
+        if match:
+            ids[_normalise(match.group(1))] = env_id
+    return ids
+
+
+def _normalise(game: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", game.lower())
+
+
+def atari_env_id(game: str) -> str:
+    """'Pong', 'pong' or 'montezuma_revenge' -> the ALE v5 id; an unknown game names close and valid ones."""
+    ids = ale_env_ids()
+    env_id = ids.get(_normalise(str(game)))
+    if env_id is not None:
+        return env_id
+    names = sorted(i.split("/")[1].removesuffix("-v5") for i in ids.values())
+    close = difflib.get_close_matches(str(game), names, n=3, cutoff=0.5)
+    hint = f"did you mean {', '.join(close)}? " if close else ""
+    raise RlkitError(
+        f"env.game={game} is not an Atari ROM that ale-py ships; {hint}valid names include "
+        f"{', '.join(n for n in names if n in ('Breakout', 'Pong', 'SpaceInvaders', 'Seaquest', 'Qbert'))}, "
+        f"... ({len(names)} in all: {', '.join(names[:6])}, ...)"
+    )
+
+
+class LifeLossTerminal(gym.Wrapper):
+    """A lost life ends the episode for learning while the game plays on (Mnih et al., 2015).
+
+    gymnasium has AtariPreprocessing(terminal_on_life_loss=True), but its reset() then restarts the whole
+    game, so training would only ever see each game's first life and no full-game return would exist to
+    log. Here reset() after a lost life takes one no-op step instead, as the Nature DQN's code did.
+    """
+
+    def __init__(self, env: gym.Env) -> None:
+        super().__init__(env)
+        self._lives = 0
+        self._game_over = True
+
+    def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        self._game_over = terminated or truncated
+        lives = self.env.unwrapped.ale.lives()
+        life_lost = lives < self._lives
+        self._lives = lives
+        return obs, reward, terminated or life_lost, truncated, info
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
+        if self._game_over or seed is not None:
+            obs, info = self.env.reset(seed=seed, options=options)
+        else:
+            obs, _, terminated, truncated, info = self.env.step(0)
+            if terminated or truncated:  # the no-op itself ended the game
+                obs, info = self.env.reset(options=options)
+        self._game_over = False
+        self._lives = self.env.unwrapped.ale.lives()
+        return obs, info
+
+
+def make_atari_env(env_cfg: Mapping[str, Any], *, train: bool, render_mode: str | None = None) -> gym.Env:
+    """One Atari env copy; `train` adds RecordEpisodeStatistics, the life-loss terminal and reward clipping."""
+    frame_skip = int(env_cfg.get("frame_skip", 4))
+    env = gym.make(
+        atari_env_id(env_cfg.get("game", "Pong")),
+        frameskip=1,  # AtariPreprocessing skips frames (and max-pools the last two)
+        repeat_action_probability=0.25 if env_cfg.get("sticky_actions", True) else 0.0,
+        full_action_space=bool(env_cfg.get("full_action_space", False)),
+        render_mode=render_mode,
+        disable_env_checker=True,
+    )
+    env = AtariPreprocessing(
+        env,
+        noop_max=int(env_cfg.get("noop_max", 30)),
+        frame_skip=frame_skip,
+        screen_size=int(env_cfg.get("screen_size", 84)),
+        terminal_on_life_loss=False,  # see LifeLossTerminal
+    )
+    if env_cfg.get("max_episode_steps") is not None:
+        env = TimeLimit(env, max_episode_steps=int(env_cfg["max_episode_steps"]))
+    if train:
+        env = RecordEpisodeStatistics(env)  # below the training signals: whole games, unclipped rewards
+        if env_cfg.get("terminal_on_life_loss", True):
+            env = LifeLossTerminal(env)
+        if env_cfg.get("clip_rewards", True):
+            env = ClipReward(env, -1.0, 1.0)
+    env = FrameStackObservation(env, int(env_cfg.get("frame_stack", 4)), padding_type="zero")
+    # One rendered frame per agent step: a video plays at real speed at 60 / frame_skip frames per second.
+    env.metadata = {**env.metadata, "render_fps": EMULATOR_FPS / frame_skip}
+    return env
+
+
+def make_atari_train_env(env_cfg: Mapping[str, Any]) -> gym.Env | gym.vector.VectorEnv:
+    """The training env: one copy, or num_envs copies in a gymnasium vector env (episode stats per copy)."""
+    num_envs = int(env_cfg.get("num_envs", 1))
+    if num_envs == 1:
+        return make_atari_env(env_cfg, train=True)
+    make = [lambda: make_atari_env(env_cfg, train=True)] * num_envs
+    if str(env_cfg.get("vectorization_mode", "sync")) == "async":
+        return gym.vector.AsyncVectorEnv(make)
+    return gym.vector.SyncVectorEnv(make)
