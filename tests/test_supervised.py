@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -242,3 +243,34 @@ def test_digits_accuracy_targets(tmp_path: Path, net: str, target: float) -> Non
     result = train_in(tmp_path, f"net={net}", "progress=false")
     assert result.final[tb.TEST_ACCURACY] >= target
     assert result.train_seconds < 60
+
+
+def test_dqn_body_init_loads_a_supervised_body_and_refuses_a_mismatch(tmp_path):
+    """agent.body_init=<supervised run>: the Q-network starts from the trained body, shapes checked."""
+    import functools
+
+    import gymnasium as gym
+
+    from rlkit.agents.dqn import DQNAgent
+    from rlkit.errors import RlkitError
+    from rlkit.nets import MLPBody
+
+    run_dir = tmp_path / "sup"
+    proc = subprocess.run(
+        [sys.executable, "-m", "rlkit.supervised", "epochs=1", "net.hidden=[32]", "progress=false", f"hydra.run.dir={run_dir}"],
+        cwd=REPO, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    trained = load_body_state(run_dir)
+
+    def agent(obs_dim: int, hidden: tuple[int, ...]) -> DQNAgent:
+        return DQNAgent(
+            observation_space=gym.spaces.Box(0.0, 16.0, (obs_dim,)), action_space=gym.spaces.Discrete(3),
+            net=functools.partial(MLPBody, hidden=hidden), optimizer=functools.partial(torch.optim.Adam, lr=1e-3),
+            body_init=str(run_dir),
+        )
+
+    loaded = agent(64, (32,)).q_net.body.state_dict()
+    assert loaded.keys() == trained.keys() and all(torch.equal(loaded[k], trained[k]) for k in trained)
+    with pytest.raises(RlkitError, match=r"has shape \(32, 4\) here but \(32, 64\) in the supervised run"):
+        agent(4, (32,))

@@ -77,6 +77,7 @@ class DQNAgent:
         priority_eps: float = 1e-6,
         dedup_frames: bool = False,
         compile: bool = False,
+        body_init: str | None = None,
     ) -> None:
         self.n_actions = require_discrete(action_space, what="action", agent="dqn", fix="pick a discrete-action env")
         for name, value in dict(
@@ -119,6 +120,10 @@ class DQNAgent:
                 raise RlkitError(f"net does not fit observations {observation_space}: {exc}; try net=mlp") from None
             head_cls = DuelingHead if dueling else QHead
             self.q_net = QNetwork(inputs=inputs, body=body, head=head_cls(in_features=body.out_features, n_actions=self.n_actions))
+        if body_init:  # start from a body a supervised run trained (python -m rlkit.supervised)
+            from rlkit.supervised import init_body_from_supervised
+
+            init_body_from_supervised(self.q_net.body, body_init)
         self.q_net.to(self.device)
         if self.device.type == "cpu" and any(isinstance(m, nn.Conv2d) for m in self.q_net.modules()):
             self.q_net.to(memory_format=torch.channels_last)  # oneDNN's CPU convolutions: ~6% faster updates on NHWC
