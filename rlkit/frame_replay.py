@@ -179,7 +179,7 @@ class FrameReplayBuffer:
             next_obs=stacks[batch_size:],
             discounts=discounts,
             weights=weights if weights_B is not None else None,
-            indices=rows_B,
+            indices=rows_B if weights_B is not None else None,
         )
 
     def _stacks(self, rows_B: np.ndarray, stream_B: np.ndarray, *, out: np.ndarray) -> None:

@@ -139,7 +139,7 @@ def test_dedup_frames_on_flat_observations_is_a_clear_error() -> None:
         optimizer=functools.partial(torch.optim.Adam, lr=1e-3),
     )
     obs, _ = env.reset(seed=0)
-    with pytest.raises(RlkitError, match="agent replay does not fit observations"):
+    with pytest.raises(RlkitError, match=r"agent replay for observations \(4,\) cannot be built: frame replay needs observations shaped \[stack, \*frame\]"):
         agent.observe(Transition(obs, 0, 1.0, obs, False, False))
 
 

@@ -18,8 +18,8 @@ from rlkit.agents.base import NO_METRICS, Transition, crossings, epsilon_greedy,
 from rlkit.agents.targets import bootstrap_q, td_target
 from rlkit.envs import require_discrete
 from rlkit.errors import NonFiniteLossError, RlkitError
-from rlkit.nets import DuelingHead, OneHot, QHead, QNetwork, Scale, body_for_shape
 from rlkit.frame_replay import FrameReplayBuffer
+from rlkit.nets import DuelingHead, OneHot, QHead, QNetwork, Scale, body_for_shape
 from rlkit.prioritized import PrioritizedSampler
 from rlkit.replay import ReplayBuffer
 
@@ -188,7 +188,7 @@ class DQNAgent:
                 n_step=self.n_step, gamma=self.gamma, device=self.device, seed=int(self._rng.integers(2**31)), sampler=sampler,
             )
         except ValueError as exc:
-            raise RlkitError(f"agent replay does not fit observations {self.obs_shape}: {exc}") from None
+            raise RlkitError(f"agent replay for observations {self.obs_shape} cannot be built: {exc}") from None
 
     def _learn(self) -> None:
         assert self.replay is not None
