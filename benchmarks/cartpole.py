@@ -128,7 +128,7 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
 def print_table(summary: dict[str, dict[str, Any]], seeds: list[int]) -> None:
     print(f"{'library':<10} {'median s':>9} {'steps/s':>8} {'solved':>7}  first step >= {SOLVED:.0f} / final {FINAL_EPISODES}-episode mean per seed {seeds}")
     for library, s in summary.items():
-        firsts = " ".join("-" if f is None else f"{f // 1000}k" for f in s["first_solved_step"])
+        firsts = " ".join("-" if f is None else f"{f / 1000:g}k" for f in s["first_solved_step"])
         finals = " ".join(f"{m:.0f}" for m in s["final_mean"])
         print(f"{library:<10} {s['median_train_seconds']:>9.1f} {s['median_steps_per_sec']:>8,.0f} "
               f"{s['seeds_solved']:>4}/{len(seeds)}  {firsts} / {finals}")
