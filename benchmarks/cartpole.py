@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import io
 import json
 import multiprocessing
@@ -61,13 +62,10 @@ def run_rlkit(seed: int, steps: int, eval_every: int, overrides: list[str]) -> d
 
 
 def run_sb3(seed: int, steps: int, eval_every: int, threads: int) -> dict[str, Any]:
-    try:
-        from stable_baselines3 import DQN
-        from stable_baselines3.common.callbacks import BaseCallback
-    except ImportError:
-        raise SystemExit('Stable-Baselines3 is not installed; pip install -e ".[bench]" (or --only rlkit)') from None
     import gymnasium as gym
     import torch
+    from stable_baselines3 import DQN  # the optional bench extra, imported only here
+    from stable_baselines3.common.callbacks import BaseCallback
 
     from rlkit.loop import evaluate
 
@@ -126,7 +124,8 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def print_table(summary: dict[str, dict[str, Any]], seeds: list[int]) -> None:
-    print(f"{'library':<10} {'median s':>9} {'steps/s':>8} {'solved':>7}  first step >= {SOLVED:.0f} / final {FINAL_EPISODES}-episode mean per seed {seeds}")
+    print(f"{'library':<10} {'median s':>9} {'steps/s':>8} {'solved':>7}  "
+          f"first step >= {SOLVED:.0f} / final {FINAL_EPISODES}-episode mean per seed {seeds}")
     for library, s in summary.items():
         firsts = " ".join("-" if f is None else f"{f / 1000:g}k" for f in s["first_solved_step"])
         finals = " ".join(f"{m:.0f}" for m in s["final_mean"])
@@ -144,13 +143,16 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=50_000)
     parser.add_argument("--eval-every", type=int, default=2500, help="env steps between 10-episode greedy evaluations")
     parser.add_argument("--only", choices=("rlkit", "sb3"), default=None)
-    parser.add_argument("--sb3-threads", type=int, default=1, help="torch threads for SB3 (rlkit's torch_threads is 1); 0 = torch default")
+    parser.add_argument("--sb3-threads", type=int, default=1,
+                        help="torch threads for SB3, as rlkit's torch_threads=1; 0 keeps torch's default")
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object on the last line")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "cartpole.json")
     parser.add_argument("overrides", nargs="*", help="rlkit config overrides, e.g. agent.n_step=3")
     args = parser.parse_args()
 
     libraries = [lib for lib in ("rlkit", "sb3") if args.only in (None, lib)]
+    if "sb3" in libraries and importlib.util.find_spec("stable_baselines3") is None:
+        raise SystemExit('error: Stable-Baselines3 is not installed; pip install -e ".[bench]", or pass --only rlkit')
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
     jobs = [(lib, seed, args) for seed in seeds for lib in libraries]
     runs: dict[str, list[dict[str, Any]]] = {lib: [] for lib in libraries}

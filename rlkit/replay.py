@@ -143,7 +143,8 @@ class ReplayBuffer:
 
     @property
     def nbytes(self) -> int:
-        return sum(a.nbytes for a in (self.obs, self.next_obs, self.actions, self.rewards, self.terminated, self.truncated))
+        arrays = (self.obs, self.next_obs, self.actions, self.rewards, self.terminated, self.truncated)
+        return sum(a.nbytes for a in arrays)
 
     def add(
         self,
@@ -213,7 +214,9 @@ class ReplayBuffer:
             newer_B = (self._pos[env_B] - pos_B - 1) % self.rows_per_env  # steps stored after pos_B in its stream
             terminated_BN = self.terminated.take(window_BN)
             stops_BN = terminated_BN | self.truncated.take(window_BN) | (k_N >= newer_B[:, None])
-            rewards_B, discounts_B, k_B = n_step_return(self.rewards.take(window_BN), terminated_BN, stops_BN, gamma=self.gamma)
+            rewards_B, discounts_B, k_B = n_step_return(
+                self.rewards.take(window_BN), terminated_BN, stops_BN, gamma=self.gamma
+            )
             last_B = np.take_along_axis(window_BN, k_B[:, None], axis=1)[:, 0]
         return Batch(
             obs=self._to_device(self.obs.take(first_B, axis=0)),

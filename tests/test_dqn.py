@@ -13,7 +13,7 @@ import torch
 from conftest import CountingEnv, Corridor
 
 from rlkit import tb
-from rlkit.agents import Transition, build_agent
+from rlkit.agents import Agent, Transition, build_agent
 from rlkit.agents.base import NO_METRICS
 from rlkit.agents.dqn import DQNAgent
 from rlkit.checkpoint import load_checkpoint, save_checkpoint
@@ -98,7 +98,8 @@ def test_checkpoint_round_trip_restores_identical_q_values(tmp_path: Path, corri
     }
     spaces = dict(observation_space=corridor.observation_space, action_space=corridor.action_space, device=torch.device("cpu"))
     agent = build_agent(config, seed=0, **spaces)
-    train(env=gym.wrappers.RecordEpisodeStatistics(corridor), agent=agent, logger=tb.Logger(None), total_steps=200, seed=0, progress=False)
+    env = gym.wrappers.RecordEpisodeStatistics(corridor)
+    train(env=env, agent=agent, logger=tb.Logger(None), total_steps=200, seed=0, progress=False)
     save_checkpoint(tmp_path / "checkpoint.pt", {"config": {"agent": config}, "agent_state": agent.state_dict()})
 
     loaded = load_checkpoint(tmp_path)  # weights_only: tensors and plain data only
@@ -125,12 +126,18 @@ def test_input_module_follows_the_observation_space() -> None:
     assert taxi_like.act(np.array([3, 4]), explore=False).shape == (2,)
 
     frames = gym.spaces.Box(0, 255, shape=(4, 36, 36), dtype=np.uint8)
-    cnn = DQNAgent(observation_space=frames, action_space=gym.spaces.Discrete(6), **{**SMALL, "net": functools.partial(CNNBody, hidden=32)})
+    cnn_net = functools.partial(CNNBody, hidden=32)
+    cnn = DQNAgent(observation_space=frames, action_space=gym.spaces.Discrete(6), **{**SMALL, "net": cnn_net})
     assert isinstance(cnn.q_net.inputs, Scale) and cnn.q_net.inputs.divisor == 255.0
     assert isinstance(cnn.q_net.body, CNNBody) and cnn.q_net.body.in_channels == 4
     assert 0 <= cnn.act(np.full((4, 36, 36), 255, np.uint8), explore=False) < 6
     with pytest.raises(RlkitError, match="net=mlp"):
-        DQNAgent(observation_space=gym.spaces.Box(-1, 1, (4,)), action_space=gym.spaces.Discrete(2), **{**SMALL, "net": CNNBody})
+        vector = gym.spaces.Box(-1, 1, (4,))
+        DQNAgent(observation_space=vector, action_space=gym.spaces.Discrete(2), **{**SMALL, "net": CNNBody})
+
+
+def test_implements_the_agent_protocol(corridor: Corridor) -> None:
+    assert isinstance(make_agent(corridor), Agent)
 
 
 def test_dueling_flag_puts_a_dueling_head_on_the_body(corridor: Corridor) -> None:

@@ -86,8 +86,9 @@ def test_train_returns_are_window_means_of_ended_episodes():
 
 
 def dqn(observation_space: gym.Space, action_space: gym.Space) -> DQNAgent:
-    return DQNAgent(observation_space=observation_space, action_space=action_space, net=functools.partial(MLPBody, hidden=(16,)),
-                    optimizer=functools.partial(torch.optim.Adam, lr=1e-3), learning_starts_steps=100, batch_size=16)
+    net, optimizer = functools.partial(MLPBody, hidden=(16,)), functools.partial(torch.optim.Adam, lr=1e-3)
+    return DQNAgent(observation_space=observation_space, action_space=action_space, net=net, optimizer=optimizer,
+                    learning_starts_steps=100, batch_size=16)
 
 
 def q_learning(observation_space: gym.Space, action_space: gym.Space) -> QLearningAgent:

@@ -22,7 +22,8 @@ BODIES = {  # name: (body, input shape without the batch axis)
     "mlp_flattens_images": (lambda: MLPBody(in_features=64, hidden=(10,)), (1, 8, 8)),
     "cnn_nature": (lambda: CNNBody(in_channels=4), (4, 84, 84)),
     "cnn_digits": (
-        lambda: CNNBody(in_channels=1, input_hw=(8, 8), channels=(8,), kernel_sizes=(3,), strides=(1,), paddings=(1,), pool="max", hidden=32),
+        lambda: CNNBody(in_channels=1, input_hw=(8, 8), channels=(8,), kernel_sizes=(3,), strides=(1,), paddings=(1,),
+                        pool="max", hidden=32),
         (1, 8, 8),
     ),
 }

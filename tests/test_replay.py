@@ -98,7 +98,8 @@ def test_env_streams_never_mix_and_skipped_rows_leave_no_gap() -> None:
 
 def test_batched_add_for_all_envs_in_order() -> None:
     buffer = ReplayBuffer(capacity=4, obs_shape=(), obs_dtype=np.int64, num_envs=2)
-    buffer.add(np.array([7, 9]), np.array([0, 1]), np.array([0.5, 1.5]), np.array([8, 10]), np.array([True, False]), np.zeros(2, bool))
+    terminated, truncated = np.array([True, False]), np.zeros(2, bool)
+    buffer.add(np.array([7, 9]), np.array([0, 1]), np.array([0.5, 1.5]), np.array([8, 10]), terminated, truncated)
     batch = buffer.sample(200)
     discounts = [round(d, 6) for d in batch.discounts.tolist()]
     pairs = set(zip(batch.obs.tolist(), batch.actions.tolist(), batch.rewards.tolist(), discounts))

@@ -50,7 +50,8 @@ def assert_one_run_per_job(sweep_dir: Path, seeds: list[int]) -> None:
         assert (job_dir / "learning_curve.png").read_bytes()[:4] == b"\x89PNG"
 
 
-def test_plugin_names_select_rlkit_settings():
+def test_plugin_names_select_rlkit_settings(monkeypatch):
+    monkeypatch.setattr("rlkit.cli._importable", lambda module: True)  # the mapping, whatever is installed here
     argv = ["hydra/launcher=ray", "hydra/sweeper=optuna", "+hydra/launcher=joblib", "hydra/launcher=basic", "seed=1"]
     assert check_plugin_overrides(argv, CONF) == [
         "hydra/launcher=rlkit_ray", "hydra/sweeper=rlkit_optuna", "+hydra/launcher=rlkit_joblib", "hydra/launcher=basic", "seed=1",
@@ -71,10 +72,14 @@ def test_missing_plugin_is_one_line_naming_the_extra(monkeypatch, capsys):
     )
 
 
-def test_launcher_and_sweeper_configs_extend_the_plugins():
+def test_ray_launcher_config_extends_the_plugin():
+    pytest.importorskip("hydra_plugins.hydra_ray_launcher", reason='needs pip install "rlkit[scale]"')
     ray = compose_train("hydra/launcher=rlkit_ray", "hydra.launcher.ray.init.address=ray://head:10001").hydra.launcher
     assert ray._target_.endswith("RayLauncher") and ray.ray.init.address == "ray://head:10001"
     assert ray.ray.init.object_store_memory is None and ray.ray.remote.num_cpus == 1
+
+
+def test_launcher_and_sweeper_configs_extend_the_plugins():
     assert compose_train("hydra/launcher=rlkit_joblib").hydra.launcher.n_jobs == -1
     optuna = compose_train("hydra/sweeper=rlkit_optuna").hydra
     assert optuna.sweeper.direction == "maximize" and optuna.sweeper.sampler._target_ == "optuna.samplers.TPESampler"

@@ -18,7 +18,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def run_train(*overrides: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "rlkit.train", *overrides], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    command = [sys.executable, "-m", "rlkit.train", *overrides]
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
 
 
 def test_short_cartpole_run_writes_a_checkpoint_play_can_rebuild(tmp_path: Path) -> None:
@@ -54,7 +55,8 @@ def test_default_cartpole_run_reaches_475(tmp_path: Path) -> None:
     from rlkit.train import run
 
     with initialize_config_dir(str(conf_dir()), version_base="1.3"):
-        cfg = compose("train", overrides=["env=cartpole", "seed=0", "eval_every_steps=0", "final_eval_episodes=20", "progress=false"])
+        overrides = ["env=cartpole", "seed=0", "eval_every_steps=0", "final_eval_episodes=20", "progress=false"]
+        cfg = compose("train", overrides=overrides)
     result = run(cfg, tmp_path, env_name="cartpole", agent_name="dqn")
     assert result.steps == 50_000
     assert result.final_eval is not None and result.final_eval.mean >= 475

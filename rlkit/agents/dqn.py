@@ -118,8 +118,8 @@ class DQNAgent:
                 body = body_for_shape(net, input_shape)
             except ValueError as exc:
                 raise RlkitError(f"net does not fit observations {observation_space}: {exc}; try net=mlp") from None
-            head_cls = DuelingHead if dueling else QHead
-            self.q_net = QNetwork(inputs=inputs, body=body, head=head_cls(in_features=body.out_features, n_actions=self.n_actions))
+            head = (DuelingHead if dueling else QHead)(in_features=body.out_features, n_actions=self.n_actions)
+            self.q_net = QNetwork(inputs=inputs, body=body, head=head)
         if body_init:  # start from a body a supervised run trained (python -m rlkit.supervised)
             from rlkit.supervised import init_body_from_supervised
 
@@ -161,7 +161,8 @@ class DQNAgent:
             self.replay.add(obs, action, reward, next_obs, terminated, truncated)
         else:  # a vector env's autoreset step pairs a final obs with a first one: never store it
             ids = np.flatnonzero(valid)
-            self.replay.add(obs[ids], action[ids], reward[ids], next_obs[ids], terminated[ids], truncated[ids], env_ids=ids)
+            rows = (obs[ids], action[ids], reward[ids], next_obs[ids], terminated[ids], truncated[ids])
+            self.replay.add(*rows, env_ids=ids)
         prev_steps, self.steps = self.steps, self.steps + (len(obs) if batched else 1)
         self.epsilon = linear_schedule(
             start=self.epsilon_start, end=self.epsilon_end, duration_steps=self.epsilon_decay_steps, step=self.steps
@@ -231,7 +232,7 @@ class DQNAgent:
         if self._last_update is not None:  # .item() only here: one device sync per report, not per update
             loss, q_mean, grad_norm = self._last_update
             if grad_norm is None:  # not clipping: measure the last update's gradients only when reporting
-                grad_norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p.grad) for p in self._params]))
+                grad_norm = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in self._params]))
             metrics.update({tb.LOSS: loss.item(), tb.Q_MEAN: q_mean.item(), tb.GRAD_NORM: grad_norm.item()})
         return metrics
 
