@@ -162,8 +162,6 @@ def main() -> None:
             "rlkit_steps_per_sec": rlkit_sps, "sb3_steps_per_sec": sb3_sps, "steps_ratio": rlkit_sps / sb3_sps,
             "rlkit_update_ms": update_ms, "update_ceiling_steps_per_sec": 1e3 * HPARAMS["train_every"] / update_ms,
         }
-    if 1 in thread_counts and default_threads in thread_counts:  # each library as shipped: rlkit's torch_threads=1
-        figures["defaults_steps_ratio"] = median("rlkit", 1) / median("sb3", default_threads)
 
     gb = figures["rlkit_replay_gb_per_1m"]
     print(f"\nReplay per 1,000,000 Pong transitions (4x84x84 uint8 obs; floor {figures['floor_gb_per_1m']:.2f} GB)")
@@ -186,8 +184,6 @@ def main() -> None:
         ("rlkit update alone (ms)", *(f"{per[str(t)]['rlkit_update_ms']:.1f}" for t in thread_counts)),
         ("ceiling at 1 update / 4 steps", *(f"{per[str(t)]['update_ceiling_steps_per_sec']:.0f}" for t in thread_counts)),
     ])
-    if "defaults_steps_ratio" in figures:
-        print(f"as shipped (rlkit torch_threads=1, SB3 on torch's {default_threads}): rlkit / SB3 = {figures['defaults_steps_ratio']:.2f}")
     write_results("atari", figures, echo_json=args.json)
 
 
