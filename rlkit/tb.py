@@ -1,4 +1,4 @@
-"""Thin SummaryWriter wrapper: the one list of metric names rlkit logs, all on an env-step x-axis."""
+"""Thin SummaryWriter wrapper: the one list of metric names rlkit logs (RL tags on an env-step x-axis, supervised ones per epoch)."""
 
 from __future__ import annotations
 
