@@ -51,6 +51,16 @@ def run_cli(module: str, *args: str, cwd: Path | None = None, timeout: float = 1
     )
 
 
+def compose_train(*overrides: str):
+    """The config `python -m rlkit.train <overrides>` would run, with its hydra node (choices), without running it."""
+    from hydra import compose, initialize_config_dir
+
+    from rlkit.runtime import conf_dir
+
+    with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
+        return compose(config_name="train", overrides=list(overrides), return_hydra_config=True)
+
+
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)

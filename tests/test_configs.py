@@ -1,29 +1,24 @@
 """Every env x agent config composes and builds; command-line choices beat env defaults."""
 
-import pytest
-from hydra import compose, initialize_config_dir
-from omegaconf import OmegaConf
+from collections.abc import Iterator
 
+import gymnasium as gym
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from conftest import compose_train
 from rlkit.agents import build_agent
+from rlkit.agents.dqn import DQNAgent
 from rlkit.envs import make_env
 from rlkit.errors import RlkitError
 from rlkit.runtime import conf_dir, resolve_device
-from collections.abc import Iterator
-import gymnasium as gym
-import torch
-from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
-from rlkit.agents.dqn import DQNAgent
-from rlkit.runtime import conf_dir
 
 CONF = conf_dir()
 ENVS = sorted(p.stem for p in (CONF / "env").glob("*.yaml"))
 AGENTS = sorted(p.stem for p in (CONF / "agent").glob("*.yaml"))
-
-
-def compose_train(*overrides: str):
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        return compose(config_name="train", overrides=list(overrides), return_hydra_config=True)
 
 
 def env_agent_pairs():

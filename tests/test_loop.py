@@ -1,17 +1,18 @@
+"""The one loop: exact episode boundaries, schedules, and vector envs for tabular and DQN alike."""
+
+import functools
+
 import gymnasium as gym
 import numpy as np
+import pytest
+import torch
 
 from rlkit import tb
 from rlkit.agents.base import NO_METRICS, Transition
-from rlkit.envs import make_train_env
-from rlkit.loop import evaluate, train
-import functools
-import pytest
-import torch
 from rlkit.agents.dqn import DQNAgent
 from rlkit.agents.tabular import QLearningAgent
 from rlkit.envs import make_train_env, single_spaces
-from rlkit.loop import train
+from rlkit.loop import evaluate, train
 from rlkit.nets import MLPBody
 
 

@@ -11,11 +11,10 @@ import time
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from conftest import run_cli
+from conftest import compose_train, run_cli
 from rlkit import tb
 from rlkit.cli import check_plugin_overrides, run_hydra_app
 from rlkit.errors import RlkitError
@@ -24,11 +23,6 @@ from rlkit.runtime import conf_dir
 CONF = conf_dir()
 TINY = ("env=taxi", "total_steps=1000", "eval_every_steps=500", "final_eval_episodes=3", "log_every_steps=500", "progress=false")
 SEARCH_SPACES = sorted(p.stem for p in (CONF / "hydra" / "sweeper" / "params").glob("*.yaml"))
-
-
-def compose_train(*overrides: str):
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        return compose(config_name="train", overrides=list(overrides), return_hydra_config=True)
 
 
 def job_pid(job_dir: Path) -> str:
