@@ -14,7 +14,7 @@ import hydra
 import numpy as np
 from omegaconf import DictConfig
 
-from rlkit.agents import Agent, build_agent
+from rlkit.agents import Agent, build_agent, load_agent_state
 from rlkit.checkpoint import checkpoint_path, load_checkpoint
 from rlkit.cli import report_errors, run_hydra_app
 from rlkit.envs import make_env
@@ -132,10 +132,7 @@ def play(cfg: DictConfig) -> list[float]:
         device=resolve_device(cfg.device),
         seed=int(cfg.seed),
     )
-    try:
-        agent.load_state_dict(checkpoint["agent_state"])
-    except (KeyError, RuntimeError, ValueError) as exc:
-        raise RlkitError(f"checkpoint in {run_dir} does not fit its own env/agent config: {exc}") from exc
+    load_agent_state(agent, checkpoint, run_dir)
     print(f"rlkit.play: {checkpoint['agent']} on {checkpoint['env']} after {checkpoint['step']} steps ({run_dir})")
     try:
         returns = play_episodes(

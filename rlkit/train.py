@@ -12,7 +12,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from rlkit import tb
-from rlkit.agents import Agent, build_agent
+from rlkit.agents import Agent, build_agent, load_agent_state
 from rlkit.checkpoint import FILENAME, REPLAY_FILENAME, load_arrays, load_checkpoint, save_arrays, save_checkpoint
 from rlkit.cli import report_errors, run_hydra_app
 from rlkit.envs import env_rng_state, make_env, make_train_env, set_env_rng_state, single_spaces
@@ -48,10 +48,7 @@ def restore(
     data = load_checkpoint(run_dir)
     if (data.get("env"), data.get("agent")) != (env_name, agent_name):
         raise RlkitError(f"checkpoint in {run_dir} is for env={data.get('env')} agent={data.get('agent')}, not {env_name}/{agent_name}")
-    try:
-        agent.load_state_dict(data["agent_state"])
-    except (KeyError, RuntimeError, ValueError) as exc:
-        raise RlkitError(f"checkpoint in {run_dir} does not fit this env/agent: {exc}") from exc
+    load_agent_state(agent, data, run_dir)
     step = int(data["step"])
     if step >= total_steps:
         raise RlkitError(f"run {run_dir} already reached step {step} of total_steps={total_steps}; pass total_steps=<more> to go on")
@@ -103,9 +100,10 @@ def run(cfg: DictConfig, run_dir: Path, *, env_name: str, agent_name: str) -> Tr
     # purge_step hides events the interrupted run logged after its checkpoint: no step is logged twice.
     logger = tb.Logger(run_dir, purge_step=start_step or None)
 
-    last_saved = [start_step if cfg.resume else None]
+    last_saved: int | None = start_step if cfg.resume else None
 
     def save(step: int) -> None:
+        nonlocal last_saved
         if cfg.checkpoint.replay:  # first, so a replay file never claims a step its checkpoint has not reached
             save_arrays(run_dir / REPLAY_FILENAME, {**replay_arrays(agent, agent_name), "step": np.array(step)})
         payload = {
@@ -113,7 +111,7 @@ def run(cfg: DictConfig, run_dir: Path, *, env_name: str, agent_name: str) -> Tr
             "agent_state": agent.state_dict(), "rng": rng_state(), "env_rng": env_rng_state(env),
         }
         save_checkpoint(run_dir / FILENAME, payload)
-        last_saved[0] = step
+        last_saved = step
 
     print(f"rlkit: env={env_name} ({env.spec.id if env.spec else cfg.env.id}) agent={agent_name} device={device} -> {run_dir}", flush=True)
     try:
@@ -146,7 +144,7 @@ def run(cfg: DictConfig, run_dir: Path, *, env_name: str, agent_name: str) -> Tr
         logger.scalars({tb.EVAL_RETURN_MEAN: final.mean, tb.EVAL_RETURN_STD: final.std}, result.steps)
         logger.hparams(_hparams(config, env_name, agent_name), {"eval/return_mean": final.mean, "time/steps_per_sec": result.steps_per_sec})
     except NonFiniteLossError as exc:
-        good = f"the last good checkpoint (step {last_saved[0]}) is in {run_dir}" if last_saved[0] is not None else "no checkpoint was saved yet"
+        good = f"the last good checkpoint (step {last_saved}) is in {run_dir}" if last_saved is not None else "no checkpoint was saved yet"
         raise RlkitError(f"{exc}; stopped without saving that state; {good}; lower optim.lr or set agent.max_grad_norm") from None
     finally:
         logger.close()
