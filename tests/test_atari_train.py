@@ -160,4 +160,4 @@ def test_a_short_pong_run_writes_a_checkpoint_that_play_records(tmp_path: Path) 
 
 def test_an_unknown_preset_is_one_line_naming_the_presets(tmp_path: Path) -> None:
     proc = run_cli("rlkit.train", "env=pong", "preset=dopamine", f"hydra.run.dir={tmp_path}")
-    assert proc.returncode == 2 and proc.stderr.strip() == "error: unknown preset 'dopamine'; choose one of: adam, nature, rainbow_lite"
+    assert proc.returncode == 2 and proc.stderr.strip() == "error: unknown preset 'dopamine'; choose one of: adam, data_efficient, nature, rainbow_lite"
