@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
@@ -98,17 +99,23 @@ def _panel_figure(
 ) -> Path:
     """One panel per distinct curve.panel, side by side; note goes under them in red, for caveats a reader must see."""
     panels = list(dict.fromkeys(curve.panel for curve in curves)) or [""]
-    fig = new_figure(6.5 * len(panels), 4.4)
+    width = 6.5 * len(panels)
+    fig = new_figure(width, 4.4)
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
     for ax, panel in zip(axes, panels):
         for curve in (c for c in curves if c.panel == panel):
             draw(ax, curve)
         _finish(ax, title=panel, xlabel=xlabel, ylabel=ylabel)
-    fig.suptitle(title)
+    fig.suptitle(_wrap(title, chars=int(10 * width)))
     if note:
-        fig.supxlabel(note, fontsize="small", color="firebrick")
+        fig.supxlabel(_wrap(note, chars=int(14 * width)), fontsize="small", color="firebrick")
     fig.savefig(path, dpi=100)
     return path
+
+
+def _wrap(text: str, *, chars: int) -> str:
+    """Break long lines so a one-panel figure does not cut its title off."""
+    return "\n".join(textwrap.fill(line, width=chars) for line in text.splitlines())
 
 
 def _finish(ax: Axes, *, title: str, xlabel: str, ylabel: str) -> None:
