@@ -13,7 +13,8 @@ from rlkit import stats, tb
 from rlkit.errors import RlkitError
 from rlkit.loop import EvalResult, Evaluation, TrainResult
 from rlkit.plots import new_figure
-from rlkit.report import group_runs, load_run, summarise, title_of, varied_settings, write_report
+from rlkit.report import group_runs, summarise, title_of, varied_settings, write_report
+from rlkit.run_records import load_run
 
 TAXI_FINALS = [0.0, 1.0, 2.0, 3.0, 10.0]  # mean 3.2; IQM drops one run at each end: mean(1, 2, 3) = 2.0
 TAXI_SPEEDS = [100.0, 200.0, 300.0, 400.0, 500.0]
