@@ -133,4 +133,5 @@ def load_runs(root: Path) -> list[Run]:
     if not runs:
         tags = " or ".join(m.tag for m in METRICS)
         raise RlkitError(f"no TensorBoard runs with {tags} below {root}; give a run or sweep folder")
-    return [run for run in runs if run.metric == runs[0].metric] if len({r.metric for r in runs}) > 1 else runs
+    first = next(m for m in METRICS if any(run.metric == m for run in runs))
+    return [run for run in runs if run.metric == first]
