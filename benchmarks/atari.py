@@ -10,30 +10,33 @@ steps, epsilon 1 -> 0.01 over 1M steps (SB3's exploration_fraction set to match)
 step 1000; steps 1000 to 3000 are timed. Both run in this process at each torch thread count in turn
 (default: 1, and torch's default of one per core), alternating, --repeats times each; medians are reported.
 
-    python benchmarks/atari.py [--threads 1 2] [--repeats 2] [--measure-steps 2000] [--json]
+    python benchmarks/atari.py [--threads 1 2] [--repeats 2] [--measure-steps 2000] [--json] [--smoke] [--results-dir DIR]
 """
 
 from __future__ import annotations
 
-import argparse
 import statistics
+import sys
 import tempfile
 import time
+from pathlib import Path
 
-import gymnasium as gym
-import numpy as np
-import torch
-from hydra import compose, initialize_config_dir
-from omegaconf import OmegaConf
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's rlkit, without PYTHONPATH or an install
 
-from common import print_table, write_results
-from rlkit import tb
-from rlkit.agents import build_agent
-from rlkit.envs import make_train_env
-from rlkit.frame_replay import FrameReplayBuffer
-from rlkit.loop import train
-from rlkit.replay import ReplayBuffer
-from rlkit.runtime import conf_dir
+import gymnasium as gym  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from hydra import compose, initialize_config_dir  # noqa: E402
+from omegaconf import OmegaConf  # noqa: E402
+
+from benchmarks.common import benchmark_parser, print_table, write_results  # noqa: E402
+from rlkit import tb  # noqa: E402
+from rlkit.agents import build_agent  # noqa: E402
+from rlkit.envs import make_train_env  # noqa: E402
+from rlkit.frame_replay import FrameReplayBuffer  # noqa: E402
+from rlkit.loop import train  # noqa: E402
+from rlkit.replay import ReplayBuffer  # noqa: E402
+from rlkit.runtime import conf_dir  # noqa: E402
 
 OBS_SHAPE = (4, 84, 84)
 MILLION = 1_000_000
@@ -116,13 +119,14 @@ def sb3_run(cfg: dict, *, measure_steps: int, seed: int) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = benchmark_parser(__doc__)
     parser.add_argument("--threads", type=int, nargs="+", default=None,
                         help="torch thread counts to time both libraries at (default: 1 and torch's default)")
     parser.add_argument("--repeats", type=int, default=2, help="timed runs per library and thread count, alternating")
     parser.add_argument("--measure-steps", type=int, default=2000, help="env steps timed after learning starts")
-    parser.add_argument("--json", action="store_true", help="print a JSON object of the figures as the last line")
     args = parser.parse_args()
+    if args.smoke:
+        args.threads, args.repeats, args.measure_steps = [1], 1, 40
     default_threads = torch.get_num_threads()
     thread_counts = args.threads or sorted({1, default_threads})
 
@@ -184,7 +188,7 @@ def main() -> None:
         ("rlkit update alone (ms)", *(f"{per[str(t)]['rlkit_update_ms']:.1f}" for t in thread_counts)),
         ("ceiling at 1 update / 4 steps", *(f"{per[str(t)]['update_ceiling_steps_per_sec']:.0f}" for t in thread_counts)),
     ])
-    write_results("atari", figures, echo_json=args.json)
+    write_results("atari", figures, results_dir=args.results_dir, echo_json=args.json)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 hyperparameters. Each (library, seed) trains in a fresh process, alternating libraries so load from other work on
 the machine falls on both alike.
 
-    python benchmarks/cartpole.py [--seeds 5] [--first-seed 0] [--steps 50000] [--eval-every 2500] [--json] [--only rlkit] [key=value ...]
+    python benchmarks/cartpole.py [--seeds 5] [--first-seed 0] [--steps 50000] [--eval-every 2500] [--only rlkit]
+                                  [--json] [--smoke] [--results-dir DIR] [key=value ...]
 
 Trailing key=value arguments are rlkit config overrides (e.g. agent.n_step=3). Reports per library the training
 wall time (evaluation excluded), env steps/s, the first step at which a 10-episode greedy evaluation reached 475,
@@ -15,7 +16,6 @@ import argparse
 import contextlib
 import importlib.util
 import io
-import json
 import multiprocessing
 import platform
 import statistics
@@ -25,8 +25,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # run from a checkout without installing rlkit
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's rlkit, without PYTHONPATH or an install
+
+from benchmarks.common import benchmark_parser, print_table, write_results  # noqa: E402
 
 SOLVED = 475.0
 EVAL_EPISODES = 10
@@ -56,9 +57,9 @@ def run_rlkit(seed: int, steps: int, eval_every: int, overrides: list[str]) -> d
     with tempfile.TemporaryDirectory() as run_dir, contextlib.redirect_stdout(io.StringIO()):
         agent_name = next((o.split("=", 1)[1] for o in overrides if o.startswith("agent=")), "dqn")
         result = run(cfg, Path(run_dir), env_name="cartpole", agent_name=agent_name)
-    periodic = [(step, evaluation.mean) for step, evaluation in result.evaluations[:-1]]
+    periodic = [(evaluation.step, evaluation.result.mean) for evaluation in result.evaluations[:-1]]  # the last: final
     return {"train_seconds": result.train_seconds, "steps": result.steps, "first_solved_step": first_solved_step(periodic),
-            "final_mean": result.evaluations[-1][1].mean, "evaluations": periodic}
+            "final_mean": result.evaluations[-1].result.mean, "evaluations": periodic}
 
 
 def run_sb3(seed: int, steps: int, eval_every: int, threads: int) -> dict[str, Any]:
@@ -123,21 +124,27 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def print_table(summary: dict[str, dict[str, Any]], seeds: list[int]) -> None:
-    print(f"{'library':<10} {'median s':>9} {'steps/s':>8} {'solved':>7}  "
-          f"first step >= {SOLVED:.0f} / final {FINAL_EPISODES}-episode mean per seed {seeds}")
-    for library, s in summary.items():
-        firsts = " ".join("-" if f is None else f"{f / 1000:g}k" for f in s["first_solved_step"])
-        finals = " ".join(f"{m:.0f}" for m in s["final_mean"])
-        print(f"{library:<10} {s['median_train_seconds']:>9.1f} {s['median_steps_per_sec']:>8,.0f} "
-              f"{s['seeds_solved']:>4}/{len(seeds)}  {firsts} / {finals}")
-    if "rlkit" in summary and "sb3_zoo" in summary:
-        ratio = summary["rlkit"]["median_train_seconds"] / summary["sb3_zoo"]["median_train_seconds"]
-        print(f"rlkit median training time = {ratio:.2f} x SB3-Zoo's")
+def print_summary(summary: dict[str, dict[str, Any]], seeds: list[int]) -> float | None:
+    """The table; returns rlkit's median training time over SB3-Zoo's when both ran."""
+    print(f"\nCartPole-v1, seeds {seeds}")
+    print_table(
+        ("library", "median train s", "steps/s", "solved", f"first step >= {SOLVED:.0f}", f"final {FINAL_EPISODES}-episode mean"),
+        [
+            (library, f"{s['median_train_seconds']:.1f}", f"{s['median_steps_per_sec']:,.0f}", f"{s['seeds_solved']}/{len(seeds)}",
+             " ".join("-" if f is None else f"{f / 1000:g}k" for f in s["first_solved_step"]),
+             " ".join(f"{m:.0f}" for m in s["final_mean"]))
+            for library, s in summary.items()
+        ],
+    )
+    if "rlkit" not in summary or "sb3_zoo" not in summary:
+        return None
+    ratio = summary["rlkit"]["median_train_seconds"] / summary["sb3_zoo"]["median_train_seconds"]
+    print(f"rlkit median training time = {ratio:.2f} x SB3-Zoo's (same run)")
+    return ratio
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = benchmark_parser(__doc__)
     parser.add_argument("--seeds", type=int, default=5, help="how many seeds, counted from --first-seed")
     parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--steps", type=int, default=50_000)
@@ -145,10 +152,10 @@ def main() -> None:
     parser.add_argument("--only", choices=("rlkit", "sb3"), default=None)
     parser.add_argument("--sb3-threads", type=int, default=1,
                         help="torch threads for SB3, as rlkit's torch_threads=1; 0 keeps torch's default")
-    parser.add_argument("--json", action="store_true", help="print the figures as one JSON object on the last line")
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "cartpole.json")
     parser.add_argument("overrides", nargs="*", help="rlkit config overrides, e.g. agent.n_step=3")
     args = parser.parse_args()
+    if args.smoke:
+        args.seeds, args.steps, args.eval_every = 1, 1500, 500
 
     libraries = [lib for lib in ("rlkit", "sb3") if args.only in (None, lib)]
     if "sb3" in libraries and importlib.util.find_spec("stable_baselines3") is None:
@@ -162,16 +169,14 @@ def main() -> None:
             print(f"{lib} seed {seed}: {result['train_seconds']:.1f} s, first >= {SOLVED:.0f} at {result['first_solved_step']}, "
                   f"final {result['final_mean']:.1f}", file=sys.stderr, flush=True)
     summary = {("sb3_zoo" if lib == "sb3" else lib): summarize(r) for lib, r in runs.items()}
-    print_table(summary, seeds)
+    ratio = print_summary(summary, seeds)
     figures = {
         "env": "CartPole-v1", "steps": args.steps, "seeds": seeds, "eval_every_steps": args.eval_every,
         "rlkit_overrides": args.overrides, "sb3_threads": args.sb3_threads, "machine": platform.platform(),
-        "cpu_count": multiprocessing.cpu_count(), "summary": summary, "runs": runs,
+        "cpu_count": multiprocessing.cpu_count(), "rlkit_over_sb3_train_time": ratio, "smoke": args.smoke,
+        "summary": summary, "runs": runs,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(figures, indent=1) + "\n")
-    if args.json:
-        print(json.dumps(figures))
+    write_results("cartpole", figures, results_dir=args.results_dir, echo_json=args.json)
 
 
 if __name__ == "__main__":

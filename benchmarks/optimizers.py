@@ -1,7 +1,7 @@
 """The background notes' optimizers on the bundled digits with the same budget: test accuracy and wall time.
 
-    python -m benchmarks.optimizers                      # 30 epochs of the default 512x512 MLP, seed 0
-    python -m benchmarks.optimizers --net cnn --seeds 0 1 2 --json
+    python benchmarks/optimizers.py                      # 30 epochs of the default 512x512 MLP, seed 0
+    python benchmarks/optimizers.py --net cnn --seeds 0 1 2 --json
 
 Every optimizer gets the same net, epochs, batch size and seeds; its learning rate is the one in
 conf/optim/<name>.yaml (shared with DQN). Writes benchmarks/results/optimizers.json.
@@ -9,25 +9,26 @@ conf/optim/<name>.yaml (shared with DQN). Writes benchmarks/results/optimizers.j
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import io
-import json
 import os
 import platform
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-import torch
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's rlkit, without PYTHONPATH or an install
 
-from rlkit import tb
-from rlkit.supervised import compose_config, run
+import torch  # noqa: E402
+
+from benchmarks.common import benchmark_parser, print_table, write_results  # noqa: E402
+from rlkit import tb  # noqa: E402
+from rlkit.supervised import compose_config, run  # noqa: E402
 
 OPTIMIZERS = ("sgd", "momentum", "adagrad", "rmsprop", "adam", "adadelta")  # the background notes' order
-RESULTS = Path(__file__).resolve().parent / "results" / "optimizers.json"
 
 
 def measure(optim: str, *, net: str, epochs: int, batch_size: str, seed: int) -> dict[str, float]:
@@ -60,29 +61,32 @@ def summarise(runs: list[dict[str, float]]) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = benchmark_parser(__doc__)
     parser.add_argument("--net", default="mlp", choices=("mlp", "cnn", "perceptron"))
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--batch-size", default="16", help="images per update, or 'full' for batch gradient descent")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--optimizers", nargs="+", default=list(OPTIMIZERS), choices=OPTIMIZERS)
-    parser.add_argument("--json", action="store_true", help="also print the results as one JSON object, last line")
-    parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
+    if args.smoke:
+        args.net, args.epochs, args.seeds, args.optimizers = "perceptron", 1, [0], ["sgd", "adam"]
 
     budget = {"data": "digits", "net": args.net, "epochs": args.epochs, "batch_size": args.batch_size, "seeds": args.seeds}
     print(f"digits, same budget for every optimizer: {budget}")
     measure(args.optimizers[0], net=args.net, epochs=1, batch_size=args.batch_size, seed=0)  # imports, caches: not timed
-    print(f"{'optimizer':<10} {'lr':>7} {'test acc':>9} {'min':>7} {'wall s':>7} {'train s':>8}")
     results: dict[str, Any] = {}
     for optim in args.optimizers:
         runs = [measure(optim, net=args.net, epochs=args.epochs, batch_size=args.batch_size, seed=s) for s in args.seeds]
-        row = results[optim] = summarise(runs)
-        print(
-            f"{optim:<10} {row['lr']:>7g} {row['test_accuracy_mean']:>9.4f} {row['test_accuracy_min']:>7.4f} "
-            f"{row['wall_seconds_mean']:>7.1f} {row['train_seconds_mean']:>8.1f}",
-            flush=True,
-        )
+        results[optim] = summarise(runs)
+        print(f"{optim}: test accuracy {results[optim]['test_accuracy_mean']:.4f}", file=sys.stderr, flush=True)
+    print_table(
+        ("optimizer", "lr", "test acc", "min", "wall s", "train s"),
+        [
+            (optim, f"{row['lr']:g}", f"{row['test_accuracy_mean']:.4f}", f"{row['test_accuracy_min']:.4f}",
+             f"{row['wall_seconds_mean']:.1f}", f"{row['train_seconds_mean']:.1f}")
+            for optim, row in results.items()
+        ],
+    )
     report = {
         "benchmark": "optimizers",
         "budget": budget,
@@ -94,12 +98,7 @@ def main(argv: list[str] | None = None) -> None:
         },
         "results": results,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {args.out}")
-    if args.json:
-        print(json.dumps(report))
-
+    write_results("optimizers", report, results_dir=args.results_dir, echo_json=args.json)
 
 if __name__ == "__main__":
     main()

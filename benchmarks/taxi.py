@@ -6,31 +6,35 @@ table, alpha 0.1, epsilon decaying to 0.05). Then, with a 100-episode greedy eva
 steps for both learners, the env steps and training wall time (evaluation excluded) until the greedy
 mean first reaches 7.0.
 
-    python benchmarks/taxi.py [--seeds 5] [--steps 200000] [--json]
+    python benchmarks/taxi.py [--seeds 5] [--steps 200000] [--learn-steps 300000] [--json] [--smoke] [--results-dir DIR]
 """
 
 from __future__ import annotations
 
-import argparse
 import statistics
+import sys
 import tempfile
 import time
+from pathlib import Path
 
-import gymnasium as gym
-import numpy as np
-from hydra import compose, initialize_config_dir
-from omegaconf import OmegaConf
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's rlkit, without PYTHONPATH or an install
 
-from common import print_table, write_results
-from rlkit import tb
-from rlkit.agents import build_agent
-from rlkit.envs import make_env, make_train_env, resolve_env_id
-from rlkit.loop import evaluate, train
-from rlkit.runtime import conf_dir, resolve_device
+import gymnasium as gym  # noqa: E402
+import numpy as np  # noqa: E402
+from hydra import compose, initialize_config_dir  # noqa: E402
+from omegaconf import OmegaConf  # noqa: E402
+
+from benchmarks.common import benchmark_parser, print_table, write_results  # noqa: E402
+from rlkit import tb  # noqa: E402
+from rlkit.agents import build_agent  # noqa: E402
+from rlkit.envs import make_env, make_train_env, resolve_env_id  # noqa: E402
+from rlkit.loop import evaluate, train  # noqa: E402
+from rlkit.runtime import conf_dir, resolve_device  # noqa: E402
 
 TARGET = 7.0
 EVAL_EVERY = 2_000
 EVAL_EPISODES = 100
+FINAL_EPISODES = 1000
 
 
 def taxi_config(*overrides: str) -> dict:
@@ -51,7 +55,7 @@ def raw_env_steps_per_sec(steps: int, seed: int) -> float:
     return steps / (time.perf_counter() - started)
 
 
-def rlkit_run(cfg: dict, *, steps: int, seed: int, eval_every: int) -> dict:
+def rlkit_run(cfg: dict, *, steps: int, seed: int, eval_every: int, final_episodes: int = FINAL_EPISODES) -> dict:
     env, eval_env = make_train_env(cfg["env"]), make_env(cfg["env"])
     agent = build_agent(
         cfg["agent"], observation_space=env.observation_space, action_space=env.action_space,
@@ -65,7 +69,7 @@ def rlkit_run(cfg: dict, *, steps: int, seed: int, eval_every: int) -> dict:
         )
         logger.close()
     first = next((e for e in result.evaluations if e.result.mean >= TARGET), None)
-    final = evaluate(eval_env, agent, episodes=1000, seed=seed + 1_000_000).mean
+    final = evaluate(eval_env, agent, episodes=final_episodes, seed=seed + 1_000_000).mean
     return {
         "steps_per_sec": result.steps_per_sec,
         "steps_to_target": first.step if first else None,
@@ -121,20 +125,22 @@ def median(values: list) -> float | None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = benchmark_parser(__doc__)
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--steps", type=int, default=200_000, help="env steps per throughput run")
-    parser.add_argument("--learn-steps", type=int, default=300_000, help="step budget of the sample-efficiency runs")
-    parser.add_argument("--json", action="store_true", help="print a JSON object of the figures as the last line")
+    parser.add_argument("--learn-steps", type=int, default=300_000, help="step budget of the textbook sample-efficiency runs")
     args = parser.parse_args()
+    if args.smoke:  # rlkit learns for its config's total_steps: cut that too
+        args.seeds, args.steps, args.learn_steps = 1, 2_000, 4_000
 
-    cfg = taxi_config()
+    cfg = taxi_config(*([f"total_steps={args.learn_steps}"] if args.smoke else []))
+    final_episodes = 20 if args.smoke else FINAL_EPISODES
     raw, rlkit_tp, textbook_tp, rlkit_learn, textbook_learn = [], [], [], [], []
     for seed in range(args.seeds):
         raw.append(raw_env_steps_per_sec(args.steps, seed))
-        rlkit_tp.append(rlkit_run(cfg, steps=args.steps, seed=seed, eval_every=0)["steps_per_sec"])
+        rlkit_tp.append(rlkit_run(cfg, steps=args.steps, seed=seed, eval_every=0, final_episodes=final_episodes)["steps_per_sec"])
         textbook_tp.append(textbook_run(steps=args.steps, seed=seed, eval_every=0)["steps_per_sec"])
-        rlkit_learn.append(rlkit_run(cfg, steps=int(cfg["total_steps"]), seed=seed, eval_every=EVAL_EVERY))
+        rlkit_learn.append(rlkit_run(cfg, steps=int(cfg["total_steps"]), seed=seed, eval_every=EVAL_EVERY, final_episodes=final_episodes))
         textbook_learn.append(textbook_run(steps=args.learn_steps, seed=seed, eval_every=EVAL_EVERY))
         print(f"seed {seed}: rlkit reached {TARGET} at {rlkit_learn[-1]['steps_to_target']} steps, "
               f"textbook at {textbook_learn[-1]['steps_to_target']}", flush=True)
@@ -153,6 +159,8 @@ def main() -> None:
         "rlkit_final_means_1000": [round(r["final_mean_1000"], 3) for r in rlkit_learn],
         "seeds": args.seeds,
         "throughput_steps": args.steps,
+        "final_episodes": final_episodes,
+        "smoke": args.smoke,
     }
     s_rl, s_tb = figures["rlkit_steps_to_target"], figures["textbook_steps_to_target"]
     t_rl, t_tb = figures["rlkit_seconds_to_target"], figures["textbook_seconds_to_target"]
@@ -166,9 +174,10 @@ def main() -> None:
     ]
     print(f"\nTaxi, median of {args.seeds} seeds")
     print_table(("", "steps/s", "x raw", f"steps to {TARGET}", f"s to {TARGET}"), rows)
-    print(f"rlkit / textbook: {figures['steps_ratio']:.2f}x the steps, {figures['wall_ratio']:.2f}x the wall time; "
-          f"rlkit final 1000-episode greedy means: {figures['rlkit_final_means_1000']}")
-    write_results("taxi", figures, echo_json=args.json)
+    if figures["steps_ratio"] and figures["wall_ratio"]:
+        print(f"rlkit / textbook: {figures['steps_ratio']:.2f}x the steps, {figures['wall_ratio']:.2f}x the wall time")
+    print(f"rlkit final {final_episodes}-episode greedy means: {figures['rlkit_final_means_1000']}")
+    write_results("taxi", figures, results_dir=args.results_dir, echo_json=args.json)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,8 @@ PLUGINS: dict[str, dict[str, str]] = {
     "ray": {"hydra_plugins.hydra_ray_launcher": "hydra-ray-launcher", "ray": "ray"},
     "ray_aws": {"hydra_plugins.hydra_ray_launcher": "hydra-ray-launcher", "ray": "ray"},
     "optuna": {"hydra_plugins.hydra_optuna_sweeper": "hydra-optuna-sweeper", "optuna": "optuna"},
+    "submitit_local": {"hydra_plugins.hydra_submitit_launcher": "hydra-submitit-launcher", "submitit": "submitit"},
+    "submitit_slurm": {"hydra_plugins.hydra_submitit_launcher": "hydra-submitit-launcher", "submitit": "submitit"},
 }
 
 

@@ -1,8 +1,9 @@
-"""PNG figures: one run's learning curve, and a sweep's evaluation curves with confidence bands."""
+"""PNG figures: one run's learning curve, a sweep's evaluation curves with confidence bands, performance profiles."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import textwrap
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -14,18 +15,22 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-REPORT_EXTRA = 'pip install "rlkit[report]"'
+MATPLOTLIB_MISSING = "plots need matplotlib, a dependency of rlkit that is missing here; pip install 'matplotlib>=3.7'"
 
 
 class Band(NamedTuple):
-    """One group's curve: the mean over its runs and a confidence band around it, on shared env steps."""
+    """One group's curve on shared x values: a central line, its confidence band, and the runs it summarises.
 
-    panel: str  # bands of one panel share axes: returns of different envs have different scales
+    low/high are None when the group has too few runs for an interval: the runs are drawn instead.
+    """
+
+    panel: str  # curves of one panel share axes: returns of different envs have different scales
     label: str
-    steps: np.ndarray
-    mean: np.ndarray
-    low: np.ndarray
-    high: np.ndarray
+    x: np.ndarray
+    center: np.ndarray
+    low: np.ndarray | None
+    high: np.ndarray | None
+    runs: np.ndarray  # (runs, len(x))
 
 
 def new_figure(width: float, height: float) -> Figure:
@@ -33,7 +38,7 @@ def new_figure(width: float, height: float) -> Figure:
     try:
         from matplotlib.figure import Figure
     except ImportError:
-        raise RlkitError(f"plots need matplotlib, which is not installed; {REPORT_EXTRA}") from None
+        raise RlkitError(MATPLOTLIB_MISSING) from None
     return Figure(figsize=(width, height), layout="constrained")
 
 
@@ -53,28 +58,68 @@ def plot_learning_curve(
     if evaluations:
         steps, returns = zip(*evaluations)
         ax.plot(steps, returns, "o-", ms=4, label="greedy evaluation (mean)")
-    _finish(ax, title=title, ylabel="episodic return")
+    _finish(ax, title=title, xlabel="env steps", ylabel="episodic return")
     fig.savefig(path, dpi=100)
     return path
 
 
-def plot_bands(path: Path, bands: Sequence[Band], *, title: str, ylabel: str) -> Path:
-    """Each band's mean as a line and its confidence interval as a shaded area of the same colour; a panel each."""
-    panels = list(dict.fromkeys(band.panel for band in bands)) or [""]
-    fig = new_figure(6.5 * len(panels), 4.2)
+def plot_bands(path: Path, bands: Sequence[Band], *, title: str, xlabel: str, ylabel: str, note: str = "") -> Path:
+    """Each band's center line with its interval shaded, or its runs as thin dotted lines when it has no interval.
+
+    note: a plain sentence under the panels, e.g. which groups have too few runs for an interval.
+    """
+    return _panel_figure(path, bands, _draw_band, title=title, xlabel=xlabel, ylabel=ylabel, note=note)
+
+
+def plot_profiles(path: Path, profiles: Sequence[Band], *, title: str, xlabel: str, note: str = "") -> Path:
+    """Performance profiles: per group, the fraction of runs scoring above each threshold, with its band."""
+    return _panel_figure(
+        path, profiles, _draw_profile, title=title, xlabel=xlabel, ylabel="fraction of runs scoring above", note=note
+    )
+
+
+def _draw_band(ax: Axes, band: Band) -> None:
+    (line,) = ax.plot(band.x, band.center, lw=1.6, label=band.label)
+    if band.low is not None and band.high is not None:
+        ax.fill_between(band.x, band.low, band.high, color=line.get_color(), alpha=0.2, lw=0)
+        return
+    for run in band.runs:
+        ax.plot(band.x, run, lw=0.8, ls=":", color=line.get_color())
+
+
+def _draw_profile(ax: Axes, profile: Band) -> None:
+    (line,) = ax.step(profile.x, profile.center, where="post", lw=1.6, label=profile.label)
+    if profile.low is not None and profile.high is not None:
+        ax.fill_between(profile.x, profile.low, profile.high, step="post", color=line.get_color(), alpha=0.2, lw=0)
+    ax.set_ylim(-0.02, 1.02)
+
+
+def _panel_figure(
+    path: Path, curves: Sequence[Band], draw: Callable[[Axes, Band], None], *, title: str, xlabel: str, ylabel: str, note: str
+) -> Path:
+    """One panel per distinct curve.panel, side by side; note goes under them in red, for caveats a reader must see."""
+    panels = list(dict.fromkeys(curve.panel for curve in curves)) or [""]
+    width = 6.5 * len(panels)
+    fig = new_figure(width, 4.4)
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
     for ax, panel in zip(axes, panels):
-        for band in (b for b in bands if b.panel == panel):
-            (line,) = ax.plot(band.steps, band.mean, lw=1.5, label=band.label)
-            ax.fill_between(band.steps, band.low, band.high, color=line.get_color(), alpha=0.2, lw=0)
-        _finish(ax, title=panel, ylabel=ylabel)
-    fig.suptitle(title)
+        for curve in (c for c in curves if c.panel == panel):
+            draw(ax, curve)
+        _finish(ax, title=panel, xlabel=xlabel, ylabel=ylabel)
+    fig.suptitle(_wrap(title, chars=int(10 * width)))
+    if note:
+        fig.supxlabel(_wrap(note, chars=int(14 * width)), fontsize="small", color="firebrick")
     fig.savefig(path, dpi=100)
     return path
 
 
-def _finish(ax: Axes, *, title: str, ylabel: str) -> None:
-    ax.set(xlabel="env steps", ylabel=ylabel, title=title)
+def _wrap(text: str, *, chars: int) -> str:
+    """Break long lines so a one-panel figure does not cut its title off."""
+    return "\n".join(textwrap.fill(line, width=chars) for line in text.splitlines())
+
+
+def _finish(ax: Axes, *, title: str, xlabel: str, ylabel: str) -> None:
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
     ax.grid(alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(loc="best", fontsize="small")

@@ -1,130 +1,39 @@
-"""python -m rlkit.report <dir>: evaluation curves with 95% bootstrap bands and an IQM table for the runs below <dir>.
+"""python -m rlkit.report <dir>: IQM curves with 95% bands, performance profiles and a table for the runs below <dir>.
 
-Runs are grouped by their config minus the seed. Statistics follow Agarwal et al. 2021, "Deep RL at the Edge of
-the Statistical Precipice" (https://arxiv.org/abs/2108.13264): interquartile mean over runs, with percentile
-bootstrap confidence intervals that resample runs.
+Runs are grouped by their config minus the seed. The statistics are rliable's (rlkit.stats): IQM with stratified
+bootstrap confidence intervals, performance profiles and probability of improvement (Agarwal et al. 2021). A run
+folder is data: its .hydra records are parsed as plain YAML, never resolved, interpolated or instantiated.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import re
-from collections.abc import Callable, Sequence
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import NamedTuple
 
 import numpy as np
-from omegaconf import OmegaConf
 
-from rlkit import tb
+from rlkit import stats
 from rlkit.cli import report_errors
 from rlkit.errors import RlkitError
-from rlkit.plots import Band, plot_bands
+from rlkit.plots import Band, plot_bands, plot_profiles
+from rlkit.run_records import Metric, Run, load_runs, override_key
 
-PNG_NAME, MARKDOWN_NAME = "report.png", "report.md"
-CURVE_TAG = tb.EVAL_RETURN_MEAN
-# Keys that may differ between the runs of one group: the seed, and settings that cannot change results.
-IGNORED_KEYS = ("seed", "progress")
-
-
-# Statistics: pure functions over per-run values, runs on axis 0.
+PNG_NAME, PROFILE_PNG_NAME, MARKDOWN_NAME = "report.png", "performance_profile.png", "report.md"
+PROFILE_THRESHOLDS = 201
 
 
-def iqm(values: np.ndarray, axis: int = 0) -> np.ndarray:
-    """Interquartile mean: the mean of the middle half of the runs (= scipy.stats.trim_mean(values, 0.25))."""
-    ordered = np.sort(np.asarray(values, dtype=float), axis=axis)
-    n = ordered.shape[axis]
-    cut = int(0.25 * n)
-    return np.take(ordered, np.arange(cut, n - cut), axis=axis).mean(axis=axis)
-
-
-def bootstrap_ci(
-    values: np.ndarray,
-    statistic: Callable[..., np.ndarray] = np.mean,
-    *,
-    confidence: float = 0.95,
-    reps: int = 2000,
-    seed: int = 0,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Percentile bootstrap: resample runs with replacement `reps` times; the statistic's central quantiles."""
-    values = np.asarray(values, dtype=float)
-    n = values.shape[0]
-    resampled = values[np.random.default_rng(seed).integers(0, n, size=(reps, n))]  # (reps, runs, ...)
-    stats = statistic(resampled, axis=1)
-    tail = (1.0 - confidence) / 2.0 * 100.0
-    low, high = np.percentile(stats, [tail, 100.0 - tail], axis=0)
-    return low, high
-
-
-# Reading runs: TensorBoard event files plus the config Hydra saved next to them.
-
-
-@dataclass(frozen=True)
-class Run:
-    path: Path
-    config: dict[str, Any]  # .hydra/config.yaml without IGNORED_KEYS; {} when the run has none
-    overrides: tuple[str, ...]  # .hydra/overrides.yaml without IGNORED_KEYS
-    curve: dict[int, float]  # env step -> CURVE_TAG value; the last one is the evaluation after training
-    steps_per_sec: float
-
-    @property
-    def final(self) -> float:
-        return self.curve[max(self.curve)]
-
-
-def _natural_key(path: Path) -> list[Any]:
-    """Job folders 0, 1, ..., 10 in number order, not text order."""
-    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", str(path))]
-
-
-def find_run_dirs(root: Path) -> list[Path]:
-    return sorted({event.parent for event in root.rglob("events.out.tfevents.*")}, key=_natural_key)
-
-
-def read_scalars(run_dir: Path) -> dict[str, dict[int, float]]:
-    """tag -> {step: value} for every scalar in the folder's event files; a repeated step keeps its last value."""
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    events = EventAccumulator(str(run_dir), size_guidance={"scalars": 0}, purge_orphaned_data=False)
-    events.Reload()
-    return {tag: {e.step: e.value for e in events.Scalars(tag)} for tag in events.Tags()["scalars"]}
-
-
-def _is_ignored(override: str) -> bool:
-    return override.partition("=")[0].lstrip("+~") in IGNORED_KEYS
-
-
-def load_run(run_dir: Path) -> Run | None:
-    """None when the folder holds no CURVE_TAG scalars (not an rlkit training run)."""
-    scalars = read_scalars(run_dir)
-    if not scalars.get(CURVE_TAG):
-        return None
-    hydra_dir = run_dir / ".hydra"
-    config: dict[str, Any] = {}
-    overrides: tuple[str, ...] = ()
-    if (hydra_dir / "config.yaml").is_file():
-        loaded = OmegaConf.to_container(OmegaConf.load(hydra_dir / "config.yaml"), resolve=False)
-        assert isinstance(loaded, dict), hydra_dir
-        config = {str(k): v for k, v in loaded.items() if k not in (*IGNORED_KEYS, "hydra")}
-    if (hydra_dir / "overrides.yaml").is_file():
-        overrides = tuple(str(o) for o in OmegaConf.load(hydra_dir / "overrides.yaml") if not _is_ignored(str(o)))
-    return Run(run_dir, config, overrides, scalars[CURVE_TAG], _steps_per_sec(scalars))
-
-
-def _steps_per_sec(scalars: dict[str, dict[int, float]]) -> float:
-    """The whole run's training throughput (evaluation excluded), logged once with the hparams; else window means."""
-    whole_run = scalars.get(tb.HPARAM_PREFIX + tb.STEPS_PER_SEC)
-    if whole_run:
-        return list(whole_run.values())[-1]
-    windows = scalars.get(tb.STEPS_PER_SEC)
-    return float(np.mean(list(windows.values()))) if windows else float("nan")
+# Grouping runs and saying what the sweep varied.
 
 
 def shared_overrides(runs: Sequence[Run]) -> list[str]:
     """Command-line overrides (seed excluded) that every one of these runs was started with."""
-    return [o for o in runs[0].overrides if all(o in run.overrides for run in runs)] if runs else []
+    return [o for o in runs[0].settings if all(o in run.settings for run in runs)] if runs else []
 
 
 def group_runs(runs: Sequence[Run]) -> dict[str, list[Run]]:
@@ -137,95 +46,206 @@ def group_runs(runs: Sequence[Run]) -> dict[str, list[Run]]:
     groups: dict[str, list[Run]] = {}
     for members in by_config.values():
         shared = [o for o in shared_overrides(members) if o not in everywhere]
-        env = members[0].config.get("env")
-        label = " ".join(shared) or (f"env={env['name']}" if isinstance(env, dict) and "name" in env else members[0].path.name)
+        label = " ".join(shared) or members[0].panel_setting or members[0].path.name
         while label in groups:  # equal overrides, different configs (e.g. runs from different code versions)
             label += "'"
         groups[label] = members
     return groups
 
 
-# Summaries, the table and the report.
+def _compact(values: list[str]) -> str:
+    """'0-4' for consecutive integers, the values themselves when few, else how many."""
+    if len(values) > 2 and all(v.lstrip("-").isdigit() for v in values):
+        numbers = sorted(int(v) for v in values)
+        if numbers == list(range(numbers[0], numbers[-1] + 1)):
+            return f"{numbers[0]}-{numbers[-1]}"
+    return ", ".join(values) if len(values) <= 4 else f"{len(values)} values"
+
+
+def varied_settings(runs: Sequence[Run]) -> str:
+    """What the sweep varied, from the runs' overrides: 'env (taxi, frozenlake) and seed (0-4)'; '' when nothing."""
+    values: dict[str, list[str]] = {}
+    for run in runs:
+        for override in run.overrides:
+            seen = values.setdefault(override_key(override), [])
+            if (value := override.partition("=")[2]) not in seen:
+                seen.append(value)
+    varied = [
+        f"{key} ({_compact(found)})"
+        for key, found in values.items()
+        if len(found) > 1 or any(key not in map(override_key, run.overrides) for run in runs)
+    ]
+    return " and ".join([", ".join(varied[:-1]), varied[-1]] if len(varied) > 1 else varied)
+
+
+def title_of(runs: Sequence[Run]) -> str:
+    """When the sweep started and what it varied; never the folder name (a time such as 06-08-28 reads as a date)."""
+    started = datetime.fromtimestamp(min(run.started for run in runs)).strftime("%Y-%m-%d %H:%M")
+    count = f"{len(runs)} run{'s' * (len(runs) != 1)}"
+    varied = varied_settings(runs)
+    return f"rlkit sweep started {started}: {count}" + (f" varying {varied}" if varied else "")
+
+
+# Summaries, tables and the report.
 
 
 @dataclass(frozen=True)
 class Summary:
     label: str
-    runs: int
-    steps: int  # env steps of the final evaluation
-    final_mean: float
-    final_iqm: float
-    iqm_low: float
-    iqm_high: float
+    panel: str
+    finals: np.ndarray  # each run's final value
+    last_step: int  # step (or epoch) of the final evaluation
+    iqm: stats.Estimate
     steps_per_sec: float
     band: Band | None  # None when the runs share no evaluation step
+
+    @property
+    def runs(self) -> int:
+        return len(self.finals)
+
+
+def _curve_label(label: str, runs: int) -> str:
+    return f"{label} (n={runs})" if runs >= stats.MIN_RUNS_FOR_CI else f"{label} (n={runs}: too few runs for a CI)"
 
 
 def summarise(label: str, runs: Sequence[Run], *, reps: int = 2000, seed: int = 0) -> Summary:
     finals = np.array([run.final for run in runs])
-    iqm_low, iqm_high = bootstrap_ci(finals, iqm, reps=reps, seed=seed)
     steps = sorted(set.intersection(*(set(run.curve) for run in runs)))
     band = None
     if steps:
         curves = np.array([[run.curve[s] for s in steps] for run in runs])  # (runs, steps)
-        low, high = bootstrap_ci(curves, np.mean, reps=reps, seed=seed)
-        env = runs[0].config.get("env")
-        panel = str(env.get("name", "")) if isinstance(env, dict) else ""
-        band = Band(panel, f"{label} (n={len(runs)})", np.array(steps), curves.mean(axis=0), low, high)
+        curve = stats.iqm_curve(curves, reps=reps, seed=seed)
+        band = Band(runs[0].panel, _curve_label(label, len(runs)), np.array(steps), curve.point, curve.low, curve.high, curves)
+    speeds = [run.steps_per_sec for run in runs if not math.isnan(run.steps_per_sec)]
     return Summary(
         label=label,
-        runs=len(runs),
-        steps=max(max(run.curve) for run in runs),
-        final_mean=float(finals.mean()),
-        final_iqm=float(iqm(finals)),
-        iqm_low=float(iqm_low),
-        iqm_high=float(iqm_high),
-        steps_per_sec=float(np.nanmean([run.steps_per_sec for run in runs])),
+        panel=runs[0].panel,
+        finals=finals,
+        last_step=max(max(run.curve) for run in runs),
+        iqm=stats.iqm(finals, reps=reps, seed=seed),
+        steps_per_sec=float(np.mean(speeds)) if speeds else float("nan"),
         band=band,
     )
 
 
-def markdown_table(summaries: Sequence[Summary]) -> str:
+def profiles(summaries: Sequence[Summary], *, reps: int = 2000, seed: int = 0) -> list[Band]:
+    """Each group's performance profile over thresholds spanning its panel's final values."""
+    out: list[Band] = []
+    for panel in dict.fromkeys(s.panel for s in summaries):
+        members = [s for s in summaries if s.panel == panel]
+        values = np.concatenate([s.finals for s in members])
+        low, high = float(values.min()), float(values.max())
+        margin = 0.05 * (high - low) or 0.5
+        taus = np.linspace(low - margin, high + margin, PROFILE_THRESHOLDS)
+        for s in members:
+            profile = stats.performance_profile(s.finals, taus, reps=reps, seed=seed)
+            out.append(Band(panel, _curve_label(s.label, s.runs), taus, profile.point, profile.low, profile.high, s.finals[:, None]))
+    return out
+
+
+class Improvement(NamedTuple):
+    panel: str
+    better: str
+    other: str
+    estimate: stats.Estimate
+
+
+def improvements(summaries: Sequence[Summary], *, reps: int = 2000, seed: int = 0) -> list[Improvement]:
+    """Per panel with two or more groups: P(a run of the top group by IQM beats a run of each other group)."""
+    out: list[Improvement] = []
+    for panel in dict.fromkeys(s.panel for s in summaries):
+        members = sorted((s for s in summaries if s.panel == panel), key=lambda s: -float(s.iqm.point[0]))
+        for other in members[1:]:
+            estimate = stats.probability_of_improvement(members[0].finals, other.finals, reps=reps, seed=seed)
+            out.append(Improvement(panel, members[0].label, other.label, estimate))
+    return out
+
+
+def _ci(estimate: stats.Estimate, digits: int) -> str:
+    if estimate.low is None or estimate.high is None:
+        return f"none: < {stats.MIN_RUNS_FOR_CI} runs"
+    return f"[{estimate.low[0]:.{digits}f}, {estimate.high[0]:.{digits}f}]"
+
+
+def markdown_table(summaries: Sequence[Summary], metric: Metric) -> str:
+    d = metric.digits
     lines = [
-        "| group | runs | env steps | final return (mean) | final return (IQM) | IQM 95% CI | steps/s |",
+        f"| group | runs | {metric.x_label} | final {metric.name} (mean) | final {metric.name} (IQM) | IQM 95% CI | steps/s |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for s in summaries:
+        speed = "-" if math.isnan(s.steps_per_sec) else f"{s.steps_per_sec:,.0f}"
         lines.append(
-            f"| {s.label} | {s.runs} | {s.steps:,} | {s.final_mean:.2f} | {s.final_iqm:.2f} "
-            f"| [{s.iqm_low:.2f}, {s.iqm_high:.2f}] | {s.steps_per_sec:,.0f} |"
+            f"| {s.label} | {s.runs} | {s.last_step:,} | {s.finals.mean():.{d}f} | {s.iqm.point[0]:.{d}f} "
+            f"| {_ci(s.iqm, d)} | {speed} |"
         )
     return "\n".join(lines)
 
 
-def write_report(root: Path, *, reps: int = 2000, seed: int = 0) -> tuple[Path, Path, str]:
-    """Write <root>/report.png and <root>/report.md; return their paths and the table."""
+def improvement_table(rows: Sequence[Improvement]) -> str:
+    lines = ["| panel | X (top IQM) | Y | P(X > Y) | 95% CI |", "| --- | --- | --- | ---: | ---: |"]
+    for row in rows:
+        lines.append(f"| {row.panel} | {row.better} | {row.other} | {row.estimate.point[0]:.2f} | {_ci(row.estimate, 2)} |")
+    return "\n".join(lines)
+
+
+def few_runs_note(summaries: Sequence[Summary]) -> str:
+    """One plain sentence naming the groups with too few runs for an interval; '' when there are none."""
+    few = [f"{s.label} (n={s.runs})" for s in summaries if s.runs < stats.MIN_RUNS_FOR_CI]
+    if not few:
+        return ""
+    return (
+        f"Fewer than {stats.MIN_RUNS_FOR_CI} runs, so no 95% interval (runs drawn dotted instead of a band): "
+        f"{', '.join(few)}. Add seeds (seed=0,1,2,...) for an interval."
+    )
+
+
+def write_report(root: Path, *, reps: int = 2000, seed: int = 0) -> tuple[list[Path], str]:
+    """Write report.png, report.md and (with two or more groups) performance_profile.png; return the paths and the tables."""
     if reps <= 0:
         raise RlkitError(f"--reps must be a positive number of bootstrap resamples, got {reps}")
-    if not root.is_dir():
-        raise RlkitError(f"{root} is not a folder; give a run or sweep folder such as runs/multirun/<date>/<time>")
-    runs = [run for run in map(load_run, find_run_dirs(root)) if run is not None]
-    if not runs:
-        raise RlkitError(f"no TensorBoard runs with {CURVE_TAG} below {root}; give a run or sweep folder")
+    runs = load_runs(root)
+    metric = runs[0].metric
     summaries = [summarise(label, members, reps=reps, seed=seed) for label, members in group_runs(runs).items()]
+    title, note = title_of(runs), few_runs_note(summaries)
+    ci_words = f"IQM over runs and 95% stratified-bootstrap CI ({reps} resamples)"
     bands = [s.band for s in summaries if s.band is not None]
-    png = plot_bands(root / PNG_NAME, bands, title=f"{root.name}: mean and 95% bootstrap CI over seeds", ylabel="evaluation return")
-    table = markdown_table(summaries)
-    markdown = root / MARKDOWN_NAME
-    markdown.write_text(
-        f"# rlkit report: {root}\n\n{len(runs)} runs; every one with: {' '.join(shared_overrides(runs)) or 'no overrides'}\n\n"
-        f"![evaluation return vs env steps]({PNG_NAME})\n\n{table}\n\n"
-        f"Final return: each run's last `{CURVE_TAG}` (the greedy evaluation after training). IQM: mean of the "
-        f"middle 50% of runs. CI: percentile bootstrap over runs, {reps} resamples (Agarwal et al. 2021, "
-        "https://arxiv.org/abs/2108.13264). steps/s: training throughput, evaluation excluded, mean over runs.\n"
+    written = [plot_bands(root / PNG_NAME, bands, title=f"{title}\n{ci_words}", xlabel=metric.x_label, ylabel=metric.name, note=note)]
+    table = markdown_table(summaries, metric)
+    sections = [
+        f"# {title}\n\nFolder: `{root}`. Every run with: {' '.join(shared_overrides(runs)) or 'no overrides'}.",
+        f"![{metric.name} vs {metric.x_label}]({PNG_NAME})",
+        table + (f"\n\n**{note}**" if note else ""),
+    ]
+    if len(summaries) > 1:
+        written.append(plot_profiles(root / PROFILE_PNG_NAME, profiles(summaries, reps=reps, seed=seed),
+                                     title=f"{title}\nperformance profiles, 95% stratified-bootstrap CI", xlabel=f"final {metric.name}", note=note))
+        sections.append(
+            f"## Performance profiles\n\n![performance profiles]({PROFILE_PNG_NAME})\n\nFor each threshold, the fraction of a "
+            f"group's runs whose final {metric.name} exceeds it; a curve that lies above another is better everywhere."
+        )
+    rows = improvements(summaries, reps=reps, seed=seed)
+    if rows:
+        table += "\n\n" + improvement_table(rows)
+        sections.append(
+            f"## Probability of improvement\n\n{improvement_table(rows)}\n\nP(X > Y): the chance that a run of X ends with a "
+            f"higher final {metric.name} than a run of Y (ties count half), X being the group with the highest IQM in its panel."
+        )
+    sections.append(
+        f"Final {metric.name}: each run's last `{metric.tag}` (the evaluation after training). IQM: mean of the middle 50% "
+        f"of runs. Intervals: rliable's stratified bootstrap over runs, {reps} resamples, seed {seed}, only for groups of "
+        f"{stats.MIN_RUNS_FOR_CI} or more runs (Agarwal et al. 2021, https://arxiv.org/abs/2108.13264). steps/s: training "
+        "throughput, evaluation excluded, mean over runs.\n"
     )
-    return png, markdown, table
+    markdown = root / MARKDOWN_NAME
+    markdown.write_text("\n\n".join(sections))
+    return [*written, markdown], table
 
 
 @report_errors
 def _report(root: Path, *, reps: int, seed: int) -> None:
-    png, markdown, table = write_report(root, reps=reps, seed=seed)
-    print(f"{table}\n\nwrote {png}\nwrote {markdown}")
+    paths, table = write_report(root, reps=reps, seed=seed)
+    print(table + "\n\n" + "\n".join(f"wrote {path}" for path in paths))
 
 
 def main(argv: Sequence[str] | None = None) -> None:

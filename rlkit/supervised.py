@@ -95,6 +95,7 @@ def fit(
     seed: int,
     logger: tb.Logger,
     progress: bool = True,
+    label_smoothing: float = 0.0,
 ) -> FitResult:
     """Shuffle, step through mini-batches, then measure the test split and log; once per epoch."""
     x_train, y_train, x_test, y_test = (
@@ -110,7 +111,7 @@ def fit(
         correct = torch.zeros((), device=device, dtype=torch.long)
         for batch_B in torch.randperm(len(x_train), generator=generator).to(device).split(batch_size):
             logits_BK = model(x_train[batch_B])
-            loss = F.cross_entropy(logits_BK, y_train[batch_B])
+            loss = F.cross_entropy(logits_BK, y_train[batch_B], label_smoothing=label_smoothing)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -140,6 +141,8 @@ def run(cfg: DictConfig, run_dir: Path, *, choices: Mapping[str, str]) -> FitRes
     """
     if int(cfg.epochs) <= 0 or int(cfg.eval_batch_size) <= 0:
         raise RlkitError(f"epochs and eval_batch_size must be positive, got {cfg.epochs} and {cfg.eval_batch_size}")
+    if not 0.0 <= float(cfg.label_smoothing) < 1.0:
+        raise RlkitError(f"label_smoothing must lie in [0, 1), got {cfg.label_smoothing}")
     names = {group: str(choices[group]) for group in NAMED_GROUPS}
     device = resolve_device(cfg.device.name)
     if device.type == "cpu" and int(cfg.data.cpu_threads) > 0:
@@ -170,6 +173,7 @@ def run(cfg: DictConfig, run_dir: Path, *, choices: Mapping[str, str]) -> FitRes
             seed=int(cfg.seed),
             logger=logger,
             progress=bool(cfg.progress),
+            label_smoothing=float(cfg.label_smoothing),
         )
         final = result.final
         hparams = {**{f"{g}_name": n for g, n in names.items()}, **{k: v for k, v in config.items() if k != "progress"}}

@@ -6,6 +6,7 @@ import functools
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -90,6 +91,22 @@ def test_cnn_on_digits_is_sized_for_8x8_without_touching_the_shared_net_config()
     assert model(digits_batch()).shape == (5, 10)
     shared = (REPO / "conf" / "net" / "cnn.yaml").read_text()
     assert "kernel_sizes: [8, 4, 3]" in shared  # the DQN default stays the Nature stack
+
+
+def test_the_digits_cnn_trains_with_label_smoothing_and_other_choices_do_not() -> None:
+    assert compose_config(["net=cnn"])[0].label_smoothing == 0.1  # conf/data_net/digits_cnn.yaml
+    assert compose_config(["net=cnn", "label_smoothing=0"])[0].label_smoothing == 0.0  # the command line wins
+    assert compose_config()[0].label_smoothing == 0.0
+    assert compose_config(["data=mnist", "net=cnn"])[0].label_smoothing == 0.0
+
+
+def test_label_smoothing_is_applied_to_the_training_loss(tmp_path: Path, mlp_run: Path) -> None:
+    smoothed = train_in(tmp_path, *SMALL_MLP, "label_smoothing=0.5")
+    plain = load_checkpoint(mlp_run)["metrics"]
+    # Same seed, same batches: smoothed targets keep the cross-entropy well above the plain run's.
+    assert smoothed.history[0][tb.LOSS] > plain[tb.LOSS] + 0.3
+    with pytest.raises(RlkitError, match=r"label_smoothing must lie in \[0, 1\), got 1.0"):
+        train_in(tmp_path / "bad", *SMALL_MLP, "label_smoothing=1.0")
 
 
 def test_perceptron_is_inputs_to_ten_sigmoid_units() -> None:
@@ -243,6 +260,17 @@ def test_digits_accuracy_targets(tmp_path: Path, net: str, target: float) -> Non
     result = train_in(tmp_path, f"net={net}", "progress=false")
     assert result.final[tb.TEST_ACCURACY] >= target
     assert result.train_seconds < 60
+
+
+@pytest.mark.slow
+def test_digits_cnn_holds_on_the_seeds_that_fell_short_before() -> None:
+    """Issue 11: median >= 0.985 and worst >= 0.980 over seeds 0-9 (docs/supervised.md). Seeds 5 and 7 were the
+    weakest without label smoothing (0.9822, 0.9800); with seed 0 they make a 3-seed check that takes a minute."""
+    accuracies = []
+    for seed in (0, 5, 7):
+        with tempfile.TemporaryDirectory() as run_dir:
+            accuracies.append(train_in(Path(run_dir), "net=cnn", f"seed={seed}", "progress=false").final[tb.TEST_ACCURACY])
+    assert min(accuracies) >= 0.980 and sorted(accuracies)[1] >= 0.985, accuracies
 
 
 def test_dqn_body_init_loads_a_supervised_body_and_refuses_a_mismatch(tmp_path):

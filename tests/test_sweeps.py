@@ -16,6 +16,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from conftest import compose_train, run_cli
 from rlkit import tb
+from rlkit.checkpoint import load_checkpoint
 from rlkit.cli import check_plugin_overrides, run_hydra_app
 from rlkit.errors import RlkitError
 from rlkit.runtime import conf_dir
@@ -46,9 +47,11 @@ def assert_one_run_per_job(sweep_dir: Path, seeds: list[int]) -> None:
 
 def test_plugin_names_select_rlkit_settings(monkeypatch):
     monkeypatch.setattr("rlkit.cli._importable", lambda module: True)  # the mapping, whatever is installed here
-    argv = ["hydra/launcher=ray", "hydra/sweeper=optuna", "+hydra/launcher=joblib", "hydra/launcher=basic", "seed=1"]
+    argv = ["hydra/launcher=ray", "hydra/sweeper=optuna", "+hydra/launcher=joblib", "hydra/launcher=basic", "seed=1",
+            "hydra/launcher=submitit_local", "hydra/launcher=submitit_slurm"]
     assert check_plugin_overrides(argv, CONF) == [
         "hydra/launcher=rlkit_ray", "hydra/sweeper=rlkit_optuna", "+hydra/launcher=rlkit_joblib", "hydra/launcher=basic", "seed=1",
+        "hydra/launcher=rlkit_submitit_local", "hydra/launcher=rlkit_submitit_slurm",
     ]
 
 
@@ -71,6 +74,35 @@ def test_ray_launcher_config_extends_the_plugin():
     ray = compose_train("hydra/launcher=rlkit_ray", "hydra.launcher.ray.init.address=ray://head:10001").hydra.launcher
     assert ray._target_.endswith("RayLauncher") and ray.ray.init.address == "ray://head:10001"
     assert ray.ray.init.object_store_memory is None and ray.ray.remote.num_cpus == 1
+
+
+def test_submitit_configs_extend_the_plugin():
+    slurm = compose_train("hydra/launcher=rlkit_submitit_slurm", "hydra.launcher.partition=gpu", "hydra.launcher.gpus_per_node=1")
+    launcher = slurm.hydra.launcher
+    assert launcher._target_.endswith("submitit_launcher.SlurmLauncher") and launcher.partition == "gpu"
+    assert (launcher.gpus_per_node, launcher.timeout_min, launcher.cpus_per_task, launcher.mem_gb) == (1, 120, 2, 8)
+    local = compose_train("hydra/launcher=rlkit_submitit_local").hydra.launcher
+    assert local._target_.endswith("submitit_launcher.LocalLauncher") and local.cpus_per_task == 1
+
+
+def test_missing_submitit_is_one_line_naming_the_extra(monkeypatch):
+    monkeypatch.setattr("rlkit.cli._importable", lambda module: module != "submitit")
+    with pytest.raises(RlkitError, match=r'^hydra/launcher=submitit_slurm needs submitit, not installed here; pip install "rlkit\[scale\]"$'):
+        check_plugin_overrides(["hydra/launcher=submitit_slurm"], CONF)
+
+
+@pytest.mark.parametrize("app", ["train", "supervised"])
+def test_sweeps_end_by_printing_their_folder_and_the_report_command(app, capsys):
+    from hydra import compose, initialize_config_dir
+    from hydra.utils import instantiate
+
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose(config_name=app, overrides=["hydra.sweep.dir=runs/my sweep/${now:%Y}"], return_hydra_config=True)
+    callbacks = [instantiate(node) for node in cfg.hydra.callbacks.values()]  # as Hydra builds them
+    for callback in callbacks:
+        callback.on_multirun_end(config=cfg)
+    year = time.strftime("%Y")
+    assert capsys.readouterr().out == f"sweep folder: runs/my sweep/{year}\nreport: python -m rlkit.report 'runs/my sweep/{year}'\n"
 
 
 def test_launcher_and_sweeper_configs_extend_the_plugins():
@@ -108,11 +140,29 @@ def test_joblib_multirun_runs_jobs_in_parallel_processes_and_reports(tmp_path):
     assert "Joblib.Parallel(n_jobs=-1" in proc.stdout + proc.stderr
     assert_one_run_per_job(tmp_path, seeds=[0, 1])
     assert job_pid(tmp_path / "0") != job_pid(tmp_path / "1")  # the basic launcher would run both in one process
+    assert proc.stdout.endswith(f"sweep folder: {tmp_path}\nreport: python -m rlkit.report {tmp_path}\n")
 
     report = run_cli("rlkit.report", str(tmp_path))
     assert report.returncode == 0, report.stderr
     assert re.search(r"^\| env=taxi \| 2 \| 1,000 \|", report.stdout, re.M), report.stdout  # both seeds, one group
     assert (tmp_path / "report.png").is_file() and (tmp_path / "report.md").is_file()
+
+
+def test_submitit_local_runs_each_job_as_its_own_process(tmp_path):
+    """What hydra/launcher=submitit_slurm does on a cluster, as local processes: the same plugin code, no Slurm."""
+    tiny = ("env=taxi", "total_steps=300", "eval_every_steps=150", "final_eval_episodes=3", "log_every_steps=150", "progress=false")
+    proc = run_cli("rlkit.train", "-m", *tiny, "seed=0,1", "hydra/launcher=submitit_local", f"hydra.sweep.dir={tmp_path}")
+    assert proc.returncode == 0, proc.stderr
+    assert "Submitit 'local' sweep output dir" in proc.stdout + proc.stderr
+    for job, seed in enumerate([0, 1]):
+        job_dir = tmp_path / str(job)
+        assert OmegaConf.load(job_dir / ".hydra" / "config.yaml").seed == seed
+        assert eval_steps(job_dir) == [150, 300]
+        assert (job_dir / "learning_curve.png").read_bytes()[:4] == b"\x89PNG"
+        assert load_checkpoint(job_dir)["step"] == 300
+    assert job_pid(tmp_path / "0") != job_pid(tmp_path / "1")
+    assert len(list((tmp_path / ".submitit").glob("*/*_0_log.out"))) == 2  # submitit's own job logs, one per job
+    assert proc.stdout.endswith(f"sweep folder: {tmp_path}\nreport: python -m rlkit.report {tmp_path}\n")
 
 
 def test_optuna_maximises_the_final_evaluation(tmp_path):

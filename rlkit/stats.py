@@ -1,0 +1,115 @@
+"""Statistics over runs from rliable (Agarwal et al. 2021, https://arxiv.org/abs/2108.13264): the field's standard.
+
+IQM with stratified bootstrap confidence intervals, performance profiles and probability of improvement. Each
+group's scores are one task's (runs, 1) matrix, since returns of different envs are not on one scale. A group with
+fewer than MIN_RUNS_FOR_CI runs gets its point estimate only: a 95% interval from two seeds means nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import ModuleType
+from typing import NamedTuple
+
+import numpy as np
+
+from rlkit.errors import RlkitError
+
+MIN_RUNS_FOR_CI = 3
+CONFIDENCE = 0.95
+REPORT_EXTRA = 'pip install "rlkit[report]"'
+
+
+class Estimate(NamedTuple):
+    """A statistic over runs (a number or one per step/threshold) and its CI; low/high None when too few runs."""
+
+    point: np.ndarray
+    low: np.ndarray | None
+    high: np.ndarray | None
+
+
+def _rliable() -> tuple[ModuleType, ModuleType]:
+    """rliable's library and metrics modules, or one line that names the install command."""
+    try:
+        from rliable import library, metrics
+    except ImportError as exc:
+        raise RlkitError(f"rlkit.report needs rliable ({exc}); {REPORT_EXTRA}") from None
+    except TypeError as exc:  # arch < 8 fails to import on pandas 3; rliable 1.2 does not run on arch 8
+        raise RlkitError(f"rliable could not be imported ({exc}); it needs arch<8 and pandas<3: {REPORT_EXTRA}") from None
+    return library, metrics
+
+
+@contextmanager
+def _seeded(seed: int) -> Iterator[None]:
+    """rliable's stratified bootstrap draws from numpy's global RNG: seed it for a reproducible report, then restore it."""
+    state = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        yield
+    finally:
+        np.random.set_state(state)
+
+
+def _estimate(scores: np.ndarray, statistic: Callable[[np.ndarray], np.ndarray], *, reps: int, seed: int) -> Estimate:
+    """statistic(scores) and, given enough runs (axis 0), its stratified-bootstrap percentile interval."""
+    point = np.atleast_1d(np.asarray(statistic(scores), dtype=float))
+    if scores.shape[0] < MIN_RUNS_FOR_CI:
+        return Estimate(point, None, None)
+    library, _ = _rliable()
+    with _seeded(seed):
+        _, intervals = library.get_interval_estimates(
+            {"group": scores}, statistic, reps=reps, confidence_interval_size=CONFIDENCE
+        )
+    low, high = np.asarray(intervals["group"], dtype=float).reshape(2, -1)
+    return Estimate(point, low, high)
+
+
+def iqm(finals: np.ndarray, *, reps: int = 2000, seed: int = 0) -> Estimate:
+    """Interquartile mean of the runs' final scores (the mean of the middle half) and its CI."""
+    _, metrics = _rliable()
+    return _estimate(np.asarray(finals, dtype=float).reshape(-1, 1), lambda s: np.array([metrics.aggregate_iqm(s)]), reps=reps, seed=seed)
+
+
+def iqm_curve(curves_RS: np.ndarray, *, reps: int = 2000, seed: int = 0) -> Estimate:
+    """IQM over runs at every evaluation step, with pointwise CIs (rliable's sample-efficiency curve)."""
+    from scipy.stats import trim_mean  # rliable's aggregate_iqm at every step at once: fast enough for 2000 resamples
+
+    curves = np.asarray(curves_RS, dtype=float)
+    return _estimate(curves[:, None, :], lambda s: trim_mean(s.reshape(-1, s.shape[-1]), 0.25, axis=0), reps=reps, seed=seed)
+
+
+def performance_profile(finals: np.ndarray, taus: np.ndarray, *, reps: int = 2000, seed: int = 0) -> Estimate:
+    """The fraction of runs whose final score exceeds each threshold in taus (a score distribution), with CIs."""
+    finals = np.asarray(finals, dtype=float).reshape(-1, 1)
+    taus = np.asarray(taus, dtype=float)
+
+    def above(scores: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+        return (scores.reshape(-1, 1) > thresholds).mean(axis=0)  # rliable's run_score_deviation, vectorised
+
+    if finals.shape[0] < MIN_RUNS_FOR_CI:
+        return Estimate(above(finals, taus), None, None)
+    library, _ = _rliable()
+    with _seeded(seed):
+        profiles, intervals = library.create_performance_profile(
+            {"group": finals}, taus, custom_profile_func=above, reps=reps, confidence_interval_size=CONFIDENCE
+        )
+    low, high = np.asarray(intervals["group"], dtype=float)
+    return Estimate(np.asarray(profiles["group"], dtype=float), low, high)
+
+
+def probability_of_improvement(x: np.ndarray, y: np.ndarray, *, reps: int = 2000, seed: int = 0) -> Estimate:
+    """P(a run of X scores higher than a run of Y), ties counting half (Mann-Whitney U), with an independent-bootstrap CI."""
+    library, metrics = _rliable()
+    x, y = (np.asarray(a, dtype=float).reshape(-1, 1) for a in (x, y))
+    point = np.array([metrics.probability_of_improvement(x, y)], dtype=float)
+    if min(len(x), len(y)) < MIN_RUNS_FOR_CI:
+        return Estimate(point, None, None)
+    with _seeded(seed):
+        _, intervals = library.get_interval_estimates(
+            {"pair": [x, y]}, lambda a, b: np.array([metrics.probability_of_improvement(a, b)]), reps=reps,
+            confidence_interval_size=CONFIDENCE,
+        )
+    low, high = np.asarray(intervals["pair"], dtype=float).reshape(2, -1)
+    return Estimate(point, low, high)
+
