@@ -4,8 +4,9 @@
 
 Runs `python -m rlkit.train env=cartpole` in this process with its default videos (conf/tuned/cartpole_dqn.yaml)
 and with video.every_steps=0: same seed, same steps, the two alternating so machine load falls on both.
-Reports the median wall time of each whole run (training, evaluations, videos), the overhead of the videos
-on it, and the seconds the videos themselves took (time/video_seconds) against the training loop's time.
+Reports the median wall and CPU time of each whole run (training, evaluations, videos; CPU time moves less when
+other jobs share the machine), the overhead of the videos on them, and the seconds the videos themselves took
+(time/video_seconds) against the training loop's time.
 The same seed must give the same final return with and without videos: recording never touches training.
 """
 
@@ -40,14 +41,14 @@ def run_once(*, videos: bool, total_steps: int, extra: list[str]) -> dict[str, A
     with initialize_config_dir(str(conf_dir()), version_base="1.3"):
         cfg = compose("train", overrides=overrides)
     with tempfile.TemporaryDirectory() as run_dir:
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         result = run(cfg, Path(run_dir), env_name="cartpole", agent_name="dqn")
-        wall = time.perf_counter() - started
+        wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
         events = EventAccumulator(run_dir, size_guidance={"scalars": 0})
         events.Reload()
         video_seconds = [e.value for e in events.Scalars(tb.VIDEO_SECONDS)] if tb.VIDEO_SECONDS in events.Tags()["scalars"] else []
     return {
-        "wall_seconds": wall, "train_seconds": result.train_seconds, "video_seconds": sum(video_seconds),
+        "wall_seconds": wall, "cpu_seconds": cpu, "train_seconds": result.train_seconds, "video_seconds": sum(video_seconds),
         "videos": len(video_seconds), "final_return": result.final_eval.mean if result.final_eval else float("nan"),
     }
 
@@ -81,10 +82,13 @@ def main() -> None:
         return statistics.median(r[key] for r in runs[mode])
 
     on_wall, off_wall = median("videos on", "wall_seconds"), median("videos off", "wall_seconds")
+    on_cpu, off_cpu = median("videos on", "cpu_seconds"), median("videos off", "cpu_seconds")
     figures = {
         "total_steps": args.total_steps, "repeats": args.repeats,
         "median_wall_seconds_off": off_wall, "median_wall_seconds_on": on_wall,
         "wall_overhead": on_wall / off_wall - 1.0,
+        "median_cpu_seconds_off": off_cpu, "median_cpu_seconds_on": on_cpu,
+        "cpu_overhead": on_cpu / off_cpu - 1.0,
         "median_video_seconds": median("videos on", "video_seconds"),
         "median_train_seconds_on": median("videos on", "train_seconds"),
         "video_seconds_over_train_seconds": median("videos on", "video_seconds") / median("videos on", "train_seconds"),
@@ -93,11 +97,12 @@ def main() -> None:
         "runs": runs,
     }
     print_table(
-        ["cartpole, seed 0", "wall s (median)", "training loop s", "video s", "final return"],
-        [[mode, f"{median(mode, 'wall_seconds'):.1f}", f"{median(mode, 'train_seconds'):.1f}",
+        ["cartpole, seed 0", "wall s (median)", "CPU s", "training loop s", "video s", "final return"],
+        [[mode, f"{median(mode, 'wall_seconds'):.1f}", f"{median(mode, 'cpu_seconds'):.1f}", f"{median(mode, 'train_seconds'):.1f}",
           f"{median(mode, 'video_seconds'):.2f}", f"{median(mode, 'final_return'):.1f}"] for mode in runs],
     )
-    print(f"videos + overlay: {figures['wall_overhead']:+.1%} wall time per run; the {figures['videos_per_run']} videos took "
+    print(f"videos + overlay: {figures['wall_overhead']:+.1%} wall time, {figures['cpu_overhead']:+.1%} CPU time per run; "
+          f"the {figures['videos_per_run']} videos took "
           f"{figures['video_seconds_over_train_seconds']:.1%} of the training loop's time")
     write_results("video_overhead", figures, echo_json=args.json)
 

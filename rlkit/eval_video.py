@@ -24,6 +24,7 @@ from rlkit.agents.base import Agent
 from rlkit.envs import make_env
 from rlkit.errors import RlkitError
 from rlkit.overlay import QOverlay, overlay_by_name
+from rlkit.screens import quiet_offscreen_rendering
 
 GIF_PALETTE_SAMPLES = 4  # frames whose colours make the one palette every frame of a GIF shares
 
@@ -153,6 +154,8 @@ def build_eval_video(
     if not 0.0 < scale <= 4.0:
         raise RlkitError(f"video.scale must be in (0, 4], got {scale}")
     render_mode = "ansi" if env_cfg.get("render_mode") == "ansi" else "rgb_array"
+    if render_mode == "rgb_array":
+        quiet_offscreen_rendering()
     try:
         env = make_env(env_cfg, render_mode=render_mode)
         env.reset(seed=seed)

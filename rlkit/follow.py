@@ -31,8 +31,9 @@ class RunProgress(NamedTuple):
 
 
 def run_progress(checkpoint: Mapping[str, Any]) -> RunProgress:
-    """Step and total_steps, read as plain numbers from a loaded checkpoint."""
-    return RunProgress(int(checkpoint["step"]), int(checkpoint["config"]["total_steps"]))
+    """Step and total_steps, read as plain numbers from a loaded checkpoint (no total: taken as finished)."""
+    step = int(checkpoint["step"])
+    return RunProgress(step, int(checkpoint.get("config", {}).get("total_steps", step)))
 
 
 class FileStamp:

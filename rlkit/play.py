@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -20,15 +19,9 @@ from rlkit.errors import RlkitError
 from rlkit.follow import FileStamp, RunProgress, follow, run_progress
 from rlkit.overlay import QOverlay, overlay_by_name
 from rlkit.runtime import conf_dir, resolve_device, set_torch_threads
-from rlkit.screens import Screen, TerminalBoard, VideoFile, Window, check_video_path
+from rlkit.screens import Screen, TerminalBoard, VideoFile, Window, check_video_path, display_available, quiet_offscreen_rendering
 
 RENDER_CHOICES = ("auto", "ansi", "human", "none")
-
-
-def display_available() -> bool:
-    if sys.platform.startswith("linux"):
-        return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
-    return True
 
 
 def choose_render(render: str, video: str | None, env_cfg: dict[str, Any], run_dir: Path) -> tuple[str | None, Path | None]:
@@ -51,6 +44,8 @@ def choose_render(render: str, video: str | None, env_cfg: dict[str, Any], run_d
 def make_play_env(env_cfg: dict[str, Any], render: str | None) -> gym.Env:
     """The env, rendering text boards or RGB frames; a window (render=human) shows the RGB frames itself."""
     render_mode = "rgb_array" if render == "human" else render
+    if render_mode == "rgb_array":
+        quiet_offscreen_rendering()
     try:
         env = make_env(env_cfg, render_mode=render_mode)
     except gym.error.Error as exc:
@@ -58,9 +53,6 @@ def make_play_env(env_cfg: dict[str, Any], render: str | None) -> gym.Env:
     if render_mode is not None and render_mode not in env.metadata.get("render_modes", []):
         modes = ", ".join(env.metadata.get("render_modes", [])) or "none"
         raise RlkitError(f"env {env_cfg.get('id')} cannot render as {render_mode}; it offers: {modes}")
-    if render_mode == "rgb_array" and not display_available():  # pygame draws the frames: a display-less driver
-        os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
-        os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
     return env
 
 
@@ -123,8 +115,8 @@ def play(cfg: DictConfig) -> list[float]:
     load_agent_state(agent, checkpoint, run_dir)
     progress = run_progress(checkpoint)
     print(f"rlkit.play: {checkpoint['agent']} on {checkpoint['env']} after {checkpoint['step']} steps ({run_dir}){progress.note}")
-    overlay = overlay_by_name(cfg.get("overlay"), agent, env, key="overlay")
-    screen = open_screen(render_mode, video, env, delay=cfg.get("delay"))
+    overlay = overlay_by_name(cfg.overlay, agent, env, key="overlay")
+    screen = open_screen(render_mode, video, env, delay=cfg.delay)
     returns: list[float] = []
 
     def play_one(episode: int) -> float:
@@ -137,7 +129,7 @@ def play(cfg: DictConfig) -> list[float]:
         return run_progress(newest)
 
     try:
-        if cfg.get("follow"):
+        if cfg.follow:
             follow(stamp, progress, play_episode=play_one, reload=reload, idle_timeout_s=float(cfg.follow_timeout))
         else:
             for episode in range(int(cfg.episodes)):
@@ -150,8 +142,8 @@ def play(cfg: DictConfig) -> list[float]:
             screen.close()
     if returns:
         print(f"mean return over {len(returns)} episodes: {np.mean(returns):.2f}")
-    if video is not None and video.is_file():
-        print(f"video: {video}")
+    if isinstance(screen, VideoFile) and screen.frames:
+        print(f"video: {screen.path}")
     return returns
 
 

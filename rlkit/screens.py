@@ -16,6 +16,21 @@ LIVE_BOARD_DELAY_S = 0.15  # a terminal redraws Taxi's board in place at about 7
 VIDEO_SUFFIXES = (".mp4", ".gif")
 
 
+def display_available() -> bool:
+    if sys.platform.startswith("linux"):
+        return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    return True
+
+
+def quiet_offscreen_rendering() -> None:
+    """Before an env draws rgb_array frames with pygame: no pygame banner on stdout, and without a display
+    SDL's dummy drivers (else SDL prints `error: XDG_RUNTIME_DIR is invalid` on every run)."""
+    os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+    if not display_available():
+        os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+        os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+
+
 class Screen(Protocol):
     def show(self, frame: Any) -> None:
         """Show one rendered frame (a text board or an RGB array)."""
