@@ -148,3 +148,13 @@ def test_the_default_configs_record_cartpole_and_atari_at_a_sensible_cadence() -
     pong = compose_train("env=pong")
     assert pong.video.every_steps == pong.eval_every_steps == 250_000 and pong.video.overlay == "q"
     assert np.isclose(pong.video.scale, 1.0) and pong.video.frame_stride == 2
+
+
+def test_a_resumed_run_may_turn_videos_on(tmp_path) -> None:
+    from rlkit.resume import resume_argv
+
+    (tmp_path / ".hydra").mkdir()
+    (tmp_path / ".hydra" / "overrides.yaml").write_text("- env=cartpole\n")
+    (tmp_path / "checkpoint.pt").write_bytes(b"")
+    argv = resume_argv([f"resume={tmp_path}", "video.every_steps=5000", "video.overlay=q"])
+    assert argv[:3] == ["env=cartpole", "video.every_steps=5000", "video.overlay=q"]

@@ -123,6 +123,16 @@ def test_taxis_text_overlay_prints_the_tables_values_for_the_state_shown(taxi_ta
         assert re.search(r"\[\w+ (-?\d+\.\d\d)\]", line).group(1) == f"{table[state].max():.2f}"  # greedy in brackets
 
 
+def test_play_on_a_terminal_redraws_taxis_board_in_place(taxi_table_run, monkeypatch) -> None:
+    run_dir, _ = taxi_table_run
+    terminal = Terminal()
+    monkeypatch.setattr("sys.stdout", terminal)
+    play(compose_app("play", f"run={run_dir}", "episodes=1", "delay=0"))
+    out = terminal.getvalue()
+    assert out.count("\x1b[J") == out.count("+---------+\n|") - 1  # every board after the first replaces the one before
+    assert "episode 1: return" in out
+
+
 def count_frames(path) -> int:
     from moviepy.video.io.VideoFileClip import VideoFileClip
 
