@@ -147,9 +147,8 @@ class VideoFile:
         from moviepy.video.io.ffmpeg_writer import FFMPEG_VideoWriter
 
         frame = _even(np.asarray(frame, dtype=np.uint8))
-        if self._writer is None:
-            self._size = (frame.shape[1], frame.shape[0])
-            self._writer = FFMPEG_VideoWriter(str(self._partial), self._size, self.fps, codec="libx264")
+        if self._writer is None:  # the first frame sets the size
+            self._writer = FFMPEG_VideoWriter(str(self._partial), (frame.shape[1], frame.shape[0]), self.fps, codec="libx264")
         self._writer.write_frame(frame)
         self.frames += 1
 
