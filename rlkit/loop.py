@@ -20,6 +20,16 @@ class StopRequest(Protocol):
     requested: bool
 
 
+class VideoRecorder(Protocol):
+    """Records and logs one greedy episode (rlkit.eval_video.EvalVideo); the loop only times it."""
+
+    every_steps: int
+
+    def record(self, agent: Agent, step: int) -> float:
+        """Seconds spent, kept out of training time as evaluations are."""
+        ...
+
+
 @dataclass
 class EvalResult:
     returns: np.ndarray
@@ -124,6 +134,7 @@ def train(
     start_step: int = 0,
     stop: StopRequest | None = None,
     progress: bool = True,
+    video: VideoRecorder | None = None,
 ) -> TrainResult:
     """Act, step, observe, log, evaluate, checkpoint. Env steps count every copy of a vector env.
 
@@ -139,7 +150,8 @@ def train(
     next_log = next_multiple(step, log_every_steps)
     next_eval = next_multiple(step, eval_every_steps) if eval_env is not None else sys.maxsize
     next_checkpoint = next_multiple(step, checkpoint_every_steps) if on_checkpoint is not None else sys.maxsize
-    next_event = min(next_log, next_eval, next_checkpoint)
+    next_video = next_multiple(step, video.every_steps) if video is not None else sys.maxsize
+    next_event = min(next_log, next_eval, next_checkpoint, next_video)
     window = EpisodeWindow()
     bar = tqdm(total=total_steps, initial=step, unit="step", disable=not progress, mininterval=0.5, dynamic_ncols=True)
     started = window_start = time.perf_counter()
@@ -186,10 +198,15 @@ def train(
             eval_seconds += time.perf_counter() - eval_started
             eval_total_seconds += time.perf_counter() - eval_started
             next_eval = next_multiple(step, eval_every_steps)
+        if step >= next_video:  # also at the last step: the trained agent's episode
+            seconds = video.record(agent, step)
+            eval_seconds += seconds  # off the training clock, as evaluations are
+            eval_total_seconds += seconds
+            next_video = next_multiple(step, video.every_steps)
         if step >= next_checkpoint and step < total_steps:
             on_checkpoint(step)
             next_checkpoint = next_multiple(step, checkpoint_every_steps)
-        next_event = min(next_log, next_eval, next_checkpoint)
+        next_event = min(next_log, next_eval, next_checkpoint, next_video)
 
     logger.scalars(window.flush(), step)
     bar.update(step - bar.n)

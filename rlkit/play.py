@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -19,38 +16,36 @@ from rlkit.checkpoint import checkpoint_path, load_checkpoint
 from rlkit.cli import report_errors, run_hydra_app
 from rlkit.envs import make_env
 from rlkit.errors import RlkitError
+from rlkit.follow import FileStamp, RunProgress, follow, run_progress
+from rlkit.overlay import QOverlay, overlay_by_name
 from rlkit.runtime import conf_dir, resolve_device, set_torch_threads
+from rlkit.screens import Screen, TerminalBoard, VideoFile, Window, check_video_path, display_available, quiet_offscreen_rendering
 
 RENDER_CHOICES = ("auto", "ansi", "human", "none")
 
 
-def display_available() -> bool:
-    if sys.platform.startswith("linux"):
-        return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
-    return True
-
-
 def choose_render(render: str, video: str | None, env_cfg: dict[str, Any], run_dir: Path) -> tuple[str | None, Path | None]:
-    """(gymnasium render_mode, video path) for what the user asked and what the machine offers."""
+    """(what to show: ansi | human | rgb_array | None, video path) for what the user asked and what the machine offers."""
     if render not in RENDER_CHOICES:
         raise RlkitError(f"render={render} is not valid; choose one of: {', '.join(RENDER_CHOICES)}")
     if video:
-        path = Path(video).expanduser()
-        if path.suffix.lower() not in (".mp4", ".gif"):
-            raise RlkitError(f"video={video} must end in .mp4 or .gif")
-        return "rgb_array", path
+        return "rgb_array", check_video_path(video)
     if render == "auto":
         if env_cfg.get("render_mode") == "ansi":
             return "ansi", None
         if display_available():
             return "human", None
-        return "rgb_array", run_dir / "videos" / "play.mp4"
+        return "rgb_array", check_video_path(run_dir / "videos" / "play.mp4")
     if render == "human" and not display_available():
         raise RlkitError("render=human needs a display, and none is set (DISPLAY is empty); use video=play.mp4 or render=ansi")
     return (None if render == "none" else render), None
 
 
-def make_play_env(env_cfg: dict[str, Any], render_mode: str | None, video: Path | None, episodes: int) -> gym.Env:
+def make_play_env(env_cfg: dict[str, Any], render: str | None) -> gym.Env:
+    """The env, rendering text boards or RGB frames; a window (render=human) shows the RGB frames itself."""
+    render_mode = "rgb_array" if render == "human" else render
+    if render_mode == "rgb_array":
+        quiet_offscreen_rendering()
     try:
         env = make_env(env_cfg, render_mode=render_mode)
     except gym.error.Error as exc:
@@ -58,59 +53,43 @@ def make_play_env(env_cfg: dict[str, Any], render_mode: str | None, video: Path 
     if render_mode is not None and render_mode not in env.metadata.get("render_modes", []):
         modes = ", ".join(env.metadata.get("render_modes", [])) or "none"
         raise RlkitError(f"env {env_cfg.get('id')} cannot render as {render_mode}; it offers: {modes}")
-    if video is None:
-        return env
-    if not display_available():  # pygame draws the rgb_array frames: give SDL a display-less driver
-        os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
-        os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
-    try:
-        import moviepy  # noqa: F401  # RecordVideo needs it only when it saves
-    except ImportError:
-        raise RlkitError('video= needs moviepy: pip install "rlkit[video]"') from None
-    video.parent.mkdir(parents=True, exist_ok=True)
-    staging = video.parent / f".{video.stem}-recording-{os.getpid()}"  # must not exist yet: RecordVideo warns
-    shutil.rmtree(staging, ignore_errors=True)
-    return gym.wrappers.RecordVideo(env, str(staging), episode_trigger=lambda _: True, name_prefix=video.stem)
+    return env
 
 
-def finish_videos(staging: Path, video: Path) -> list[Path]:
-    """RecordVideo wrote <stem>-episode-<i>.mp4 into staging: one episode takes the exact name asked for."""
-    recorded = sorted(staging.glob("*.mp4"), key=lambda p: int(p.stem.rsplit("-", 1)[-1]))
-    if len(recorded) == 1:
-        targets = [video.with_suffix(".mp4")]
-    else:
-        targets = [video.parent / p.name for p in recorded]
-    written = [p.replace(target) for p, target in zip(recorded, targets)]
-    shutil.rmtree(staging, ignore_errors=True)
-    if video.suffix.lower() == ".gif":
-        from moviepy import VideoFileClip
-
-        gifs = []
-        for mp4 in written:
-            gif = mp4.with_suffix(".gif")
-            with VideoFileClip(str(mp4)) as clip:
-                clip.write_gif(str(gif), logger=None)
-            mp4.unlink()
-            gifs.append(gif)
-        written = gifs
-    return written
+def open_screen(render: str | None, video: Path | None, env: gym.Env, *, delay: float | None) -> Screen | None:
+    fps = float(env.metadata.get("render_fps") or 30)
+    if video is not None:
+        return VideoFile(video, fps=fps)
+    if render == "ansi":
+        return TerminalBoard(sys.stdout, delay=delay)
+    if render == "human":
+        return Window(fps=fps, caption=f"rlkit.play: {env.spec.id if env.spec else 'env'}")
+    return None
 
 
-def play_episodes(env: gym.Env, agent: Agent, *, episodes: int, seed: int, show_ansi: bool, delay: float) -> list[float]:
+def play_episodes(
+    env: gym.Env, agent: Agent, *, episodes: int, seed: int, screen: Screen | None, overlay: QOverlay | None = None, first: int = 0
+) -> list[float]:
+    """Greedy episodes; each frame goes to the screen, with the agent's Q-values drawn on it when an overlay is given."""
+
+    def show(obs: Any) -> None:
+        if screen is not None:
+            frame = env.render()
+            screen.show(overlay(frame, obs) if overlay is not None else frame)
+
     returns = []
-    for episode in range(episodes):
+    for episode in range(first, first + episodes):
         obs, _ = env.reset(seed=seed + episode)
-        if show_ansi:
-            print(env.render(), flush=True)
+        show(obs)
         total, length, done = 0.0, 0, False
         while not done:
             obs, reward, terminated, truncated, _ = env.step(agent.act(obs, explore=False))
             total += float(reward)
             length += 1
             done = terminated or truncated
-            if show_ansi:
-                print(env.render(), flush=True)
-                time.sleep(delay)
+            show(obs)
+        if screen is not None:
+            screen.end_episode()
         returns.append(total)
         print(f"episode {episode + 1}: return {total:.2f} in {length} steps", flush=True)
     return returns
@@ -120,11 +99,12 @@ def play(cfg: DictConfig) -> list[float]:
     if int(cfg.episodes) <= 0:
         raise RlkitError(f"episodes must be a positive number, got {cfg.episodes}")
     set_torch_threads(cfg.get("torch_threads"))
+    stamp = FileStamp(checkpoint_path(cfg.run))  # before loading: follow=true must see any later checkpoint
     checkpoint = load_checkpoint(cfg.run)
     run_dir = checkpoint_path(cfg.run).parent
     config = checkpoint["config"]
     render_mode, video = choose_render(str(cfg.render), cfg.video, config["env"], run_dir)
-    env = make_play_env(config["env"], render_mode, video, int(cfg.episodes))
+    env = make_play_env(config["env"], render_mode)
     agent = build_agent(
         config["agent"],
         observation_space=env.observation_space,
@@ -133,17 +113,37 @@ def play(cfg: DictConfig) -> list[float]:
         seed=int(cfg.seed),
     )
     load_agent_state(agent, checkpoint, run_dir)
-    print(f"rlkit.play: {checkpoint['agent']} on {checkpoint['env']} after {checkpoint['step']} steps ({run_dir})")
+    progress = run_progress(checkpoint)
+    print(f"rlkit.play: {checkpoint['agent']} on {checkpoint['env']} after {checkpoint['step']} steps ({run_dir}){progress.note}")
+    overlay = overlay_by_name(cfg.overlay, agent, env, key="overlay")
+    screen = open_screen(render_mode, video, env, delay=cfg.delay)
+    returns: list[float] = []
+
+    def play_one(episode: int) -> float:
+        returns.extend(play_episodes(env, agent, episodes=1, seed=int(cfg.seed), screen=screen, overlay=overlay, first=episode))
+        return returns[-1]
+
+    def reload() -> RunProgress:
+        newest = load_checkpoint(cfg.run)
+        load_agent_state(agent, newest, run_dir)
+        return run_progress(newest)
+
     try:
-        returns = play_episodes(
-            env, agent, episodes=int(cfg.episodes), seed=int(cfg.seed), show_ansi=render_mode == "ansi", delay=float(cfg.delay)
-        )
+        if cfg.follow:
+            follow(stamp, progress, play_episode=play_one, reload=reload, idle_timeout_s=float(cfg.follow_timeout))
+        else:
+            for episode in range(int(cfg.episodes)):
+                play_one(episode)
+    except KeyboardInterrupt:
+        print("rlkit.play: stopped", flush=True)
     finally:
         env.close()
-    print(f"mean return over {len(returns)} episodes: {np.mean(returns):.2f}")
-    if video is not None:
-        for path in finish_videos(Path(env.video_folder), video):
-            print(f"video: {path}")
+        if screen is not None:
+            screen.close()
+    if returns:
+        print(f"mean return over {len(returns)} episodes: {np.mean(returns):.2f}")
+    if isinstance(screen, VideoFile) and screen.frames:
+        print(f"video: {screen.path}")
     return returns
 
 

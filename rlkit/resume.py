@@ -12,7 +12,7 @@ from rlkit.errors import RlkitError
 
 # Keys a resumed run may change: how long and how visibly it runs, not what it learns.
 RESUMABLE_KEYS = ("total_steps", "progress", "log_every_steps", "eval_every_steps", "eval_episodes", "final_eval_episodes", "device")
-RESUMABLE_PREFIXES = ("checkpoint.", "hydra.", "device.")
+RESUMABLE_PREFIXES = ("checkpoint.", "hydra.", "device.", "video.")
 
 
 def resume_argv(argv: Sequence[str]) -> list[str]:
@@ -36,7 +36,7 @@ def resume_argv(argv: Sequence[str]) -> list[str]:
             continue
         raise RlkitError(
             f"resume refuses {arg}: it would change what the run learns; allowed: {', '.join(RESUMABLE_KEYS)}, "
-            f"checkpoint.*; start a new run to change {key}"
+            f"checkpoint.*, video.*; start a new run to change {key}"
         )
     merged: dict[str, str] = {}  # one override per key, the newest winning, so repeated resumes stay short
     for arg in [*map(str, original), *new]:

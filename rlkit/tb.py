@@ -17,10 +17,15 @@ LOSS = "train/loss"
 Q_MEAN = "train/q_mean"
 GRAD_NORM = "train/grad_norm"
 STEPS_PER_SEC = "time/steps_per_sec"
+EVAL_VIDEO = "eval/video"  # one greedy episode: an animated GIF (Images tab), or text boards (Text tab) for text envs
+VIDEO_SECONDS = "time/video_seconds"  # what recording that episode cost; kept out of steps/s
 
 HPARAM_PREFIX = "hparam/"  # final metrics recorded with the hyperparameters: hparam/eval/return_mean, ...
 
-TAGS = (EPISODIC_RETURN, EPISODIC_LENGTH, EVAL_RETURN_MEAN, EVAL_RETURN_STD, EPSILON, LOSS, Q_MEAN, GRAD_NORM, STEPS_PER_SEC)
+TAGS = (
+    EPISODIC_RETURN, EPISODIC_LENGTH, EVAL_RETURN_MEAN, EVAL_RETURN_STD, EPSILON, LOSS, Q_MEAN, GRAD_NORM, STEPS_PER_SEC,
+    EVAL_VIDEO, VIDEO_SECONDS,
+)
 
 # python -m rlkit.supervised logs these once per epoch (x-axis: epoch), next to LOSS for the training loss.
 TRAIN_ACCURACY = "train/accuracy"
@@ -74,6 +79,16 @@ class Logger:
     def image(self, tag: str, image_HWC: Any, step: int) -> None:
         if self._writer is not None:
             self._writer.add_image(tag, image_HWC, step, dataformats="HWC")
+
+    def gif(self, tag: str, gif: bytes, shape_HWC: tuple[int, ...], step: int) -> None:
+        """An animated GIF as the image summary SummaryWriter.add_video writes (TensorBoard's Images tab plays it)."""
+        if self._writer is not None:
+            image = Summary.Image(height=shape_HWC[0], width=shape_HWC[1], colorspace=shape_HWC[2], encoded_image_string=gif)
+            self._writer._get_file_writer().add_summary(Summary(value=[Summary.Value(tag=tag, image=image)]), step)
+
+    def text(self, tag: str, text: str, step: int) -> None:
+        if self._writer is not None:
+            self._writer.add_text(tag, text, step)
 
     def flush(self) -> None:
         if self._writer is not None:

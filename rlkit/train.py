@@ -17,6 +17,7 @@ from rlkit.checkpoint import FILENAME, REPLAY_FILENAME, load_arrays, load_checkp
 from rlkit.cli import report_errors, run_hydra_app
 from rlkit.envs import env_rng_state, make_env, make_train_env, set_env_rng_state, single_spaces
 from rlkit.errors import NonFiniteLossError, RlkitError
+from rlkit.eval_video import build_eval_video
 from rlkit.loop import Evaluation, TrainResult, evaluate, train
 from rlkit.plots import plot_learning_curve
 from rlkit.resume import resume_argv
@@ -99,6 +100,7 @@ def run(cfg: DictConfig, run_dir: Path, *, env_name: str, agent_name: str) -> Tr
         )
     # purge_step hides events the interrupted run logged after its checkpoint: no step is logged twice.
     logger = tb.Logger(run_dir, purge_step=start_step or None)
+    video = build_eval_video(cfg.get("video"), env_cfg=cfg.env, logger=logger, agent=agent, seed=int(cfg.seed))  # checked before training
 
     last_saved: int | None = start_step if cfg.resume else None
 
@@ -131,6 +133,7 @@ def run(cfg: DictConfig, run_dir: Path, *, env_name: str, agent_name: str) -> Tr
                 start_step=start_step,
                 stop=stop,
                 progress=bool(cfg.progress),
+                video=video,
             )
         if result.interrupted:
             print(
@@ -150,7 +153,11 @@ def run(cfg: DictConfig, run_dir: Path, *, env_name: str, agent_name: str) -> Tr
         logger.close()
         env.close()
         eval_env.close()
+        if video is not None:
+            video.close()
     _print_summary(result, run_dir, device=str(device), final_episodes=int(cfg.final_eval_episodes))
+    if video is not None:
+        print(f"videos: {video.recordings} greedy episodes in TensorBoard under {tb.EVAL_VIDEO} ({video.total_seconds:.1f} s, not in steps/s)")
     _write_learning_curve(result, run_dir / "learning_curve.png", title=f"{env_name} / {agent_name}, seed {cfg.seed}")
     return result
 

@@ -117,3 +117,40 @@ def counting_env() -> CountingEnv:
 @pytest.fixture
 def corridor() -> Corridor:
     return Corridor()
+
+
+# FrozenLake 4x4 without slipping: the greedy path 0 -down-> 4 -down-> 8 -right-> 9 -down-> 13 -right-> 14 -right-> 15.
+LAKE_PATH = [(0, 1), (4, 1), (8, 2), (9, 1), (13, 2), (14, 2)]
+
+
+def lake_table() -> np.ndarray:
+    """A hand-set FrozenLake Q-table whose greedy policy walks LAKE_PATH to the goal in 6 steps."""
+    table = np.random.default_rng(3).uniform(-1.0, 0.5, size=(16, 4)).round(2)
+    for state, action in LAKE_PATH:
+        table[state, action] = 1.0 + state / 10
+    return table
+
+
+def tabular_run(run_dir: Path, *overrides: str, table: np.ndarray | None = None) -> Path:
+    """A tiny tabular run trained in this process; with `table`, its checkpoint then holds exactly those Q-values."""
+    from rlkit.checkpoint import load_checkpoint, save_checkpoint
+    from rlkit.train import run
+
+    fast = ["total_steps=500", "eval_every_steps=0", "final_eval_episodes=1", "progress=false", "log_every_steps=250"]
+    cfg = compose_app("train", *fast, *overrides)
+    run(cfg, run_dir, env_name=str(cfg.env.name), agent_name="q_learning")
+    if table is not None:
+        data = load_checkpoint(run_dir)
+        data["agent_state"]["q_table"] = torch.tensor(table, dtype=torch.float64)
+        save_checkpoint(run_dir / "checkpoint.pt", data)
+    return run_dir
+
+
+def compose_app(config_name: str, *overrides: str):
+    """The config `python -m rlkit.<config_name> <overrides>` hands to its function (no hydra node): for in-process runs."""
+    from hydra import compose, initialize_config_dir
+
+    from rlkit.runtime import conf_dir
+
+    with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
+        return compose(config_name=config_name, overrides=list(overrides))

@@ -44,6 +44,15 @@ class Agent(Protocol):
         ...
 
 
+@runtime_checkable
+class QValues(Protocol):
+    """Agents that can say what each action is worth: play and evaluation videos draw these values (overlay=q)."""
+
+    def q_values(self, obs: Any) -> np.ndarray:
+        """Q-values of one observation, shape (actions,), or of a batch, shape (batch, actions)."""
+        ...
+
+
 def linear_schedule(*, start: float, end: float, duration_steps: int, step: int) -> float:
     """Interpolate from start to end over duration_steps, then hold end."""
     if duration_steps <= 0 or step >= duration_steps:

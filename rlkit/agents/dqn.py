@@ -237,9 +237,12 @@ class DQNAgent:
         return metrics
 
     def q_values(self, obs: Any) -> np.ndarray:
-        """Q-values of a batch of observations, for tests and inspection."""
+        """The online network's Q-values for one observation, shape (actions,), or a batch, shape (batch, actions)."""
+        obs = np.asarray(obs, dtype=self.obs_dtype)
+        one = obs.ndim == len(self.obs_shape)
         with torch.inference_mode():
-            return self.q_net(torch.as_tensor(np.asarray(obs, dtype=self.obs_dtype)).to(self.device)).cpu().numpy()
+            q_BA = self.q_net(torch.as_tensor(obs[None] if one else obs).to(self.device)).cpu().numpy()
+        return q_BA[0] if one else q_BA
 
     def state_dict(self) -> dict[str, Any]:
         self._check_finite()

@@ -94,8 +94,11 @@ class QLearningAgent:
         row = self.q_table[state]
         row[action] += self.learning_rate * (target - row[action])
 
-    def q_values(self) -> np.ndarray:
-        return np.asarray(self.q_table, dtype=np.float64)
+    def q_values(self, obs: Any) -> np.ndarray:
+        """The table's row for one state, shape (actions,), or its rows for a batch of states."""
+        if np.ndim(obs) == 0:
+            return np.array(self.q_table[int(obs)], dtype=np.float64)
+        return np.array([self.q_table[int(state)] for state in obs], dtype=np.float64)
 
     def state_dict(self) -> dict[str, Any]:
         return {

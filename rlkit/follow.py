@@ -1,0 +1,107 @@
+"""play follow=true: replay an episode, reload the run's newest checkpoint, repeat until the run ends.
+
+A reader never locks the run: the trainer writes checkpoint.pt to a temp file and renames it into place,
+so a changed file is always a complete new checkpoint. The run has ended when its checkpoint reaches the
+run's total_steps, or when nothing in the run folder changed for `idle_timeout_s` seconds (a training run
+flushes its TensorBoard file at least every 2 minutes, so the default of 300 s outlasts that).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, NamedTuple
+
+
+class RunProgress(NamedTuple):
+    step: int
+    total_steps: int
+
+    @property
+    def finished(self) -> bool:
+        return self.step >= self.total_steps
+
+    @property
+    def note(self) -> str:
+        """What play says about a run whose checkpoint is not its last: it may still be training."""
+        if self.finished:
+            return ""
+        return f"; the run is at step {self.step} of {self.total_steps} (follow=true replays newer checkpoints as they come)"
+
+
+def run_progress(checkpoint: Mapping[str, Any]) -> RunProgress:
+    """Step and total_steps, read as plain numbers from a loaded checkpoint (no total: taken as finished)."""
+    step = int(checkpoint["step"])
+    return RunProgress(step, int(checkpoint.get("config", {}).get("total_steps", step)))
+
+
+class FileStamp:
+    """Notices that a file was replaced or rewritten (inode, size or mtime changed)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._seen = self._stamp()
+
+    def _stamp(self) -> tuple[int, int, int] | None:
+        try:
+            stat = self.path.stat()
+        except FileNotFoundError:
+            return None
+        return stat.st_ino, stat.st_size, stat.st_mtime_ns
+
+    def changed(self) -> bool:
+        stamp = self._stamp()
+        if stamp is None or stamp == self._seen:
+            return False
+        self._seen = stamp
+        return True
+
+
+def last_change(folder: Path) -> float:
+    """Newest modification time of the files directly in a run folder (checkpoint, TensorBoard events, logs)."""
+    times = [p.stat().st_mtime for p in folder.iterdir() if p.is_file()]
+    return max(times, default=folder.stat().st_mtime)
+
+
+def wait_for_newer(
+    stamp: FileStamp, *, idle_timeout_s: float, poll_s: float, clock: Callable[[], float] = time.time,
+    sleep: Callable[[float], None] = time.sleep,
+) -> bool:
+    """True once the checkpoint changes; False when the run folder has been idle for idle_timeout_s."""
+    while not stamp.changed():
+        if clock() - last_change(stamp.path.parent) > idle_timeout_s:
+            return False
+        sleep(poll_s)
+    return True
+
+
+def follow(
+    stamp: FileStamp,
+    progress: RunProgress,
+    *,
+    play_episode: Callable[[int], float],
+    reload: Callable[[], RunProgress],
+    idle_timeout_s: float,
+    poll_s: float = 0.5,
+    clock: Callable[[], float] = time.time,
+    sleep: Callable[[float], None] = time.sleep,
+) -> RunProgress:
+    """Play, reload, repeat; returns the progress of the last checkpoint played. Ctrl-C propagates to the caller.
+
+    `stamp` must be taken before the first checkpoint was loaded, so a checkpoint written meanwhile is not missed.
+    """
+    episode = 0
+    while True:
+        play_episode(episode)
+        episode += 1
+        if progress.finished:
+            print(f"follow: the run finished at step {progress.step}", flush=True)
+            return progress
+        if not stamp.changed():
+            print(f"follow: waiting for a checkpoint newer than step {progress.step} (Ctrl-C stops)", flush=True)
+            if not wait_for_newer(stamp, idle_timeout_s=idle_timeout_s, poll_s=poll_s, clock=clock, sleep=sleep):
+                print(f"follow: nothing in {stamp.path.parent} changed for {idle_timeout_s:g} s; the run has stopped", flush=True)
+                return progress
+        progress = reload()
+        print(f"follow: reloaded the checkpoint at step {progress.step} of {progress.total_steps}", flush=True)
