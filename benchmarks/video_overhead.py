@@ -13,7 +13,6 @@ The same seed must give the same final return with and without videos: recording
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 import tempfile
@@ -21,11 +20,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's rlkit, without PYTHONPATH or an install
 
-import common  # noqa: E402
-from common import print_table, write_results  # noqa: E402
+from benchmarks.common import benchmark_parser, print_table, write_results  # noqa: E402
 
 
 def run_once(*, videos: bool, total_steps: int, extra: list[str]) -> dict[str, Any]:
@@ -55,19 +52,14 @@ def run_once(*, videos: bool, total_steps: int, extra: list[str]) -> dict[str, A
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = benchmark_parser(__doc__)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--total-steps", type=int, default=50_000)
-    parser.add_argument("--json", action="store_true", help="print the figures as JSON on the last line")
-    parser.add_argument("--smoke", action="store_true", help="a tiny budget: checks the script runs, measures nothing")
-    parser.add_argument("--results-dir", type=Path, default=None, help="write results here instead of benchmarks/results")
     args = parser.parse_args()
     extra: list[str] = []
     if args.smoke:
         args.repeats, args.total_steps = 1, 2000
         extra = ["video.every_steps=1000", "eval_every_steps=0", "final_eval_episodes=2"]
-    if args.results_dir is not None:
-        common.RESULTS_DIR = args.results_dir
 
     run_once(videos=True, total_steps=1000, extra=["video.every_steps=500", "eval_every_steps=0", "final_eval_episodes=1"])  # warm-up
     runs: dict[str, list[dict[str, Any]]] = {"videos off": [], "videos on": []}
@@ -108,7 +100,7 @@ def main() -> None:
           f"{figures['video_seconds_over_train_seconds']:.1%} of the training loop's time and "
           f"{figures['video_seconds_over_wall_seconds']:.1%} of the run's; CPU time {figures['cpu_overhead']:+.1%}; "
           f"wall medians {figures['wall_overhead']:+.1%}, with runs spread over {min(walls):.0f}-{max(walls):.0f} s")
-    write_results("video_overhead", figures, echo_json=args.json)
+    write_results("video_overhead", figures, results_dir=args.results_dir, echo_json=args.json)
 
 
 if __name__ == "__main__":
