@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
@@ -18,6 +17,12 @@ from rlkit.agents.base import Agent, Transition
 
 class StopRequest(Protocol):
     requested: bool
+
+
+class Saver(Protocol):
+    """Writes the run's state at a step (rlkit.resume.Checkpointer); the loop only says when."""
+
+    def save(self, step: int) -> None: ...
 
 
 @dataclass
@@ -120,7 +125,7 @@ def train(
     eval_episodes: int = 10,
     log_every_steps: int = 1000,
     checkpoint_every_steps: int = 0,
-    on_checkpoint: Callable[[int], None] | None = None,
+    saver: Saver | None = None,
     start_step: int = 0,
     stop: StopRequest | None = None,
     progress: bool = True,
@@ -138,7 +143,7 @@ def train(
     result = TrainResult(steps=step, episodes=0, train_seconds=0.0, start_step=step)
     next_log = next_multiple(step, log_every_steps)
     next_eval = next_multiple(step, eval_every_steps) if eval_env is not None else sys.maxsize
-    next_checkpoint = next_multiple(step, checkpoint_every_steps) if on_checkpoint is not None else sys.maxsize
+    next_checkpoint = next_multiple(step, checkpoint_every_steps) if saver is not None else sys.maxsize
     next_event = min(next_log, next_eval, next_checkpoint)
     window = EpisodeWindow()
     bar = tqdm(total=total_steps, initial=step, unit="step", disable=not progress, mininterval=0.5, dynamic_ncols=True)
@@ -187,7 +192,8 @@ def train(
             eval_total_seconds += time.perf_counter() - eval_started
             next_eval = next_multiple(step, eval_every_steps)
         if step >= next_checkpoint and step < total_steps:
-            on_checkpoint(step)
+            logger.flush()  # every point up to a checkpoint is on disk with it: a resume keeps them all
+            saver.save(step)
             next_checkpoint = next_multiple(step, checkpoint_every_steps)
         next_event = min(next_log, next_eval, next_checkpoint)
 
@@ -197,6 +203,7 @@ def train(
     result.steps, result.episodes = step, window.episodes
     result.interrupted = step < total_steps
     result.train_seconds = time.perf_counter() - started - eval_total_seconds  # evaluation excluded
-    if on_checkpoint is not None:
-        on_checkpoint(step)
+    if saver is not None:
+        logger.flush()
+        saver.save(step)
     return result

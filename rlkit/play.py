@@ -12,13 +12,15 @@ from typing import Any
 import gymnasium as gym
 import hydra
 import numpy as np
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
-from rlkit.agents import Agent, build_agent, load_agent_state
-from rlkit.checkpoint import checkpoint_path, load_checkpoint
-from rlkit.cli import report_errors, run_hydra_app
+from rlkit.agents import Agent
+from rlkit.build import build_agent
+from rlkit.cli import App, report_errors, run_hydra_app
 from rlkit.envs import make_env
 from rlkit.errors import RlkitError
+from rlkit.resume import for_restoring, load_agent_state, read_saved_run
+from rlkit.run_folder import check_writable
 from rlkit.runtime import conf_dir, resolve_device, set_torch_threads
 
 RENDER_CHOICES = ("auto", "ansi", "human", "none")
@@ -38,6 +40,7 @@ def choose_render(render: str, video: str | None, env_cfg: dict[str, Any], run_d
         path = Path(video).expanduser()
         if path.suffix.lower() not in (".mp4", ".gif"):
             raise RlkitError(f"video={video} must end in .mp4 or .gif")
+        check_writable(path.parent, label=f"video={video}")  # before playing, not after the episodes were recorded
         return "rgb_array", path
     if render == "auto":
         if env_cfg.get("render_mode") == "ansi":
@@ -120,20 +123,18 @@ def play(cfg: DictConfig) -> list[float]:
     if int(cfg.episodes) <= 0:
         raise RlkitError(f"episodes must be a positive number, got {cfg.episodes}")
     set_torch_threads(cfg.get("torch_threads"))
-    checkpoint = load_checkpoint(cfg.run)
-    run_dir = checkpoint_path(cfg.run).parent
-    config = checkpoint["config"]
+    saved = read_saved_run(cfg.run)  # every field checked as data; nothing in it is instantiated or resolved
+    run_dir = saved.path.parent
+    config = saved.config
+    device = resolve_device(cfg.device.name)
     render_mode, video = choose_render(str(cfg.render), cfg.video, config["env"], run_dir)
     env = make_play_env(config["env"], render_mode, video, int(cfg.episodes))
     agent = build_agent(
-        config["agent"],
-        observation_space=env.observation_space,
-        action_space=env.action_space,
-        device=resolve_device(cfg.device),
-        seed=int(cfg.seed),
+        for_restoring(config), observation_space=env.observation_space, action_space=env.action_space, device=device,
+        seed=int(cfg.seed), origin=str(saved.path),
     )
-    load_agent_state(agent, checkpoint, run_dir)
-    print(f"rlkit.play: {checkpoint['agent']} on {checkpoint['env']} after {checkpoint['step']} steps ({run_dir})")
+    load_agent_state(agent, saved)
+    print(f"rlkit.play: {saved.agent_name} on {saved.env_name} after {saved.step} steps ({run_dir}) on {device}")
     try:
         returns = play_episodes(
             env, agent, episodes=int(cfg.episodes), seed=int(cfg.seed), show_ansi=render_mode == "ansi", delay=float(cfg.delay)
@@ -153,8 +154,16 @@ def _hydra_main(cfg: DictConfig) -> None:
     play(cfg)
 
 
+def check_play(cfg: DictConfig) -> None:
+    if OmegaConf.is_missing(cfg, "run"):
+        raise RlkitError("play needs run=<a run folder that python -m rlkit.train printed>")
+
+
+APP = App(name="rlkit.play", conf=conf_dir(), config_name="play", groups=("device",), check=check_play)
+
+
 def main() -> None:
-    run_hydra_app(_hydra_main, conf_dir(), groups=())
+    run_hydra_app(_hydra_main, APP)
 
 
 if __name__ == "__main__":

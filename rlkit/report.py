@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from omegaconf import OmegaConf
+import yaml
 
 from rlkit import tb
 from rlkit.cli import report_errors
@@ -102,15 +102,23 @@ def load_run(run_dir: Path) -> Run | None:
     if not scalars.get(CURVE_TAG):
         return None
     hydra_dir = run_dir / ".hydra"
-    config: dict[str, Any] = {}
-    overrides: tuple[str, ...] = ()
-    if (hydra_dir / "config.yaml").is_file():
-        loaded = OmegaConf.to_container(OmegaConf.load(hydra_dir / "config.yaml"), resolve=False)
-        assert isinstance(loaded, dict), hydra_dir
-        config = {str(k): v for k, v in loaded.items() if k not in (*IGNORED_KEYS, "hydra")}
-    if (hydra_dir / "overrides.yaml").is_file():
-        overrides = tuple(str(o) for o in OmegaConf.load(hydra_dir / "overrides.yaml") if not _is_ignored(str(o)))
+    loaded = _read_record(hydra_dir / "config.yaml", dict) or {}
+    config = {str(k): v for k, v in loaded.items() if k not in (*IGNORED_KEYS, "hydra")}
+    overrides = tuple(str(o) for o in _read_record(hydra_dir / "overrides.yaml", list) or [] if not _is_ignored(str(o)))
     return Run(run_dir, config, overrides, scalars[CURVE_TAG], _steps_per_sec(scalars))
+
+
+def _read_record(path: Path, kind: type) -> Any:
+    """A .hydra/ record as plain YAML data (never resolved, never code); None when absent; one line when broken."""
+    if not path.is_file():
+        return None
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise RlkitError(f"{path} is not valid YAML ({type(exc).__name__}); fix or remove that run folder") from None
+    if not isinstance(data, kind):
+        raise RlkitError(f"{path} holds a {type(data).__name__}, not the {kind.__name__} Hydra writes; fix or remove that run folder")
+    return data
 
 
 def _steps_per_sec(scalars: dict[str, dict[int, float]]) -> float:

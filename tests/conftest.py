@@ -51,6 +51,21 @@ def run_cli(module: str, *args: str, cwd: Path | None = None, timeout: float = 1
     )
 
 
+def run_main(main, *args: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """Run an entry point's main() in this process as `python -m ... args` would: (exit status, stdout, stderr)."""
+    argv = sys.argv
+    sys.argv = ["rlkit", *args]
+    code = 0
+    try:
+        main()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    finally:
+        sys.argv = argv
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
 def compose_train(*overrides: str):
     """The config `python -m rlkit.train <overrides>` would run, with its hydra node (choices), without running it."""
     from hydra import compose, initialize_config_dir
