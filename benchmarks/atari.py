@@ -28,7 +28,7 @@ from omegaconf import OmegaConf
 
 from common import print_table, write_results
 from rlkit import tb
-from rlkit.agents import build_agent
+from rlkit.build import build_agent
 from rlkit.envs import make_train_env
 from rlkit.frame_replay import FrameReplayBuffer
 from rlkit.loop import train
@@ -70,7 +70,7 @@ def pong_config() -> dict:
 
 def rlkit_run(cfg: dict, *, measure_steps: int, seed: int) -> dict:
     env = make_train_env(cfg["env"])
-    agent = build_agent(cfg["agent"], observation_space=env.observation_space, action_space=env.action_space, device=torch.device("cpu"), seed=seed)
+    agent = build_agent(cfg, observation_space=env.observation_space, action_space=env.action_space, device=torch.device("cpu"), seed=seed)
     with tempfile.TemporaryDirectory() as log_dir:
         logger = tb.Logger(log_dir)  # as a real run: TensorBoard on
         train(env=env, agent=agent, logger=logger, total_steps=LEARNING_STARTS, seed=seed, progress=False)

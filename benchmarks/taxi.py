@@ -23,7 +23,7 @@ from omegaconf import OmegaConf
 
 from common import print_table, write_results
 from rlkit import tb
-from rlkit.agents import build_agent
+from rlkit.build import build_agent
 from rlkit.envs import make_env, make_train_env, resolve_env_id
 from rlkit.loop import evaluate, train
 from rlkit.runtime import conf_dir, resolve_device
@@ -54,7 +54,7 @@ def raw_env_steps_per_sec(steps: int, seed: int) -> float:
 def rlkit_run(cfg: dict, *, steps: int, seed: int, eval_every: int) -> dict:
     env, eval_env = make_train_env(cfg["env"]), make_env(cfg["env"])
     agent = build_agent(
-        cfg["agent"], observation_space=env.observation_space, action_space=env.action_space,
+        cfg, observation_space=env.observation_space, action_space=env.action_space,
         device=resolve_device("cpu"), seed=seed,
     )
     with tempfile.TemporaryDirectory() as log_dir:

@@ -164,11 +164,21 @@ def check_keys(overrides: Sequence[Override], keys: set[str], *, groups: Sequenc
 
 
 def compose_checked(conf: Path, config_name: str, overrides: Sequence[Override], *, groups: Sequence[str], entry: str) -> DictConfig:
-    """Compose one job's config, refusing unknown keys by name before Hydra's own multi-line report can."""
-    choices = [o.input_line for o in overrides if o.key_or_group in groups or "/" in o.key_or_group]  # group choices
-    keys = config_keys(compose(conf, config_name, choices))
-    check_keys(overrides, keys, groups=groups, entry=entry)
-    return compose(conf, config_name, first_values(overrides))
+    """Compose one job's config, refusing unknown keys by name before Hydra's own multi-line report can.
+
+    One composition when all is well; the keys of the chosen groups are composed apart only to name a bad key.
+    """
+    adds = any(o.type != OverrideType.CHANGE and _is_rlkit_key(o, groups) and not o.key_or_group.startswith(OPEN_PREFIXES) for o in overrides)
+    try:
+        cfg = None if adds else compose(conf, config_name, first_values(overrides))
+    except RlkitError:
+        cfg = None
+    if cfg is None:  # a bad key, an addition or a deletion: say which, against the keys the config really has
+        choices = [o.input_line for o in overrides if o.key_or_group in groups or "/" in o.key_or_group]
+        check_keys(overrides, config_keys(compose(conf, config_name, choices)), groups=groups, entry=entry)
+        return compose(conf, config_name, first_values(overrides))
+    check_keys(overrides, config_keys(cfg), groups=groups, entry=entry)  # env.kwargs keys a CHANGE cannot add
+    return cfg
 
 
 def resolved_run_dir(cfg: DictConfig) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -53,7 +54,8 @@ def run_cli(module: str, *args: str, cwd: Path | None = None, timeout: float = 1
 
 def run_main(main, *args: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
     """Run an entry point's main() in this process as `python -m ... args` would: (exit status, stdout, stderr)."""
-    argv = sys.argv
+    argv, root = sys.argv, logging.getLogger()
+    handlers, level = list(root.handlers), root.level  # Hydra's job logging would outlive the captured stderr
     sys.argv = ["rlkit", *args]
     code = 0
     try:
@@ -62,6 +64,7 @@ def run_main(main, *args: str, capsys: pytest.CaptureFixture[str]) -> tuple[int,
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     finally:
         sys.argv = argv
+        root.handlers[:], root.level = handlers, level
     out, err = capsys.readouterr()
     return code, out, err
 
