@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from rlkit.errors import RlkitError
-from rlkit.run_folder import FILENAME, REPLAY_FILENAME
+from rlkit.run_folder import FILENAME
 
 FORMAT_VERSION = 2  # 2: agents named by a registry (rlkit.build), a SHA-256 of the contents; 1: Hydra _target_s
 KIND = "rlkit-checkpoint"

@@ -6,7 +6,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import gymnasium as gym
-import numpy as np
 from gymnasium.wrappers import RecordEpisodeStatistics
 
 from rlkit.atari import ATARI_SETTINGS, atari_env_id, make_atari_env, make_atari_train_env

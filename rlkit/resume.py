@@ -155,12 +155,11 @@ class Checkpointer:
 
     def __init__(
         self, run_dir: Path, *, env_name: str, agent_name: str, config: Mapping[str, Any], agent: Agent, env: Any,
-        with_replay: bool, last_good: int | None,
+        replay: ReplayOwner | None, last_good: int | None,
     ) -> None:
-        if with_replay and not isinstance(agent, ReplayOwner):
-            raise RlkitError(f"agent={agent_name} keeps no replay buffer; drop checkpoint.replay=true")
+        """`replay`: the agent whose buffer goes to replay.npz (checkpoint.replay=true), or None."""
         self.run_dir, self.env_name, self.agent_name, self.config = run_dir, env_name, agent_name, dict(config)
-        self.agent, self.env, self.with_replay = agent, env, with_replay
+        self.agent, self.env, self.replay = agent, env, replay
         self.last_good = last_good
 
     def describe_last_good(self) -> str:
@@ -170,9 +169,8 @@ class Checkpointer:
 
     def save(self, step: int) -> None:
         try:
-            if self.with_replay:  # first, so a replay file never claims a step its checkpoint has not reached
-                assert isinstance(self.agent, ReplayOwner)
-                save_arrays(self.run_dir / REPLAY_FILENAME, {**self.agent.replay_arrays(), "step": np.array(step)})
+            if self.replay is not None:  # first, so a replay file never claims a step its checkpoint has not reached
+                save_arrays(self.run_dir / REPLAY_FILENAME, {**self.replay.replay_arrays(), "step": np.array(step)})
             payload = {
                 "env": self.env_name, "agent": self.agent_name, "step": step, "config": self.config,
                 "agent_state": self.agent.state_dict(), "rng": rng_state(), "env_rng": env_rng_state(self.env),
@@ -204,7 +202,7 @@ def _recorded_overrides(run_dir: Path) -> list[str]:
         raise RlkitError(f"{path} is not valid YAML ({type(exc).__name__}); it was not written by rlkit.train") from None
     if not isinstance(lines, list) or not all(isinstance(line, str) for line in lines):
         raise RlkitError(f"{path} must be a list of key=value lines")
-    return [line for line in lines if not line.startswith("resume=")]  # written by rlkit < 0.2's resume
+    return [line for line in lines if not line.startswith("resume=")]  # recorded by resumes before issue 8
 
 
 def _flat(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

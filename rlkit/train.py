@@ -75,7 +75,8 @@ def run(config: Mapping[str, Any], run_dir: Path, *, env_name: str, agent_name: 
         logger = tb.Logger(run_dir, purge_step=start_step + 1 if resume is not None else None)
         checkpointer = Checkpointer(
             run_dir, env_name=env_name, agent_name=agent_name, config=config, agent=agent, env=env,
-            with_replay=settings.checkpoint_replay, last_good=start_step if resume is not None else None,
+            replay=agent if settings.checkpoint_replay and isinstance(agent, ReplayOwner) else None,
+            last_good=start_step if resume is not None else None,
         )
         env_id = env.spec.id if env.spec else config["env"].get("id")
         print(f"rlkit: env={env_name} ({env_id}) agent={agent_name} device={device} -> {run_dir}", flush=True)

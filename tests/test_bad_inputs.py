@@ -68,6 +68,46 @@ def edit_replay(run_dir: Path, edit: Callable[[dict], None]) -> None:
     np.savez(run_dir / "replay.npz", **arrays)
 
 
+def play_edited(edit: Callable[[dict], None]) -> Callable[..., list[str]]:
+    """play on a copy of the taxi run whose checkpoint was edited."""
+
+    def args(tmp: Path, world: dict[str, Path], _: object) -> list[str]:
+        run_dir = copy_run(world, "taxi", tmp)
+        edit_checkpoint(run_dir, edit)
+        return [f"run={run_dir}"]
+
+    return args
+
+
+def resume_with_replay(edit: Callable[[dict], None]) -> Callable[..., list[str]]:
+    """resume= of a copy of the DQN run whose replay.npz was edited."""
+
+    def args(tmp: Path, world: dict[str, Path], _: object) -> list[str]:
+        run_dir = copy_run(world, "dqn", tmp)
+        edit_replay(run_dir, edit)
+        return [f"resume={run_dir}", "total_steps=800"]
+
+    return args
+
+
+def report_with_config(text: str) -> Callable[..., list[str]]:
+    """report on a copy of the taxi run whose .hydra/config.yaml holds `text`."""
+
+    def args(tmp: Path, world: dict[str, Path], _: object) -> list[str]:
+        run_dir = copy_run(world, "taxi", tmp)
+        (run_dir / ".hydra" / "config.yaml").write_text(text)
+        return [str(run_dir)]
+
+    return args
+
+
+def play_symlinked_to_text(tmp: Path, world: dict[str, Path], _: object) -> list[str]:
+    run_dir = copy_run(world, "taxi", tmp)
+    (run_dir / "checkpoint.pt").unlink()
+    (run_dir / "checkpoint.pt").symlink_to(world["text"])
+    return [f"run={run_dir}"]
+
+
 def mnist_folder(tmp: Path, *, images_header: tuple[int, ...] | None = None, labels: np.ndarray | None = None) -> Path:
     """Four IDX files; the train images' header or the train labels replaced to make them bad."""
     folder = tmp / "mnist"
@@ -80,6 +120,11 @@ def mnist_folder(tmp: Path, *, images_header: tuple[int, ...] | None = None, lab
         y = labels if bad and labels is not None else default_labels
         (folder / labels_name).write_bytes(bytes([0, 0, 8, 1]) + struct.pack(">I", len(y)) + y.tobytes())
     return folder
+
+
+def full_disk_run(tmp: Path, world: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    _full_disk(monkeypatch)
+    return ["env=taxi", "total_steps=3000", "checkpoint.every_steps=1000", *QUICK, f"hydra.run.dir={tmp / 'run'}"]
 
 
 def _full_disk(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -132,7 +177,7 @@ CASES: dict[str, tuple[str, Callable[..., list[str]], str]] = {
         "rlkit.train", lambda t, w, m: [f"hydra.run.dir={w['taxi']}"], f"already holds a run; continue it with python -m rlkit.train resume={{taxi}}",
     ),
     "full disk": (
-        "rlkit.train", lambda t, w, m: (_full_disk(m), ["env=taxi", "total_steps=3000", "checkpoint.every_steps=1000", *QUICK, f"hydra.run.dir={t / 'run'}"])[1],
+        "rlkit.train", full_disk_run,
         "could not write the checkpoint of step 2000 (No space left on device); the last good checkpoint (step 1000) is",
     ),
     "play video unwritable": ("rlkit.play", lambda t, w, m: [f"run={w['taxi']}", "video=/proc/x.mp4"], "video=/proc/x.mp4 cannot be written"),
@@ -141,53 +186,47 @@ CASES: dict[str, tuple[str, Callable[..., list[str]], str]] = {
     "play a supervised run": ("rlkit.play", lambda t, w, m: [f"run={w['sup']}"], "is a supervised run (python -m rlkit.supervised)"),
     "play a parent of runs": ("rlkit.play", lambda t, w, m: [f"run={w['root']}"], "holds no checkpoint.pt itself but runs below it:"),
     "checkpoint lacks step": (
-        "rlkit.play", lambda t, w, m: [f"run={(r := copy_run(w, 'taxi', t))}", edit_checkpoint(r, lambda d: d.pop("step"))][:1],
+        "rlkit.play", play_edited(lambda d: d.pop("step")),
         "lacks its 'step' field; it was not written by rlkit.train",
     ),
     "checkpoint step is text": (
-        "rlkit.play", lambda t, w, m: [f"run={(r := copy_run(w, 'taxi', t))}", edit_checkpoint(r, lambda d: d.update(step="abc"))][:1],
+        "rlkit.play", play_edited(lambda d: d.update(step="abc")),
         "=abc is not a valid step field",
     ),
     "checkpoint agent_state mistyped": (
-        "rlkit.play", lambda t, w, m: [f"run={(r := copy_run(w, 'taxi', t))}", edit_checkpoint(r, lambda d: d["agent_state"].update(q_table="x"))][:1],
+        "rlkit.play", play_edited(lambda d: d["agent_state"].update(q_table="x")),
         "does not fit this env/agent config: AttributeError",
     ),
     "checkpoint symlinked to a text file": (
-        "rlkit.play",
-        lambda t, w, m: [f"run={(r := copy_run(w, 'taxi', t))}", (r / "checkpoint.pt").unlink(), (r / "checkpoint.pt").symlink_to(w["text"])][:1],
+        "rlkit.play", play_symlinked_to_text,
         "is not an rlkit checkpoint (not a torch zip file)",
     ),
     "replay.npz wrong shape": (
-        "rlkit.train",
-        lambda t, w, m: [f"resume={(r := copy_run(w, 'dqn', t))}", edit_replay(r, lambda a: a.update(obs=a["obs"][:, :2].copy())), "total_steps=800"][::2],
+        "rlkit.train", resume_with_replay(lambda a: a.update(obs=a["obs"][:, :2].copy())),
         "replay.npz does not fit this run (saved replay obs is float32(50000, 2), this buffer float32(50000, 4))",
     ),
     "replay.npz wrong dtype": (
-        "rlkit.train",
-        lambda t, w, m: [f"resume={(r := copy_run(w, 'dqn', t))}", edit_replay(r, lambda a: a.update(rewards=a["rewards"].astype(np.float64))), "total_steps=800"][::2],
+        "rlkit.train", resume_with_replay(lambda a: a.update(rewards=a["rewards"].astype(np.float64))),
         "saved replay rewards is float64(50000,), this buffer float32(50000,)",
     ),
     "replay.npz missing key": (
-        "rlkit.train",
-        lambda t, w, m: [f"resume={(r := copy_run(w, 'dqn', t))}", edit_replay(r, lambda a: a.pop("actions")), "total_steps=800"][::2],
+        "rlkit.train", resume_with_replay(lambda a: a.pop("actions")),
         "replay.npz does not fit this run (saved replay has no actions)",
     ),
     "replay.npz pos out of range": (
-        "rlkit.train",
-        lambda t, w, m: [f"resume={(r := copy_run(w, 'dqn', t))}", edit_replay(r, lambda a: a.update(pos=a["pos"] + 10**6)), "total_steps=800"][::2],
+        "rlkit.train", resume_with_replay(lambda a: a.update(pos=a["pos"] + 10**6)),
         "saved replay pos holds values outside [0, 49999]",
     ),
     "replay.npz size out of range": (
-        "rlkit.train",
-        lambda t, w, m: [f"resume={(r := copy_run(w, 'dqn', t))}", edit_replay(r, lambda a: a.update(size=a["size"] - 10**6)), "total_steps=800"][::2],
+        "rlkit.train", resume_with_replay(lambda a: a.update(size=a["size"] - 10**6)),
         "saved replay size holds values outside [0, 50000]",
     ),
     "report on invalid YAML": (
-        "rlkit.report", lambda t, w, m: [str((r := copy_run(w, "taxi", t))), (r / ".hydra" / "config.yaml").write_text("a: [1, 2\n")][:1],
+        "rlkit.report", report_with_config("a: [1, 2\n"),
         "config.yaml is not valid YAML (",
     ),
     "report on a YAML list": (
-        "rlkit.report", lambda t, w, m: [str((r := copy_run(w, "taxi", t))), (r / ".hydra" / "config.yaml").write_text("- 1\n- 2\n")][:1],
+        "rlkit.report", report_with_config("- 1\n- 2\n"),
         "config.yaml holds a list, not the dict Hydra writes",
     ),
     "IDX header overflows": (
