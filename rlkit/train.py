@@ -57,8 +57,13 @@ def check_job(config: Mapping[str, Any]) -> RunSettings:
     return settings
 
 
-def run(config: Mapping[str, Any], run_dir: Path, *, env_name: str, agent_name: str, resume: ResumePlan | None = None) -> TrainResult:
-    """Train one run (a plain config, as a checkpoint stores it) in run_dir, holding the folder's lock."""
+def run(
+    config: Mapping[str, Any] | DictConfig, run_dir: Path, *, env_name: str, agent_name: str, resume: ResumePlan | None = None
+) -> TrainResult:
+    """Train one run in run_dir, holding the folder's lock. `config` is plain data as a checkpoint stores it
+    (a composed DictConfig is resolved into that first)."""
+    if isinstance(config, DictConfig):
+        config = plain_config(config)
     settings = check_run_config(config)
     with RunLock(run_dir):
         device = resolve_device(settings.device)
