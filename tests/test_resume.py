@@ -25,13 +25,19 @@ from rlkit.train import main as train_main
 TINY = ["progress=false", "eval_every_steps=0", "final_eval_episodes=5", "log_every_steps=500"]
 
 
-def train(run_dir, *args):
-    proc = run_cli("rlkit.train", *TINY, *args, f"hydra.run.dir={run_dir}")
-    assert proc.returncode == 0, proc.stderr
-    return proc
+@pytest.fixture
+def train(capsys):
+    """A finished run in run_dir, trained in this process (the real-process cases are the resume ones below)."""
+
+    def run(run_dir, *args):
+        code, out, err = run_main(train_main, *TINY, *args, f"hydra.run.dir={run_dir}", capsys=capsys)
+        assert code == 0, err
+        return out
+
+    return run
 
 
-def test_resume_continues_step_counter_and_restores_q_values(tmp_path):
+def test_resume_continues_step_counter_and_restores_q_values(tmp_path, train):
     run_dir = tmp_path / "run"
     train(run_dir, "env=taxi", "total_steps=4000", "checkpoint.every_steps=1000")
     before = load_checkpoint(run_dir)
@@ -49,7 +55,7 @@ def plan_for(run_dir, *overrides):
     return prepare_resume(run_dir, list(overrides), conf=conf_dir(), groups=CONFIG_GROUPS)
 
 
-def test_restore_loads_exact_q_values(tmp_path):
+def test_restore_loads_exact_q_values(tmp_path, train):
     from rlkit.build import build_agent
     from rlkit.envs import make_train_env
     from rlkit.resume import restore
@@ -71,7 +77,7 @@ def test_restore_loads_exact_q_values(tmp_path):
         plan_for(run_dir, "total_steps=9000")
 
 
-def test_resume_refuses_meaning_changes_and_bad_folders(tmp_path):
+def test_resume_refuses_meaning_changes_and_bad_folders(tmp_path, train):
     run_dir = tmp_path / "run"
     train(run_dir, "env=taxi", "total_steps=1000")
     for bad in ("agent.learning_rate=0.5", "env=frozenlake", "seed=3", "hydra.run.dir=/tmp/x", "+agent.foo=1", "total_steps=${seed}"):
@@ -88,7 +94,7 @@ def test_resume_refuses_meaning_changes_and_bad_folders(tmp_path):
     assert plan.config["device"] == {"name": "cpu"} and plan.config["progress"] is False
 
 
-def test_a_resumed_run_keeps_the_settings_an_earlier_resume_gave(tmp_path, capsys):
+def test_a_resumed_run_keeps_the_settings_an_earlier_resume_gave(tmp_path, capsys, train):
     run_dir = tmp_path / "run"
     train(run_dir, "env=taxi", "total_steps=1000")
     started_with = (run_dir / ".hydra" / "overrides.yaml").read_text()
@@ -98,7 +104,7 @@ def test_a_resumed_run_keeps_the_settings_an_earlier_resume_gave(tmp_path, capsy
     assert (run_dir / ".hydra" / "overrides.yaml").read_text() == started_with  # the record of how the run started
 
 
-def test_resume_cli_error_is_one_line(tmp_path):
+def test_resume_cli_error_is_one_line(tmp_path, train):
     run_dir = tmp_path / "run"
     train(run_dir, "env=taxi", "total_steps=1000")
     proc = run_cli("rlkit.train", f"resume={run_dir}", "env=frozenlake")
@@ -132,7 +138,7 @@ def test_interrupt_saves_and_resume_finishes_without_duplicate_steps(tmp_path, s
     assert steps[0] < stopped_at < steps[-1] <= stopped_at + 2000  # both runs' curves, one folder
 
 
-def test_same_seed_same_run(tmp_path):
+def test_same_seed_same_run(tmp_path, train):
     tables = []
     for name in ("a", "b"):
         train(tmp_path / name, "env=taxi", "total_steps=5000", "seed=7")
@@ -213,18 +219,19 @@ def test_dqn_diverging_loss_is_one_line_naming_the_step(tmp_path):
     assert not (tmp_path / "checkpoint.pt").exists() or load_checkpoint(tmp_path)["step"] < 6000
 
 
-def test_dqn_refuses_batch_larger_than_buffer(tmp_path):
-    proc = run_cli("rlkit.train", "env=cartpole", "agent.batch_size=512", "agent.buffer_size=100", f"hydra.run.dir={tmp_path}")
-    assert proc.returncode == 2
-    assert proc.stderr.strip() == "error: agent.batch_size=512 is larger than agent.buffer_size=100; lower the batch or grow the buffer"
+def test_dqn_refuses_batch_larger_than_buffer(tmp_path, capsys):
+    code, _, err = run_main(train_main, "env=cartpole", "agent.batch_size=512", "agent.buffer_size=100", f"hydra.run.dir={tmp_path}", capsys=capsys)
+    assert code == 2
+    assert err == "error: agent.batch_size=512 is larger than agent.buffer_size=100; lower the batch or grow the buffer\n"
 
 
-def test_replay_flag_is_refused_for_a_tabular_agent(tmp_path):
-    proc = run_cli("rlkit.train", "env=taxi", "checkpoint.replay=true", f"hydra.run.dir={tmp_path}")
-    assert proc.returncode == 2 and "agent=q_learning keeps no replay buffer" in proc.stderr
+def test_replay_flag_is_refused_for_a_tabular_agent(tmp_path, capsys):
+    code, _, err = run_main(train_main, "env=taxi", "checkpoint.replay=true", f"hydra.run.dir={tmp_path}", capsys=capsys)
+    assert code == 2 and err == "error: agent=q_learning keeps no replay buffer; drop checkpoint.replay=true\n"
+    assert list(tmp_path.iterdir()) == []  # refused before Hydra made anything
 
 
-def test_dqn_resume_restores_weights_optimizer_and_replay(tmp_path):
+def test_dqn_resume_restores_weights_optimizer_and_replay(tmp_path, train):
     import numpy as np
 
     from rlkit.checkpoint import load_arrays
@@ -244,7 +251,7 @@ def test_dqn_resume_restores_weights_optimizer_and_replay(tmp_path):
     assert int(after["size"].sum()) == 2500 and load_checkpoint(run_dir)["agent_state"]["steps"] == 2500
 
 
-def test_dqn_same_seed_same_weights(tmp_path):
+def test_dqn_same_seed_same_weights(tmp_path, train):
     weights = []
     for name in ("a", "b"):
         train(tmp_path / name, "env=cartpole", "total_steps=1500", "agent.learning_starts_steps=500", "seed=3")
@@ -253,7 +260,7 @@ def test_dqn_same_seed_same_weights(tmp_path):
     assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
 
 
-def test_resume_keeps_every_tensorboard_point(tmp_path, capsys):
+def test_resume_keeps_every_tensorboard_point(tmp_path, capsys, train):
     """Before issue 8 the point at the checkpoint's step was purged from every tag."""
     run_dir = tmp_path / "run"
     train(run_dir, "env=taxi", "total_steps=2000", "eval_every_steps=1000")
@@ -279,7 +286,7 @@ def snapshot(folder):
     return {p.relative_to(folder): (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(folder.rglob("*")) if p.is_file() and p.name != ".rlkit.lock"}
 
 
-def test_a_refused_resume_writes_nothing(tmp_path, capsys):
+def test_a_refused_resume_writes_nothing(tmp_path, capsys, train):
     run_dir = tmp_path / "run"
     train(run_dir, "env=taxi", "total_steps=1000")
     before = snapshot(run_dir)
@@ -310,7 +317,7 @@ def test_a_supervised_run_folder_is_refused_and_left_alone(tmp_path, capsys):
     assert snapshot(run_dir) == before
 
 
-def test_two_concurrent_resumes_of_one_run_one_is_refused(tmp_path, capsys):
+def test_two_concurrent_resumes_of_one_run_one_is_refused(tmp_path, capsys, train):
     run_dir = tmp_path / "run"
     train(run_dir, "env=frozenlake8x8", "total_steps=1000")
     first = subprocess.Popen(
@@ -329,7 +336,7 @@ def test_two_concurrent_resumes_of_one_run_one_is_refused(tmp_path, capsys):
     assert load_checkpoint(run_dir)["step"] > 1000
 
 
-def test_a_format_1_checkpoint_plays_and_resumes_with_its_targets_read_as_names(tmp_path, capsys):
+def test_a_format_1_checkpoint_plays_and_resumes_with_its_targets_read_as_names(tmp_path, capsys, train):
     """Runs written before issue 8 (the Pong run among them) name classes by import path: mapped, never imported."""
     from rlkit.play import main as play_main
 
