@@ -114,9 +114,10 @@ def checked_data_overrides(lines: Sequence[str], *, origin: str) -> list[Overrid
         except (RlkitError, ValueError):
             raise RlkitError(f"{line} in {origin} is not an override rlkit writes") from None
         key = override.key_or_group
+        adds_or_deletes = override.type != OverrideType.CHANGE and not key.startswith(OPEN_PREFIXES)
         problem = (
             "hydra settings are never replayed from a run folder" if override.is_hydra_override()
-            else "+ and ~ are never replayed from a run folder" if override.type != OverrideType.CHANGE and not key.startswith(OPEN_PREFIXES)
+            else "+ and ~ are never replayed from a run folder" if adds_or_deletes
             else "packages (@) are never replayed" if override.package is not None
             else "sweeps are never replayed" if override.is_sweep_override()
             else "interpolations are never resolved from a run folder" if "${" in line
@@ -168,7 +169,9 @@ def compose_checked(conf: Path, config_name: str, overrides: Sequence[Override],
 
     One composition when all is well; the keys of the chosen groups are composed apart only to name a bad key.
     """
-    adds = any(o.type != OverrideType.CHANGE and _is_rlkit_key(o, groups) and not o.key_or_group.startswith(OPEN_PREFIXES) for o in overrides)
+    adds = any(
+        o.type != OverrideType.CHANGE and _is_rlkit_key(o, groups) and not o.key_or_group.startswith(OPEN_PREFIXES) for o in overrides
+    )
     try:
         cfg = None if adds else compose(conf, config_name, first_values(overrides))
     except RlkitError:

@@ -94,7 +94,10 @@ def plain_value(value: Any, annotation: Any) -> tuple[bool, Any]:
             return True, int(value)
         return isinstance(value, int) and not isinstance(value, bool), value
     if annotation is float:
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        try:
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        except OverflowError:  # an integer too large for a float
+            ok = False
         return ok, float(value) if ok else value
     if annotation is str:
         return isinstance(value, str), value

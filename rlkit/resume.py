@@ -177,7 +177,8 @@ class Checkpointer:
             }
             save_checkpoint(self.run_dir / FILENAME, payload)
         except OSError as exc:  # a full disk: the previous checkpoint is intact (atomic writes)
-            raise RlkitError(f"could not write the checkpoint of step {step} ({exc.strerror or exc}); {self.describe_last_good()}") from None
+            reason = exc.strerror or str(exc)
+            raise RlkitError(f"could not write the checkpoint of step {step} ({reason}); {self.describe_last_good()}") from None
         self.last_good = step
 
 
@@ -247,11 +248,10 @@ def prepare_resume(run_dir: Path, new_overrides: Sequence[str], *, conf: Path, g
     check_run_config(composed, origin=origin)
     differ = _learning_differences(composed, saved.config)
     if differ:
-        first = differ[0]
+        first, more = differ[0], f" (and {len(differ) - 1} more: {', '.join(differ[1:4])})" if len(differ) > 1 else ""
         raise RlkitError(
             f"resume refuses {run_dir}: this installation's conf/ gives {first}={show(_flat(composed).get(first))} where its "
-            f"checkpoint has {show(_flat(saved.config).get(first))}{f' (and {len(differ) - 1} more: ' + ', '.join(differ[1:4]) + ')' if len(differ) > 1 else ''}; "
-            "a resumed run must learn as it started: start a new run instead"
+            f"checkpoint has {show(_flat(saved.config).get(first))}{more}; a resumed run must learn as it started: start a new run instead"
         )
     given = _flat(plain_config(compose(conf, "train", [*accepted, *new])))
     named = {"device.name" if o.key_or_group == "device" else o.key_or_group for o in parse_overrides(new)}

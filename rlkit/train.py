@@ -113,7 +113,8 @@ def run(
             final = evaluate(eval_env, agent, episodes=settings.final_eval_episodes, seed=settings.seed + 1_000_000)
             result.evaluations.append(Evaluation(result.steps, result.train_seconds, final))
             logger.scalars({tb.EVAL_RETURN_MEAN: final.mean, tb.EVAL_RETURN_STD: final.std}, result.steps)
-            logger.hparams(_hparams(config, env_name, agent_name), {"eval/return_mean": final.mean, "time/steps_per_sec": result.steps_per_sec})
+            finals = {"eval/return_mean": final.mean, "time/steps_per_sec": result.steps_per_sec}
+            logger.hparams(_hparams(config, env_name, agent_name), finals)
         except NonFiniteLossError as exc:
             raise RlkitError(
                 f"{exc}; stopped without saving that state; {checkpointer.describe_last_good()}; lower optim.lr or set agent.max_grad_norm"

@@ -14,7 +14,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from conftest import REPO, run_cli, run_main
 from rlkit import tb
-from rlkit.checkpoint import load_checkpoint
+from rlkit.checkpoint import load_checkpoint, save_checkpoint
 from rlkit.errors import RlkitError
 from rlkit.resume import prepare_resume
 from rlkit.runtime import conf_dir
@@ -360,3 +360,18 @@ def test_a_format_1_checkpoint_plays_and_resumes_with_its_targets_read_as_names(
     assert code == 2 and err == (
         f"error: optim._target_ in {run_dir / 'checkpoint.pt'}=rlkit.agents.dqn.torch.load is not a class rlkit ever wrote; refusing it\n"
     )
+
+
+def test_resume_refuses_a_checkpoint_whose_learning_settings_differ_from_conf(tmp_path, train):
+    """The recorded command, composed from this installation's conf/, must give the checkpoint's config."""
+    run_dir = tmp_path / "run"
+    train(run_dir, "env=taxi", "total_steps=1000")
+    data = load_checkpoint(run_dir)
+    data["config"]["agent"]["learning_rate"] = 0.5  # as if conf/ or the folder changed since the run started
+    data["config"]["net"]["hidden"] = [7]
+    save_checkpoint(run_dir / "checkpoint.pt", {k: v for k, v in data.items() if k not in ("kind", "format")})
+    with pytest.raises(RlkitError, match=(
+        rf"^resume refuses {run_dir}: this installation's conf/ gives agent.learning_rate=1.0 where its checkpoint has 0.5 "
+        r"\(and 1 more: net.hidden\); a resumed run must learn as it started"
+    )):
+        plan_for(run_dir, "total_steps=2000")
