@@ -85,7 +85,7 @@ def read_saved_run(run_or_file: str | Path) -> SavedRun:
         if name not in data:
             raise RlkitError(f"{origin} lacks its '{name}' field; it was not written by rlkit.train")
         if not isinstance(data[name], kind) or isinstance(data[name], bool) or (name == "step" and data[name] < 0):
-            raise RlkitError(f"{where_in(name, origin)}={show(data[name])} is not a valid {name} field")
+            raise RlkitError(f"{origin}: its '{name}' field holds {show(data[name])}, not a valid {name}; it was not written by rlkit.train")
     config = _from_format_1(data["config"], origin) if data["format"] == 1 else dict(data["config"])
     check_run_config(config, origin=origin)
     check_stored_env(config["env"], origin=origin)

@@ -28,6 +28,7 @@ from rlkit.datasets import ImageDataset
 from rlkit.errors import RlkitError
 from rlkit.nets import ClassifierHead, QNetwork
 from rlkit.runtime import conf_dir, resolve_device, seed_everything
+from rlkit.settings import plain_config
 
 CONFIG_GROUPS = ("data", "net", "optim", "device")
 NAMED_GROUPS = ("data", "net", "optim")  # recorded by name in hparams and the checkpoint
@@ -245,7 +246,16 @@ def _hydra_main(cfg: DictConfig) -> float:
     return result.final[tb.TEST_ACCURACY]  # the value a Hydra sweeper would optimise
 
 
-APP = App(name="rlkit.supervised", conf=conf_dir(), config_name="supervised", groups=CONFIG_GROUPS)
+def check_job(cfg: DictConfig) -> None:
+    """What can refuse a run, checked before Hydra makes its folder: the data files, the net and optimizer settings."""
+    config = plain_config(cfg)
+    build_dataset(config["data"]["loader"])
+    build_inputs(config["data"]["inputs"])
+    body_factory(config["net"])
+    optimizer_factory(config["optim"])
+
+
+APP = App(name="rlkit.supervised", conf=conf_dir(), config_name="supervised", groups=CONFIG_GROUPS, check=check_job)
 
 
 def main() -> None:

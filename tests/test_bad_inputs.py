@@ -191,7 +191,7 @@ CASES: dict[str, tuple[str, Callable[..., list[str]], str]] = {
     ),
     "checkpoint step is text": (
         "rlkit.play", play_edited(lambda d: d.update(step="abc")),
-        "=abc is not a valid step field",
+        "checkpoint.pt: its 'step' field holds abc, not a valid step; it was not written by rlkit.train",
     ),
     "checkpoint agent_state mistyped": (
         "rlkit.play", play_edited(lambda d: d["agent_state"].update(q_table="x")),
@@ -253,11 +253,14 @@ def test_bad_input_is_one_line_and_status_2(case, world, tmp_path, monkeypatch, 
     work.mkdir()
     monkeypatch.chdir(work)  # default run folders (runs/<env>/...) would land here
     args = make_args(tmp_path, world, monkeypatch)
+    new_run_dirs = [Path(a.partition("=")[2]) for a in args if a.startswith("hydra.run.dir=") and not Path(a.partition("=")[2]).exists()]
     code, _, err = run_main(MAINS[entry], *args, capsys=capsys)
     assert code == 2, err
     assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err, err
     assert expected(message, world) in err, err
     assert list(work.iterdir()) == []  # a refused command leaves no run folder behind
+    if case != "full disk":  # the one refusal that comes mid-run, with a checkpoint to keep
+        assert not any(d.exists() for d in new_run_dirs)
 
 
 def test_a_full_disk_keeps_the_last_good_checkpoint(tmp_path, monkeypatch, capsys):
