@@ -31,7 +31,7 @@ from omegaconf import OmegaConf  # noqa: E402
 
 from benchmarks.common import benchmark_parser, print_table, write_results  # noqa: E402
 from rlkit import tb  # noqa: E402
-from rlkit.agents import build_agent  # noqa: E402
+from rlkit.build import build_agent  # noqa: E402
 from rlkit.envs import make_train_env  # noqa: E402
 from rlkit.frame_replay import FrameReplayBuffer  # noqa: E402
 from rlkit.loop import train  # noqa: E402
@@ -73,7 +73,7 @@ def pong_config() -> dict:
 
 def rlkit_run(cfg: dict, *, measure_steps: int, seed: int) -> dict:
     env = make_train_env(cfg["env"])
-    agent = build_agent(cfg["agent"], observation_space=env.observation_space, action_space=env.action_space, device=torch.device("cpu"), seed=seed)
+    agent = build_agent(cfg, observation_space=env.observation_space, action_space=env.action_space, device=torch.device("cpu"), seed=seed)
     with tempfile.TemporaryDirectory() as log_dir:
         logger = tb.Logger(log_dir)  # as a real run: TensorBoard on
         train(env=env, agent=agent, logger=logger, total_steps=LEARNING_STARTS, seed=seed, progress=False)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import random
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -102,6 +103,8 @@ def main() -> None:
         kills.append({"kill": k + 1, "target_step": target, "started_from": resumed_from, "reached_step": reached,
                       "checkpoint_step": saved, "steps_lost": max(0, reached - (saved or 0))})
         print(f"kill {k + 1}: from {resumed_from}, killed at ~{reached}, last checkpoint {saved}, lost ~{kills[-1]['steps_lost']} steps", flush=True)
+        if not saved:  # killed before its first checkpoint: start afresh (a new run refuses a folder that holds one)
+            shutil.rmtree(run_dir, ignore_errors=True)
         args_now = [f"resume={run_dir}", "progress=true"] if saved else base
         if saved == args.total_steps:
             break

@@ -26,7 +26,7 @@ from omegaconf import OmegaConf  # noqa: E402
 
 from benchmarks.common import benchmark_parser, print_table, write_results  # noqa: E402
 from rlkit import tb  # noqa: E402
-from rlkit.agents import build_agent  # noqa: E402
+from rlkit.build import build_agent  # noqa: E402
 from rlkit.envs import make_env, make_train_env, resolve_env_id  # noqa: E402
 from rlkit.loop import evaluate, train  # noqa: E402
 from rlkit.runtime import conf_dir, resolve_device  # noqa: E402
@@ -58,7 +58,7 @@ def raw_env_steps_per_sec(steps: int, seed: int) -> float:
 def rlkit_run(cfg: dict, *, steps: int, seed: int, eval_every: int, final_episodes: int = FINAL_EPISODES) -> dict:
     env, eval_env = make_train_env(cfg["env"]), make_env(cfg["env"])
     agent = build_agent(
-        cfg["agent"], observation_space=env.observation_space, action_space=env.action_space,
+        cfg, observation_space=env.observation_space, action_space=env.action_space,
         device=resolve_device("cpu"), seed=seed,
     )
     with tempfile.TemporaryDirectory() as log_dir:

@@ -20,6 +20,12 @@ from gymnasium.wrappers import AtariPreprocessing, ClipReward, FrameStackObserva
 from rlkit.errors import RlkitError
 
 EMULATOR_FPS = 60
+# The settings an Atari env node may hold beyond the common ones (rlkit.envs.ENV_SETTINGS), and their types.
+ATARI_SETTINGS: dict[str, Any] = {
+    "kind": str, "game": str, "frame_skip": int, "screen_size": int, "frame_stack": int, "noop_max": int,
+    "sticky_actions": bool, "terminal_on_life_loss": bool, "clip_rewards": bool, "full_action_space": bool,
+    "dedup_frames": bool,
+}
 
 
 @cache

@@ -1,47 +1,104 @@
-"""Checkpoints are data, never code: state dicts + JSON-able metadata, atomic writes, weights_only loads."""
+"""Checkpoints are data, never code: state dicts + JSON-able metadata, atomic writes, weights_only loads.
+
+Every checkpoint carries a SHA-256 of its whole contents (tensors and metadata), checked on load, so a file
+with a flipped bit is one clear error instead of a silently different agent.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pickle
-import tempfile
+import secrets
+import stat
 import zipfile
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from collections.abc import Callable
 from typing import Any, BinaryIO
 
 import numpy as np
 import torch
 
 from rlkit.errors import RlkitError
+from rlkit.run_folder import FILENAME
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: agents named by a registry (rlkit.build), a SHA-256 of the contents; 1: Hydra _target_s
 KIND = "rlkit-checkpoint"
-FILENAME = "checkpoint.pt"
-REPLAY_FILENAME = "replay.npz"  # checkpoint.replay=true: the replay buffer, saved with numpy
+DIGEST_KEY = "sha256"
+ZIP_MAGIC = b"PK\x03\x04"  # torch.save writes a zip archive
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def _remove_dead_writers_temps(path: Path) -> None:
+    """Temp files of writers killed mid-write; a live writer's temp (its PID is in the name) is never touched."""
+    prefix = f".{path.name}."
+    for stale in path.parent.glob(f"{prefix}*.tmp"):
+        pid = stale.name[len(prefix) :].split(".", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+            stale.unlink(missing_ok=True)
 
 
 def atomic_write(path: str | Path, write: Callable[[BinaryIO], None]) -> Path:
-    """Write to a temp file in the same folder, fsync, then rename: a crash leaves the old file intact."""
+    """Write to a temp file in the same folder, fsync, then rename: a crash leaves the old file intact.
+
+    The temp file is named after this process (.<name>.<pid>.<random>.tmp) and created like any other file,
+    so the umask applies; temps left by dead writers are removed, those of live ones are not.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    for stale in path.parent.glob(f".{path.name}.*.tmp"):  # left by a writer that was killed mid-write
-        stale.unlink(missing_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    _remove_dead_writers_temps(path)
+    tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "wb") as handle:
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
+        os.replace(tmp, path)
     except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
     return path
 
 
+def _feed(digest: Any, value: Any) -> None:
+    """Hash a payload canonically: type tags, lengths, sorted mapping keys, tensors as dtype, shape and bytes."""
+    if isinstance(value, torch.Tensor):
+        tensor = value.detach().cpu().contiguous().reshape(-1)
+        digest.update(f"T{tensor.dtype}{tuple(value.shape)}".encode())
+        digest.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+    elif isinstance(value, Mapping):
+        digest.update(f"D{len(value)}".encode())
+        for key in sorted(value, key=lambda k: (type(k).__name__, repr(k))):
+            _feed(digest, key)
+            _feed(digest, value[key])
+    elif isinstance(value, (list, tuple)):
+        digest.update(f"{type(value).__name__[0]}{len(value)}".encode())
+        for item in value:
+            _feed(digest, item)
+    else:
+        digest.update(f"{type(value).__name__}:{value!r};".encode("utf-8", "surrogatepass"))
+
+
+def content_digest(payload: Mapping[str, Any]) -> str:
+    """SHA-256 of everything in a checkpoint payload but the digest itself."""
+    digest = hashlib.sha256()
+    _feed(digest, {k: v for k, v in payload.items() if k != DIGEST_KEY})
+    return digest.hexdigest()
+
+
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
     data = {"kind": KIND, "format": FORMAT_VERSION, **payload}
+    data[DIGEST_KEY] = content_digest(data)
     return atomic_write(path, lambda handle: torch.save(data, handle))
 
 
@@ -54,7 +111,7 @@ def load_arrays(path: str | Path) -> dict[str, np.ndarray]:
     try:
         with np.load(path, allow_pickle=False) as data:
             return {name: data[name] for name in data.files}
-    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise RlkitError(f"{path} is truncated or corrupt ({type(exc).__name__}); delete it to resume without replay") from exc
 
 
@@ -66,14 +123,41 @@ def checkpoint_path(run_or_file: str | Path) -> Path:
     return path
 
 
+def _runs_below(folder: Path, *, limit: int = 5, max_dirs: int = 2000) -> list[Path]:
+    """Run folders (holding checkpoint.pt) below `folder`, found by a bounded walk: never a hang on a huge tree."""
+    found, visited = [], 0
+    for root, dirs, files in os.walk(folder):
+        visited += 1
+        dirs.sort()
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        if FILENAME in files:
+            found.append(Path(root))
+        if len(found) >= limit or visited >= max_dirs:
+            break
+    return found
+
+
+def _missing(run_or_file: str | Path) -> RlkitError:
+    where = Path(run_or_file).expanduser()
+    if not where.exists():
+        return RlkitError(f"run folder {where} does not exist; pass run=<a folder under runs/ that train printed>")
+    runs = _runs_below(where)
+    if runs:
+        shown = ", ".join(str(r) for r in runs[:3]) + (", ..." if len(runs) > 3 else "")
+        return RlkitError(f"{where} holds no {FILENAME} itself but runs below it: {shown}; pass one of them")
+    return RlkitError(f"no {FILENAME} in {where}; the run may not have finished a checkpoint yet")
+
+
 def load_checkpoint(run_or_file: str | Path) -> dict[str, Any]:
     """Load without executing code; every failure is an RlkitError that names the file and the fix."""
     path = checkpoint_path(run_or_file)
     if not path.exists():
-        where = Path(run_or_file)
-        if not where.exists():
-            raise RlkitError(f"run folder {where} does not exist; pass run=<a folder under runs/ that train printed>")
-        raise RlkitError(f"no {FILENAME} in {where}; the run may not have finished a checkpoint yet")
+        raise _missing(run_or_file)
+    if not stat.S_ISREG(path.stat().st_mode):  # a FIFO or device (/dev/zero) would hang the reader
+        raise RlkitError(f"{path} is not a regular file, so not an rlkit checkpoint")
+    with open(path, "rb") as handle:
+        if handle.read(4) != ZIP_MAGIC:
+            raise RlkitError(f"{path} is not an rlkit checkpoint (not a torch zip file)")
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -81,13 +165,21 @@ def load_checkpoint(run_or_file: str | Path) -> dict[str, Any]:
             f"{path} holds objects other than tensors and plain data, so it was refused unloaded "
             f"(loading it could run code); only checkpoints written by rlkit can be loaded"
         ) from exc
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
+    except Exception as exc:  # a damaged zip or pickle fails in many ways: each is the same user-facing fact
         raise RlkitError(f"{path} is truncated or corrupt ({type(exc).__name__}); retrain or use an older checkpoint") from exc
     if not isinstance(data, dict) or data.get("kind") != KIND:
         raise RlkitError(f"{path} is not an rlkit checkpoint (no '{KIND}' marker)")
     version = data.get("format")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise RlkitError(f"{path} has no valid checkpoint format number ({version!r})")
+    if version > FORMAT_VERSION:
         raise RlkitError(
             f"{path} has checkpoint format {version}, newer than this rlkit reads ({FORMAT_VERSION}); upgrade rlkit"
         )
+    if version >= 2 and data.get(DIGEST_KEY) != content_digest(data):
+        raise RlkitError(
+            f"{path} is corrupt: its contents do not match the SHA-256 stored in it (a flipped bit or a partial copy); "
+            "use an older checkpoint or retrain"
+        )
+    data.pop(DIGEST_KEY, None)
     return data

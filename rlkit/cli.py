@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib.util
+import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from hydra._internal.utils import get_args_parser
+from omegaconf import DictConfig
+
 from rlkit.errors import RlkitError
+from rlkit.overrides import compose_checked, parse_overrides, resolved_run_dir
+from rlkit.run_folder import check_new_run_dir
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -82,31 +90,74 @@ def check_plugin_overrides(argv: Sequence[str], conf: Path) -> list[str]:
     return out
 
 
-def report_errors(task: F) -> F:
+def error_line(exc: BaseException) -> str:
+    """`error: <message>` on one line, whatever the message holds (a torch error may span several)."""
+    return "error: " + "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+
+
+@contextlib.contextmanager
+def one_line_errors() -> Iterator[None]:
     """Turn RlkitError into `error: <message>` on stderr and exit status 2, without a traceback."""
+    try:
+        yield
+    except RlkitError as exc:
+        print(error_line(exc), file=sys.stderr, flush=True)
+        sys.exit(2)
+
+
+def report_errors(task: F) -> F:
+    """one_line_errors() around a function (a @hydra.main task)."""
 
     @functools.wraps(task)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
+        with one_line_errors():
             return task(*args, **kwargs)
-        except RlkitError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            sys.exit(2)
 
     return wrapper  # type: ignore[return-value]  # same signature as task
 
 
-def run_hydra_app(
-    hydra_main: Callable[[], Any],
-    conf: Path,
-    groups: Sequence[str],
-    prepare: Callable[[Sequence[str]], list[str]] | None = None,
-) -> None:
-    """Rewrite and check argv (one-line errors), then hand over to the @hydra.main function."""
-    try:
-        argv = prepare(sys.argv[1:]) if prepare is not None else sys.argv[1:]
-        sys.argv[1:] = check_plugin_overrides(check_group_overrides(argv, conf, groups), conf)
-    except RlkitError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
+INFORMATION_FLAGS = ("help", "hydra_help", "shell_completion")  # Hydra answers these without composing a job
+ADVANCED_FLAGS = ("config_path", "config_name", "config_dir", "experimental_rerun")  # another config: Hydra checks it
+
+
+@dataclass(frozen=True)
+class App:
+    """An entry point as run_hydra_app prepares it: its config, its groups, and what it checks before Hydra runs."""
+
+    name: str  # the module, for messages: rlkit.train
+    conf: Path  # rlkit.runtime.conf_dir()
+    config_name: str
+    groups: Sequence[str]
+    check: Callable[[DictConfig], None] | None = None  # entry-specific checks of the composed job config
+    new_run_hint: str | None = None  # how to continue a run whose folder a new run would reuse ({run_dir})
+
+
+def prepare_argv(app: App, argv: Sequence[str]) -> list[str]:
+    """Check the command line and the config it composes, all before Hydra creates a run folder.
+
+    Returns argv for Hydra, with hydra.run.dir pinned to the folder that was checked.
+    """
+    argv = check_plugin_overrides(check_group_overrides(argv, app.conf, app.groups), app.conf)
+    args = get_args_parser().parse_args(argv)
+    if any(getattr(args, flag) for flag in INFORMATION_FLAGS) or any(getattr(args, flag) for flag in ADVANCED_FLAGS):
+        return argv
+    overrides = parse_overrides(args.overrides)
+    cfg = compose_checked(app.conf, app.config_name, overrides, groups=app.groups, entry=app.name)
+    if args.cfg or args.info:
+        return argv
+    if app.check is not None:
+        app.check(cfg)  # in a sweep: the first job's config, the one that can be checked before it runs
+    if args.multirun or cfg.hydra.output_subdir is None:  # sweeps: Hydra makes a folder per job; play makes none
+        return argv
+    run_dir = resolved_run_dir(cfg)
+    hint = app.new_run_hint.format(run_dir=run_dir) if app.new_run_hint else None
+    check_new_run_dir(run_dir, continue_with=hint)
+    pinned = re.fullmatch(r"[\w./+-]+", str(run_dir)) is not None  # ${now:...} must not tick past the checked second
+    return [*argv, f"hydra.run.dir={run_dir}"] if pinned else argv
+
+
+def run_hydra_app(hydra_main: Callable[[], Any], app: App) -> None:
+    """Check argv and the config it composes (one-line errors), then hand over to the @hydra.main function."""
+    with one_line_errors():
+        sys.argv[1:] = prepare_argv(app, sys.argv[1:])
     hydra_main()

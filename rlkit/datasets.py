@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import math
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ MNIST_FILES = {  # split -> (images, labels), as published by LeCun et al.
 }
 MNIST_NPZ = "mnist.npz"  # the layout Keras downloads: x_train, y_train, x_test, y_test
 NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
+N_CLASSES = 10
 
 
 @dataclass(frozen=True)
@@ -30,7 +32,7 @@ class ImageDataset:
     y_train: np.ndarray
     x_test: np.ndarray
     y_test: np.ndarray
-    n_classes: int = 10
+    n_classes: int = N_CLASSES
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -80,7 +82,7 @@ def read_idx(path: str | Path) -> np.ndarray:
     if len(raw) < header_bytes:
         raise RlkitError(f"{path} ends inside its header; the file is truncated")
     shape = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
-    expected = int(np.prod(shape))
+    expected = math.prod(shape)  # exact: np.prod would overflow int64 on a header of huge sizes and could match
     if len(raw) - header_bytes != expected:
         raise RlkitError(f"{path} holds {len(raw) - header_bytes} data bytes but its header {shape} says {expected}")
     return np.frombuffer(raw, dtype=np.uint8, offset=header_bytes).reshape(shape).copy()  # writable, for torch
@@ -104,6 +106,10 @@ def _checked(name: str, images: np.ndarray, labels: np.ndarray, where: Path) -> 
         )
     if images.dtype != np.uint8:
         raise RlkitError(f"{where}: {name} images are {images.dtype}; expected uint8 grey levels 0..255")
+    if labels.size and not (np.issubdtype(labels.dtype, np.integer) and 0 <= labels.min() and labels.max() < N_CLASSES):
+        raise RlkitError(
+            f"{where}: {name} labels run from {labels.min()} to {labels.max()}; MNIST labels are digits 0..{N_CLASSES - 1}"
+        )
     return images[:, None], labels.astype(np.int64)
 
 

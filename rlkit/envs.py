@@ -6,16 +6,22 @@ from collections.abc import Mapping
 from typing import Any
 
 import gymnasium as gym
-import numpy as np
 from gymnasium.wrappers import RecordEpisodeStatistics
 
-from rlkit.atari import make_atari_env, make_atari_train_env
+from rlkit.atari import ATARI_SETTINGS, atari_env_id, make_atari_env, make_atari_train_env
 from rlkit.errors import RlkitError
+from rlkit.plain import check_value, refuse_code, show, where_in
 
 # gymnasium 1.3+ registers Taxi as v4 (same default dynamics) and raises DeprecatedEnv for v3; older
 # releases only know v3. We ask for what the user named and take its registered successor if needed.
 ENV_ID_SUCCESSORS = {"Taxi-v3": "Taxi-v4"}
 ENV_ID_PREDECESSORS = {new: old for old, new in ENV_ID_SUCCESSORS.items()}
+# What an env node may hold, and the type of each value (env.kwargs: plain values for gymnasium.make).
+ENV_SETTINGS: dict[str, Any] = {
+    "name": str, "id": str, "kwargs": Any, "max_episode_steps": int | None, "num_envs": int,
+    "vectorization_mode": str, "render_mode": str | None,
+}
+VECTORIZATION_MODES = ("sync", "async")
 
 
 def resolve_env_id(env_id: str) -> str:
@@ -30,10 +36,57 @@ def resolve_env_id(env_id: str) -> str:
     raise RlkitError(f"gymnasium has no env '{env_id}'; registered ids include: {', '.join(known)}, ...")
 
 
+def check_env_config(env_cfg: Any, *, origin: str = "") -> None:
+    """The env node as plain data: known settings, plain values, counts in range (env.max_episode_steps=-1 hung)."""
+    refuse_code(env_cfg, "env", origin)
+    if not isinstance(env_cfg, Mapping):
+        raise RlkitError(f"{where_in('env', origin)} must be a mapping of env settings, got {show(env_cfg)}")
+    settings = {**ENV_SETTINGS, **(ATARI_SETTINGS if env_cfg.get("kind") == "atari" else {})}
+    for key, value in env_cfg.items():
+        if key not in settings:
+            raise RlkitError(f"{where_in('env.' + key, origin)} is not an env setting; env nodes hold: {', '.join(settings)}")
+        if key != "kwargs":
+            check_value(value, settings[key], f"env.{key}", origin)
+    kwargs = env_cfg.get("kwargs") or {}
+    if not isinstance(kwargs, Mapping):
+        raise RlkitError(f"{where_in('env.kwargs', origin)}={show(kwargs)} must be a mapping of gymnasium.make keyword arguments")
+    for key, value in kwargs.items():
+        check_value(value, Any, f"env.kwargs.{key}", origin)
+    steps = env_cfg.get("max_episode_steps")
+    if steps is not None and steps < 1:
+        raise RlkitError(f"{where_in('env.max_episode_steps', origin)} must be >= 1 or null (the registered limit), got {steps}")
+    if env_cfg.get("num_envs", 1) < 1:
+        raise RlkitError(f"{where_in('env.num_envs', origin)} must be >= 1, got {env_cfg.get('num_envs')}")
+    if env_cfg.get("vectorization_mode", "sync") not in VECTORIZATION_MODES:
+        raise RlkitError(f"env.vectorization_mode={env_cfg.get('vectorization_mode')} is not valid; choose sync or async")
+    if env_cfg.get("kind", "atari") != "atari":
+        raise RlkitError(f"{where_in('env.kind', origin)}={show(env_cfg.get('kind'))} is not known; the only kind is atari")
+    if "id" not in env_cfg and env_cfg.get("kind") != "atari":
+        raise RlkitError(f"{where_in('env', origin)} names no env.id")
+
+
+def check_stored_env(env_cfg: Mapping[str, Any], *, origin: str) -> None:
+    """An env read from a run folder: checked as data, and only ids this installation registers, never module:Id.
+
+    gymnasium imports the module named before a ':' in an id; a run folder must not choose code to import.
+    """
+    check_env_config(env_cfg, origin=origin)
+    if env_cfg.get("kind") == "atari":
+        atari_env_id(str(env_cfg.get("game")))
+        return
+    env_id = str(env_cfg["id"])
+    if ":" in env_id:
+        raise RlkitError(f"env.id={show(env_id)} in {origin}: a run folder may not name a module to import (module:EnvId)")
+    resolve_env_id(env_id)
+
+
 def _env_kwargs(env_cfg: Mapping[str, Any]) -> dict[str, Any]:
     kwargs = dict(env_cfg.get("kwargs") or {})
-    if env_cfg.get("max_episode_steps") is not None:
-        kwargs["max_episode_steps"] = int(env_cfg["max_episode_steps"])
+    steps = env_cfg.get("max_episode_steps")
+    if steps is not None:
+        if int(steps) < 1:  # gymnasium's TimeLimit would never end an episode: a hang, not an error
+            raise RlkitError(f"env.max_episode_steps must be >= 1 or null (the registered limit), got {steps}")
+        kwargs["max_episode_steps"] = int(steps)
     return kwargs
 
 
@@ -47,8 +100,9 @@ def make_env(env_cfg: Mapping[str, Any], *, render_mode: str | None = None) -> g
         kwargs["render_mode"] = render_mode
     try:
         return gym.make(env_id, disable_env_checker=True, **kwargs)
-    except TypeError as exc:
-        raise RlkitError(f"env={env_cfg.get('name')} ({env_id}) rejected its kwargs: {exc}") from exc
+    except (TypeError, KeyError, ValueError, AssertionError) as exc:  # e.g. FrozenLake's map_name=9x9: KeyError
+        settings = ", ".join(f"{k}={show(v)}" for k, v in kwargs.items())
+        raise RlkitError(f"env={env_cfg.get('name')} ({env_id}) refuses env.kwargs {settings}: {type(exc).__name__} {exc}") from None
 
 
 def make_train_env(env_cfg: Mapping[str, Any]) -> gym.Env | gym.vector.VectorEnv:
@@ -57,7 +111,7 @@ def make_train_env(env_cfg: Mapping[str, Any]) -> gym.Env | gym.vector.VectorEnv
     if num_envs < 1:
         raise RlkitError(f"env.num_envs must be >= 1, got {num_envs}")
     mode = str(env_cfg.get("vectorization_mode", "sync"))
-    if mode not in ("sync", "async"):
+    if mode not in VECTORIZATION_MODES:
         raise RlkitError(f"env.vectorization_mode={mode} is not valid; choose sync or async")
     if env_cfg.get("kind") == "atari":
         return make_atari_train_env(env_cfg)
@@ -80,24 +134,3 @@ def require_discrete(space: gym.Space, *, what: str, agent: str, fix: str) -> in
     if not isinstance(space, gym.spaces.Discrete):
         raise RlkitError(f"agent={agent} needs a discrete {what} space, but the env has {space}; {fix}")
     return int(space.n)
-
-
-def env_rng_state(env: gym.Env | gym.vector.VectorEnv) -> list[dict[str, Any]]:
-    """Bit-generator state of every env copy, as plain data, so a resumed run draws the same resets."""
-    if isinstance(env, gym.vector.VectorEnv):
-        generators = env.unwrapped.get_attr("np_random")
-    else:
-        generators = [env.unwrapped.np_random]
-    return [g.bit_generator.state for g in generators]
-
-
-def set_env_rng_state(env: gym.Env | gym.vector.VectorEnv, states: list[dict[str, Any]]) -> None:
-    generators = []
-    for state in states:
-        bit_generator = getattr(np.random, state["bit_generator"])()
-        bit_generator.state = state
-        generators.append(np.random.Generator(bit_generator))
-    if isinstance(env, gym.vector.VectorEnv):
-        env.unwrapped.set_attr("np_random", generators)
-    else:
-        env.unwrapped.np_random = generators[0]

@@ -30,10 +30,9 @@ class RunProgress(NamedTuple):
         return f"; the run is at step {self.step} of {self.total_steps} (follow=true replays newer checkpoints as they come)"
 
 
-def run_progress(checkpoint: Mapping[str, Any]) -> RunProgress:
-    """Step and total_steps, read as plain numbers from a loaded checkpoint (no total: taken as finished)."""
-    step = int(checkpoint["step"])
-    return RunProgress(step, int(checkpoint.get("config", {}).get("total_steps", step)))
+def run_progress(step: int, config: Mapping[str, Any]) -> RunProgress:
+    """Step and total_steps of a checkpoint already checked as data (no total: taken as finished)."""
+    return RunProgress(step, int(config.get("total_steps", step)))
 
 
 class FileStamp:

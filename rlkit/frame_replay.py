@@ -11,14 +11,14 @@ makes them. 1M rows of 84x84 frames take 7.07 GB, against 56 GB for Stable-Basel
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import torch
 
 from rlkit.prioritized import Sampler, UniformSampler
-from rlkit.replay import Batch, load_arrays_into, n_step_return, warn_if_too_big
+from rlkit.replay import Batch, check_memory, load_arrays_into, n_step_return
 
 
 class FrameReplayBuffer:
@@ -55,8 +55,7 @@ class FrameReplayBuffer:
         self.capacity = self.rows_per_env * self.num_envs
         self.device = torch.device(device)
         obs_dtype = np.dtype(obs_dtype)
-        frame_bytes = obs_dtype.itemsize * math.prod(self.obs_shape[1:])
-        warn_if_too_big(self.capacity * (frame_bytes + 15))
+        check_memory(capacity=self.capacity, bytes_per_row=self.bytes_per_row(self.obs_shape, obs_dtype))
         # Flat rows: env copy e owns [e * rows_per_env, (e + 1) * rows_per_env), a ring written at its own pace.
         self.frames = np.zeros((self.capacity, *self.obs_shape[1:]), dtype=obs_dtype)
         self.episode_step = np.zeros(self.capacity, dtype=np.uint8)  # the frame's index in its episode, up to 255
@@ -72,6 +71,11 @@ class FrameReplayBuffer:
         self._stale_S = np.arange(self.stack)
         self.sampler: Sampler = (sampler or UniformSampler)(capacity=self.capacity, seed=seed)
         self._staging = HostStaging(self.device)
+
+    @staticmethod
+    def bytes_per_row(obs_shape: Sequence[int], obs_dtype: np.dtype | type) -> int:
+        """One frame, episode step, action, reward, the two episode-end flags and the sampler's weight."""
+        return np.dtype(obs_dtype).itemsize * math.prod(obs_shape[1:]) + 15 + 8
 
     def __len__(self) -> int:
         """Transitions that can be sampled now."""
@@ -136,8 +140,13 @@ class FrameReplayBuffer:
         positions = {"head": self._head, "fresh": self._fresh, "newest": self._newest}
         return {**{name: getattr(self, name) for name in names}, **positions, "sampler_weights": self.sampler.tree.values(np.arange(self.capacity))}
 
-    def load_arrays(self, arrays: dict[str, np.ndarray]) -> None:
-        load_arrays_into({k: v for k, v in self.arrays().items() if k != "sampler_weights"}, arrays)
+    def load_arrays(self, arrays: Mapping[str, np.ndarray], *, n_actions: int) -> None:
+        """Restore what arrays() returned; positions, actions and weights must lie in range."""
+        bounds = {
+            "head": (0, 2**62), "newest": (0, 2**62), "actions": (0, n_actions - 1),
+            "sampler_weights": (0, np.finfo(np.float64).max),
+        }
+        load_arrays_into(self.arrays(), arrays, bounds=bounds)
         self.sampler.load_weights(arrays["sampler_weights"])
 
     def sample(self, batch_size: int, *, beta: float = 1.0) -> Batch:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
@@ -28,6 +27,10 @@ class VideoRecorder(Protocol):
     def record(self, agent: Agent, step: int) -> float:
         """Seconds spent, kept out of training time as evaluations are."""
         ...
+class Saver(Protocol):
+    """Writes the run's state at a step (rlkit.resume.Checkpointer); the loop only says when."""
+
+    def save(self, step: int) -> None: ...
 
 
 @dataclass
@@ -130,7 +133,7 @@ def train(
     eval_episodes: int = 10,
     log_every_steps: int = 1000,
     checkpoint_every_steps: int = 0,
-    on_checkpoint: Callable[[int], None] | None = None,
+    saver: Saver | None = None,
     start_step: int = 0,
     stop: StopRequest | None = None,
     progress: bool = True,
@@ -149,7 +152,7 @@ def train(
     result = TrainResult(steps=step, episodes=0, train_seconds=0.0, start_step=step)
     next_log = next_multiple(step, log_every_steps)
     next_eval = next_multiple(step, eval_every_steps) if eval_env is not None else sys.maxsize
-    next_checkpoint = next_multiple(step, checkpoint_every_steps) if on_checkpoint is not None else sys.maxsize
+    next_checkpoint = next_multiple(step, checkpoint_every_steps) if saver is not None else sys.maxsize
     next_video = next_multiple(step, video.every_steps) if video is not None else sys.maxsize
     next_event = min(next_log, next_eval, next_checkpoint, next_video)
     window = EpisodeWindow()
@@ -204,7 +207,8 @@ def train(
             eval_total_seconds += seconds
             next_video = next_multiple(step, video.every_steps)
         if step >= next_checkpoint and step < total_steps:
-            on_checkpoint(step)
+            logger.flush()  # every point up to a checkpoint is on disk with it: a resume keeps them all
+            saver.save(step)
             next_checkpoint = next_multiple(step, checkpoint_every_steps)
         next_event = min(next_log, next_eval, next_checkpoint, next_video)
 
@@ -214,6 +218,7 @@ def train(
     result.steps, result.episodes = step, window.episodes
     result.interrupted = step < total_steps
     result.train_seconds = time.perf_counter() - started - eval_total_seconds  # evaluation excluded
-    if on_checkpoint is not None:
-        on_checkpoint(step)
+    if saver is not None:
+        logger.flush()
+        saver.save(step)
     return result

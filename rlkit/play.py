@@ -9,15 +9,17 @@ from typing import Any
 import gymnasium as gym
 import hydra
 import numpy as np
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
-from rlkit.agents import Agent, build_agent, load_agent_state
-from rlkit.checkpoint import checkpoint_path, load_checkpoint
-from rlkit.cli import report_errors, run_hydra_app
+from rlkit.agents import Agent
+from rlkit.build import build_agent
+from rlkit.checkpoint import checkpoint_path
+from rlkit.cli import App, report_errors, run_hydra_app
 from rlkit.envs import make_env
 from rlkit.errors import RlkitError
 from rlkit.follow import FileStamp, RunProgress, follow, run_progress
 from rlkit.overlay import QOverlay, overlay_by_name
+from rlkit.resume import for_restoring, load_agent_state, read_saved_run
 from rlkit.runtime import conf_dir, resolve_device, set_torch_threads
 from rlkit.screens import Screen, TerminalBoard, VideoFile, Window, check_video_path, display_available, quiet_offscreen_rendering
 
@@ -100,21 +102,19 @@ def play(cfg: DictConfig) -> list[float]:
         raise RlkitError(f"episodes must be a positive number, got {cfg.episodes}")
     set_torch_threads(cfg.get("torch_threads"))
     stamp = FileStamp(checkpoint_path(cfg.run))  # before loading: follow=true must see any later checkpoint
-    checkpoint = load_checkpoint(cfg.run)
-    run_dir = checkpoint_path(cfg.run).parent
-    config = checkpoint["config"]
+    saved = read_saved_run(cfg.run)  # every field checked as data; nothing in it is instantiated or resolved
+    run_dir = saved.path.parent
+    config = saved.config
+    device = resolve_device(cfg.device.name)
     render_mode, video = choose_render(str(cfg.render), cfg.video, config["env"], run_dir)
     env = make_play_env(config["env"], render_mode)
     agent = build_agent(
-        config["agent"],
-        observation_space=env.observation_space,
-        action_space=env.action_space,
-        device=resolve_device(cfg.device),
-        seed=int(cfg.seed),
+        for_restoring(config), observation_space=env.observation_space, action_space=env.action_space, device=device,
+        seed=int(cfg.seed), origin=str(saved.path),
     )
-    load_agent_state(agent, checkpoint, run_dir)
-    progress = run_progress(checkpoint)
-    print(f"rlkit.play: {checkpoint['agent']} on {checkpoint['env']} after {checkpoint['step']} steps ({run_dir}){progress.note}")
+    load_agent_state(agent, saved)
+    progress = run_progress(saved.step, saved.config)
+    print(f"rlkit.play: {saved.agent_name} on {saved.env_name} after {saved.step} steps ({run_dir}) on {device}{progress.note}")
     overlay = overlay_by_name(cfg.overlay, agent, env, key="overlay")
     screen = open_screen(render_mode, video, env, delay=cfg.delay)
     returns: list[float] = []
@@ -124,9 +124,9 @@ def play(cfg: DictConfig) -> list[float]:
         return returns[-1]
 
     def reload() -> RunProgress:
-        newest = load_checkpoint(cfg.run)
-        load_agent_state(agent, newest, run_dir)
-        return run_progress(newest)
+        newest = read_saved_run(cfg.run)
+        load_agent_state(agent, newest)
+        return run_progress(newest.step, newest.config)
 
     try:
         if cfg.follow:
@@ -153,8 +153,16 @@ def _hydra_main(cfg: DictConfig) -> None:
     play(cfg)
 
 
+def check_play(cfg: DictConfig) -> None:
+    if OmegaConf.is_missing(cfg, "run"):
+        raise RlkitError("play needs run=<a run folder that python -m rlkit.train printed>")
+
+
+APP = App(name="rlkit.play", conf=conf_dir(), config_name="play", groups=("device",), check=check_play)
+
+
 def main() -> None:
-    run_hydra_app(_hydra_main, conf_dir(), groups=())
+    run_hydra_app(_hydra_main, APP)
 
 
 if __name__ == "__main__":

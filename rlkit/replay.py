@@ -7,14 +7,16 @@ A frame-deduplicating or prioritized buffer keeps this API: `add`, `sample -> Ba
 
 from __future__ import annotations
 
+import math
 import os
-import warnings
-from collections.abc import Callable, Sequence
+import sys
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 
+from rlkit.errors import RlkitError
 from rlkit.prioritized import Sampler
 
 
@@ -49,28 +51,52 @@ def n_step_return(
     return returns_B.astype(np.float32), discounts_B.astype(np.float32), last_B
 
 
-def warn_if_too_big(needed_bytes: int) -> None:
-    """SB3's courtesy: say so when a buffer about to be allocated would not fit in the RAM left.
+NEAR_LIMIT = 0.5  # a buffer taking more than this share of the RAM available gets a printed warning
+_warned: set[str] = set()
 
-    Called from a buffer's constructor: the warning points at the code that built the buffer.
+
+def check_memory(*, capacity: int, bytes_per_row: int) -> None:
+    """SB3's courtesy, made firm: refuse a buffer that cannot fit in the RAM left, before allocating it.
+
+    A buffer near the limit is a warning line on stderr (once per process), not a ResourceWarning that
+    Python hides by default.
     """
     available = available_memory_bytes()
-    if available is not None and needed_bytes > available:
-        warnings.warn(
-            f"replay buffer needs {needed_bytes / 2**30:.1f} GiB but only {available / 2**30:.1f} GiB of RAM is "
-            "available; lower agent.buffer_size",
-            ResourceWarning,
-            stacklevel=3,
+    needed = int(capacity) * int(bytes_per_row)
+    if available is None:
+        return
+    if needed > available:
+        raise RlkitError(
+            f"agent.buffer_size={capacity} needs {needed / 2**30:,.1f} GiB of replay memory, more than the "
+            f"{available / 2**30:.1f} GiB of RAM available; lower agent.buffer_size"
+        )
+    size = f"{needed / 2**30:.1f} GiB"
+    if needed > NEAR_LIMIT * available and size not in _warned:  # the buffer's size once, however often it is checked
+        _warned.add(size)
+        print(
+            f"warning: agent.buffer_size={capacity} will take {size}, {needed / available:.0%} of the "
+            f"{available / 2**30:.1f} GiB of RAM available; lower agent.buffer_size if the machine starts to swap",
+            file=sys.stderr, flush=True,
         )
 
 
-def load_arrays_into(stored: dict[str, np.ndarray], arrays: dict[str, np.ndarray]) -> None:
-    """Copy saved arrays into a buffer's own, refusing any whose shape or dtype differs."""
+def load_arrays_into(
+    stored: dict[str, np.ndarray], arrays: Mapping[str, np.ndarray], *, bounds: Mapping[str, tuple[float, float]]
+) -> None:
+    """Copy saved arrays into a buffer's own, refusing any missing, reshaped, retyped or out-of-range one.
+
+    Everything is checked before anything is copied, so a refused file leaves the buffer as it was.
+    """
     for name, target in stored.items():
         if name not in arrays:
             raise ValueError(f"saved replay has no {name}")
-        if arrays[name].shape != target.shape or arrays[name].dtype != target.dtype:
-            raise ValueError(f"saved replay {name} is {arrays[name].dtype}{arrays[name].shape}, this buffer {target.dtype}{target.shape}")
+        array = arrays[name]
+        if array.shape != target.shape or array.dtype != target.dtype:
+            raise ValueError(f"saved replay {name} is {array.dtype}{array.shape}, this buffer {target.dtype}{target.shape}")
+        low, high = bounds.get(name, (-math.inf, math.inf))
+        if array.size and not (np.all(array >= low) and np.all(array <= high)):  # NaN fails both
+            raise ValueError(f"saved replay {name} holds values outside [{low:g}, {high:g}]")
+    for name, target in stored.items():
         target[...] = arrays[name]
 
 
@@ -124,7 +150,7 @@ class ReplayBuffer:
         self.device = torch.device(device)
         self._rng = np.random.default_rng(seed)
         obs_dtype = np.dtype(obs_dtype)
-        warn_if_too_big(self.capacity * (2 * obs_dtype.itemsize * int(np.prod(self.obs_shape)) + 8 + 4 + 2))
+        check_memory(capacity=self.capacity, bytes_per_row=self.bytes_per_row(self.obs_shape, obs_dtype))
         # Flat rows: env copy e owns rows [e * rows_per_env, (e + 1) * rows_per_env). One flat index per
         # sample lets np.take gather a batch, several times faster than 2-D fancy indexing.
         self.obs = np.zeros((self.capacity, *self.obs_shape), dtype=obs_dtype)
@@ -137,6 +163,11 @@ class ReplayBuffer:
         self._size = np.zeros(self.num_envs, dtype=np.int64)
         self._all_envs = np.arange(self.num_envs)
         self.sampler = sampler(capacity=self.capacity, seed=seed) if sampler is not None else None
+
+    @staticmethod
+    def bytes_per_row(obs_shape: Sequence[int], obs_dtype: np.dtype | type) -> int:
+        """obs and next obs, action, reward and the two episode-end flags."""
+        return 2 * np.dtype(obs_dtype).itemsize * math.prod(obs_shape) + 8 + 4 + 2
 
     def __len__(self) -> int:
         return int(self._size.sum())
@@ -241,8 +272,13 @@ class ReplayBuffer:
             arrays["sampler_weights"] = self.sampler.tree.values(np.arange(self.capacity))
         return arrays
 
-    def load_arrays(self, arrays: dict[str, np.ndarray]) -> None:
-        load_arrays_into(self.arrays(), arrays)
+    def load_arrays(self, arrays: Mapping[str, np.ndarray], *, n_actions: int) -> None:
+        """Restore what arrays() returned; positions, sizes, actions and weights must lie in range."""
+        bounds = {
+            "pos": (0, self.rows_per_env - 1), "size": (0, self.rows_per_env), "actions": (0, n_actions - 1),
+            "sampler_weights": (0, np.finfo(np.float64).max),
+        }
+        load_arrays_into(self.arrays(), arrays, bounds=bounds)
         if self.sampler is not None:
             self.sampler.load_weights(arrays["sampler_weights"])
 

@@ -101,19 +101,3 @@ class GracefulStop:
         for signum, handler in self._previous.items():
             signal.signal(signum, handler)
         self._previous.clear()
-
-
-def rng_state() -> dict[str, Any]:
-    """Global RNG states of Python, numpy and torch, as plain data and tensors (weights_only-loadable)."""
-    numpy_state = np.random.get_state(legacy=False)
-    numpy_state = {**numpy_state, "state": {**numpy_state["state"], "key": torch.from_numpy(numpy_state["state"]["key"].astype(np.int64))}}
-    return {"python": random.getstate(), "numpy": numpy_state, "torch": torch.get_rng_state()}
-
-
-def set_rng_state(state: dict[str, Any]) -> None:
-    version, internal, gauss = state["python"]
-    random.setstate((version, tuple(internal), gauss))
-    numpy_state = state["numpy"]
-    key = numpy_state["state"]["key"].numpy().astype(np.uint32)
-    np.random.set_state({**numpy_state, "state": {**numpy_state["state"], "key": key}})
-    torch.set_rng_state(state["torch"])

@@ -11,6 +11,7 @@ from typing import Any, Protocol, TextIO
 import numpy as np
 
 from rlkit.errors import RlkitError
+from rlkit.run_folder import check_writable
 
 LIVE_BOARD_DELAY_S = 0.15  # a terminal redraws Taxi's board in place at about 7 boards per second
 VIDEO_SUFFIXES = (".mp4", ".gif")
@@ -116,13 +117,8 @@ def check_video_path(video: str | Path) -> Path:
         raise RlkitError(f"video={video} must end in .mp4 or .gif")
     if path.is_dir():
         raise RlkitError(f"video={video} is a folder; name a file, e.g. video={path / 'play.mp4'}")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        probe = path.parent / f".{path.name}.{os.getpid()}.probe"
-        probe.touch()
-        probe.unlink()
-    except OSError as exc:
-        raise RlkitError(f"video={video} cannot be written: {exc.strerror or exc} ({path.parent})") from None
+    check_writable(path.parent, label=f"video={video}")
+    path.parent.mkdir(parents=True, exist_ok=True)
     try:
         from moviepy.video.io.ffmpeg_writer import FFMPEG_VideoWriter  # noqa: F401
     except ImportError:

@@ -14,7 +14,6 @@ import numpy as np
 import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 from torch import nn
 from torch.nn import functional as F
@@ -22,12 +21,14 @@ from tqdm.auto import tqdm
 
 from rlkit import tb
 from rlkit.checkpoint import FILENAME, load_checkpoint, save_checkpoint
-from rlkit.cli import report_errors, run_hydra_app
+from rlkit.build import body_factory, build_dataset, build_inputs, optimizer_factory
+from rlkit.cli import App, report_errors, run_hydra_app
 from rlkit.confusion import confusion_image, confusion_matrix
 from rlkit.datasets import ImageDataset
 from rlkit.errors import RlkitError
 from rlkit.nets import ClassifierHead, QNetwork
 from rlkit.runtime import conf_dir, resolve_device, seed_everything
+from rlkit.settings import plain_config
 
 CONFIG_GROUPS = ("data", "net", "optim", "device")
 NAMED_GROUPS = ("data", "net", "optim")  # recorded by name in hparams and the checkpoint
@@ -148,16 +149,13 @@ def run(cfg: DictConfig, run_dir: Path, *, choices: Mapping[str, str]) -> FitRes
     if device.type == "cpu" and int(cfg.data.cpu_threads) > 0:
         torch.set_num_threads(int(cfg.data.cpu_threads))  # tiny models: thread hand-offs cost more than they save
     seed_everything(int(cfg.seed))
-    data: ImageDataset = instantiate(cfg.data.loader, _partial_=True)()  # called here so RlkitError is not wrapped
+    config = cast(dict[str, Any], OmegaConf.to_container(cfg, resolve=True))
+    data: ImageDataset = build_dataset(config["data"]["loader"])
     batch_size = batch_size_for(cfg.batch_size, len(data.x_train))
     model = build_model(
-        instantiate(cfg.net), inputs=instantiate(cfg.data.inputs), image_shape=data.image_shape, n_classes=data.n_classes
+        body_factory(config["net"]), inputs=build_inputs(config["data"]["inputs"]), image_shape=data.image_shape, n_classes=data.n_classes
     ).to(device)
-    try:
-        optimizer = instantiate(cfg.optim)(model.parameters())
-    except ValueError as exc:  # torch.optim refuses e.g. a negative lr
-        raise RlkitError(f"optim={names['optim']}: {exc}") from exc
-    config = cast(dict[str, Any], OmegaConf.to_container(cfg, resolve=True))
+    optimizer = optimizer_factory(config["optim"])(model.parameters())  # torch.optim's refusals (lr < 0) are one line
     chosen = " ".join(f"{group}={name}" for group, name in names.items())
     print(f"rlkit.supervised: {chosen} device={device} batch_size={batch_size} -> {run_dir}")
     logger = tb.Logger(run_dir)
@@ -204,11 +202,14 @@ def run(cfg: DictConfig, run_dir: Path, *, choices: Mapping[str, str]) -> FitRes
 
 
 def load_body_state(run_dir: str | Path) -> dict[str, torch.Tensor]:
-    """The trained body's state dict from a supervised run folder (or its checkpoint.pt)."""
+    """The trained body's state dict from a supervised run folder (or its checkpoint.pt): tensors only, nothing else read."""
     checkpoint = load_checkpoint(run_dir)
-    if checkpoint.get("task") != TASK or "body_state" not in checkpoint:
+    body = checkpoint.get("body_state")
+    if checkpoint.get("task") != TASK or not isinstance(body, dict):
         raise RlkitError(f"{run_dir} is not a supervised run; pass a folder that python -m rlkit.supervised printed")
-    return dict(checkpoint["body_state"])
+    if not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in body.items()):
+        raise RlkitError(f"{run_dir}: body_state must map parameter names to tensors; it was not written by rlkit.supervised")
+    return dict(body)
 
 
 def init_body_from_supervised(body: nn.Module, run_dir: str | Path) -> None:
@@ -249,8 +250,20 @@ def _hydra_main(cfg: DictConfig) -> float:
     return result.final[tb.TEST_ACCURACY]  # the value a Hydra sweeper would optimise
 
 
+def check_job(cfg: DictConfig) -> None:
+    """What can refuse a run, checked before Hydra makes its folder: the data files, the net and optimizer settings."""
+    config = plain_config(cfg)
+    build_dataset(config["data"]["loader"])
+    build_inputs(config["data"]["inputs"])
+    body_factory(config["net"])
+    optimizer_factory(config["optim"])
+
+
+APP = App(name="rlkit.supervised", conf=conf_dir(), config_name="supervised", groups=CONFIG_GROUPS, check=check_job)
+
+
 def main() -> None:
-    run_hydra_app(_hydra_main, conf_dir(), CONFIG_GROUPS)
+    run_hydra_app(_hydra_main, APP)
 
 
 if __name__ == "__main__":

@@ -1,39 +1,37 @@
-"""python -m rlkit.train: the composition root. Build env, agent and logger from the config; run the loop."""
+"""python -m rlkit.train: the composition root. Build env, agent and logger from the config; run the loop.
+
+A fresh run is composed and checked before Hydra makes its folder; `resume=<run>` is prepared by rlkit.resume
+and runs here without Hydra. Either way the run holds its folder's lock while it writes there.
+"""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 import hydra
-import numpy as np
+import torch
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from rlkit import tb
-from rlkit.agents import Agent, build_agent, load_agent_state
-from rlkit.checkpoint import FILENAME, REPLAY_FILENAME, load_arrays, load_checkpoint, save_arrays, save_checkpoint
-from rlkit.cli import report_errors, run_hydra_app
-from rlkit.envs import env_rng_state, make_env, make_train_env, set_env_rng_state, single_spaces
+from rlkit.agents import Agent, ReplayOwner
+from rlkit.build import build_agent
+from rlkit.cli import App, one_line_errors, report_errors, run_hydra_app
+from rlkit.envs import make_env, make_train_env, single_spaces
 from rlkit.errors import NonFiniteLossError, RlkitError
 from rlkit.eval_video import build_eval_video
 from rlkit.loop import Evaluation, TrainResult, evaluate, train
 from rlkit.plots import plot_learning_curve
-from rlkit.resume import resume_argv
-from rlkit.runtime import GracefulStop, conf_dir, resolve_device, rng_state, seed_everything, set_rng_state, set_torch_threads
+from rlkit.resume import Checkpointer, ResumePlan, for_restoring, prepare_resume, restore
+from rlkit.run_folder import RunLock
+from rlkit.runtime import GracefulStop, conf_dir, resolve_device, seed_everything, set_torch_threads
+from rlkit.settings import RunSettings, check_run_config, plain_config
 
 CONFIG_GROUPS = ("env", "agent", "device", "net", "optim", "preset")
-
-
-def validate(cfg: DictConfig) -> None:
-    """Refuse settings that cannot describe a run, naming the bad value."""
-    for key in ("total_steps", "eval_episodes", "final_eval_episodes", "log_every_steps"):
-        if int(cfg[key]) <= 0:
-            raise RlkitError(f"{key} must be a positive number of steps/episodes, got {cfg[key]}")
-    for key, value in (("eval_every_steps", cfg.eval_every_steps), ("checkpoint.every_steps", cfg.checkpoint.every_steps)):
-        if int(value) < 0:
-            raise RlkitError(f"{key} must be >= 0 (0 disables it), got {value}")
 
 
 def run_names() -> tuple[str, str]:
@@ -42,128 +40,107 @@ def run_names() -> tuple[str, str]:
     return str(choices.get("env")), str(choices.get("agent"))
 
 
-def restore(
-    run_dir: Path, *, agent: Agent, env: Any, env_name: str, agent_name: str, total_steps: int, with_replay: bool = False
-) -> int:
-    """Load the run's checkpoint into agent, env and global RNGs; return the step to continue from."""
-    data = load_checkpoint(run_dir)
-    if (data.get("env"), data.get("agent")) != (env_name, agent_name):
-        raise RlkitError(f"checkpoint in {run_dir} is for env={data.get('env')} agent={data.get('agent')}, not {env_name}/{agent_name}")
-    load_agent_state(agent, data, run_dir)
-    step = int(data["step"])
-    if step >= total_steps:
-        raise RlkitError(f"run {run_dir} already reached step {step} of total_steps={total_steps}; pass total_steps=<more> to go on")
-    set_rng_state(data["rng"])
-    set_env_rng_state(env, data["env_rng"])
-    print(f"rlkit: resuming {run_dir} from step {step}{restore_replay(run_dir, agent, env, step) if with_replay else ''}")
-    return step
-
-
-def replay_arrays(agent: Agent, agent_name: str) -> dict[str, np.ndarray]:
-    if not hasattr(agent, "replay_arrays"):
-        raise RlkitError(f"agent={agent_name} keeps no replay buffer; drop checkpoint.replay=true")
-    return agent.replay_arrays()
-
-
-def restore_replay(run_dir: Path, agent: Any, env: Any, step: int) -> str:
-    """Load replay.npz when it belongs to this checkpoint; otherwise the buffer refills before learning."""
-    path = run_dir / REPLAY_FILENAME
-    if not path.is_file():
-        return " (no saved replay: the buffer refills before learning resumes)"
-    arrays = load_arrays(path)
-    if int(arrays.pop("step")) != step:
-        return " (saved replay is from another step: the buffer refills before learning resumes)"
-    agent.load_replay_arrays(arrays, num_envs=getattr(env, "num_envs", 1))
-    return f" with its replay buffer ({len(agent.replay):,} transitions)"
-
-
-def run(cfg: DictConfig, run_dir: Path, *, env_name: str, agent_name: str) -> TrainResult:
-    validate(cfg)
-    device = resolve_device(cfg.device.name)
-    set_torch_threads(cfg.get("torch_threads"))
-    seed_everything(int(cfg.seed))
-    env = make_train_env(cfg.env)
-    eval_env = make_env(cfg.env)
+def build_run_agent(config: Mapping[str, Any], env: Any, *, device: torch.device, settings: RunSettings) -> Agent:
+    """The run's agent for this env; checkpoint.replay=true needs one that keeps a replay buffer."""
     observation_space, action_space = single_spaces(env)
-    agent = build_agent(
-        cfg.agent, observation_space=observation_space, action_space=action_space, device=device, seed=int(cfg.seed)
-    )
-    config = OmegaConf.to_container(cfg, resolve=True)
-    if cfg.checkpoint.replay:
-        replay_arrays(agent, agent_name)  # refuse agents without a replay buffer before training, not at the first save
-    start_step = 0
-    if cfg.resume:
-        env.reset(seed=int(cfg.seed))  # create the env RNGs that restore() overwrites
-        start_step = restore(
-            run_dir, agent=agent, env=env, env_name=env_name, agent_name=agent_name, total_steps=int(cfg.total_steps),
-            with_replay=bool(cfg.checkpoint.replay),
+    agent = build_agent(config, observation_space=observation_space, action_space=action_space, device=device, seed=settings.seed)
+    if settings.checkpoint_replay and not isinstance(agent, ReplayOwner):
+        raise RlkitError(f"agent={config['agent']['type']} keeps no replay buffer; drop checkpoint.replay=true")
+    return agent
+
+
+def check_job(config: Mapping[str, Any]) -> RunSettings:
+    """Everything that can refuse a run, checked before its folder exists: values, the env, the agent (and its RAM),
+    and what evaluation videos need."""
+    settings = check_run_config(config)
+    device = resolve_device(settings.device)
+    with closing(make_env(config["env"])) as env:
+        agent = build_run_agent(config, env, device=device, settings=settings)
+    video = build_eval_video(config.get("video"), env_cfg=config["env"], logger=tb.Logger(None), agent=agent, seed=settings.seed)
+    if video is not None:
+        video.close()
+    return settings
+
+
+def run(
+    config: Mapping[str, Any] | DictConfig, run_dir: Path, *, env_name: str, agent_name: str, resume: ResumePlan | None = None
+) -> TrainResult:
+    """Train one run in run_dir, holding the folder's lock. `config` is plain data as a checkpoint stores it
+    (a composed DictConfig is resolved into that first)."""
+    if isinstance(config, DictConfig):
+        config = plain_config(config)
+    settings = check_run_config(config)
+    # Signals are caught from the start: a SIGTERM while the run is being set up stops it after its first step, saved.
+    with RunLock(run_dir), GracefulStop() as stop:
+        device = resolve_device(settings.device)
+        set_torch_threads(settings.torch_threads)
+        seed_everything(settings.seed)
+        env = make_train_env(config["env"])
+        eval_env = make_env(config["env"])
+        agent = build_run_agent(for_restoring(config) if resume else config, env, device=device, settings=settings)
+        start_step = 0
+        if resume is not None:
+            env.reset(seed=settings.seed)  # create the env RNGs that restore() overwrites
+            start_step = restore(resume, agent=agent, env=env, with_replay=settings.checkpoint_replay)
+        # A resumed run hides what the interrupted one logged after its checkpoint, and keeps the checkpoint's own step.
+        logger = tb.Logger(run_dir, purge_step=start_step + 1 if resume is not None else None)
+        checkpointer = Checkpointer(
+            run_dir, env_name=env_name, agent_name=agent_name, config=config, agent=agent, env=env,
+            replay=agent if settings.checkpoint_replay and isinstance(agent, ReplayOwner) else None,
+            last_good=start_step if resume is not None else None,
         )
-    # purge_step hides events the interrupted run logged after its checkpoint: no step is logged twice.
-    logger = tb.Logger(run_dir, purge_step=start_step or None)
-    video = build_eval_video(cfg.get("video"), env_cfg=cfg.env, logger=logger, agent=agent, seed=int(cfg.seed))  # checked before training
-
-    last_saved: int | None = start_step if cfg.resume else None
-
-    def save(step: int) -> None:
-        nonlocal last_saved
-        if cfg.checkpoint.replay:  # first, so a replay file never claims a step its checkpoint has not reached
-            save_arrays(run_dir / REPLAY_FILENAME, {**replay_arrays(agent, agent_name), "step": np.array(step)})
-        payload = {
-            "env": env_name, "agent": agent_name, "step": step, "config": config,
-            "agent_state": agent.state_dict(), "rng": rng_state(), "env_rng": env_rng_state(env),
-        }
-        save_checkpoint(run_dir / FILENAME, payload)
-        last_saved = step
-
-    print(f"rlkit: env={env_name} ({env.spec.id if env.spec else cfg.env.id}) agent={agent_name} device={device} -> {run_dir}", flush=True)
-    try:
-        with GracefulStop() as stop:
+        video = build_eval_video(config.get("video"), env_cfg=config["env"], logger=logger, agent=agent, seed=settings.seed)
+        env_id = env.spec.id if env.spec else config["env"].get("id")
+        print(f"rlkit: env={env_name} ({env_id}) agent={agent_name} device={device} -> {run_dir}", flush=True)
+        try:
             result = train(
                 env=env,
                 agent=agent,
                 logger=logger,
-                total_steps=int(cfg.total_steps),
-                seed=int(cfg.seed),
+                total_steps=settings.total_steps,
+                seed=settings.seed,
                 eval_env=eval_env,
-                eval_every_steps=int(cfg.eval_every_steps),
-                eval_episodes=int(cfg.eval_episodes),
-                log_every_steps=int(cfg.log_every_steps),
-                checkpoint_every_steps=int(cfg.checkpoint.every_steps),
-                on_checkpoint=save,
+                eval_every_steps=settings.eval_every_steps,
+                eval_episodes=settings.eval_episodes,
+                log_every_steps=settings.log_every_steps,
+                checkpoint_every_steps=settings.checkpoint_every_steps,
+                saver=checkpointer,
                 start_step=start_step,
                 stop=stop,
-                progress=bool(cfg.progress),
+                progress=settings.progress,
                 video=video,
             )
-        if result.interrupted:
-            print(
-                f"rlkit: stopped by {stop.signal_name} at step {result.steps}; checkpoint saved.\n"
-                f"resume: python -m rlkit.train resume={run_dir}",
-                file=sys.stderr,
-            )
-            sys.exit(130)
-        final = evaluate(eval_env, agent, episodes=int(cfg.final_eval_episodes), seed=int(cfg.seed) + 1_000_000)
-        result.evaluations.append(Evaluation(result.steps, result.train_seconds, final))
-        logger.scalars({tb.EVAL_RETURN_MEAN: final.mean, tb.EVAL_RETURN_STD: final.std}, result.steps)
-        logger.hparams(_hparams(config, env_name, agent_name), {"eval/return_mean": final.mean, "time/steps_per_sec": result.steps_per_sec})
-    except NonFiniteLossError as exc:
-        good = f"the last good checkpoint (step {last_saved}) is in {run_dir}" if last_saved is not None else "no checkpoint was saved yet"
-        raise RlkitError(f"{exc}; stopped without saving that state; {good}; lower optim.lr or set agent.max_grad_norm") from None
-    finally:
-        logger.close()
-        env.close()
-        eval_env.close()
-        if video is not None:
-            video.close()
-    _print_summary(result, run_dir, device=str(device), final_episodes=int(cfg.final_eval_episodes))
+            if result.interrupted:
+                print(
+                    f"rlkit: stopped by {stop.signal_name} at step {result.steps}; checkpoint saved.\n"
+                    f"resume: python -m rlkit.train resume={run_dir}",
+                    file=sys.stderr,
+                )
+                sys.exit(130)
+            final = evaluate(eval_env, agent, episodes=settings.final_eval_episodes, seed=settings.seed + 1_000_000)
+            result.evaluations.append(Evaluation(result.steps, result.train_seconds, final))
+            logger.scalars({tb.EVAL_RETURN_MEAN: final.mean, tb.EVAL_RETURN_STD: final.std}, result.steps)
+            finals = {"eval/return_mean": final.mean, "time/steps_per_sec": result.steps_per_sec}
+            logger.hparams(_hparams(config, env_name, agent_name), finals)
+        except NonFiniteLossError as exc:
+            raise RlkitError(
+                f"{exc}; stopped without saving that state; {checkpointer.describe_last_good()}; lower optim.lr or set agent.max_grad_norm"
+            ) from None
+        finally:
+            logger.close()
+            env.close()
+            eval_env.close()
+            if video is not None:
+                video.close()
+    _print_summary(result, run_dir, device=str(device), final_episodes=settings.final_eval_episodes)
     if video is not None:
         print(f"videos: {video.recordings} greedy episodes in TensorBoard under {tb.EVAL_VIDEO} ({video.total_seconds:.1f} s, not in steps/s)")
-    _write_learning_curve(result, run_dir / "learning_curve.png", title=f"{env_name} / {agent_name}, seed {cfg.seed}")
+    _write_learning_curve(result, run_dir / "learning_curve.png", title=f"{env_name} / {agent_name}, seed {settings.seed}")
     return result
 
 
-def _hparams(config: dict[str, Any], env_name: str, agent_name: str) -> dict[str, Any]:
-    return {"env": env_name, "agent_name": agent_name, **{k: v for k, v in config.items() if k not in ("progress", "resume")}}
+def _hparams(config: Mapping[str, Any], env_name: str, agent_name: str) -> dict[str, Any]:
+    return {"env": env_name, "agent_name": agent_name, **{k: v for k, v in config.items() if k != "progress"}}
 
 
 def _print_summary(result: TrainResult, run_dir: Path, *, device: str, final_episodes: int) -> None:
@@ -195,12 +172,36 @@ def _write_learning_curve(result: TrainResult, path: Path, *, title: str) -> Non
 @report_errors
 def _hydra_main(cfg: DictConfig) -> float:
     env_name, agent_name = run_names()
-    result = run(cfg, Path(HydraConfig.get().runtime.output_dir), env_name=env_name, agent_name=agent_name)
+    result = run(plain_config(cfg), Path(HydraConfig.get().runtime.output_dir), env_name=env_name, agent_name=agent_name)
     return result.final_eval.mean if result.final_eval else float("nan")
 
 
+APP = App(
+    name="rlkit.train", conf=conf_dir(), config_name="train", groups=CONFIG_GROUPS,
+    check=lambda cfg: check_job(plain_config(cfg)), new_run_hint="python -m rlkit.train resume={run_dir}",
+)
+
+
+def resume_main(argv: list[str]) -> None:
+    """`resume=<run> [total_steps=N ...]`: prepared by rlkit.resume, checked like a fresh job, run without Hydra."""
+    with one_line_errors():
+        if any(arg.startswith("-") for arg in argv):
+            raise RlkitError("resume= continues one run and takes key=value settings only (no -m, --cfg or other flags)")
+        targets = [arg.partition("=")[2] for arg in argv if arg.startswith("resume=")]
+        if len(targets) != 1 or not targets[0]:
+            raise RlkitError("resume= needs exactly one run folder: python -m rlkit.train resume=runs/<env>/<agent>/<timestamp>")
+        others = [arg for arg in argv if not arg.startswith("resume=")]
+        plan = prepare_resume(Path(targets[0]).expanduser(), others, conf=conf_dir(), groups=CONFIG_GROUPS)
+        check_job(for_restoring(plan.config))
+        run(plan.config, plan.run_dir, env_name=plan.env_name, agent_name=plan.agent_name, resume=plan)
+
+
 def main() -> None:
-    run_hydra_app(_hydra_main, conf_dir(), CONFIG_GROUPS, prepare=resume_argv)
+    argv = sys.argv[1:]
+    if any(arg.startswith("resume=") for arg in argv):
+        resume_main(argv)
+    else:
+        run_hydra_app(_hydra_main, APP)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -49,6 +50,23 @@ def run_cli(module: str, *args: str, cwd: Path | None = None, timeout: float = 1
     return subprocess.run(
         [sys.executable, "-m", module, *args], cwd=cwd or REPO, env=env, capture_output=True, text=True, timeout=timeout
     )
+
+
+def run_main(main, *args: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """Run an entry point's main() in this process as `python -m ... args` would: (exit status, stdout, stderr)."""
+    argv, root = sys.argv, logging.getLogger()
+    handlers, level = list(root.handlers), root.level  # Hydra's job logging would outlive the captured stderr
+    sys.argv = ["rlkit", *args]
+    code = 0
+    try:
+        main()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    finally:
+        sys.argv = argv
+        root.handlers[:], root.level = handlers, level
+    out, err = capsys.readouterr()
+    return code, out, err
 
 
 def compose_train(*overrides: str):

@@ -13,9 +13,10 @@ import pytest
 import torch
 from conftest import run_cli
 from hydra import compose, initialize_config_dir
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from rlkit.agents import Transition, build_agent
+from rlkit.agents import Transition
+from rlkit.build import build_agent
 from rlkit.agents.dqn import DQNAgent
 from rlkit.errors import RlkitError
 from rlkit.frame_replay import FrameReplayBuffer
@@ -23,6 +24,7 @@ from rlkit.nets import CNNBody, MLPBody
 from rlkit.prioritized import PrioritizedSampler, UniformSampler
 from rlkit.replay import ReplayBuffer
 from rlkit.runtime import conf_dir
+from rlkit.settings import plain_config
 
 
 @pytest.fixture(scope="module")
@@ -41,14 +43,14 @@ def test_pong_is_the_nature_dqn_by_default(config) -> None:
     agent, optim = cfg.agent, cfg.optim
     assert (agent.buffer_size, agent.batch_size, agent.learning_starts_steps, agent.train_every_steps) == (1_000_000, 32, 50_000, 4)
     assert agent.target_update_every_steps == 40_000 and (agent.epsilon_end, agent.epsilon_decay_steps) == (0.1, 1_000_000)
-    assert optim._target_ == "torch.optim.RMSprop" and optim.lr == 2.5e-4 and optim.alpha == 0.95
+    assert optim.type == "rmsprop" and optim.lr == 2.5e-4 and optim.alpha == 0.95
     assert agent.dedup_frames is True and agent.double is False and cfg.total_steps == 5_000_000
     assert (cfg.env.frame_skip, cfg.env.screen_size, cfg.env.frame_stack) == (4, 84, 4)
 
 
 def test_adam_and_rainbow_lite_presets(config) -> None:
     adam = config("env=pong", "preset=adam")
-    assert adam.optim._target_ == "torch.optim.Adam" and adam.optim.lr == 1e-4
+    assert adam.optim.type == "adam" and adam.optim.lr == 1e-4
     assert (adam.agent.epsilon_end, adam.agent.learning_starts_steps, adam.agent.target_update_every_steps) == (0.01, 80_000, 1000)
     rainbow = config("env=breakout", "preset=rainbow_lite")
     assert rainbow.hydra.runtime.choices.tuned == "breakout_dqn"
@@ -65,8 +67,8 @@ def test_any_game_and_the_command_line_beat_the_preset(config) -> None:
 
 
 def test_a_preset_on_a_tabular_agent_says_to_use_dqn(config) -> None:
-    cfg = OmegaConf.to_container(config("env=pong", "agent=q_learning").agent, resolve=True)
-    with pytest.raises(RlkitError, match="agent=dqn"):
+    cfg = plain_config(config("env=pong", "agent=q_learning"))
+    with pytest.raises(RlkitError, match=r"agent.batch_size, .* are not a setting of agent=q_learning; agent=dqn takes them"):
         build_agent(cfg, observation_space=gym.spaces.Discrete(4), action_space=gym.spaces.Discrete(4), device=torch.device("cpu"), seed=0)
 
 

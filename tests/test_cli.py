@@ -72,7 +72,7 @@ def test_play_records_a_video(taxi_run, tmp_path):
         ("rlkit.train", ["total_steps=-5"], "total_steps must be a positive number of steps/episodes, got -5"),
         ("rlkit.train", ["eval_every_steps=-1"], "eval_every_steps must be >= 0"),
         ("rlkit.play", ["run=/nonexistent/run"], "run folder /nonexistent/run does not exist"),
-        ("rlkit.play", ["run=.", "render=tv"], "no checkpoint.pt in ."),
+        ("rlkit.play", ["run=/dev", "render=tv"], "no checkpoint.pt in /dev"),
     ],
 )
 def test_bad_input_is_one_line_and_nonzero(module, args, message, tmp_path):

@@ -6,15 +6,15 @@ import gymnasium as gym
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from conftest import compose_train
-from rlkit.agents import build_agent
 from rlkit.agents.dqn import DQNAgent
+from rlkit.build import build_agent, optimizer_factory
 from rlkit.envs import make_env
 from rlkit.errors import RlkitError
 from rlkit.runtime import conf_dir, resolve_device
+from rlkit.settings import plain_config
 
 CONF = conf_dir()
 ENVS = sorted(p.stem for p in (CONF / "env").glob("*.yaml"))
@@ -28,16 +28,16 @@ def env_agent_pairs():
 
 
 @pytest.mark.parametrize("env_name,agent_name", list(env_agent_pairs()))
-def test_every_env_agent_pair_composes_and_builds(env_name, agent_name):
+def test_every_env_agent_pair_composes_and_builds(env_name, agent_name, monkeypatch):
+    monkeypatch.setattr("rlkit.replay.available_memory_bytes", lambda: 2**40)  # Atari's 1M-frame replay, on any machine
     cfg = compose_train(f"env={env_name}", f"agent={agent_name}")
     assert cfg.hydra.runtime.choices.env == env_name
     assert cfg.hydra.runtime.choices.agent == agent_name
-    plain = {key: OmegaConf.to_container(cfg[key], resolve=True) for key in ("env", "agent")}
+    plain = plain_config(cfg)
     env = make_env(plain["env"])
     try:
         agent = build_agent(
-            plain["agent"], observation_space=env.observation_space, action_space=env.action_space,
-            device=resolve_device("cpu"), seed=0,
+            plain, observation_space=env.observation_space, action_space=env.action_space, device=resolve_device("cpu"), seed=0,
         )
     except RlkitError as exc:  # a tabular agent on a continuous env must say what to use instead
         assert "agent=dqn" in str(exc)
@@ -90,37 +90,37 @@ def test_control_envs_pick_dqn_on_an_mlp_with_their_tuned_values(config, env: st
     cfg = config(f"env={env}")
     assert choices(cfg) == ("dqn", "mlp")
     assert cfg.hydra.runtime.choices.tuned == f"{env}_dqn"
-    assert cfg.agent._target_ == "rlkit.agents.dqn.DQNAgent" and cfg.agent.net._target_ == "rlkit.nets.MLPBody"
+    assert cfg.agent.type == "dqn" and cfg.net.type == "mlp" and "net" not in cfg.agent  # side by side, not nested
 
 
 def test_the_command_line_beats_the_envs_choice_of_agent_and_net(config) -> None:
     assert choices(config("env=cartpole", "agent=q_learning"))[0] == "q_learning"
     cfg = config("env=cartpole", "net=cnn")
-    assert choices(cfg) == ("dqn", "cnn") and cfg.agent.net._target_ == "rlkit.nets.CNNBody"
+    assert choices(cfg) == ("dqn", "cnn") and cfg.net.type == "cnn"
     assert config("env=cartpole", "agent.n_step=5").agent.n_step == 5  # beats the tuned file too
 
 
 def test_tuned_file_applies_to_its_env_and_agent_only(config) -> None:
     cartpole = config("env=cartpole")
-    assert cartpole.total_steps == 50_000 and list(cartpole.agent.net.hidden) == [128, 128]  # via net: ${net}
+    assert cartpole.total_steps == 50_000 and list(cartpole.net.hidden) == [128, 128]
     taxi = config("env=taxi")
-    assert choices(taxi)[0] == "q_learning" and taxi.agent._target_ == "rlkit.agents.tabular.QLearningAgent"
+    assert choices(taxi)[0] == "q_learning" and taxi.agent.type == "q_learning"
     taxi_dqn = config("env=taxi", "agent=dqn")
-    assert taxi_dqn.hydra.runtime.choices.tuned == "taxi_dqn" and taxi_dqn.agent._target_ == "rlkit.agents.dqn.DQNAgent"
+    assert taxi_dqn.hydra.runtime.choices.tuned == "taxi_dqn" and taxi_dqn.agent.type == "dqn"
 
 
 @pytest.mark.parametrize("name", sorted(OPTIMIZERS))
 def test_every_optimizer_option_builds_a_torch_optimizer(config, name: str) -> None:
     cfg = config("env=cartpole", f"optim={name}")
-    optimizer = instantiate(cfg.agent.optimizer)([torch.nn.Parameter(torch.zeros(2))])
+    optimizer = optimizer_factory(plain_config(cfg)["optim"])([torch.nn.Parameter(torch.zeros(2))])
     assert type(optimizer) is OPTIMIZERS[name]
 
 
 @pytest.mark.parametrize("overrides", [("env=cartpole",), ("env=acrobot",), ("env=mountaincar",), ("env=taxi", "agent=dqn")])
 def test_resolved_configs_rebuild_the_agent_as_play_does(config, overrides: tuple[str, ...]) -> None:
-    stored = OmegaConf.to_container(config(*overrides, hydra_node=False), resolve=True)  # what a checkpoint keeps
+    stored = plain_config(config(*overrides, hydra_node=False))  # what a checkpoint keeps
     env = make_env(stored["env"])
-    agent = build_agent(stored["agent"], observation_space=env.observation_space, action_space=env.action_space,
+    agent = build_agent(stored, observation_space=env.observation_space, action_space=env.action_space,
                         device=torch.device("cpu"), seed=0)
     assert isinstance(agent, DQNAgent)
     assert isinstance(env.action_space, gym.spaces.Discrete) and agent.n_actions == env.action_space.n

@@ -13,7 +13,8 @@ import torch
 from conftest import CountingEnv, Corridor
 
 from rlkit import tb
-from rlkit.agents import Agent, Transition, build_agent
+from rlkit.agents import Agent, Transition
+from rlkit.build import build_agent
 from rlkit.agents.base import NO_METRICS
 from rlkit.agents.dqn import DQNAgent
 from rlkit.checkpoint import load_checkpoint, save_checkpoint
@@ -90,20 +91,19 @@ def test_target_network_hard_copy_or_polyak(corridor: Corridor, tau: float) -> N
 
 
 def test_checkpoint_round_trip_restores_identical_q_values(tmp_path: Path, corridor: Corridor) -> None:
-    config = {
-        "_target_": "rlkit.agents.dqn.DQNAgent",
-        "net": {"_target_": "rlkit.nets.MLPBody", "_partial_": True, "hidden": [16, 16], "activation_name": "tanh"},
-        "optimizer": {"_target_": "torch.optim.Adam", "_partial_": True, "lr": 0.01},
-        "batch_size": 8, "learning_starts_steps": 10, "train_every_steps": 1, "dueling": True, "n_step": 2,
+    config = {  # a run config's agent, net and optim nodes, named from rlkit.build's registries
+        "agent": {"type": "dqn", "batch_size": 8, "learning_starts_steps": 10, "train_every_steps": 1, "dueling": True, "n_step": 2},
+        "net": {"type": "mlp", "hidden": [16, 16], "activation_name": "tanh"},
+        "optim": {"type": "adam", "lr": 0.01},
     }
     spaces = dict(observation_space=corridor.observation_space, action_space=corridor.action_space, device=torch.device("cpu"))
     agent = build_agent(config, seed=0, **spaces)
     env = gym.wrappers.RecordEpisodeStatistics(corridor)
     train(env=env, agent=agent, logger=tb.Logger(None), total_steps=200, seed=0, progress=False)
-    save_checkpoint(tmp_path / "checkpoint.pt", {"config": {"agent": config}, "agent_state": agent.state_dict()})
+    save_checkpoint(tmp_path / "checkpoint.pt", {"config": config, "agent_state": agent.state_dict()})
 
     loaded = load_checkpoint(tmp_path)  # weights_only: tensors and plain data only
-    fresh = build_agent(loaded["config"]["agent"], seed=1, **spaces)
+    fresh = build_agent(loaded["config"], seed=1, **spaces)
     probe = np.linspace(0.0, 1.0, 9, dtype=np.float32)[:, None]
     assert not np.array_equal(fresh.q_values(probe), agent.q_values(probe))
     fresh.load_state_dict(loaded["agent_state"])

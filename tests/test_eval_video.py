@@ -150,11 +150,20 @@ def test_the_default_configs_record_cartpole_and_atari_at_a_sensible_cadence() -
     assert np.isclose(pong.video.scale, 1.0) and pong.video.frame_stride == 2
 
 
-def test_a_resumed_run_may_turn_videos_on(tmp_path) -> None:
-    from rlkit.resume import resume_argv
+def test_a_resumed_run_may_turn_videos_on(tmp_path, capsys) -> None:
+    """Videos change what a run shows, not what it learns: resume takes video.* and keeps the rest of conf/'s node."""
+    from conftest import run_main
+    from rlkit.resume import prepare_resume
+    from rlkit.runtime import conf_dir
+    from rlkit.train import CONFIG_GROUPS
+    from rlkit.train import main as train_main
 
-    (tmp_path / ".hydra").mkdir()
-    (tmp_path / ".hydra" / "overrides.yaml").write_text("- env=cartpole\n")
-    (tmp_path / "checkpoint.pt").write_bytes(b"")
-    argv = resume_argv([f"resume={tmp_path}", "video.every_steps=5000", "video.overlay=q"])
-    assert argv[:3] == ["env=cartpole", "video.every_steps=5000", "video.overlay=q"]
+    run_dir = tmp_path / "run"
+    args = ["env=cartpole", "total_steps=300", "eval_every_steps=0", "final_eval_episodes=1", "video.every_steps=0"]
+    code, _, err = run_main(train_main, *args, "progress=false", f"hydra.run.dir={run_dir}", capsys=capsys)
+    assert code == 0, err
+    plan = prepare_resume(run_dir, ["total_steps=600", "video.every_steps=5000", "video.overlay=q"], conf=conf_dir(), groups=CONFIG_GROUPS)
+    assert plan.config["video"]["every_steps"] == 5000 and plan.config["video"]["overlay"] == "q"
+    assert plan.config["video"]["max_steps"] == compose_train("env=cartpole").video.max_steps
+    kept = prepare_resume(run_dir, ["total_steps=600"], conf=conf_dir(), groups=CONFIG_GROUPS)
+    assert kept.config["video"]["every_steps"] == 0  # as the run left it, not conf/'s cadence

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import warnings
 
 import numpy as np
 import pytest
 import torch
 
 from rlkit import replay
+from rlkit.errors import RlkitError
 from rlkit.replay import ReplayBuffer, n_step_return
 
 
@@ -116,14 +116,21 @@ def test_n_step_return_on_hand_computed_numbers() -> None:
     assert last.tolist() == [2, 1, 0]
 
 
-def test_warns_before_allocating_more_than_available_ram(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(replay, "available_memory_bytes", lambda: 1000)
-    with pytest.warns(ResourceWarning, match="agent.buffer_size"):
+def test_a_buffer_that_cannot_fit_is_refused_and_one_near_the_limit_is_a_visible_warning(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    row = ReplayBuffer.bytes_per_row((4,), np.float32)
+    assert row == 2 * 16 + 8 + 4 + 2
+    monkeypatch.setattr(replay, "available_memory_bytes", lambda: 2**30)
+    with pytest.raises(RlkitError, match=r"^agent.buffer_size=100000000 needs 4.3 GiB of replay memory, more than the 1.0 GiB"):
+        ReplayBuffer(capacity=100_000_000, obs_shape=(4,), obs_dtype=np.float32)
+    ReplayBuffer(capacity=1000, obs_shape=(4,), obs_dtype=np.float32)  # 46 kB of 1 GiB: silent
+    assert capsys.readouterr().err == ""
+    monkeypatch.setattr(replay, "available_memory_bytes", lambda: 1000 * row * 3 // 2)
+    for _ in range(2):
         ReplayBuffer(capacity=1000, obs_shape=(4,), obs_dtype=np.float32)
-    monkeypatch.setattr(replay, "available_memory_bytes", lambda: 10**12)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        ReplayBuffer(capacity=1000, obs_shape=(4,), obs_dtype=np.float32)
+    warning = capsys.readouterr().err  # a printed line, once, not a ResourceWarning Python hides
+    assert warning.startswith("warning: agent.buffer_size=1000 will take 0.0 GiB, 67% of the") and warning.count("\n") == 1
 
 
 def test_size_accounting_and_errors() -> None:

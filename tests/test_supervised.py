@@ -12,9 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from hydra.utils import instantiate
+from omegaconf import OmegaConf
 
 from rlkit import tb
+from rlkit.build import body_factory, build_inputs, optimizer_factory
 from rlkit.checkpoint import FILENAME, load_checkpoint, save_checkpoint
 from rlkit.cli import check_group_overrides
 from rlkit.confusion import confusion_image, confusion_matrix
@@ -44,6 +45,11 @@ OPTIMIZERS = {  # option -> (torch class, lr in conf/optim)
 SMALL_MLP = ("net.hidden=[32,16]", "epochs=2", "progress=false")
 
 
+def plain(node):
+    """A composed config node as the plain data rlkit.build takes."""
+    return OmegaConf.to_container(node, resolve=True)
+
+
 def train_in(run_dir: Path, *overrides: str) -> FitResult:
     cfg, choices = compose_config(overrides)
     return run(cfg, run_dir, choices=choices)
@@ -66,7 +72,7 @@ def digits_batch() -> torch.Tensor:
 @pytest.mark.parametrize("name", sorted(OPTIMIZERS))
 def test_each_optimizer_config_instantiates(name: str) -> None:
     cfg, choices = compose_config([f"optim={name}"])
-    optimizer = instantiate(cfg.optim)([torch.nn.Parameter(torch.zeros(3))])
+    optimizer = optimizer_factory(plain(cfg.optim))([torch.nn.Parameter(torch.zeros(3))])
     torch_class, lr = OPTIMIZERS[name]
     assert type(optimizer) is torch_class
     assert optimizer.param_groups[0]["lr"] == lr
@@ -77,7 +83,7 @@ def test_each_optimizer_config_instantiates(name: str) -> None:
 def test_defaults_are_digits_with_the_wide_mlp_and_adam() -> None:
     cfg, choices = compose_config()
     assert choices == {"data": "digits", "net": "mlp", "optim": "adam", "device": "auto"}
-    model = build_model(instantiate(cfg.net), inputs=instantiate(cfg.data.inputs), image_shape=(1, 8, 8), n_classes=10)
+    model = build_model(body_factory(plain(cfg.net)), inputs=build_inputs(plain(cfg.data.inputs)), image_shape=(1, 8, 8), n_classes=10)
     assert isinstance(model.body, MLPBody) and model.body.in_features == 64
     assert [m.out_features for m in model.body.layers if isinstance(m, torch.nn.Linear)] == [512, 512]
     assert isinstance(model.inputs, Scale) and model.inputs.divisor == 16.0
@@ -85,7 +91,7 @@ def test_defaults_are_digits_with_the_wide_mlp_and_adam() -> None:
 
 def test_cnn_on_digits_is_sized_for_8x8_without_touching_the_shared_net_config() -> None:
     cfg, _ = compose_config(["net=cnn"])
-    model = build_model(instantiate(cfg.net), inputs=instantiate(cfg.data.inputs), image_shape=(1, 8, 8), n_classes=10)
+    model = build_model(body_factory(plain(cfg.net)), inputs=build_inputs(plain(cfg.data.inputs)), image_shape=(1, 8, 8), n_classes=10)
     assert isinstance(model.body, CNNBody)
     assert model.body.flat_features == 128 * 2 * 2  # 8x8 -> pool -> 4x4 -> pool -> 2x2
     assert model(digits_batch()).shape == (5, 10)
@@ -112,7 +118,7 @@ def test_label_smoothing_is_applied_to_the_training_loss(tmp_path: Path, mlp_run
 def test_perceptron_is_inputs_to_ten_sigmoid_units() -> None:
     cfg, _ = compose_config(["net=perceptron"])
     for image_shape, n_inputs in (((1, 8, 8), 64), ((1, 28, 28), 784)):
-        model = build_model(instantiate(cfg.net), inputs=Scale(divisor=255), image_shape=image_shape, n_classes=10)
+        model = build_model(body_factory(plain(cfg.net)), inputs=Scale(divisor=255), image_shape=image_shape, n_classes=10)
         linear, act = model.body.layers[1], model.body.layers[2]
         assert (linear.in_features, linear.out_features) == (n_inputs, 10)
         assert isinstance(act, torch.nn.Sigmoid)
@@ -122,7 +128,7 @@ def test_perceptron_is_inputs_to_ten_sigmoid_units() -> None:
 def test_mnist_cnn_fits_28x28_images() -> None:
     cfg, _ = compose_config(["data=mnist", "net=cnn"])
     assert cfg.data.loader.path is None and cfg.data.inputs.divisor == 255
-    model = build_model(instantiate(cfg.net), inputs=instantiate(cfg.data.inputs), image_shape=(1, 28, 28), n_classes=10)
+    model = build_model(body_factory(plain(cfg.net)), inputs=build_inputs(plain(cfg.data.inputs)), image_shape=(1, 28, 28), n_classes=10)
     assert model.body.flat_features == 64 * 7 * 7
     assert model(torch.zeros(2, 1, 28, 28, dtype=torch.uint8)).shape == (2, 10)
 

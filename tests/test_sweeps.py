@@ -17,7 +17,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from conftest import compose_train, run_cli
 from rlkit import tb
 from rlkit.checkpoint import load_checkpoint
-from rlkit.cli import check_plugin_overrides, run_hydra_app
+from rlkit.cli import App, check_plugin_overrides, run_hydra_app
 from rlkit.errors import RlkitError
 from rlkit.runtime import conf_dir
 
@@ -62,7 +62,7 @@ def test_missing_plugin_is_one_line_naming_the_extra(monkeypatch, capsys):
     monkeypatch.setattr("rlkit.cli._importable", lambda module: False)
     monkeypatch.setattr(sys, "argv", ["rlkit.train", "-m", "hydra/sweeper=optuna"])
     with pytest.raises(SystemExit) as exit_info:
-        run_hydra_app(lambda: pytest.fail("Hydra must not start"), CONF, ["env"])
+        run_hydra_app(lambda: pytest.fail("Hydra must not start"), App(name="rlkit.train", conf=CONF, config_name="train", groups=["env"]))
     assert exit_info.value.code == 2
     assert capsys.readouterr().err == (
         'error: hydra/sweeper=optuna needs hydra-optuna-sweeper and optuna, not installed here; pip install "rlkit[scale]"\n'

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from rlkit.agents import build_agent
+from rlkit.build import build_agent
 from rlkit.checkpoint import load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,7 +33,7 @@ def test_short_cartpole_run_writes_a_checkpoint_play_can_rebuild(tmp_path: Path)
     checkpoint = load_checkpoint(tmp_path)
     assert (checkpoint["env"], checkpoint["agent"], checkpoint["step"]) == ("cartpole", "dqn", 600)
     env = gym.make("CartPole-v1")
-    agent = build_agent(checkpoint["config"]["agent"], observation_space=env.observation_space,
+    agent = build_agent(checkpoint["config"], observation_space=env.observation_space,
                         action_space=env.action_space, device=torch.device("cpu"), seed=0)
     agent.load_state_dict(checkpoint["agent_state"])
     assert agent.steps == 600 and agent.act(np.zeros(4, np.float32), explore=False) in (0, 1)
@@ -52,11 +52,12 @@ def test_default_cartpole_run_reaches_475(tmp_path: Path) -> None:
     from hydra import compose, initialize_config_dir
 
     from rlkit.runtime import conf_dir
+    from rlkit.settings import plain_config
     from rlkit.train import run
 
     with initialize_config_dir(str(conf_dir()), version_base="1.3"):
         overrides = ["env=cartpole", "seed=0", "eval_every_steps=0", "final_eval_episodes=20", "progress=false"]
         cfg = compose("train", overrides=overrides)
-    result = run(cfg, tmp_path, env_name="cartpole", agent_name="dqn")
+    result = run(plain_config(cfg), tmp_path, env_name="cartpole", agent_name="dqn")
     assert result.steps == 50_000
     assert result.final_eval is not None and result.final_eval.mean >= 475

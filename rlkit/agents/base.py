@@ -7,6 +7,8 @@ from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 
+from rlkit.errors import RlkitError
+
 NO_METRICS: Mapping[str, float] = {}
 
 
@@ -51,6 +53,26 @@ class QValues(Protocol):
     def q_values(self, obs: Any) -> np.ndarray:
         """Q-values of one observation, shape (actions,), or of a batch, shape (batch, actions)."""
         ...
+
+
+@runtime_checkable
+class ReplayOwner(Protocol):
+    """An agent that keeps a replay buffer, which checkpoint.replay=true saves next to the checkpoint."""
+
+    def replay_arrays(self) -> dict[str, np.ndarray]:
+        """The buffer's contents as plain arrays (saved with numpy, never pickled)."""
+        ...
+
+    def load_replay_arrays(self, arrays: Mapping[str, np.ndarray], *, num_envs: int) -> int:
+        """Refill the buffer from saved arrays, refusing ones that do not fit; returns the transitions held."""
+        ...
+
+
+def check_probabilities(**values: float) -> None:
+    """Refuse an exploration rate outside [0, 1] by name (agent.epsilon_start=5 would explore with p=1)."""
+    for name, value in values.items():
+        if not 0.0 <= value <= 1.0:
+            raise RlkitError(f"agent.{name} must be in [0, 1], got {value}")
 
 
 def linear_schedule(*, start: float, end: float, duration_steps: int, step: int) -> float:

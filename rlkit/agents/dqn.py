@@ -14,14 +14,14 @@ from torch import nn
 from torch.nn import functional as F
 
 from rlkit import tb
-from rlkit.agents.base import NO_METRICS, Transition, crossings, epsilon_greedy, linear_schedule
+from rlkit.agents.base import NO_METRICS, Transition, check_probabilities, crossings, epsilon_greedy, linear_schedule
 from rlkit.agents.targets import bootstrap_q, td_target
 from rlkit.envs import require_discrete
 from rlkit.errors import NonFiniteLossError, RlkitError
 from rlkit.frame_replay import FrameReplayBuffer
 from rlkit.nets import DuelingHead, OneHot, QHead, QNetwork, Scale, body_for_shape
 from rlkit.prioritized import PrioritizedSampler
-from rlkit.replay import ReplayBuffer
+from rlkit.replay import ReplayBuffer, check_memory
 
 LOSSES: dict[str, Callable[..., torch.Tensor]] = {
     "huber": F.smooth_l1_loss,  # Huber with delta 1, as in the Nature DQN's clipped error
@@ -89,6 +89,7 @@ class DQNAgent:
                 raise RlkitError(f"agent.{name} must be >= 1, got {value}")
         if not 0.0 <= gamma <= 1.0:
             raise RlkitError(f"agent.gamma must be in [0, 1], got {gamma}")
+        check_probabilities(epsilon_start=epsilon_start, epsilon_end=epsilon_end)
         if not 0.0 < tau <= 1.0:
             raise RlkitError(f"agent.tau must be in (0, 1] (1 is a hard copy), got {tau}")
         if int(batch_size) > int(buffer_size):
@@ -112,6 +113,8 @@ class DQNAgent:
 
         inputs, input_shape, self.obs_dtype = input_encoding(observation_space)
         self.obs_shape: tuple[int, ...] = tuple(observation_space.shape or ())
+        buffer = FrameReplayBuffer if self.dedup_frames else ReplayBuffer  # refused now if it cannot fit, not at step 1
+        check_memory(capacity=self.buffer_size, bytes_per_row=buffer.bytes_per_row(self.obs_shape, self.obs_dtype))
         with torch.random.fork_rng(devices=[]):  # same initial weights for a seed, whatever ran before
             torch.manual_seed(seed)
             try:
@@ -260,9 +263,11 @@ class DQNAgent:
         """The replay buffer's contents, for checkpoint.replay=true (empty before the first step)."""
         return self.replay.arrays() if self.replay is not None else {}
 
-    def load_replay_arrays(self, arrays: Mapping[str, np.ndarray], *, num_envs: int) -> None:
+    def load_replay_arrays(self, arrays: Mapping[str, np.ndarray], *, num_envs: int) -> int:
+        """Refill replay from saved arrays; returns the transitions it now holds."""
         self.replay = self._make_replay(num_envs=num_envs)
-        self.replay.load_arrays(dict(arrays))
+        self.replay.load_arrays(arrays, n_actions=self.n_actions)
+        return len(self.replay)
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         try:

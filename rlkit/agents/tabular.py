@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from rlkit import tb
-from rlkit.agents.base import NO_METRICS, Transition, linear_schedule
+from rlkit.agents.base import NO_METRICS, Transition, check_probabilities, linear_schedule
 from rlkit.envs import require_discrete
 from rlkit.errors import RlkitError
 
@@ -45,6 +45,7 @@ class QLearningAgent:
             raise RlkitError(f"learning_rate must be in (0, 1], got {learning_rate}")
         if not 0.0 <= discount <= 1.0:
             raise RlkitError(f"discount must be in [0, 1], got {discount}")
+        check_probabilities(epsilon_start=epsilon_start, epsilon_end=epsilon_end)
         self.learning_rate = float(learning_rate)
         self.discount = float(discount)
         self.epsilon_start = float(epsilon_start)

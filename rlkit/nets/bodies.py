@@ -19,11 +19,19 @@ def activation(name: str) -> nn.Module:
         raise ValueError(f"activation={name} is not known; choose one of: {', '.join(ACTIVATIONS)}") from None
 
 
+def check_sizes(**sizes: Sequence[int]) -> None:
+    """Layer sizes below 1 build empty or invalid layers: refuse them by name."""
+    for name, values in sizes.items():
+        if any(int(v) < 1 for v in values):
+            raise ValueError(f"{name}={list(values)} needs sizes >= 1")
+
+
 class MLPBody(nn.Module):
     """Dense layers, each followed by the activation; flattens any trailing input shape."""
 
     def __init__(self, *, in_features: int, hidden: Sequence[int] = (64, 64), activation_name: str = "relu") -> None:
         super().__init__()
+        check_sizes(hidden=hidden)
         layers: list[nn.Module] = [nn.Flatten()]
         width = int(in_features)
         for size in hidden:
@@ -59,6 +67,7 @@ class CNNBody(nn.Module):
         super().__init__()
         if not len(channels) == len(kernel_sizes) == len(strides):
             raise ValueError("channels, kernel_sizes and strides need one entry per convolution layer")
+        check_sizes(channels=channels, kernel_sizes=kernel_sizes, strides=strides, hidden=[hidden])
         paddings = paddings if paddings is not None else [0] * len(channels)
         layers: list[nn.Module] = []
         width = int(in_channels)

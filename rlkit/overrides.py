@@ -1,0 +1,195 @@
+"""Command-line overrides as data: parsed by Hydra's grammar, checked against the keys a config really has,
+and composed with Hydra's compose API, so a bad key is one line naming the closest valid keys (issues 8 and 9).
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from hydra import compose as hydra_compose
+from hydra import initialize_config_dir
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import Override, OverrideType
+from hydra.errors import HydraException
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from rlkit.errors import RlkitError
+from rlkit.plain import refuse_code
+
+# gymnasium.make's keyword arguments are open-ended: the one place where `+key=` may add a key.
+OPEN_PREFIXES = ("env.kwargs.",)
+
+
+def first_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
+
+
+def parse_overrides(lines: Sequence[str]) -> list[Override]:
+    try:
+        return OverridesParser.create().parse_overrides(list(lines))
+    except HydraException as exc:
+        raise RlkitError(first_line(exc)) from None
+
+
+def compose(conf: Path, config_name: str, lines: Sequence[str]) -> DictConfig:
+    """The config `config_name` with these overrides, Hydra's node included (group choices, run dir)."""
+    try:
+        with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
+            return hydra_compose(config_name, overrides=list(lines), return_hydra_config=True)
+    except (HydraException, OmegaConfBaseException) as exc:
+        raise RlkitError(first_line(exc)) from None
+
+
+def config_keys(node: Any, prefix: str = "") -> set[str]:
+    """Every dotted key of a config, nodes included: {'env', 'env.kwargs', 'env.kwargs.map_name', ...}."""
+    keys: set[str] = set()
+    if isinstance(node, DictConfig):
+        for key in node.keys():
+            name = f"{prefix}{key}"
+            keys.add(name)
+            child = node._get_node(key)
+            if isinstance(child, DictConfig):
+                keys |= config_keys(child, f"{name}.")
+    return keys
+
+
+def _initials(name: str) -> str:
+    return "".join(part[0] for part in name.split("_") if part)
+
+
+def closest_keys(key: str, keys: Iterable[str], n: int = 3) -> list[str]:
+    """Valid keys a mistyped one most likely meant: the same name in another group (agent.lr -> optim.lr) or an
+    abbreviation (agent.lr -> agent.learning_rate) first, then by spelling. Only settings and top-level nodes count.
+    """
+    keys = set(keys)
+    nodes = {k.rsplit(".", 1)[0] for k in keys if "." in k}
+    candidates = sorted(
+        k for k in keys
+        if (k not in nodes or "." not in key) and not k.endswith(".type") and k.startswith("hydra") == key.startswith("hydra")
+    )
+    leaf = key.rsplit(".", 1)[-1]
+    same_leaf = [k for k in candidates if k.rsplit(".", 1)[-1] == leaf]
+    abbreviated = [k for k in candidates if len(leaf) > 1 and _initials(k.rsplit(".", 1)[-1]) == leaf]
+    spelled = difflib.get_close_matches(key, candidates, n=n, cutoff=0.6)
+    leaves = {k.rsplit(".", 1)[-1]: k for k in candidates}
+    close_leaf = [leaves[m] for m in difflib.get_close_matches(leaf, list(leaves), n=n, cutoff=0.75)]
+    return list(dict.fromkeys([*same_leaf, *abbreviated, *spelled, *close_leaf]))[:n]
+
+
+def unknown_key(key: str, keys: Iterable[str], *, entry: str) -> RlkitError:
+    close = closest_keys(key, keys)
+    if not close:
+        return RlkitError(f"unknown key {key}; python -m {entry} --help lists every key")
+    options = close[0] if len(close) == 1 else ", ".join(close[:-1]) + " or " + close[-1]
+    return RlkitError(f"unknown key {key}; did you mean {options}?")
+
+
+def first_values(overrides: Sequence[Override]) -> list[str]:
+    """One job's overrides out of a sweep: each choice or range at its first value; intervals left out."""
+    lines = []
+    for override in overrides:
+        if not override.is_sweep_override():
+            lines.append(override.input_line)
+        elif override.is_discrete_sweep():
+            lines.append(f"{override.get_key_element()}={next(iter(override.sweep_string_iterator()))}")
+    return lines
+
+
+def checked_data_overrides(lines: Sequence[str], *, origin: str) -> list[Override]:
+    """Overrides read from a file (a run folder's record), accepted only as plain settings of rlkit keys.
+
+    Refused, each by its line: hydra.* keys (Hydra would act on them: callbacks, launchers, run dirs), `+`
+    and `~` (outside env.kwargs), packages, sweeps, `_target_`-style keys and `${...}` interpolations.
+    """
+    parsed = []
+    for line in lines:
+        try:
+            (override,) = parse_overrides([line])
+        except (RlkitError, ValueError):
+            raise RlkitError(f"{line} in {origin} is not an override rlkit writes") from None
+        key = override.key_or_group
+        adds_or_deletes = override.type != OverrideType.CHANGE and not key.startswith(OPEN_PREFIXES)
+        problem = (
+            "hydra settings are never replayed from a run folder" if override.is_hydra_override()
+            else "+ and ~ are never replayed from a run folder" if adds_or_deletes
+            else "packages (@) are never replayed" if override.package is not None
+            else "sweeps are never replayed" if override.is_sweep_override()
+            else "interpolations are never resolved from a run folder" if "${" in line
+            else "rlkit never instantiates a _target_" if any(p.startswith("_") and p.endswith("_") for p in key.split("."))
+            else None
+        )
+        if problem is None:
+            try:
+                refuse_code(override.value(), key, origin)
+            except RlkitError as exc:
+                problem = str(exc)
+        if problem is not None:
+            raise RlkitError(f"{line} in {origin}: {problem}")
+        parsed.append(override)
+    return parsed
+
+
+def _is_rlkit_key(override: Override, groups: Sequence[str]) -> bool:
+    return not override.is_hydra_override() and override.key_or_group not in groups
+
+
+def check_keys(overrides: Sequence[Override], keys: set[str], *, groups: Sequence[str], entry: str) -> None:
+    """Refuse keys the config lacks, `+` additions (outside env.kwargs) and `~` deletions of rlkit keys.
+
+    `+key=` is never suggested: rlkit reads only the keys its config defines, so an added one would do nothing.
+    """
+    for override in overrides:
+        key = override.key_or_group
+        if key.startswith(OPEN_PREFIXES):
+            if override.type == OverrideType.CHANGE and key not in keys:  # gymnasium.make's keywords: added, not set
+                raise RlkitError(f"{key} is not in this env's kwargs; add a gymnasium.make keyword with +{override.input_line}")
+            continue
+        if override.is_hydra_override() and override.type == OverrideType.CHANGE and "/" not in key and key not in keys:
+            raise unknown_key(key, keys, entry=entry)
+        if not _is_rlkit_key(override, groups):
+            continue
+        if override.type == OverrideType.DEL:
+            raise RlkitError(f"{override.input_line}: rlkit keys cannot be deleted; set {key}=<value> instead")
+        if override.type in (OverrideType.ADD, OverrideType.FORCE_ADD):
+            if key in keys:
+                raise RlkitError(f"{override.input_line}: {key} exists; set it without the +: {key}={override.get_value_element_as_str()}")
+            raise unknown_key(key, keys, entry=entry)
+        if key not in keys:
+            raise unknown_key(key, keys, entry=entry)
+
+
+def compose_checked(conf: Path, config_name: str, overrides: Sequence[Override], *, groups: Sequence[str], entry: str) -> DictConfig:
+    """Compose one job's config, refusing unknown keys by name before Hydra's own multi-line report can.
+
+    One composition when all is well; the keys of the chosen groups are composed apart only to name a bad key.
+    """
+    adds = any(
+        o.type != OverrideType.CHANGE and _is_rlkit_key(o, groups) and not o.key_or_group.startswith(OPEN_PREFIXES) for o in overrides
+    )
+    try:
+        cfg = None if adds else compose(conf, config_name, first_values(overrides))
+    except RlkitError:
+        cfg = None
+    if cfg is None:  # a bad key, an addition or a deletion: say which, against the keys the config really has
+        choices = [o.input_line for o in overrides if o.key_or_group in groups or "/" in o.key_or_group]
+        check_keys(overrides, config_keys(compose(conf, config_name, choices)), groups=groups, entry=entry)
+        return compose(conf, config_name, first_values(overrides))
+    check_keys(overrides, config_keys(cfg), groups=groups, entry=entry)  # env.kwargs keys a CHANGE cannot add
+    return cfg
+
+
+def resolved_run_dir(cfg: DictConfig) -> Path:
+    """hydra.run.dir as Hydra will resolve it (${now:...}, ${hydra:runtime.choices...})."""
+    hydra_config = HydraConfig.instance()
+    previous = hydra_config.cfg
+    hydra_config.set_config(cfg)
+    try:
+        return Path(str(OmegaConf.select(cfg, "hydra.run.dir")))
+    finally:
+        hydra_config.cfg = previous

@@ -1,0 +1,138 @@
+"""Config values as plain data: what may stand where, checked against annotations, never code.
+
+Run folders hold configs that someone else may have written. Nothing in them is instantiated, imported or
+resolved: a value is a number, string, bool, null or list of them, checked against the annotation of the
+parameter it is for; `_target_`-style keys and `${...}` interpolations are refused by name (issue 8).
+"""
+
+from __future__ import annotations
+
+import collections.abc
+import math
+import types
+import typing
+from collections.abc import Mapping
+from typing import Any
+
+from rlkit.errors import RlkitError
+
+PLAIN_SCALARS = (bool, int, float, str, type(None))
+MAX_DEPTH = 16
+
+
+def where_in(key: str, origin: str) -> str:
+    """`agent.gamma`, or `agent.gamma in runs/x/checkpoint.pt` for data read from a file."""
+    return f"{key} in {origin}" if origin else key
+
+
+def show(value: Any) -> str:
+    """A value as a user would type it on the command line."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if value is None:
+        return "null"
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(show(v) for v in value) + "]"
+    text = str(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def refuse_code(node: Any, key: str, origin: str = "", depth: int = 0) -> None:
+    """Refuse what could become code if handed to Hydra: `_target_`-style keys and `${...}` interpolations."""
+    if depth > MAX_DEPTH:
+        raise RlkitError(f"{where_in(key, origin)} is nested deeper than {MAX_DEPTH} levels; configs are flat data")
+    if isinstance(node, Mapping):
+        for name, value in node.items():
+            if not isinstance(name, str):
+                raise RlkitError(f"{where_in(key, origin)} has a key {show(name)} that is not a string")
+            path = f"{key}.{name}" if key else name
+            if len(name) > 2 and name.startswith("_") and name.endswith("_"):
+                raise RlkitError(
+                    f"{where_in(path, origin)}: rlkit never instantiates a {name}; a config names its class "
+                    f"with type: (registered names only), so this node is refused"
+                )
+            refuse_code(value, path, origin, depth + 1)
+    elif isinstance(node, (list, tuple)):
+        for i, value in enumerate(node):
+            refuse_code(value, f"{key}[{i}]", origin, depth + 1)
+    elif isinstance(node, str):
+        if "${" in node:
+            raise RlkitError(f"{where_in(key, origin)}={show(node)}: interpolations (${{...}}) in data are never resolved")
+    elif not isinstance(node, PLAIN_SCALARS):
+        raise RlkitError(f"{where_in(key, origin)} holds a {type(node).__name__}; configs hold plain values only")
+
+
+def _is_union(annotation: Any) -> bool:
+    return typing.get_origin(annotation) in (typing.Union, types.UnionType)
+
+
+SEQUENCES = (list, tuple, collections.abc.Sequence, collections.abc.Iterable)
+
+
+def plain_value(value: Any, annotation: Any) -> tuple[bool, Any]:
+    """(accepted, value as the constructor gets it) for a config value and a parameter annotation.
+
+    Accepted: numbers, strings, bools, null and lists of numbers, where the annotation asks for them; an
+    integral float (1e5) counts as an integer, anything else with a fraction does not (1500.7 is refused).
+    """
+    if annotation is Any:
+        if isinstance(value, (list, tuple)):
+            return all(isinstance(v, PLAIN_SCALARS) for v in value), list(value)
+        return isinstance(value, PLAIN_SCALARS), value
+    if _is_union(annotation):
+        for option in typing.get_args(annotation):
+            accepted, converted = plain_value(value, option)
+            if accepted:
+                return True, converted
+        return False, value
+    if annotation is type(None) or annotation is None:
+        return value is None, value
+    if annotation is bool:
+        return isinstance(value, bool), value
+    if annotation is int:
+        if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+            return True, int(value)
+        return isinstance(value, int) and not isinstance(value, bool), value
+    if annotation is float:
+        try:
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        except OverflowError:  # an integer too large for a float
+            ok = False
+        return ok, float(value) if ok else value
+    if annotation is str:
+        return isinstance(value, str), value
+    if typing.get_origin(annotation) in SEQUENCES and isinstance(value, (list, tuple)):
+        args = typing.get_args(annotation)
+        if len(args) == 2 and args[1] is Ellipsis or len(args) <= 1:
+            element = args[0] if args else Any
+            checked = [plain_value(v, element) for v in value]
+        elif len(args) == len(value):  # a fixed-length tuple, e.g. Adam's betas
+            checked = [plain_value(v, a) for v, a in zip(value, args)]
+        else:
+            return False, value
+        return all(ok for ok, _ in checked), [v for _, v in checked]
+    return False, value
+
+
+def describe(annotation: Any) -> str:
+    """What a user may write for an annotation: 'an integer', 'a number or null', ..."""
+    if _is_union(annotation):
+        parts = [describe(a) for a in typing.get_args(annotation)]
+        return " or ".join(dict.fromkeys(p for p in parts if p))
+    names = {bool: "true or false", int: "an integer", float: "a number", str: "a string", type(None): "null", Any: "a plain value"}
+    if annotation in names:
+        return names[annotation]
+    if typing.get_origin(annotation) in SEQUENCES:
+        args = [a for a in typing.get_args(annotation) if a is not Ellipsis]
+        element = describe(args[0]) if args else "a plain value"
+        return f"a list of {element.removeprefix('an ').removeprefix('a ')}s" if element else ""
+    return ""
+
+
+def check_value(value: Any, annotation: Any, key: str, origin: str = "") -> Any:
+    """The value converted for the constructor, or one line naming the key, the value and what it must be."""
+    accepted, converted = plain_value(value, annotation)
+    if not accepted:
+        expected = describe(annotation) or "set at run time, not in a config"
+        raise RlkitError(f"{where_in(key, origin)}={show(value)} must be {expected}")
+    return converted
