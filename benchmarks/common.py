@@ -18,9 +18,9 @@ def print_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         print("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))))
 
 
-def write_results(name: str, figures: dict[str, Any], *, echo_json: bool) -> Path:
-    """benchmarks/results/<name>.json; with echo_json the figures are also the last line of stdout."""
-    path = RESULTS_DIR / f"{name}.json"
+def write_results(name: str, figures: dict[str, Any], *, echo_json: bool, results_dir: Path | None = None) -> Path:
+    """<results_dir or benchmarks/results>/<name>.json; with echo_json the figures are also the last line of stdout."""
+    path = (results_dir or RESULTS_DIR) / f"{name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(figures, indent=2) + "\n")
     print(f"wrote {path}")
