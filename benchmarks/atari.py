@@ -7,7 +7,7 @@ SB3's ReplayBuffer with and without optimize_memory_usage.
 (2) Env steps per second while learning: the same env for both (rlkit's Pong training env), train every 4
 steps, batch 32, Nature CNN, Adam lr 1e-4, Huber loss, gradient norm clipped at 10, target copied every 1000
 steps, epsilon 1 -> 0.01 over 1M steps (SB3's exploration_fraction set to match), 10k replay, learning from
-step 1000; steps 1000 to 3000 are timed. Both run in this process at each torch thread count in turn
+step 1000; after 3 warm-up updates, the next 2000 steps are timed. Both run in this process at each torch thread count in turn
 (default: 1, and torch's default of one per core), alternating, --repeats times each; medians are reported.
 Each run also times rlkit's update alone, whose cost caps learning at 1000 / update_ms * 4 env steps/s.
 (3) rlkit at 1, 4 and 8 env copies (an async vector env for more than one): train_every_steps counts the steps
@@ -86,9 +86,19 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def time_updates(agent: Any, device: torch.device, updates: int = 10) -> float:
+    """ms per update alone, the batch draw included: what learning costs before any env step."""
+    synchronize(device)
+    started = time.perf_counter()
+    for _ in range(updates):
+        agent._learn()  # private: for the ceiling only
+    synchronize(device)
+    return (time.perf_counter() - started) / updates * 1e3
+
+
 def rlkit_run(cfg: dict[str, Any], *, measure_steps: int, seed: int, device: torch.device) -> dict[str, Any]:
     """Fill replay, learn 3 times (compiling, if asked, and warming the allocator), then time `measure_steps` env steps
-    of learning and 10 updates alone. Acting syncs with the device every step, so the loop's clock counts the updates."""
+    of learning and 10 updates alone. Acting waits for the device every step, so the loop's clock counts the updates."""
     env = make_train_env(cfg["env"])
     observation_space, action_space = single_spaces(env)
     agent = build_agent(cfg["agent"], observation_space=observation_space, action_space=action_space, device=device, seed=seed)
@@ -96,7 +106,9 @@ def rlkit_run(cfg: dict[str, Any], *, measure_steps: int, seed: int, device: tor
         torch.cuda.reset_peak_memory_stats(device)
     with tempfile.TemporaryDirectory() as log_dir:
         logger = tb.Logger(log_dir)  # as a real run: TensorBoard on
-        filled = train(env=env, agent=agent, logger=logger, total_steps=cfg["agent"]["learning_starts_steps"], seed=seed, progress=False)
+        # Stop one vector step short of learning_starts: the first update (and compiling) falls in the warm-up.
+        fill_steps = cfg["agent"]["learning_starts_steps"] - cfg["env"].get("num_envs", 1)
+        filled = train(env=env, agent=agent, logger=logger, total_steps=fill_steps, seed=seed, progress=False)
         started = time.perf_counter()
         for _ in range(3):
             agent._learn()  # private: warm-up outside the clock (compiling takes a minute, once per run)
@@ -106,12 +118,7 @@ def rlkit_run(cfg: dict[str, Any], *, measure_steps: int, seed: int, device: tor
             env=env, agent=agent, logger=logger, total_steps=filled.steps + measure_steps, seed=seed, start_step=filled.steps, progress=False,
         )
         logger.close()
-    synchronize(device)
-    started = time.perf_counter()
-    for _ in range(10):
-        agent._learn()  # one update alone: what learning costs before any env step (private, for the ceiling only)
-    synchronize(device)
-    update_ms = (time.perf_counter() - started) / 10 * 1e3
+    update_ms = time_updates(agent, device)
     env.close()
     figures = {"steps_per_sec": result.steps_per_sec, "update_ms": update_ms, "episodes": result.episodes, "warmup_s": warmup_s}
     if device.type == "cuda":

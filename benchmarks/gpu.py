@@ -17,7 +17,9 @@ runs: compiling the update takes 25-50 s on a 2-core CPU.
 from __future__ import annotations
 
 import argparse
+import os
 import platform
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -27,8 +29,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing rlkit
 
 import torch  # noqa: E402
-from atari import SMOKE, copies_overrides, pong_config, rlkit_run, sb3_run, update_ceiling  # noqa: E402
+from atari import SMOKE, copies_overrides, pong_config, rlkit_run, sb3_run, time_updates, update_ceiling  # noqa: E402
 from common import print_table, write_results  # noqa: E402
+
+from rlkit import tb  # noqa: E402
+from rlkit.agents import build_agent  # noqa: E402
+from rlkit.envs import make_train_env  # noqa: E402
+from rlkit.loop import train  # noqa: E402
 
 ASYNC_COPIES = 8
 GOAL_STEPS_PER_SEC, GOAL_OVER_SB3 = 1000, 2.0  # issue 13's goal for one env on a GPU
@@ -59,11 +66,41 @@ def pick_device(name: str | None, *, smoke: bool) -> torch.device:
     return device
 
 
+def cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as info:
+            return next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
+
+
 def machine(device: torch.device) -> dict[str, Any]:
-    facts = {"device": str(device), "torch": torch.__version__, "cpu": platform.processor() or platform.machine(), "torch_threads": torch.get_num_threads()}
+    facts = {"device": str(device), "torch": torch.__version__, "cpu": cpu_name(), "cpu_cores": os.cpu_count(), "torch_threads": torch.get_num_threads()}
     if device.type == "cuda":
         facts.update(gpu=torch.cuda.get_device_name(device), cuda=torch.version.cuda)
     return facts
+
+
+def interleaved_update_ms(device: torch.device, modes: tuple[str, ...], sizes: dict[str, int], rounds: int) -> dict[str, float]:
+    """Median ms per update of each mode, timed in alternating rounds of 10 on one filled replay: a same-run ratio."""
+    cfg = pong_config(learning_starts=sizes["learning_starts"], buffer=sizes["buffer"])
+    env = make_train_env(cfg["env"])
+    agents = {
+        mode: build_agent({**cfg["agent"], "compile": mode == "compiled"}, observation_space=env.observation_space,
+                          action_space=env.action_space, device=device, seed=0)
+        for mode in modes
+    }
+    first = agents[modes[0]]
+    train(env=env, agent=first, logger=tb.Logger(None), total_steps=sizes["learning_starts"] - 1, seed=0, progress=False)
+    env.close()
+    for agent in agents.values():
+        agent.replay = first.replay
+        time_updates(agent, device, updates=3)  # warm-up: compiling happens here
+    times: dict[str, list[float]] = {mode: [] for mode in modes}
+    for _ in range(rounds):
+        for mode, agent in agents.items():
+            times[mode].append(time_updates(agent, device))
+    return {mode: statistics.median(ms) for mode, ms in times.items()}
 
 
 def main() -> None:
@@ -95,30 +132,37 @@ def main() -> None:
     for mode in modes:
         measure(f"rlkit_{mode}_async{ASYNC_COPIES}", rlkit_run, f"agent.compile={mode == 'compiled'}", *copies_overrides(ASYNC_COPIES))
 
+    update_ms = interleaved_update_ms(device, modes, sizes, rounds=1 if args.smoke else 5)
+    print(f"{time.perf_counter() - started:6.0f} s  update alone: " + ", ".join(f"{m} {ms:.2f} ms" for m, ms in update_ms.items()), flush=True)
     for name, run in runs.items():
         if name.startswith("rlkit"):
-            run["update_ceiling_steps_per_sec"] = update_ceiling(run["update_ms"])
             run["over_sb3"] = run["steps_per_sec"] / runs["sb3"]["steps_per_sec"]
-    figures: dict[str, Any] = {**machine(device), "smoke": args.smoke, **sizes, "runs": runs, "wall_seconds": time.perf_counter() - started}
+    figures: dict[str, Any] = {
+        **machine(device), "smoke": args.smoke, **sizes, "runs": runs, "wall_seconds": time.perf_counter() - started,
+        "update_ms_interleaved": update_ms, "update_ceiling_steps_per_sec": {m: update_ceiling(ms) for m, ms in update_ms.items()},
+    }
     best = max(runs[f"rlkit_{mode}"]["steps_per_sec"] for mode in modes)
     figures["rlkit_best_over_sb3"] = best / runs["sb3"]["steps_per_sec"]
 
-    def cells(key: str, fmt: str, copies: str = "") -> list[str]:
-        """One figure of the eager and the compiled rlkit run ('-' where not run or not measured)."""
-        found = [runs.get(f"rlkit_{mode}{copies}", {}).get(key) for mode in ("eager", "compiled")]
-        return ["-" if value is None else format(value, fmt) for value in found]
+    def per_mode(values: dict[str, float], fmt: str) -> list[str]:
+        """The eager and the compiled figure ('-' where not measured)."""
+        return [format(values[mode], fmt) if mode in values else "-" for mode in ("eager", "compiled")]
 
-    where = figures.get("gpu", figures["cpu"])
+    def of_runs(key: str, copies: str = "") -> dict[str, float]:
+        found = {mode: runs.get(f"rlkit_{mode}{copies}", {}).get(key) for mode in ("eager", "compiled")}
+        return {mode: value for mode, value in found.items() if value is not None}
+
+    where = figures.get("gpu", f"{figures['cpu']}, {figures['torch_threads']} torch thread(s)")
     print(f"\nrlkit DQN on Pong, {where} ({device}, torch {figures['torch']}); Nature CNN, batch 32, one update per 4 env steps")
     print_table(("", "eager", "compiled"), [
-        ("update alone (ms)", *cells("update_ms", ".2f")),
-        ("update ceiling (env steps/s)", *cells("update_ceiling_steps_per_sec", ".0f")),
-        ("learning, 1 env (env steps/s)", *cells("steps_per_sec", ".0f")),
-        (f"learning, {ASYNC_COPIES} async envs (env steps/s)", *cells("steps_per_sec", ".0f", f"_async{ASYNC_COPIES}")),
+        ("update alone (ms, alternating rounds)", *per_mode(update_ms, ".2f")),
+        ("update ceiling (env steps/s)", *per_mode(figures["update_ceiling_steps_per_sec"], ".0f")),
+        ("learning, 1 env (env steps/s)", *per_mode(of_runs("steps_per_sec"), ".0f")),
+        (f"learning, {ASYNC_COPIES} async envs (env steps/s)", *per_mode(of_runs("steps_per_sec", f"_async{ASYNC_COPIES}"), ".0f")),
         ("SB3 DQN learning, 1 env (env steps/s)", f"{runs['sb3']['steps_per_sec']:.0f}", "-"),
-        ("rlkit / SB3, 1 env", *cells("over_sb3", ".2f")),
-        ("warm-up incl. compiling (s)", *cells("warmup_s", ".1f")),
-        ("peak GPU memory, 1 env (MB)", *cells("peak_gpu_mb", ".0f")),
+        ("rlkit / SB3, 1 env", *per_mode(of_runs("over_sb3"), ".2f")),
+        ("warm-up incl. compiling (s)", *per_mode(of_runs("warmup_s"), ".1f")),
+        ("peak GPU memory, 1 env (MB)", *per_mode(of_runs("peak_gpu_mb"), ".0f")),
     ])
     if device.type == "cuda":
         print(f"goal (issue 13): >= {GOAL_STEPS_PER_SEC} env steps/s with 1 env: {'met' if best >= GOAL_STEPS_PER_SEC else 'not met'}; "

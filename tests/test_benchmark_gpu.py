@@ -44,5 +44,5 @@ def test_cpu_smoke_runs_rlkit_sb3_and_eight_async_envs(tmp_path: Path) -> None:
     assert report["device"] == "cpu" and report["smoke"] is True
     assert sorted(report["runs"]) == ["rlkit_eager", "rlkit_eager_async8", "sb3"]  # compiling is left out of the smoke run
     assert all(run["steps_per_sec"] > 0 for run in report["runs"].values())
-    assert report["runs"]["rlkit_eager"]["update_ms"] > 0
+    assert report["runs"]["rlkit_eager"]["update_ms"] > 0 and set(report["update_ms_interleaved"]) == {"eager"}
     assert "learning, 8 async envs (env steps/s)" in proc.stdout and "SB3 DQN learning, 1 env" in proc.stdout

@@ -95,19 +95,20 @@ def test_catch_stacks_come_back_from_the_frame_replay_exactly_per_copy() -> None
     assert stored == recorder.kept  # the same obs and next obs stacks, byte for byte, in the right copy
 
 
-def learn_catch(*overrides: str, total_steps: int = 4000) -> tuple[float, float]:
-    """(greedy mean return over 100 episodes, wall seconds) after training DQN on Catch."""
-    env = make_catch()
+def learn_catch(*overrides: str, copies: int = 1, total_steps: int = 4000) -> tuple[float, float]:
+    """(greedy mean return over 100 episodes, wall seconds) after training DQN on Catch, on `copies` async copies if > 1."""
+    env = make_catch() if copies == 1 else gym.vector.AsyncVectorEnv([make_catch] * copies)
     agent = catch_agent(env, *overrides, total_steps=total_steps)
     started = time.perf_counter()
     train(env=env, agent=agent, logger=tb.Logger(None), total_steps=total_steps, seed=0, progress=False)
+    env.close()
     result = evaluate(make_catch(), agent, episodes=100, seed=10_000)
     return result.mean, time.perf_counter() - started
 
 
 @pytest.mark.slow
 def test_dqn_learns_catch_from_pixels() -> None:
-    """4,000 env steps (~60 s on a busy 2-core machine): greedy return >= 0.5, where random play scores -0.71."""
+    """4,000 env steps (~40 s of CPU): greedy return >= 0.5, where random play scores -0.71."""
     mean, seconds = learn_catch()
     assert mean >= 0.5, f"greedy return {mean:.2f} after {seconds:.0f} s (random play: {RANDOM_RETURN})"
 
@@ -116,4 +117,11 @@ def test_dqn_learns_catch_from_pixels() -> None:
 def test_prioritized_three_step_dqn_learns_catch_from_pixels() -> None:
     """The same with agent.prioritized=true agent.n_step=3: greedy return >= 0.5, where random play scores -0.71."""
     mean, seconds = learn_catch("agent.prioritized=true", "agent.n_step=3")
+    assert mean >= 0.5, f"greedy return {mean:.2f} after {seconds:.0f} s (random play: {RANDOM_RETURN})"
+
+
+@pytest.mark.slow
+def test_dqn_learns_catch_on_eight_async_copies() -> None:
+    """4,000 env steps over 8 async copies (steps count every copy): greedy return >= 0.5, random play -0.71."""
+    mean, seconds = learn_catch(copies=8)
     assert mean >= 0.5, f"greedy return {mean:.2f} after {seconds:.0f} s (random play: {RANDOM_RETURN})"
