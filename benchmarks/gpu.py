@@ -3,9 +3,10 @@
 Pong with the Nature settings of benchmarks/atari.py (Nature CNN, batch 32, Adam 1e-4, Huber, clipping 10, one
 update per 4 env steps, 10k replay, learning from step 1000). Each run fills replay, learns 3 times outside the
 clock (compiling, for agent.compile=true: torch.compile of the whole update with CUDA graphs), then times
---measure-steps env steps of learning and 10 updates alone. Reports update ms eager and compiled, learning env
-steps/s for rlkit eager, rlkit compiled and SB3 DQN with one env, and rlkit with 8 async env copies; writes
-benchmarks/results/gpu.json. About 3-5 minutes on a recent GPU, 8 at most.
+--measure-steps env steps of learning. Reports learning env steps/s for rlkit eager, rlkit compiled and SB3 DQN
+with one env, and rlkit with 8 async env copies; then the update alone, eager and compiled, timed in alternating
+rounds on one replay. Writes benchmarks/results/gpu.json. Budgeted for 3-5 minutes on a recent GPU (8 at most;
+not yet timed on one: no GPU was at hand when it was written).
 
     python benchmarks/gpu.py [--device cuda:0] [--measure-steps 10000] [--json] [--results-dir DIR]
     python benchmarks/gpu.py --device cpu --smoke --results-dir /tmp/gpu   # checks the script in seconds, no GPU needed
@@ -23,7 +24,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing rlkit
@@ -41,7 +42,7 @@ ASYNC_COPIES = 8
 GOAL_STEPS_PER_SEC, GOAL_OVER_SB3 = 1000, 2.0  # issue 13's goal for one env on a GPU
 
 
-def refuse(message: str) -> None:
+def refuse(message: str) -> NoReturn:
     print(f"error: {message}", file=sys.stderr)
     sys.exit(2)
 

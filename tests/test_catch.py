@@ -12,12 +12,13 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from catch import make_catch
+from catch import make_catch, random_return
 from conftest import compose_train
 
 from rlkit import tb
 from rlkit.agents import Agent, Transition, build_agent
 from rlkit.agents.dqn import DQNAgent
+from rlkit.envs import single_spaces
 from rlkit.frame_replay import FrameReplayBuffer
 from rlkit.loop import evaluate, train
 from rlkit.nets import CNNBody, Scale
@@ -35,14 +36,8 @@ RANDOM_RETURN = -0.71  # tests/catch.py: random_return() over 20,000 episodes
 def catch_agent(env: gym.Env | gym.vector.VectorEnv, *overrides: str, total_steps: int) -> Agent:
     """The DQN agent `python -m rlkit.train` would build from these overrides, for Catch's spaces."""
     cfg = compose_train(*CATCH_NET, *CATCH_DQN, f"total_steps={total_steps}", *overrides)
-    single = isinstance(env, gym.Env)
-    return build_agent(
-        cfg.agent,
-        observation_space=env.observation_space if single else env.single_observation_space,
-        action_space=env.action_space if single else env.single_action_space,
-        device=torch.device("cpu"),
-        seed=0,
-    )
+    observation_space, action_space = single_spaces(env)
+    return build_agent(cfg.agent, observation_space=observation_space, action_space=action_space, device=torch.device("cpu"), seed=0)
 
 
 class Recorder:
@@ -70,6 +65,14 @@ class Recorder:
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self.agent.load_state_dict(state)
+
+
+def test_catch_frames_and_the_random_baseline() -> None:
+    env = make_catch()
+    obs, _ = env.reset(seed=0)
+    assert obs.shape == (4, 84, 84) and obs.dtype == np.uint8 and not obs[:3].any()  # zero padding before the first frame
+    assert sorted(np.unique(obs[3]).tolist()) == [0, 128, 255]  # background, paddle, ball
+    assert random_return(episodes=2000) == pytest.approx(RANDOM_RETURN, abs=0.06)
 
 
 def test_catch_stacks_come_back_from_the_frame_replay_exactly_per_copy() -> None:
