@@ -15,11 +15,14 @@ from conftest import run_cli
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
+from rlkit import tb
 from rlkit.agents import Transition
 from rlkit.build import build_agent
 from rlkit.agents.dqn import DQNAgent
+from rlkit.envs import make_train_env
 from rlkit.errors import RlkitError
 from rlkit.frame_replay import FrameReplayBuffer
+from rlkit.loop import train
 from rlkit.nets import CNNBody, MLPBody
 from rlkit.prioritized import PrioritizedSampler, UniformSampler
 from rlkit.replay import ReplayBuffer
@@ -150,7 +153,7 @@ def test_a_short_pong_run_writes_a_checkpoint_that_play_records(tmp_path: Path) 
     proc = run_cli(
         "rlkit.train", "env=pong", "total_steps=2000", "agent.learning_starts_steps=1000", "agent.buffer_size=5000",
         "agent.epsilon_decay_steps=2000", "eval_every_steps=0", "final_eval_episodes=1", "env.max_episode_steps=200",
-        "progress=false", f"hydra.run.dir={run_dir}",
+        "progress=false", "torch_threads=1", f"hydra.run.dir={run_dir}",  # 2 threads on 2 busy cores: 8x slower updates
     )
     assert proc.returncode == 0, proc.stderr
     assert "done: 2000 steps" in proc.stdout and (run_dir / "checkpoint.pt").is_file()
@@ -163,3 +166,22 @@ def test_a_short_pong_run_writes_a_checkpoint_that_play_records(tmp_path: Path) 
 def test_an_unknown_preset_is_one_line_naming_the_presets(tmp_path: Path) -> None:
     proc = run_cli("rlkit.train", "env=pong", "preset=dopamine", f"hydra.run.dir={tmp_path}")
     assert proc.returncode == 2 and proc.stderr.strip() == "error: unknown preset 'dopamine'; choose one of: adam, data_efficient, nature, rainbow_lite"
+
+
+def test_async_pong_copies_act_in_one_batch_and_learn_from_their_own_streams(config) -> None:
+    cfg = config(
+        "env=pong", "env.num_envs=2", "env.vectorization_mode=async", "env.max_episode_steps=40", "preset=adam",
+        "agent.buffer_size=1000", "agent.batch_size=8", "agent.learning_starts_steps=100", "total_steps=300",
+    )
+    env = make_train_env(cfg.env)
+    agent = build_agent(plain_config(cfg), observation_space=env.single_observation_space, action_space=env.single_action_space, device=torch.device("cpu"), seed=0)
+    batch_sizes = []
+    agent.q_net.register_forward_pre_hook(lambda _, args: batch_sizes.append(len(args[0])))
+    result = train(env=env, agent=agent, logger=tb.Logger(None), total_steps=300, seed=0, progress=False)
+    env.close()
+    assert result.steps == 300 and agent.updates == 51  # at steps 100, 104, ..., 300: train_every_steps counts the steps of all copies
+    assert batch_sizes.count(2) == 150  # one forward pass over both copies per vector step
+    replay = agent.replay
+    assert isinstance(replay, FrameReplayBuffer) and replay.num_envs == 2
+    # 150 steps per copy in episodes of 40 (truncated): 3 autoreset steps dropped, 3 final frames given a row each.
+    assert replay._head.tolist() == [150, 150] and len(replay) == 2 * 147

@@ -169,3 +169,33 @@ def test_learns_a_tiny_deterministic_env(variant: dict[str, Any]) -> None:
     train(env=env, agent=agent, logger=tb.Logger(None), total_steps=2500, seed=0, progress=False)
     result = evaluate(Corridor(length=4), agent, episodes=3, seed=0)
     assert result.returns.tolist() == [1.0, 1.0, 1.0] and result.lengths.tolist() == [4, 4, 4]
+
+
+@pytest.mark.slow
+def test_a_compiled_update_matches_the_eager_one() -> None:
+    """agent.compile=true: torch.compile of the whole update (25-50 s to compile on a 2-core CPU, hence slow)."""
+    frames = gym.spaces.Box(0, 255, shape=(4, 12, 12), dtype=np.uint8)
+    tiny_cnn = functools.partial(CNNBody, channels=(4,), kernel_sizes=(3,), strides=(2,), hidden=16)
+    settings = dict(
+        SMALL, net=tiny_cnn, optimizer=functools.partial(torch.optim.Adam, lr=1e-3), batch_size=16, learning_starts_steps=40,
+        train_every_steps=40, metrics_every_steps=40, dedup_frames=True, prioritized=True, max_grad_norm=0.5,
+    )
+    stacks = np.random.default_rng(0).integers(0, 256, size=(41, *frames.shape), dtype=np.uint8)
+    stacks[0, :3] = 0  # an episode's first stack is zero-padded
+    untrained = params(DQNAgent(observation_space=frames, action_space=gym.spaces.Discrete(3), seed=0, **settings).q_net)
+    agents, metrics = [], []
+    for compile in (False, True):
+        agent = DQNAgent(observation_space=frames, action_space=gym.spaces.Discrete(3), seed=0, compile=compile, **settings)
+        for t in range(40):  # the same transitions for both; the 40th step learns once and reports
+            next_stack = np.concatenate([stacks[t, 1:], stacks[t + 1, -1:]])
+            out = agent.observe(Transition(stacks[t], t % 3, float(t % 7 == 0), next_stack, False, False))
+        agents.append(agent)
+        metrics.append(out)
+    eager, compiled = agents
+    assert eager.updates == compiled.updates == 1
+    assert metrics[1][tb.LOSS] == pytest.approx(metrics[0][tb.LOSS], abs=1e-5) and metrics[0][tb.LOSS] > 0
+    for before, a, b in zip(untrained, params(eager.q_net), params(compiled.q_net)):
+        assert not torch.equal(a, before)  # the update moved every parameter
+        torch.testing.assert_close(b, a, rtol=0, atol=1e-5)
+    rows = np.arange(eager.replay.capacity)  # and gave the sampled rows the same new priorities
+    np.testing.assert_allclose(compiled.replay.sampler.tree.values(rows), eager.replay.sampler.tree.values(rows), rtol=0, atol=1e-5)

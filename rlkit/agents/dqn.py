@@ -41,6 +41,22 @@ def input_encoding(space: gym.Space) -> tuple[nn.Module, tuple[int, ...], np.dty
     raise RlkitError(f"agent=dqn reads Discrete or Box observations, but the env has {space}")
 
 
+def compiled_update(update: Callable[..., tuple], device: torch.device) -> Callable[..., tuple]:
+    """torch.compile a whole update (forward, loss, backward, optimizer step); on CUDA with CUDA graphs, as LeanRL does.
+
+    A CUDA graph replays into the same output memory, so outputs kept past the next update are cloned.
+    """
+    if device.type != "cuda":
+        return torch.compile(update)
+    graphed = torch.compile(update, mode="reduce-overhead")
+
+    def run(*batch: torch.Tensor | None) -> tuple:
+        torch.compiler.cudagraph_mark_step_begin()  # one update is one step of the CUDA graph tree
+        return tuple(None if out is None else out.clone() for out in graphed(*batch))
+
+    return run
+
+
 class DQNAgent:
     """Online and target Q-networks, replay (uniform or prioritized), epsilon-greedy acting; step counts are env steps."""
 
@@ -133,8 +149,7 @@ class DQNAgent:
         self.target_net = copy.deepcopy(self.q_net).requires_grad_(False)
         self._params = list(self.q_net.parameters())  # walking the module tree per update costs more than the Adam step
         self.optimizer = optimizer(self._params)
-        # Learning may run a compiled twin; it shares the parameters, so state dicts stay those of q_net.
-        self._train_net: Callable[[torch.Tensor], torch.Tensor] = torch.compile(self.q_net) if compile else self.q_net
+        self._update = compiled_update(self._eager_update, self.device) if compile else self._eager_update
         self.replay: ReplayBuffer | FrameReplayBuffer | None = None  # built on the first observe, when the number of env copies is known
         self._rng = np.random.default_rng(seed)
         # One-observation acting writes into this tensor through a numpy view: no allocation per step.
@@ -198,22 +213,31 @@ class DQNAgent:
         assert self.replay is not None
         beta = linear_schedule(start=self.priority_beta_start, end=1.0, duration_steps=self.priority_beta_steps, step=self.steps)
         batch = self.replay.sample(self.batch_size, beta=beta)
-        q_B = self._train_net(batch.obs).gather(1, batch.actions.unsqueeze(1)).squeeze(1)
+        loss, q_mean, grad_norm, td_abs_B = self._update(batch.obs, batch.actions, batch.rewards, batch.next_obs, batch.discounts, batch.weights)
+        if batch.weights is not None:  # prioritized: |TD error| is the sampled rows' new priority
+            self.replay.update_priorities(batch.indices, td_abs_B.cpu().numpy())
+        self.updates += 1
+        self._last_update = (loss, q_mean, grad_norm)
+
+    def _eager_update(
+        self, obs: torch.Tensor, actions: torch.Tensor, rewards: torch.Tensor, next_obs: torch.Tensor,
+        discounts: torch.Tensor, weights: torch.Tensor | None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor]:
+        """One gradient step on a batch, all on the device: (loss, mean Q, gradient norm or None, |TD error|_B)."""
+        q_B = self.q_net(obs).gather(1, actions.unsqueeze(1)).squeeze(1)
         with torch.no_grad():
-            next_online_BA = self._train_net(batch.next_obs) if self.double else None
-            next_q_B = bootstrap_q(self.target_net(batch.next_obs), next_online_BA)
-            target_B = td_target(batch.rewards, next_q_B, batch.discounts)
-        if batch.weights is None:
+            next_online_BA = self.q_net(next_obs) if self.double else None
+            next_q_B = bootstrap_q(self.target_net(next_obs), next_online_BA)
+            target_B = td_target(rewards, next_q_B, discounts)
+        if weights is None:
             loss = self.loss_fn(q_B, target_B)
-        else:  # prioritized: importance weights undo the sampling bias, and |TD error| is the new priority
-            loss = (batch.weights * self.loss_fn(q_B, target_B, reduction="none")).mean()
-            self.replay.update_priorities(batch.indices, (target_B - q_B).detach().abs().cpu().numpy())
+        else:  # prioritized: importance weights undo the sampling bias
+            loss = (weights * self.loss_fn(q_B, target_B, reduction="none")).mean()
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = None if self.max_grad_norm is None else nn.utils.clip_grad_norm_(self._params, self.max_grad_norm)
         self.optimizer.step()
-        self.updates += 1
-        self._last_update = (loss.detach(), q_B.detach().mean(), grad_norm)
+        return loss.detach(), q_B.detach().mean(), grad_norm, (target_B - q_B).detach().abs()
 
     @torch.no_grad()
     def _update_target(self) -> None:
