@@ -1,4 +1,5 @@
-"""Command-line plumbing shared by the entry points: argv checks before Hydra, one-line errors after."""
+"""Command-line plumbing shared by the entry points: where their configs live, their --help, argv checks before
+Hydra, one-line errors after. It imports no torch or gymnasium: help and refusals come up at once (issue 11)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import contextlib
 import functools
 import importlib.util
 import re
+import string
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -13,10 +15,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from hydra._internal.utils import get_args_parser
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from rlkit.errors import RlkitError
-from rlkit.overrides import compose_checked, parse_overrides, resolved_run_dir
+from rlkit.overrides import compose, compose_checked, first_values, parse_overrides, resolved_run_dir
 from rlkit.run_folder import check_new_run_dir
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -33,6 +35,15 @@ PLUGINS: dict[str, dict[str, str]] = {
     "submitit_local": {"hydra_plugins.hydra_submitit_launcher": "hydra-submitit-launcher", "submitit": "submitit"},
     "submitit_slurm": {"hydra_plugins.hydra_submitit_launcher": "hydra-submitit-launcher", "submitit": "submitit"},
 }
+
+
+def conf_dir() -> Path:
+    """conf/ at the top of a source checkout, or rlkit/conf inside an installed wheel."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "conf", here.parent / "conf"):
+        if (candidate / "train.yaml").is_file():
+            return candidate
+    raise RlkitError(f"rlkit's conf/ folder is missing next to {here}; reinstall with `pip install .`")
 
 
 def group_choices(conf: Path, group: str) -> list[str]:
@@ -130,6 +141,7 @@ class App:
     groups: Sequence[str]
     check: Callable[[DictConfig], None] | None = None  # entry-specific checks of the composed job config
     new_run_hint: str | None = None  # how to continue a run whose folder a new run would reuse ({run_dir})
+    hydra_groups: Sequence[str] = ()  # Hydra's own groups that --help lists: the launchers and sweepers of -m
 
 
 def prepare_argv(app: App, argv: Sequence[str]) -> list[str]:
@@ -156,8 +168,36 @@ def prepare_argv(app: App, argv: Sequence[str]) -> list[str]:
     return [*argv, f"hydra.run.dir={run_dir}"] if pinned else argv
 
 
+def _option_lines(app: App) -> str:
+    """`group: option, ...` for the groups this entry point takes, then the launchers and sweepers it configures."""
+    lines = [f"{group}: {', '.join(group_choices(app.conf, group))}" for group in app.groups]
+    for group in app.hydra_groups:
+        ours = [name.removeprefix("rlkit_") for name in group_choices(app.conf, group)]
+        lines.append(f"{group}: basic (the default), {', '.join(ours)}  (with -m; {SCALE_EXTRA})")
+    return "\n".join(lines) + "\n"
+
+
+def app_help(app: App, argv: Sequence[str]) -> str:
+    """The entry point's help: its help template, only the groups it takes, and the config these overrides compose.
+
+    Hydra's own --help lists every group under conf/ (data, tuned, ... for train), so rlkit fills the template itself.
+    """
+    checked = check_group_overrides(get_args_parser().parse_args(argv).overrides, app.conf, app.groups)
+    cfg = compose(app.conf, app.config_name, first_values(parse_overrides(checked)))
+    template = str(cfg.hydra.help.template)
+    job = cfg.copy()
+    with open_dict(job):
+        del job["hydra"]
+    return string.Template(template).safe_substitute(
+        APP_CONFIG_GROUPS=_option_lines(app), CONFIG=OmegaConf.to_yaml(job)
+    )
+
+
 def run_hydra_app(hydra_main: Callable[[], Any], app: App) -> None:
-    """Check argv and the config it composes (one-line errors), then hand over to the @hydra.main function."""
+    """Answer --help, or check argv and the config it composes (one-line errors), then hand over to @hydra.main."""
     with one_line_errors():
+        if any(arg in ("--help", "-h") for arg in sys.argv[1:]):
+            print(app_help(app, sys.argv[1:]), end="")
+            return
         sys.argv[1:] = prepare_argv(app, sys.argv[1:])
     hydra_main()

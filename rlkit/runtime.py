@@ -1,11 +1,10 @@
-"""Device resolution, seeding and the location of the config folder."""
+"""Device resolution, seeding, torch threads and graceful stops: what a run sets up before it starts."""
 
 from __future__ import annotations
 
 import random
 import signal
 import threading
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -14,15 +13,6 @@ import torch
 from rlkit.errors import RlkitError
 
 _DEVICE_CHOICES = "auto, cpu, cuda, cuda:<index>, mps"
-
-
-def conf_dir() -> Path:
-    """conf/ at the top of a source checkout, or rlkit/conf inside an installed wheel."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "conf", here.parent / "conf"):
-        if (candidate / "train.yaml").is_file():
-            return candidate
-    raise RlkitError(f"rlkit's conf/ folder is missing next to {here}; reinstall with `pip install .`")
 
 
 def resolve_device(name: str) -> torch.device:

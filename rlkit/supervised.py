@@ -22,12 +22,12 @@ from tqdm.auto import tqdm
 from rlkit import tb
 from rlkit.checkpoint import FILENAME, load_checkpoint, save_checkpoint
 from rlkit.build import body_factory, build_dataset, build_inputs, optimizer_factory
-from rlkit.cli import App, report_errors, run_hydra_app
+from rlkit.cli import PLUGIN_GROUPS, App, conf_dir, report_errors, run_hydra_app
 from rlkit.confusion import confusion_image, confusion_matrix
 from rlkit.datasets import ImageDataset
 from rlkit.errors import RlkitError
 from rlkit.nets import ClassifierHead, QNetwork
-from rlkit.runtime import conf_dir, resolve_device, seed_everything
+from rlkit.runtime import resolve_device, seed_everything
 from rlkit.settings import plain_config
 
 CONFIG_GROUPS = ("data", "net", "optim", "device")
@@ -259,7 +259,9 @@ def check_job(cfg: DictConfig) -> None:
     optimizer_factory(config["optim"])
 
 
-APP = App(name="rlkit.supervised", conf=conf_dir(), config_name="supervised", groups=CONFIG_GROUPS, check=check_job)
+APP = App(
+    name="rlkit.supervised", conf=conf_dir(), config_name="supervised", groups=CONFIG_GROUPS, check=check_job, hydra_groups=PLUGIN_GROUPS
+)
 
 
 def main() -> None:

@@ -26,7 +26,7 @@ from rlkit.loop import train
 from rlkit.nets import CNNBody, MLPBody
 from rlkit.prioritized import PrioritizedSampler, UniformSampler
 from rlkit.replay import ReplayBuffer
-from rlkit.runtime import conf_dir
+from rlkit.cli import conf_dir
 from rlkit.settings import plain_config
 
 

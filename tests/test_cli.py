@@ -3,7 +3,7 @@
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from conftest import run_cli
+from conftest import run_cli, run_python
 from rlkit import tb
 from rlkit.checkpoint import load_checkpoint
 
@@ -25,7 +25,7 @@ def test_train_writes_config_events_and_checkpoint(taxi_run):
     assert list(run_dir.glob("events.out.tfevents.*"))
     data = load_checkpoint(run_dir)
     assert (data["env"], data["agent"], data["step"]) == ("taxi", "q_learning", 3000)
-    assert data["config"]["env"]["id"] == "Taxi-v3"
+    assert data["config"]["env"]["id"] == "Taxi-v4"
     assert f"python -m rlkit.play run={run_dir}" in proc.stdout
     assert "final evaluation over 5 greedy episodes" in proc.stdout
 
@@ -99,9 +99,47 @@ def test_play_render_choices(taxi_run):
     assert proc.returncode == 2 and "render=tv is not valid; choose one of: auto, ansi, human, none" in proc.stderr
 
 
-def test_help_lists_the_groups():
-    proc = run_cli("rlkit.train", "--help")
-    assert proc.returncode == 0
-    for group in ("env: ", "agent: ", "device: "):
-        assert group in proc.stdout
-    assert "taxi" in proc.stdout and "q_learning" in proc.stdout
+HEAVY_MODULES = ("torch", "gymnasium", "tensorboard")
+
+
+@pytest.mark.parametrize(
+    "module,groups,absent",
+    [
+        ("rlkit.train", ("env", "agent", "net", "optim", "preset", "device", "hydra/launcher", "hydra/sweeper"), ("data", "data_net", "tuned")),
+        ("rlkit.supervised", ("data", "net", "optim", "device", "hydra/launcher", "hydra/sweeper"), ("env", "agent", "preset", "tuned", "data_net")),
+    ],
+)
+def test_help_lists_only_the_groups_the_entry_point_takes(module, groups, absent):
+    proc = run_cli(module, "--help")
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    listed = proc.stdout.split("== Config groups (group=option) ==\n")[1].split("\n\n")[0]
+    assert [line.split(":")[0] for line in listed.splitlines()] == list(groups)
+    assert not set(absent) & {line.split(":")[0] for line in listed.splitlines()}
+
+
+def test_train_help_shows_the_taxi_id_that_is_used():
+    """gymnasium >= 1.3 (installed here) registers Taxi-v4 and refuses v3: help shows what the run will make."""
+    from rlkit.envs import resolve_env_id
+
+    config = run_cli("rlkit.train", "--help").stdout.split("== Composed config")[1]
+    assert "  id: Taxi-v4\n" in config and resolve_env_id("Taxi-v4") == "Taxi-v4"
+
+
+@pytest.mark.parametrize("module", ["rlkit.train", "rlkit.play"])
+def test_help_loads_no_torch_gymnasium_or_tensorboard(module):
+    """What makes --help come up at once: 2-3 s of imports are left for a run that needs them."""
+    code = (
+        "import runpy, sys; sys.argv = ['x', '--help']\n"
+        f"runpy.run_module('{module}', run_name='__main__')\n"
+        f"print(sorted(m for m in {HEAVY_MODULES!r} if m in sys.modules))"
+    )
+    proc = run_python("-c", code)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[-1] == "[]"
+
+
+def test_help_with_overrides_shows_their_config_and_refuses_a_bad_choice():
+    proc = run_cli("rlkit.train", "env=pong", "--help")
+    assert proc.returncode == 0 and "game: Pong" in proc.stdout
+    proc = run_cli("rlkit.train", "agent=dqm", "--help")
+    assert proc.returncode == 2 and proc.stderr == "error: unknown agent 'dqm'; choose one of: dqn, q_learning\n"

@@ -13,7 +13,8 @@ from rlkit.agents.dqn import DQNAgent
 from rlkit.build import build_agent, optimizer_factory
 from rlkit.envs import make_env
 from rlkit.errors import RlkitError
-from rlkit.runtime import conf_dir, resolve_device
+from rlkit.cli import conf_dir
+from rlkit.runtime import resolve_device
 from rlkit.settings import plain_config
 
 CONF = conf_dir()

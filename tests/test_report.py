@@ -235,7 +235,7 @@ def test_cli_errors_are_one_line(tmp_path, make, message):
 
 
 def test_missing_matplotlib_is_a_clear_error(monkeypatch, tmp_path, capsys):
-    from rlkit.train import _write_learning_curve
+    from rlkit.training import _write_learning_curve
 
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)  # what `import` sees when matplotlib is absent
     with pytest.raises(RlkitError, match=r"plots need matplotlib, a dependency of rlkit that is missing here; pip install"):

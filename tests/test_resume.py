@@ -17,7 +17,7 @@ from rlkit import tb
 from rlkit.checkpoint import load_checkpoint, save_checkpoint
 from rlkit.errors import RlkitError
 from rlkit.resume import prepare_resume
-from rlkit.runtime import conf_dir
+from rlkit.cli import conf_dir
 from rlkit.settings import plain_config
 from rlkit.train import CONFIG_GROUPS
 from rlkit.train import main as train_main
@@ -151,7 +151,7 @@ def test_same_seed_same_run(tmp_path, train):
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
     from hydra import compose, initialize_config_dir
 
-    import rlkit.train as train_module
+    import rlkit.training as train_module
     from rlkit.errors import NonFiniteLossError
 
     class Exploding:

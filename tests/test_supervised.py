@@ -21,7 +21,7 @@ from rlkit.cli import check_group_overrides
 from rlkit.confusion import confusion_image, confusion_matrix
 from rlkit.errors import RlkitError
 from rlkit.nets import CNNBody, MLPBody, QHead, QNetwork, Scale
-from rlkit.runtime import conf_dir
+from rlkit.cli import conf_dir
 from rlkit.supervised import (
     CONFIG_GROUPS,
     FitResult,
