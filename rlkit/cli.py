@@ -142,6 +142,9 @@ class App:
     check: Callable[[DictConfig], None] | None = None  # entry-specific checks of the composed job config
     new_run_hint: str | None = None  # how to continue a run whose folder a new run would reuse ({run_dir})
     hydra_groups: Sequence[str] = ()  # Hydra's own groups that --help lists: the launchers and sweepers of -m
+    # Group choices made from one job's overrides where the command line left them open (train: env=gym's agent and
+    # net, from its spaces); they join argv, so Hydra records them with the run and a resume composes the same.
+    choose: Callable[[Sequence[str]], list[str]] | None = None
 
 
 def prepare_argv(app: App, argv: Sequence[str]) -> list[str]:
@@ -153,7 +156,9 @@ def prepare_argv(app: App, argv: Sequence[str]) -> list[str]:
     args = get_args_parser().parse_args(argv)
     if any(getattr(args, flag) for flag in INFORMATION_FLAGS) or any(getattr(args, flag) for flag in ADVANCED_FLAGS):
         return argv
-    overrides = parse_overrides(args.overrides)
+    chosen = app.choose(first_values(parse_overrides(args.overrides))) if app.choose is not None else []
+    argv = [*chosen, *argv]  # before any flag: argparse takes overrides in one run
+    overrides = parse_overrides([*args.overrides, *chosen])
     cfg = compose_checked(app.conf, app.config_name, overrides, groups=app.groups, entry=app.name)
     if args.cfg or args.info:
         return argv

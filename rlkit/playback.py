@@ -13,7 +13,7 @@ from omegaconf import DictConfig
 from rlkit.agents import Agent
 from rlkit.build import build_agent
 from rlkit.checkpoint import checkpoint_path
-from rlkit.envs import make_env
+from rlkit.envs import import_env_module, make_env
 from rlkit.errors import RlkitError
 from rlkit.follow import FileStamp, RunProgress, follow, run_progress
 from rlkit.overlay import QOverlay, overlay_by_name
@@ -99,6 +99,8 @@ def play(cfg: DictConfig) -> list[float]:
     if int(cfg.episodes) <= 0:
         raise RlkitError(f"episodes must be a positive number, got {cfg.episodes}")
     set_torch_threads(cfg.get("torch_threads"))
+    if cfg.get("env_module"):
+        import_env_module(str(cfg.env_module))  # named on the command line; the run's env.id may then name it
     stamp = FileStamp(checkpoint_path(cfg.run))  # before loading: follow=true must see any later checkpoint
     saved = read_saved_run(cfg.run)  # every field checked as data; nothing in it is instantiated or resolved
     run_dir = saved.path.parent

@@ -7,14 +7,16 @@ The run itself is rlkit.training's. It is imported only once a run is about to b
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from rlkit.cli import PLUGIN_GROUPS, App, conf_dir, one_line_errors, report_errors, run_hydra_app
 from rlkit.errors import RlkitError
+from rlkit.overrides import compose
 
 CONFIG_GROUPS = ("env", "agent", "net", "optim", "preset", "device")
 
@@ -32,6 +34,20 @@ def check_job(cfg: DictConfig) -> None:
     training.check_job(cfg)
 
 
+def choose_parts(overrides: Sequence[str]) -> list[str]:
+    """env=gym: the agent and net the env's spaces call for, where the command line names none (issue 11)."""
+    given = dict(line.partition("=")[::2] for line in overrides)
+    if given.get("env") != "gym" or {"agent", "net"} <= given.keys():
+        return []
+    from rlkit.envs import parts_for_env
+
+    env_lines = [line for line in overrides if line.split("=")[0].lstrip("+").startswith("env.")]
+    env_cfg = OmegaConf.to_container(compose(conf_dir(), "train", ["env=gym", *env_lines]).env, resolve=True)
+    parts, why = parts_for_env(env_cfg, agent=given.get("agent"))
+    print(f"rlkit: {why} (agent= and net= choose others)", flush=True)
+    return [f"{group}={name}" for group, name in parts.items() if group not in given]
+
+
 @hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name="train")
 @report_errors
 def _hydra_main(cfg: DictConfig) -> float:
@@ -44,16 +60,21 @@ def _hydra_main(cfg: DictConfig) -> float:
 
 APP = App(
     name="rlkit.train", conf=conf_dir(), config_name="train", groups=CONFIG_GROUPS, check=check_job,
-    new_run_hint="python -m rlkit.train resume={run_dir}", hydra_groups=PLUGIN_GROUPS,
+    new_run_hint="python -m rlkit.train resume={run_dir}", hydra_groups=PLUGIN_GROUPS, choose=choose_parts,
 )
 
 
 def resume_main(argv: list[str]) -> None:
-    """`resume=<run> [total_steps=N ...]`: prepared by rlkit.resume, checked like a fresh job, run without Hydra."""
+    """`resume=<run> [total_steps=N ...] [env_module=<module>]`: prepared by rlkit.resume, checked like a fresh job,
+    run without Hydra. env_module imports the module that registers a run's own env (env.id=<module>:<EnvId>)."""
     from rlkit import training
+    from rlkit.envs import import_env_module
     from rlkit.resume import for_restoring, prepare_resume
 
     with one_line_errors():
+        for module in [arg.partition("=")[2] for arg in argv if arg.startswith("env_module=")]:
+            import_env_module(module)  # named on this command line: a run folder never chooses code to import
+        argv = [arg for arg in argv if not arg.startswith("env_module=")]
         if any(arg.startswith("-") for arg in argv):
             raise RlkitError("resume= continues one run and takes key=value settings only (no -m, --cfg or other flags)")
         targets = [arg.partition("=")[2] for arg in argv if arg.startswith("resume=")]

@@ -375,3 +375,14 @@ def test_resume_refuses_a_checkpoint_whose_learning_settings_differ_from_conf(tm
         r"\(and 1 more: net.hidden\); a resumed run must learn as it started"
     )):
         plan_for(run_dir, "total_steps=2000")
+
+
+def test_a_run_saved_before_env_builders_had_names_resumes_in_todays_shape(tmp_path, train):
+    """Runs written before issue 14 have no env.builder (Atari ones said kind: atari), and Taxi's said Taxi-v3."""
+    run_dir = tmp_path / "run"
+    train(run_dir, "env=taxi", "total_steps=1000")
+    data = load_checkpoint(run_dir)
+    data["config"]["env"] = {**{k: v for k, v in data["config"]["env"].items() if k != "builder"}, "id": "Taxi-v3"}
+    save_checkpoint(run_dir / "checkpoint.pt", {k: v for k, v in data.items() if k not in ("kind", "format")})
+    plan = plan_for(run_dir, "total_steps=2000")
+    assert (plan.config["env"]["builder"], plan.config["env"]["id"]) == ("gym", "Taxi-v4")
