@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import importlib.util
+import logging
 import re
 import string
 import sys
@@ -198,6 +199,21 @@ def app_help(app: App, argv: Sequence[str]) -> str:
     )
 
 
+def log_sweep_progress() -> None:
+    """Hydra's own lines of a sweep on stdout ("Launching 3 jobs locally", "#0 : seed=0"), through one plain handler.
+
+    rlkit's configs turn Hydra's logging setup off (hydra/hydra_logging=none, hydra/job_logging=none): it runs
+    logging.config.dictConfig, which closes every logging handler in the process, pytest's capture among them.
+    """
+    for name in ("hydra", "hydra_plugins"):
+        logger = logging.getLogger(name)
+        if not logger.handlers:
+            handler = logging.StreamHandler(sys.stdout)
+            handler.setFormatter(logging.Formatter("[%(asctime)s][HYDRA] %(message)s", "%Y-%m-%d %H:%M:%S"))
+            logger.addHandler(handler)
+            logger.setLevel(logging.INFO)
+
+
 def run_hydra_app(hydra_main: Callable[[], Any], app: App) -> None:
     """Answer --help, or check argv and the config it composes (one-line errors), then hand over to @hydra.main."""
     with one_line_errors():
@@ -205,4 +221,6 @@ def run_hydra_app(hydra_main: Callable[[], Any], app: App) -> None:
             print(app_help(app, sys.argv[1:]), end="")
             return
         sys.argv[1:] = prepare_argv(app, sys.argv[1:])
+    if any(arg in ("-m", "--multirun") for arg in sys.argv[1:]):
+        log_sweep_progress()
     hydra_main()

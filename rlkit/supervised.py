@@ -120,18 +120,18 @@ def fit(
             correct += (logits_BK.argmax(dim=1) == y_train[batch_B]).sum()
         test_loss, test_accuracy, predictions = evaluate(model, x_test, y_test, batch_size=eval_batch_size)
         metrics = {
-            tb.LOSS: loss_sum.item() / len(x_train),  # running means over the epoch, as the weights moved
-            tb.TRAIN_ACCURACY: correct.item() / len(x_train),
-            tb.TEST_LOSS: test_loss,
-            tb.TEST_ACCURACY: test_accuracy,
+            tb.SUPERVISED_TRAIN_LOSS: loss_sum.item() / len(x_train),  # running means over the epoch, as the weights moved
+            tb.SUPERVISED_TRAIN_ACCURACY: correct.item() / len(x_train),
+            tb.SUPERVISED_TEST_LOSS: test_loss,
+            tb.SUPERVISED_TEST_ACCURACY: test_accuracy,
         }
         logger.scalars(metrics, epoch)
         history.append(metrics)
-        bar.set_postfix(loss=f"{metrics[tb.LOSS]:.4f}", test_acc=f"{test_accuracy:.4f}", refresh=False)
+        bar.set_postfix(loss=f"{metrics[tb.SUPERVISED_TRAIN_LOSS]:.4f}", test_acc=f"{test_accuracy:.4f}", refresh=False)
     bar.close()
     train_seconds = time.perf_counter() - started
     confusion = confusion_matrix(data.y_test, predictions.cpu().numpy(), n_classes=data.n_classes)
-    logger.image(tb.CONFUSION_MATRIX, confusion_image(confusion), epochs)
+    logger.image(tb.SUPERVISED_CONFUSION_MATRIX, confusion_image(confusion), epochs)
     return FitResult(history, train_seconds, confusion)
 
 
@@ -175,7 +175,7 @@ def run(cfg: DictConfig, run_dir: Path, *, choices: Mapping[str, str]) -> FitRes
         )
         final = result.final
         hparams = {**{f"{g}_name": n for g, n in names.items()}, **{k: v for k, v in config.items() if k != "progress"}}
-        logger.hparams(hparams, {tb.TEST_ACCURACY: final[tb.TEST_ACCURACY], tb.TEST_LOSS: final[tb.TEST_LOSS]})
+        logger.hparams(hparams, [tb.SUPERVISED_TEST_ACCURACY, tb.SUPERVISED_TEST_LOSS])
     finally:
         logger.close()
     payload = {
@@ -192,7 +192,7 @@ def run(cfg: DictConfig, run_dir: Path, *, choices: Mapping[str, str]) -> FitRes
     epochs = len(result.history)
     print(
         f"done: {epochs} epoch{'s' * (epochs != 1)} in {result.train_seconds:.1f} s on {device}; "
-        f"test accuracy {final[tb.TEST_ACCURACY]:.4f} (loss {final[tb.TEST_LOSS]:.4f}) "
+        f"test accuracy {final[tb.SUPERVISED_TEST_ACCURACY]:.4f} (loss {final[tb.SUPERVISED_TEST_LOSS]:.4f}) "
         f"on {len(data.x_test)} {data.name} images\n"
         f"run folder: {run_dir}\n"
         f"watch:  tensorboard --logdir {run_dir}\n"
@@ -247,7 +247,7 @@ def compose_config(overrides: Sequence[str] = ()) -> tuple[DictConfig, dict[str,
 def _hydra_main(cfg: DictConfig) -> float:
     choices = {group: str(HydraConfig.get().runtime.choices.get(group)) for group in CONFIG_GROUPS}
     result = run(cfg, Path(HydraConfig.get().runtime.output_dir), choices=choices)
-    return result.final[tb.TEST_ACCURACY]  # the value a Hydra sweeper would optimise
+    return result.final[tb.SUPERVISED_TEST_ACCURACY]  # the value a Hydra sweeper would optimise
 
 
 def check_job(cfg: DictConfig) -> None:

@@ -8,6 +8,7 @@ Either way the run holds its folder's lock while it writes there.
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Mapping
 from contextlib import closing
 from pathlib import Path
@@ -59,6 +60,7 @@ def run(
 ) -> TrainResult:
     """Train one run in run_dir, holding the folder's lock. `config` is plain data as a checkpoint stores it
     (a composed DictConfig is resolved into that first)."""
+    started = time.perf_counter()
     if isinstance(config, DictConfig):
         config = plain_config(config)
     settings = check_run_config(config)
@@ -94,6 +96,7 @@ def run(
                 eval_env=eval_env,
                 eval_every_steps=settings.eval_every_steps,
                 eval_episodes=settings.eval_episodes,
+                eval_max_steps=settings.eval_max_steps,
                 log_every_steps=settings.log_every_steps,
                 checkpoint_every_steps=settings.checkpoint_every_steps,
                 saver=checkpointer,
@@ -109,11 +112,13 @@ def run(
                     file=sys.stderr,
                 )
                 sys.exit(130)
-            final = evaluate(eval_env, agent, episodes=settings.final_eval_episodes, seed=settings.seed + 1_000_000)
+            final = evaluate(
+                eval_env, agent, episodes=settings.final_eval_episodes, seed=settings.seed + 1_000_000,
+                max_steps=settings.eval_max_steps, progress=settings.progress, desc="final evaluation",
+            )
             result.evaluations.append(Evaluation(result.steps, result.train_seconds, final))
-            logger.scalars({tb.EVAL_RETURN_MEAN: final.mean, tb.EVAL_RETURN_STD: final.std}, result.steps)
-            finals = {"eval/return_mean": final.mean, "time/steps_per_sec": result.steps_per_sec}
-            logger.hparams(_hparams(config, env_name, agent_name), finals)
+            logger.scalars(tb.evaluation_metrics(final.mean, final.std, final.seconds), result.steps)
+            logger.hparams(_hparams(config, env_name, agent_name), [tb.EVAL_RETURN_MEAN, tb.STEPS_PER_SEC])
         except NonFiniteLossError as exc:
             raise RlkitError(
                 f"{exc}; stopped without saving that state; {checkpointer.describe_last_good()}; lower optim.lr or set agent.max_grad_norm"
@@ -124,8 +129,8 @@ def run(
             eval_env.close()
             if video is not None:
                 video.close()
-    _print_summary(result, run_dir, device=str(device), final_episodes=settings.final_eval_episodes)
-    if video is not None:
+    _print_summary(result, run_dir, device=str(device), settings=settings, wall_seconds=time.perf_counter() - started)
+    if video is not None and video.recordings:
         print(f"videos: {video.recordings} greedy episodes in TensorBoard under {tb.EVAL_VIDEO} ({video.total_seconds:.1f} s, not in steps/s)")
     _write_learning_curve(result, run_dir / "learning_curve.png", title=f"{env_name} / {agent_name}, seed {settings.seed}")
     return result
@@ -135,13 +140,19 @@ def _hparams(config: Mapping[str, Any], env_name: str, agent_name: str) -> dict[
     return {"env": env_name, "agent_name": agent_name, **{k: v for k, v in config.items() if k != "progress"}}
 
 
-def _print_summary(result: TrainResult, run_dir: Path, *, device: str, final_episodes: int) -> None:
+def _print_summary(result: TrainResult, run_dir: Path, *, device: str, settings: RunSettings, wall_seconds: float) -> None:
+    """What the run did, what each part of its time went to, and where to look next."""
     final = result.final_eval
     assert final is not None
+    evaluations = len(result.evaluations)
+    over = f"{final.episodes} greedy episode{'s' * (final.episodes != 1)}"
+    if final.cut_short:
+        over = f"{final.episodes} of {settings.final_eval_episodes} greedy episodes (eval_max_steps={settings.eval_max_steps} reached)"
     print(
-        f"done: {result.steps} steps, {result.episodes} episodes in {result.train_seconds:.1f} s "
-        f"({result.steps_per_sec:,.0f} steps/s) on {device}\n"
-        f"final evaluation over {final_episodes} greedy episodes: return {final.mean:.3f} +- {final.std:.3f}\n"
+        f"done: {result.steps} steps, {result.episodes} episodes on {device}\n"
+        f"time: {result.train_seconds:.1f} s training ({result.steps_per_sec:,.0f} steps/s; evaluations and videos not included), "
+        f"{result.eval_seconds:.1f} s in {evaluations} evaluation{'s' * (evaluations != 1)}, {wall_seconds:.1f} s wall in all\n"
+        f"final evaluation over {over}: return {final.mean:.3f} +- {final.std:.3f} ({final.seconds:.1f} s)\n"
         f"run folder: {run_dir}\n"
         f"watch:  tensorboard --logdir {run_dir}\n"
         f"replay: python -m rlkit.play run={run_dir}"

@@ -1,5 +1,7 @@
 """The entry points as a user runs them: tiny budgets, a tmp run folder, one-line errors."""
 
+import re
+
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -27,7 +29,11 @@ def test_train_writes_config_events_and_checkpoint(taxi_run):
     assert (data["env"], data["agent"], data["step"]) == ("taxi", "q_learning", 3000)
     assert data["config"]["env"]["id"] == "Taxi-v4"
     assert f"python -m rlkit.play run={run_dir}" in proc.stdout
-    assert "final evaluation over 5 greedy episodes" in proc.stdout
+    assert re.search(r"final evaluation over 5 greedy episodes: return -?[\d.]+ \+- [\d.]+ \([\d.]+ s\)\n", proc.stdout)
+    assert re.search(  # what the run's time went to: two periodic evaluations and the final one are not training
+        r"\ntime: [\d.]+ s training \([\d,]+ steps/s; evaluations and videos not included\), [\d.]+ s in 3 evaluations, "
+        r"[\d.]+ s wall in all\n", proc.stdout
+    )
 
 
 def test_train_logs_the_fixed_tags_on_env_steps(taxi_run):
@@ -41,10 +47,19 @@ def test_train_logs_the_fixed_tags_on_env_steps(taxi_run):
     assert [e.step for e in events.Scalars(tb.STEPS_PER_SEC)] == [500 * i for i in range(1, 7)]
 
 
-def test_hparams_are_recorded(taxi_run):
+def test_hparams_are_in_the_hparams_tab_only(taxi_run):
+    """The HPARAMS tab shows the last eval/return_mean and time/steps_per_sec beside them: no one-point hparam/* charts."""
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
     run_dir, _ = taxi_run
-    raw = b"".join(p.read_bytes() for p in run_dir.rglob("events.out.tfevents.*"))
-    assert b"_hparams_/session_start_info" in raw and b"agent.learning_rate" in raw
+    events = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
+    events.Reload()
+    assert not [tag for tag in events.Tags()["scalars"] if not tag.startswith(("charts/", "eval/", "train/", "time/"))]
+    experiment = plugin_data_pb2.HParamsPluginData.FromString(events.SummaryMetadata("_hparams_/experiment").plugin_data.content)
+    assert [m.name.tag for m in experiment.experiment.metric_infos] == [tb.EVAL_RETURN_MEAN, tb.STEPS_PER_SEC]
+    start = plugin_data_pb2.HParamsPluginData.FromString(events.SummaryMetadata("_hparams_/session_start_info").plugin_data.content)
+    assert start.session_start_info.hparams["agent.learning_rate"].number_value == 1.0
+    assert start.session_start_info.hparams["env.id"].string_value == "Taxi-v4"
 
 
 def test_play_prints_board_and_returns(taxi_run):
