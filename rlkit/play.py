@@ -8,7 +8,7 @@ from __future__ import annotations
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from rlkit.cli import App, conf_dir, report_errors, run_hydra_app
+from rlkit.cli import App, conf_dir, quiet_closed_pipes, report_errors, run_hydra_app
 from rlkit.errors import RlkitError
 
 
@@ -29,7 +29,8 @@ APP = App(name="rlkit.play", conf=conf_dir(), config_name="play", groups=("devic
 
 
 def main() -> None:
-    run_hydra_app(_hydra_main, APP)
+    with quiet_closed_pipes():
+        run_hydra_app(_hydra_main, APP)
 
 
 if __name__ == "__main__":

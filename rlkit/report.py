@@ -19,7 +19,7 @@ from typing import NamedTuple
 import numpy as np
 
 from rlkit import stats
-from rlkit.cli import report_errors
+from rlkit.cli import quiet_closed_pipes, report_errors
 from rlkit.errors import RlkitError
 from rlkit.plots import Band, plot_bands, plot_profiles
 from rlkit.run_records import Metric, Run, load_runs, override_key
@@ -254,7 +254,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--reps", type=int, default=2000, help="bootstrap resamples (default 2000)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap resampling (default 0)")
     args = parser.parse_args(argv)
-    _report(args.dir, reps=args.reps, seed=args.seed)
+    with quiet_closed_pipes():
+        _report(args.dir, reps=args.reps, seed=args.seed)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 from rlkit import tb
 from rlkit.checkpoint import FILENAME, load_checkpoint, save_checkpoint
 from rlkit.build import body_factory, build_dataset, build_inputs, optimizer_factory
-from rlkit.cli import PLUGIN_GROUPS, App, conf_dir, report_errors, run_hydra_app
+from rlkit.cli import PLUGIN_GROUPS, App, conf_dir, quiet_closed_pipes, report_errors, run_hydra_app
 from rlkit.confusion import confusion_image, confusion_matrix
 from rlkit.datasets import ImageDataset
 from rlkit.errors import RlkitError
@@ -265,7 +265,8 @@ APP = App(
 
 
 def main() -> None:
-    run_hydra_app(_hydra_main, APP)
+    with quiet_closed_pipes():
+        run_hydra_app(_hydra_main, APP)
 
 
 if __name__ == "__main__":

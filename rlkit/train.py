@@ -14,7 +14,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from rlkit.cli import PLUGIN_GROUPS, App, conf_dir, one_line_errors, report_errors, run_hydra_app
+from rlkit.cli import PLUGIN_GROUPS, App, conf_dir, one_line_errors, quiet_closed_pipes, report_errors, run_hydra_app
 from rlkit.errors import RlkitError
 from rlkit.overrides import compose
 
@@ -88,10 +88,11 @@ def resume_main(argv: list[str]) -> None:
 
 def main() -> None:
     argv = sys.argv[1:]
-    if any(arg.startswith("resume=") for arg in argv):
-        resume_main(argv)
-    else:
-        run_hydra_app(_hydra_main, APP)
+    with quiet_closed_pipes():
+        if any(arg.startswith("resume=") for arg in argv):
+            resume_main(argv)
+        else:
+            run_hydra_app(_hydra_main, APP)
 
 
 if __name__ == "__main__":

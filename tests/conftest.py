@@ -55,6 +55,22 @@ def run_cli(module: str, *args: str, cwd: Path | None = None, timeout: float = 1
     return run_python("-m", module, *args, cwd=cwd, timeout=timeout)
 
 
+def run_cli_into_closed_pipe(module: str, *args: str, timeout: float = 180) -> tuple[int, str]:
+    """Run `python -m <module> args... | true` as a shell would: stdout is a pipe whose reader has gone before the
+    first line. Returns (exit status, stderr)."""
+    env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", "SDL_VIDEODRIVER": "dummy"}
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", module, *args], cwd=REPO, env=env, stdout=write_end, stderr=subprocess.PIPE, text=True,
+            timeout=timeout,
+        )
+    finally:
+        os.close(write_end)
+    return proc.returncode, proc.stderr
+
+
 def run_main(main, *args: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
     """Run an entry point's main() in this process as `python -m ... args` would: (exit status, stdout, stderr)."""
     argv, root = sys.argv, logging.getLogger()

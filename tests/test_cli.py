@@ -5,7 +5,7 @@ import re
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from conftest import run_cli, run_python
+from conftest import run_cli, run_cli_into_closed_pipe, run_python
 from rlkit import tb
 from rlkit.checkpoint import load_checkpoint
 
@@ -158,3 +158,20 @@ def test_help_with_overrides_shows_their_config_and_refuses_a_bad_choice():
     assert proc.returncode == 0 and "game: Pong" in proc.stdout
     proc = run_cli("rlkit.train", "agent=dqm", "--help")
     assert proc.returncode == 2 and proc.stderr == "error: unknown agent 'dqm'; choose one of: dqn, q_learning\n"
+
+
+def test_output_into_a_closed_pipe_is_dropped_and_every_entry_point_finishes(taxi_run, tmp_path):
+    """`... | head` closes stdout early: no BrokenPipeError, the run writes all its files and exits 0 (issue 11)."""
+    run_dir = tmp_path / "run"
+    code, err = run_cli_into_closed_pipe(
+        "rlkit.train", "env=taxi", "total_steps=2000", "eval_every_steps=1000", "final_eval_episodes=5", "progress=false",
+        f"hydra.run.dir={run_dir}",
+    )
+    assert (code, err) == (0, "")
+    assert (run_dir / "learning_curve.png").read_bytes()[:4] == b"\x89PNG" and load_checkpoint(run_dir)["step"] == 2000
+    assert run_cli_into_closed_pipe("rlkit.play", f"run={taxi_run[0]}", "episodes=5", "delay=0") == (0, "")
+    assert run_cli_into_closed_pipe("rlkit.report", str(run_dir), "--reps", "50") == (0, "")
+    assert (run_dir / "report.md").is_file()
+    supervised_dir = tmp_path / "supervised"
+    assert run_cli_into_closed_pipe("rlkit.supervised", "epochs=1", "progress=false", f"hydra.run.dir={supervised_dir}") == (0, "")
+    assert load_checkpoint(supervised_dir)["task"] == "supervised"
