@@ -141,7 +141,7 @@ def play(cfg: DictConfig) -> list[float]:
         if screen is not None:
             screen.close()
     if returns:
-        print(f"mean return over {len(returns)} episodes: {np.mean(returns):.2f}")
+        print(f"mean return over {len(returns)} episode{'s' * (len(returns) != 1)}: {np.mean(returns):.2f}")
     if isinstance(screen, VideoFile) and screen.frames:
         print(f"video: {screen.path}")
     return returns

@@ -24,6 +24,7 @@ def taxi_run(tmp_path_factory):
 def test_train_writes_config_events_and_checkpoint(taxi_run):
     run_dir, proc = taxi_run
     assert (run_dir / ".hydra" / "config.yaml").is_file()
+    assert not list(run_dir.glob("*.log"))  # Hydra's job logging is off: no empty train.log
     assert list(run_dir.glob("events.out.tfevents.*"))
     data = load_checkpoint(run_dir)
     assert (data["env"], data["agent"], data["step"]) == ("taxi", "q_learning", 3000)
@@ -68,6 +69,11 @@ def test_play_prints_board_and_returns(taxi_run):
     assert proc.returncode == 0, proc.stderr
     assert "+---------+" in proc.stdout  # Taxi's text board
     assert proc.stdout.count("episode ") == 2 and "mean return over 2 episodes" in proc.stdout
+
+
+def test_one_episode_is_one_episode(taxi_run):
+    proc = run_cli("rlkit.play", f"run={taxi_run[0]}", "episodes=1", "delay=0")
+    assert proc.returncode == 0 and "mean return over 1 episode: " in proc.stdout and "episodes:" not in proc.stdout
 
 
 def test_play_records_a_video(taxi_run, tmp_path):

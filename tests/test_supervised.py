@@ -173,7 +173,9 @@ def test_a_run_logs_the_fixed_tags_and_writes_a_supervised_checkpoint(mlp_run: P
 
     events = EventAccumulator(str(mlp_run))
     events.Reload()
-    assert {tb.SUPERVISED_TRAIN_LOSS, tb.SUPERVISED_TRAIN_ACCURACY, tb.SUPERVISED_TEST_LOSS, tb.SUPERVISED_TEST_ACCURACY} <= set(events.Tags()["scalars"])
+    scalars = set(events.Tags()["scalars"])
+    assert scalars == {tb.SUPERVISED_TRAIN_LOSS, tb.SUPERVISED_TRAIN_ACCURACY, tb.SUPERVISED_TEST_LOSS, tb.SUPERVISED_TEST_ACCURACY}
+    assert all(tag.startswith("supervised/") for tag in scalars)  # per-epoch charts never share DQN's env-step train/loss
     assert [e.step for e in events.Scalars(tb.SUPERVISED_TEST_ACCURACY)] == [1, 2]
     assert events.Tags()["images"] == [tb.SUPERVISED_CONFUSION_MATRIX]
     checkpoint = load_checkpoint(mlp_run)
@@ -239,6 +241,7 @@ def test_cli_trains_prints_accuracy_and_writes_the_run_folder(tmp_path: Path) ->
     assert done.returncode == 0, done.stderr
     assert "test accuracy 0." in done.stdout and f"run folder: {tmp_path}" in done.stdout
     assert (tmp_path / FILENAME).is_file()
+    assert not list(tmp_path.glob("*.log"))  # Hydra's job logging is off: no empty supervised.log
 
 
 def test_cli_errors_are_one_line_with_exit_status_2(tmp_path: Path) -> None:
