@@ -1,11 +1,12 @@
 """The entry points as a user runs them: tiny budgets, a tmp run folder, one-line errors."""
 
 import re
+import shutil
 
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from conftest import run_cli, run_cli_into_closed_pipe, run_python
+from conftest import run_cli, run_cli_into_closed_pipe, run_main, run_python
 from rlkit import tb
 from rlkit.checkpoint import load_checkpoint
 
@@ -92,32 +93,26 @@ def test_play_records_a_video(taxi_run, tmp_path):
         ("rlkit.train", ["device=tpu"], "unknown device 'tpu'; choose one of: auto, cpu, cuda, mps"),
         ("rlkit.train", ["total_steps=-5"], "total_steps must be a positive number of steps/episodes, got -5"),
         ("rlkit.train", ["eval_every_steps=-1"], "eval_every_steps must be >= 0"),
+        ("rlkit.train", ["eval_max_steps=0"], "eval_max_steps must be >= 1 or null (no cap), got 0"),
         ("rlkit.play", ["run=/nonexistent/run"], "run folder /nonexistent/run does not exist"),
         ("rlkit.play", ["run=/dev", "render=tv"], "no checkpoint.pt in /dev"),
     ],
 )
-def test_bad_input_is_one_line_and_nonzero(module, args, message, tmp_path):
-    proc = run_cli(module, *args, f"hydra.run.dir={tmp_path}" if module == "rlkit.train" else "hydra.run.dir=.")
-    assert proc.returncode != 0
-    lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert lines == [lines[-1]] and lines[0].startswith("error: ") and message in lines[0], proc.stderr
-    assert "Traceback" not in proc.stderr
+def test_bad_input_is_one_line_and_status_2(module, args, message, tmp_path, capsys):
+    """In this process (test_bad_inputs.py and test_train.py run such cases as real processes too)."""
+    from rlkit import play, train
+
+    main = {"rlkit.train": train.main, "rlkit.play": play.main}[module]
+    code, _, err = run_main(main, *args, f"hydra.run.dir={tmp_path / 'run'}" if module == "rlkit.train" else "hydra.run.dir=.", capsys=capsys)
+    assert code == 2 and err.startswith("error: ") and err.count("\n") == 1 and message in err, err
+    assert not (tmp_path / "run").exists()
 
 
-def test_cuda_without_gpu_is_a_clear_error(tmp_path):
-    import torch
+def test_play_render_choices(taxi_run, capsys):
+    from rlkit.play import main
 
-    if torch.cuda.is_available():
-        pytest.skip("this machine has a GPU")
-    proc = run_cli("rlkit.train", "device=cuda", f"hydra.run.dir={tmp_path}")
-    assert proc.returncode == 2
-    assert proc.stderr.strip() == "error: device=cuda but no CUDA device is visible; use device=auto or device=cpu"
-
-
-def test_play_render_choices(taxi_run):
-    run_dir, _ = taxi_run
-    proc = run_cli("rlkit.play", f"run={run_dir}", "render=tv")
-    assert proc.returncode == 2 and "render=tv is not valid; choose one of: auto, ansi, human, none" in proc.stderr
+    code, _, err = run_main(main, f"run={taxi_run[0]}", "render=tv", capsys=capsys)
+    assert code == 2 and err == "error: render=tv is not valid; choose one of: auto, ansi, human, none\n"
 
 
 HEAVY_MODULES = ("torch", "gymnasium", "tensorboard")
@@ -166,18 +161,23 @@ def test_help_with_overrides_shows_their_config_and_refuses_a_bad_choice():
     assert proc.returncode == 2 and proc.stderr == "error: unknown agent 'dqm'; choose one of: dqn, q_learning\n"
 
 
-def test_output_into_a_closed_pipe_is_dropped_and_every_entry_point_finishes(taxi_run, tmp_path):
+@pytest.mark.parametrize("module", ["rlkit.train", "rlkit.play", "rlkit.report", "rlkit.supervised"])
+def test_output_into_a_closed_pipe_is_dropped_and_the_entry_point_finishes(module, taxi_run, tmp_path):
     """`... | head` closes stdout early: no BrokenPipeError, the run writes all its files and exits 0 (issue 11)."""
     run_dir = tmp_path / "run"
-    code, err = run_cli_into_closed_pipe(
-        "rlkit.train", "env=taxi", "total_steps=2000", "eval_every_steps=1000", "final_eval_episodes=5", "progress=false",
-        f"hydra.run.dir={run_dir}",
-    )
-    assert (code, err) == (0, "")
-    assert (run_dir / "learning_curve.png").read_bytes()[:4] == b"\x89PNG" and load_checkpoint(run_dir)["step"] == 2000
-    assert run_cli_into_closed_pipe("rlkit.play", f"run={taxi_run[0]}", "episodes=5", "delay=0") == (0, "")
-    assert run_cli_into_closed_pipe("rlkit.report", str(run_dir), "--reps", "50") == (0, "")
-    assert (run_dir / "report.md").is_file()
-    supervised_dir = tmp_path / "supervised"
-    assert run_cli_into_closed_pipe("rlkit.supervised", "epochs=1", "progress=false", f"hydra.run.dir={supervised_dir}") == (0, "")
-    assert load_checkpoint(supervised_dir)["task"] == "supervised"
+    args = {
+        "rlkit.train": ["env=taxi", "total_steps=2000", "eval_every_steps=1000", "final_eval_episodes=5", "progress=false",
+                        f"hydra.run.dir={run_dir}"],
+        "rlkit.play": [f"run={taxi_run[0]}", "episodes=5", "delay=0"],
+        "rlkit.report": [str(run_dir), "--reps", "50"],
+        "rlkit.supervised": ["epochs=1", "progress=false", f"hydra.run.dir={run_dir}"],
+    }[module]
+    if module == "rlkit.report":
+        shutil.copytree(taxi_run[0], run_dir)
+    assert run_cli_into_closed_pipe(module, *args) == (0, "")
+    if module == "rlkit.train":
+        assert (run_dir / "learning_curve.png").read_bytes()[:4] == b"\x89PNG" and load_checkpoint(run_dir)["step"] == 2000
+    if module == "rlkit.report":
+        assert (run_dir / "report.md").is_file() and (run_dir / "report.png").is_file()
+    if module == "rlkit.supervised":
+        assert load_checkpoint(run_dir)["task"] == "supervised"
