@@ -159,10 +159,12 @@ def test_a_short_pong_run_writes_a_checkpoint_that_play_records(tmp_path: Path) 
     )
     assert proc.returncode == 0, proc.stderr
     assert "done: 1100 steps" in proc.stdout and load_checkpoint(run_dir)["agent_state"]["updates"] == 26  # steps 1000, 1004, ..., 1100
+    assert "A.L.E: Arcade Learning Environment" not in proc.stdout + proc.stderr and "Stella" not in proc.stdout + proc.stderr
     video = tmp_path / "pong.mp4"
     proc = run_cli("rlkit.play", f"run={run_dir}", "episodes=1", f"video={video}")
     assert proc.returncode == 0, proc.stderr
     assert "episode 1: return" in proc.stdout and video.stat().st_size > 5000
+    assert "A.L.E" not in proc.stdout + proc.stderr
 
 
 def test_an_unknown_preset_is_one_line_naming_the_presets(tmp_path: Path) -> None:

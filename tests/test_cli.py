@@ -181,3 +181,33 @@ def test_output_into_a_closed_pipe_is_dropped_and_the_entry_point_finishes(modul
         assert (run_dir / "report.md").is_file() and (run_dir / "report.png").is_file()
     if module == "rlkit.supervised":
         assert load_checkpoint(run_dir)["task"] == "supervised"
+
+
+@pytest.mark.parametrize("module", ["rlkit.train", "rlkit.supervised"])
+def test_a_run_in_this_process_leaves_the_process_logging_handlers_open(module, tmp_path, capsys):
+    """Hydra's logging setup runs logging.config.dictConfig, which flushes and closes every logging handler in the
+    process: under pytest, handlers bound to earlier tests' closed captures, hence a cascade of "ValueError: I/O
+    operation on closed file" after the in-process runs of test_resume.py. rlkit's configs turn it off."""
+    import logging
+
+    from rlkit import supervised, train
+
+    class Watched(logging.Handler):
+        closed = False
+
+        def close(self) -> None:
+            Watched.closed = True
+            super().close()
+
+    handler = Watched()
+    logging.getLogger("rlkit-test-watched").addHandler(handler)
+    try:
+        main, args = {
+            "rlkit.train": (train.main, ["env=taxi", "total_steps=500", "eval_every_steps=0", "final_eval_episodes=1"]),
+            "rlkit.supervised": (supervised.main, ["epochs=1", "net=perceptron"]),
+        }[module]
+        code, _, err = run_main(main, *args, "progress=false", f"hydra.run.dir={tmp_path}", capsys=capsys)
+    finally:
+        logging.getLogger("rlkit-test-watched").removeHandler(handler)
+    assert code == 0, err
+    assert not Watched.closed and not list(tmp_path.glob("*.log"))
