@@ -7,14 +7,13 @@ import contextlib
 import functools
 import importlib.util
 import logging
-import os
 import re
 import string
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO, TypeVar
+from typing import Any, TypeVar
 
 from hydra._internal.utils import get_args_parser
 from omegaconf import DictConfig, OmegaConf, open_dict
@@ -103,53 +102,6 @@ def check_plugin_overrides(argv: Sequence[str], conf: Path) -> list[str]:
     return out
 
 
-class DropWhenClosed:
-    """A standard stream that drops its output once its reader has gone (`python -m rlkit.train ... | head`).
-
-    Python raises BrokenPipeError at the next write; a run that died of it would lose its checkpoint and curve.
-    Instead the stream's file descriptor is pointed at os.devnull and the run goes on (Python's own advice, in the
-    signal module's "Note on SIGPIPE", for a program that must finish its work).
-    """
-
-    def __init__(self, stream: TextIO) -> None:
-        self.stream = stream
-
-    def write(self, text: str) -> int:
-        try:
-            return self.stream.write(text)
-        except BrokenPipeError:
-            self._to_devnull()
-            return len(text)
-
-    def flush(self) -> None:
-        try:
-            self.stream.flush()
-        except BrokenPipeError:
-            self._to_devnull()
-
-    def _to_devnull(self) -> None:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, self.stream.fileno())  # what is still buffered, and all that follows, goes nowhere
-        os.close(devnull)
-
-    def __getattr__(self, name: str) -> Any:  # isatty, fileno, encoding, ...: the stream's own
-        return getattr(self.stream, name)
-
-
-@contextlib.contextmanager
-def quiet_closed_pipes() -> Iterator[None]:
-    """stdout and stderr as DropWhenClosed while an entry point runs; the run ends with its own exit status."""
-    saved = sys.stdout, sys.stderr
-    if not isinstance(sys.stdout, DropWhenClosed):
-        sys.stdout, sys.stderr = DropWhenClosed(sys.stdout), DropWhenClosed(sys.stderr)
-    try:
-        yield
-    finally:
-        sys.stdout.flush()  # while a closed pipe is still caught: Python's flush at exit would report it
-        sys.stderr.flush()
-        sys.stdout, sys.stderr = saved
-
-
 def error_line(exc: BaseException) -> str:
     """`error: <message>` on one line, whatever the message holds (a torch error may span several)."""
     return "error: " + "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
@@ -185,7 +137,7 @@ class App:
     """An entry point as run_hydra_app prepares it: its config, its groups, and what it checks before Hydra runs."""
 
     name: str  # the module, for messages: rlkit.train
-    conf: Path  # rlkit.runtime.conf_dir()
+    conf: Path  # conf_dir()
     config_name: str
     groups: Sequence[str]
     check: Callable[[DictConfig], None] | None = None  # entry-specific checks of the composed job config

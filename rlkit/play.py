@@ -8,8 +8,9 @@ from __future__ import annotations
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from rlkit.cli import App, conf_dir, quiet_closed_pipes, report_errors, run_hydra_app
+from rlkit.cli import App, conf_dir, report_errors, run_hydra_app
 from rlkit.errors import RlkitError
+from rlkit.streams import quiet_closed_pipes
 
 
 @hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name="play")

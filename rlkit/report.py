@@ -19,10 +19,11 @@ from typing import NamedTuple
 import numpy as np
 
 from rlkit import stats
-from rlkit.cli import quiet_closed_pipes, report_errors
+from rlkit.cli import report_errors
 from rlkit.errors import RlkitError
 from rlkit.plots import Band, plot_bands, plot_profiles
 from rlkit.run_records import Metric, Run, load_runs, override_key
+from rlkit.streams import quiet_closed_pipes
 
 PNG_NAME, PROFILE_PNG_NAME, MARKDOWN_NAME = "report.png", "performance_profile.png", "report.md"
 PROFILE_THRESHOLDS = 201

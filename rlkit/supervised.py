@@ -22,13 +22,14 @@ from tqdm.auto import tqdm
 from rlkit import tb
 from rlkit.checkpoint import FILENAME, load_checkpoint, save_checkpoint
 from rlkit.build import body_factory, build_dataset, build_inputs, optimizer_factory
-from rlkit.cli import PLUGIN_GROUPS, App, conf_dir, quiet_closed_pipes, report_errors, run_hydra_app
+from rlkit.cli import PLUGIN_GROUPS, App, conf_dir, report_errors, run_hydra_app
 from rlkit.confusion import confusion_image, confusion_matrix
 from rlkit.datasets import ImageDataset
 from rlkit.errors import RlkitError
 from rlkit.nets import ClassifierHead, QNetwork
 from rlkit.runtime import resolve_device, seed_everything
 from rlkit.settings import plain_config
+from rlkit.streams import quiet_closed_pipes
 
 CONFIG_GROUPS = ("data", "net", "optim", "device")
 NAMED_GROUPS = ("data", "net", "optim")  # recorded by name in hparams and the checkpoint

@@ -14,9 +14,10 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from rlkit.cli import PLUGIN_GROUPS, App, conf_dir, one_line_errors, quiet_closed_pipes, report_errors, run_hydra_app
+from rlkit.cli import PLUGIN_GROUPS, App, conf_dir, one_line_errors, report_errors, run_hydra_app
 from rlkit.errors import RlkitError
 from rlkit.overrides import compose
+from rlkit.streams import quiet_closed_pipes
 
 CONFIG_GROUPS = ("env", "agent", "net", "optim", "preset", "device")
 

@@ -20,6 +20,7 @@ from rlkit.agents import Transition
 from rlkit.build import build_agent
 from rlkit.agents.dqn import DQNAgent
 from rlkit.checkpoint import load_checkpoint
+from rlkit.cli import conf_dir
 from rlkit.envs import make_train_env
 from rlkit.errors import RlkitError
 from rlkit.frame_replay import FrameReplayBuffer
@@ -27,7 +28,6 @@ from rlkit.loop import train
 from rlkit.nets import CNNBody, MLPBody
 from rlkit.prioritized import PrioritizedSampler, UniformSampler
 from rlkit.replay import ReplayBuffer
-from rlkit.cli import conf_dir
 from rlkit.settings import plain_config
 
 

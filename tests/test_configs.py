@@ -11,9 +11,9 @@ from omegaconf import DictConfig, OmegaConf
 from conftest import compose_train
 from rlkit.agents.dqn import DQNAgent
 from rlkit.build import build_agent, optimizer_factory
+from rlkit.cli import conf_dir
 from rlkit.envs import make_env
 from rlkit.errors import RlkitError
-from rlkit.cli import conf_dir
 from rlkit.runtime import resolve_device
 from rlkit.settings import plain_config
 

@@ -15,9 +15,9 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from conftest import REPO, run_cli, run_main
 from rlkit import tb
 from rlkit.checkpoint import load_checkpoint, save_checkpoint
+from rlkit.cli import conf_dir
 from rlkit.errors import RlkitError
 from rlkit.resume import prepare_resume
-from rlkit.cli import conf_dir
 from rlkit.settings import plain_config
 from rlkit.train import CONFIG_GROUPS
 from rlkit.train import main as train_main

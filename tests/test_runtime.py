@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from rlkit.errors import RlkitError
 from rlkit.cli import conf_dir
+from rlkit.errors import RlkitError
 from rlkit.runtime import resolve_device, set_torch_threads
 
 no_cuda = pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA device is visible")

@@ -18,10 +18,10 @@ from rlkit import tb
 from rlkit.build import body_factory, build_inputs, optimizer_factory
 from rlkit.checkpoint import FILENAME, load_checkpoint, save_checkpoint
 from rlkit.cli import check_group_overrides
+from rlkit.cli import conf_dir
 from rlkit.confusion import confusion_image, confusion_matrix
 from rlkit.errors import RlkitError
 from rlkit.nets import CNNBody, MLPBody, QHead, QNetwork, Scale
-from rlkit.cli import conf_dir
 from rlkit.supervised import (
     CONFIG_GROUPS,
     FitResult,

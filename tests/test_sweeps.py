@@ -18,8 +18,8 @@ from conftest import compose_train, run_cli
 from rlkit import tb
 from rlkit.checkpoint import load_checkpoint
 from rlkit.cli import App, check_plugin_overrides, run_hydra_app
-from rlkit.errors import RlkitError
 from rlkit.cli import conf_dir
+from rlkit.errors import RlkitError
 
 CONF = conf_dir()
 TINY = ("env=taxi", "total_steps=1000", "eval_every_steps=500", "final_eval_episodes=3", "log_every_steps=500", "progress=false")
