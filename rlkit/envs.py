@@ -107,7 +107,7 @@ ATARI_KEYWORDS = tuple(name for name in inspect.signature(make_atari_env).parame
 
 
 def _make_atari(env_cfg: Mapping[str, Any], *, train: bool, render_mode: str | None) -> gym.Env:
-    return make_atari_env(**{key: env_cfg[key] for key in ATARI_KEYWORDS}, train=train, render_mode=render_mode)
+    return make_atari_env(**{key: env_cfg.get(key) for key in ATARI_KEYWORDS}, train=train, render_mode=render_mode)
 
 
 def _check_stored_atari(env_cfg: Mapping[str, Any], origin: str) -> None:
@@ -120,7 +120,7 @@ class EnvBuilder:
 
     make: Callable[..., gym.Env]  # (env_cfg, *, train, render_mode) -> one copy; train copies record episode statistics
     settings: Mapping[str, Any]  # the keys it reads beyond COMMON_SETTINGS, with their types
-    required: tuple[str, ...]  # keys that must be set (not null)
+    required: tuple[str, ...]  # keys that must be set (not null); the others may be left out
     check_stored: Callable[[Mapping[str, Any], str], None]  # what an env read from a run folder must also pass
 
 

@@ -63,13 +63,12 @@ class Evaluation(NamedTuple):
 class TrainResult:
     steps: int
     episodes: int
-    train_seconds: float  # acting and learning only: evaluations, videos and the final checkpoint excluded
+    train_seconds: float  # acting, learning and periodic checkpoints: evaluations and videos excluded
     evaluations: list[Evaluation] = field(default_factory=list)
     interrupted: bool = False
     start_step: int = 0  # > 0 for a resumed run
     # (env step, mean return of the episodes that ended in that log window): the run's learning curve
     train_returns: list[tuple[int, float]] = field(default_factory=list)
-    video_seconds: float = 0.0  # recording evaluation videos
 
     @property
     def steps_per_sec(self) -> float:
@@ -258,7 +257,6 @@ def train(
             next_eval = next_multiple(step, eval_every_steps)
         if step >= next_video:  # also at the last step: the trained agent's episode
             seconds = video.record(agent, step)
-            result.video_seconds += seconds
             off_clock += seconds  # off the training clock, as evaluations are
             off_clock_total += seconds
             next_video = next_multiple(step, video.every_steps)
