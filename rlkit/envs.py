@@ -9,7 +9,6 @@ from __future__ import annotations
 import functools
 import importlib
 import inspect
-import sys
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -36,6 +35,11 @@ VECTORIZATION_MODES = ("sync", "async")
 OWN_ENV_HINT = "env=gym needs env.id=<a registered id>, or env.id=<module>:<EnvId> to import the module that registers it"
 
 
+# Modules this process imported because its command line named them (env.id=<module>:<EnvId>, env_module=): the
+# only ones an env.id read from a run folder may name.
+COMMAND_LINE_ENV_MODULES: set[str] = set()
+
+
 def import_env_module(module: str) -> None:
     """Import a module that registers envs with gymnasium: named on the command line only, never by a run folder."""
     try:
@@ -44,6 +48,7 @@ def import_env_module(module: str) -> None:
         raise RlkitError(f"cannot import {module} to register its envs: {exc}; run from the folder that holds it") from None
     except Exception as exc:  # the user's own module failed: say where, in one line
         raise RlkitError(f"importing {module} to register its envs failed: {type(exc).__name__}: {exc}") from None
+    COMMAND_LINE_ENV_MODULES.add(module)
 
 
 def resolve_env_id(env_id: str) -> str:
@@ -94,7 +99,7 @@ def _check_stored_gym(env_cfg: Mapping[str, Any], origin: str) -> None:
     """gymnasium imports the module named before a ':' in an id; a run folder must not choose code to import."""
     env_id = str(env_cfg["id"])
     module = env_id.rpartition(":")[0]
-    if module and module not in sys.modules:
+    if module and module not in COMMAND_LINE_ENV_MODULES:
         raise RlkitError(
             f"env.id={show(env_id)} in {origin}: a run folder never chooses a module to import; "
             f"import it yourself by adding env_module={module} to the command"

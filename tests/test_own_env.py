@@ -11,7 +11,7 @@ import pytest
 
 from conftest import run_cli
 from rlkit.checkpoint import load_checkpoint
-from rlkit.envs import check_stored_env, make_env, natural_parts, upgrade_stored_env
+from rlkit.envs import check_stored_env, import_env_module, make_env, natural_parts, upgrade_stored_env
 from rlkit.errors import RlkitError
 
 OWN = "tests.own_env"
@@ -105,15 +105,17 @@ def test_height_width_channel_pictures_reach_the_agent_channels_first():
     assert obs.shape == (3, 36, 36) and np.flatnonzero(obs[0, 0]).tolist() == [8, 9, 10, 11] and not obs[1:].any()
 
 
-def test_a_stored_module_id_is_refused_unless_the_command_line_imported_it(monkeypatch):
-    import tests.own_env  # noqa: F401
-
-    stored = {"builder": "gym", "id": f"{OWN}:OwnCorridor-v0"}
-    check_stored_env(stored, origin="ckpt")  # imported here (as env_module= does): importing it again runs nothing
-    monkeypatch.delitem(sys.modules, OWN)
-    with pytest.raises(RlkitError, match=rf"^env.id={OWN}:OwnCorridor-v0 in ckpt: a run folder never chooses a module"):
-        check_stored_env(stored, origin="ckpt")
-    assert OWN not in sys.modules  # refused before any import
+def test_a_stored_module_id_is_refused_unless_the_command_line_imported_it():
+    """Even a module this process holds already (os, rlkit.nets) is refused: only env_module= (or the training
+    command's own env.id) names one."""
+    for module in ("os", "rlkit.nets.bodies"):
+        with pytest.raises(RlkitError, match=rf"^env.id={module}:Taxi-v4 in ckpt: a run folder never chooses a module"):
+            check_stored_env({"builder": "gym", "id": f"{module}:Taxi-v4"}, origin="ckpt")
+    import_env_module(OWN)  # what env_module=tests.own_env does
+    check_stored_env({"builder": "gym", "id": f"{OWN}:OwnCorridor-v0"}, origin="ckpt")
+    with pytest.raises(RlkitError, match=r"^env.id=tests.no_such_module:X-v0 in ckpt: a run folder never chooses"):
+        check_stored_env({"builder": "gym", "id": "tests.no_such_module:X-v0"}, origin="ckpt")
+    assert "tests.no_such_module" not in sys.modules  # refused before any import
 
 
 def test_env_nodes_written_before_builders_had_names_are_read_in_todays_shape():
