@@ -13,6 +13,7 @@ from tqdm.auto import tqdm
 
 from rlkit import tb
 from rlkit.agents.base import Agent, Transition
+from rlkit.runtime import one_torch_thread
 
 
 class StopRequest(Protocol):
@@ -95,12 +96,20 @@ def evaluate(
     progress: bool = False,
     desc: str = "evaluation",
 ) -> EvalResult:
-    """Greedy episodes, one after another on a single env; returns are the env's own rewards, unclipped.
+    """Greedy episodes, one after another on a single env and one torch thread (rlkit.runtime.one_torch_thread);
+    returns are the env's own rewards, unclipped.
 
     max_steps caps the agent steps of the whole evaluation (an Atari game can last 27,000): episodes not over by
     then are left out, unless none is, and then the one cut short counts. With progress, a bar on stderr shows
     the episodes done, the steps and the mean so far, so a long evaluation never looks hung (issue 11).
     """
+    with one_torch_thread():
+        return _greedy_episodes(env, agent, episodes=episodes, seed=seed, max_steps=max_steps, progress=progress, desc=desc)
+
+
+def _greedy_episodes(
+    env: gym.Env, agent: Agent, *, episodes: int, seed: int | None, max_steps: int | None, progress: bool, desc: str
+) -> EvalResult:
     started = time.perf_counter()
     budget = max_steps if max_steps is not None else sys.maxsize
     returns: list[float] = []
@@ -256,7 +265,8 @@ def train(
             off_clock_total += evaluation.seconds
             next_eval = next_multiple(step, eval_every_steps)
         if step >= next_video:  # also at the last step: the trained agent's episode
-            seconds = video.record(agent, step)
+            with one_torch_thread():
+                seconds = video.record(agent, step)
             off_clock += seconds  # off the training clock, as evaluations are
             off_clock_total += seconds
             next_video = next_multiple(step, video.every_steps)

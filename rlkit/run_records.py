@@ -117,7 +117,8 @@ def load_run(run_dir: Path) -> Run | None:
         config = {str(k): v for k, v in loaded.items() if k not in (*IGNORED_KEYS, "hydra")}
     if (hydra_dir / "overrides.yaml").is_file():
         overrides = tuple(str(o) for o in read_yaml(hydra_dir / "overrides.yaml", list))
-    return Run(run_dir, config, overrides, metric, scalars[metric.tag], _steps_per_sec(scalars.get(tb.STEPS_PER_SEC)), events.FirstEventTimestamp())
+    speed = _steps_per_sec(scalars.get(tb.STEPS_PER_SEC))
+    return Run(run_dir, config, overrides, metric, scalars[metric.tag], speed, events.FirstEventTimestamp())
 
 
 def _steps_per_sec(windows: dict[int, float] | None) -> float:

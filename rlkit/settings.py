@@ -41,9 +41,9 @@ class RunSettings:
 
 # Config key (dotted) -> RunSettings field.
 SETTING_KEYS = {
-    "seed": "seed", "total_steps": "total_steps", "eval_every_steps": "eval_every_steps",
-    "eval_episodes": "eval_episodes", "final_eval_episodes": "final_eval_episodes", "eval_max_steps": "eval_max_steps",
-    "log_every_steps": "log_every_steps", "progress": "progress", "torch_threads": "torch_threads", "checkpoint.every_steps": "checkpoint_every_steps",
+    "seed": "seed", "total_steps": "total_steps", "eval_every_steps": "eval_every_steps", "eval_episodes": "eval_episodes",
+    "final_eval_episodes": "final_eval_episodes", "eval_max_steps": "eval_max_steps", "log_every_steps": "log_every_steps",
+    "progress": "progress", "torch_threads": "torch_threads", "checkpoint.every_steps": "checkpoint_every_steps",
     "checkpoint.replay": "checkpoint_replay", "device.name": "device",
 }
 # Settings a resumed run may change: how long and how visibly it runs, not what it learns (issue 8).

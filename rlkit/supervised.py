@@ -261,7 +261,8 @@ def check_job(cfg: DictConfig) -> None:
 
 
 APP = App(
-    name="rlkit.supervised", conf=conf_dir(), config_name="supervised", groups=CONFIG_GROUPS, check=check_job, hydra_groups=PLUGIN_GROUPS
+    name="rlkit.supervised", conf=conf_dir(), config_name="supervised", groups=CONFIG_GROUPS, check=check_job,
+    hydra_groups=PLUGIN_GROUPS,
 )
 
 
