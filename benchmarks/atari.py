@@ -37,11 +37,11 @@ from omegaconf import OmegaConf  # noqa: E402
 from benchmarks.common import benchmark_parser, print_table, write_results  # noqa: E402
 from rlkit import tb  # noqa: E402
 from rlkit.build import build_agent  # noqa: E402
+from rlkit.cli import conf_dir  # noqa: E402
 from rlkit.envs import make_train_env, single_spaces  # noqa: E402
 from rlkit.frame_replay import FrameReplayBuffer  # noqa: E402
 from rlkit.loop import train  # noqa: E402
 from rlkit.replay import ReplayBuffer  # noqa: E402
-from rlkit.runtime import conf_dir  # noqa: E402
 
 OBS_SHAPE = (4, 84, 84)
 MILLION = 1_000_000

@@ -42,7 +42,7 @@ def measure(optim: str, *, net: str, epochs: int, batch_size: str, seed: int) ->
         wall_seconds = time.perf_counter() - started
     return {
         "lr": float(cfg.optim.lr),
-        "test_accuracy": result.final[tb.TEST_ACCURACY],
+        "test_accuracy": result.final[tb.SUPERVISED_TEST_ACCURACY],
         "train_seconds": result.train_seconds,
         "wall_seconds": wall_seconds,
     }

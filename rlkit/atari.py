@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Mapping
 from functools import cache
 from typing import Any, SupportsFloat
 
@@ -20,12 +19,6 @@ from gymnasium.wrappers import AtariPreprocessing, ClipReward, FrameStackObserva
 from rlkit.errors import RlkitError
 
 EMULATOR_FPS = 60
-# The settings an Atari env node may hold beyond the common ones (rlkit.envs.ENV_SETTINGS), and their types.
-ATARI_SETTINGS: dict[str, Any] = {
-    "kind": str, "game": str, "frame_skip": int, "screen_size": int, "frame_stack": int, "noop_max": int,
-    "sticky_actions": bool, "terminal_on_life_loss": bool, "clip_rewards": bool, "full_action_space": bool,
-    "dedup_frames": bool,
-}
 
 
 @cache
@@ -35,6 +28,7 @@ def ale_env_ids() -> dict[str, str]:
         import ale_py
     except ImportError:
         raise RlkitError('Atari envs need ale-py: pip install "rlkit[atari]"') from None
+    ale_py.ALEInterface.setLoggerMode(ale_py.LoggerMode.Error)  # no "A.L.E: Arcade Learning Environment" banner per env
     gym.register_envs(ale_py)
     ids = {}
     for env_id in gym.envs.registry:
@@ -97,44 +91,43 @@ class LifeLossTerminal(gym.Wrapper):
         return obs, info
 
 
-def make_atari_env(env_cfg: Mapping[str, Any], *, train: bool, render_mode: str | None = None) -> gym.Env:
-    """One Atari env copy; `train` adds RecordEpisodeStatistics, the life-loss terminal and reward clipping."""
-    frame_skip = int(env_cfg.get("frame_skip", 4))
+def make_atari_env(
+    *,
+    game: str,
+    frame_skip: int,
+    screen_size: int,
+    frame_stack: int,
+    noop_max: int,
+    sticky_actions: bool,
+    terminal_on_life_loss: bool,
+    clip_rewards: bool,
+    full_action_space: bool,
+    max_episode_steps: int | None,
+    train: bool,
+    render_mode: str | None = None,
+) -> gym.Env:
+    """One Atari env copy as conf/env/atari.yaml describes it; `train` adds RecordEpisodeStatistics and the
+    training-only signals (terminal_on_life_loss, clip_rewards), which evaluation and play never see."""
     env = gym.make(
-        atari_env_id(env_cfg.get("game", "Pong")),
+        atari_env_id(game),
         frameskip=1,  # AtariPreprocessing skips frames (and max-pools the last two)
-        repeat_action_probability=0.25 if env_cfg.get("sticky_actions", True) else 0.0,
-        full_action_space=bool(env_cfg.get("full_action_space", False)),
+        repeat_action_probability=0.25 if sticky_actions else 0.0,
+        full_action_space=full_action_space,
         render_mode=render_mode,
         disable_env_checker=True,
     )
     env = AtariPreprocessing(
-        env,
-        noop_max=int(env_cfg.get("noop_max", 30)),
-        frame_skip=frame_skip,
-        screen_size=int(env_cfg.get("screen_size", 84)),
-        terminal_on_life_loss=False,  # see LifeLossTerminal
+        env, noop_max=noop_max, frame_skip=frame_skip, screen_size=screen_size, terminal_on_life_loss=False  # see LifeLossTerminal
     )
-    if env_cfg.get("max_episode_steps") is not None:
-        env = TimeLimit(env, max_episode_steps=int(env_cfg["max_episode_steps"]))
+    if max_episode_steps is not None:
+        env = TimeLimit(env, max_episode_steps=max_episode_steps)
     if train:
         env = RecordEpisodeStatistics(env)  # below the training signals: whole games, unclipped rewards
-        if env_cfg.get("terminal_on_life_loss", True):
+        if terminal_on_life_loss:
             env = LifeLossTerminal(env)
-        if env_cfg.get("clip_rewards", True):
+        if clip_rewards:
             env = ClipReward(env, -1.0, 1.0)
-    env = FrameStackObservation(env, int(env_cfg.get("frame_stack", 4)), padding_type="zero")
+    env = FrameStackObservation(env, frame_stack, padding_type="zero")
     # One rendered frame per agent step: a video plays at real speed at 60 / frame_skip frames per second.
     env.metadata = {**env.metadata, "render_fps": EMULATOR_FPS / frame_skip}
     return env
-
-
-def make_atari_train_env(env_cfg: Mapping[str, Any]) -> gym.Env | gym.vector.VectorEnv:
-    """The training env: one copy, or num_envs copies in a gymnasium vector env (episode stats per copy)."""
-    num_envs = int(env_cfg.get("num_envs", 1))
-    if num_envs == 1:
-        return make_atari_env(env_cfg, train=True)
-    make = [lambda: make_atari_env(env_cfg, train=True)] * num_envs
-    if str(env_cfg.get("vectorization_mode", "sync")) == "async":
-        return gym.vector.AsyncVectorEnv(make)
-    return gym.vector.SyncVectorEnv(make)

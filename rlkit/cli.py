@@ -1,11 +1,14 @@
-"""Command-line plumbing shared by the entry points: argv checks before Hydra, one-line errors after."""
+"""Command-line plumbing shared by the entry points: where their configs live, their --help, argv checks before
+Hydra, one-line errors after. It imports no torch or gymnasium: help and refusals come up at once (issue 11)."""
 
 from __future__ import annotations
 
 import contextlib
 import functools
 import importlib.util
+import logging
 import re
+import string
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -13,10 +16,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from hydra._internal.utils import get_args_parser
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from rlkit.errors import RlkitError
-from rlkit.overrides import compose_checked, parse_overrides, resolved_run_dir
+from rlkit.overrides import compose, compose_checked, first_values, parse_overrides, resolved_run_dir
 from rlkit.run_folder import check_new_run_dir
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -33,6 +36,15 @@ PLUGINS: dict[str, dict[str, str]] = {
     "submitit_local": {"hydra_plugins.hydra_submitit_launcher": "hydra-submitit-launcher", "submitit": "submitit"},
     "submitit_slurm": {"hydra_plugins.hydra_submitit_launcher": "hydra-submitit-launcher", "submitit": "submitit"},
 }
+
+
+def conf_dir() -> Path:
+    """conf/ at the top of a source checkout, or rlkit/conf inside an installed wheel."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "conf", here.parent / "conf"):
+        if (candidate / "train.yaml").is_file():
+            return candidate
+    raise RlkitError(f"rlkit's conf/ folder is missing next to {here}; reinstall with `pip install .`")
 
 
 def group_choices(conf: Path, group: str) -> list[str]:
@@ -125,11 +137,15 @@ class App:
     """An entry point as run_hydra_app prepares it: its config, its groups, and what it checks before Hydra runs."""
 
     name: str  # the module, for messages: rlkit.train
-    conf: Path  # rlkit.runtime.conf_dir()
+    conf: Path  # conf_dir()
     config_name: str
     groups: Sequence[str]
     check: Callable[[DictConfig], None] | None = None  # entry-specific checks of the composed job config
     new_run_hint: str | None = None  # how to continue a run whose folder a new run would reuse ({run_dir})
+    hydra_groups: Sequence[str] = ()  # Hydra's own groups that --help lists: the launchers and sweepers of -m
+    # Group choices made from one job's overrides where the command line left them open (train: env=gym's agent and
+    # net, from its spaces); they join argv, so Hydra records them with the run and a resume composes the same.
+    choose: Callable[[Sequence[str]], list[str]] | None = None
 
 
 def prepare_argv(app: App, argv: Sequence[str]) -> list[str]:
@@ -141,7 +157,9 @@ def prepare_argv(app: App, argv: Sequence[str]) -> list[str]:
     args = get_args_parser().parse_args(argv)
     if any(getattr(args, flag) for flag in INFORMATION_FLAGS) or any(getattr(args, flag) for flag in ADVANCED_FLAGS):
         return argv
-    overrides = parse_overrides(args.overrides)
+    chosen = app.choose(first_values(parse_overrides(args.overrides))) if app.choose is not None else []
+    argv = [*chosen, *argv]  # before any flag: argparse takes overrides in one run
+    overrides = parse_overrides([*args.overrides, *chosen])
     cfg = compose_checked(app.conf, app.config_name, overrides, groups=app.groups, entry=app.name)
     if args.cfg or args.info:
         return argv
@@ -156,8 +174,53 @@ def prepare_argv(app: App, argv: Sequence[str]) -> list[str]:
     return [*argv, f"hydra.run.dir={run_dir}"] if pinned else argv
 
 
+def _option_lines(app: App) -> str:
+    """`group: option, ...` for the groups this entry point takes, then the launchers and sweepers it configures."""
+    lines = [f"{group}: {', '.join(group_choices(app.conf, group))}" for group in app.groups]
+    for group in app.hydra_groups:
+        ours = [name.removeprefix("rlkit_") for name in group_choices(app.conf, group)]
+        lines.append(f"{group}: basic (the default), {', '.join(ours)}  (with -m; {SCALE_EXTRA})")
+    return "\n".join(lines) + "\n"
+
+
+def app_help(app: App, argv: Sequence[str]) -> str:
+    """The entry point's help: its help template, only the groups it takes, and the config these overrides compose.
+
+    Hydra's own --help lists every group under conf/ (data, tuned, ... for train), so rlkit fills the template itself.
+    """
+    checked = check_group_overrides(get_args_parser().parse_args(argv).overrides, app.conf, app.groups)
+    cfg = compose(app.conf, app.config_name, first_values(parse_overrides(checked)))
+    template = str(cfg.hydra.help.template)
+    job = cfg.copy()
+    with open_dict(job):
+        del job["hydra"]
+    return string.Template(template).safe_substitute(
+        APP_CONFIG_GROUPS=_option_lines(app), CONFIG=OmegaConf.to_yaml(job)
+    )
+
+
+def log_sweep_progress() -> None:
+    """Hydra's own lines of a sweep on stdout ("Launching 3 jobs locally", "#0 : seed=0"), through one plain handler.
+
+    rlkit's configs turn Hydra's logging setup off (hydra/hydra_logging=none, hydra/job_logging=none): it runs
+    logging.config.dictConfig, which closes every logging handler in the process, pytest's capture among them.
+    """
+    for name in ("hydra", "hydra_plugins"):
+        logger = logging.getLogger(name)
+        if not logger.handlers:
+            handler = logging.StreamHandler(sys.stdout)
+            handler.setFormatter(logging.Formatter("[%(asctime)s][HYDRA] %(message)s", "%Y-%m-%d %H:%M:%S"))
+            logger.addHandler(handler)
+            logger.setLevel(logging.INFO)
+
+
 def run_hydra_app(hydra_main: Callable[[], Any], app: App) -> None:
-    """Check argv and the config it composes (one-line errors), then hand over to the @hydra.main function."""
+    """Answer --help, or check argv and the config it composes (one-line errors), then hand over to @hydra.main."""
     with one_line_errors():
+        if any(arg in ("--help", "-h") for arg in sys.argv[1:]):
+            print(app_help(app, sys.argv[1:]), end="")
+            return
         sys.argv[1:] = prepare_argv(app, sys.argv[1:])
+    if any(arg in ("-m", "--multirun") for arg in sys.argv[1:]):
+        log_sweep_progress()
     hydra_main()

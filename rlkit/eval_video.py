@@ -105,7 +105,7 @@ class EvalVideo:
         else:
             self.logger.gif(tb.EVAL_VIDEO, gif_bytes(frames, fps=self.fps), (frames[0].height, frames[0].width, 3), step)
         seconds = time.perf_counter() - started
-        self.logger.scalar(tb.VIDEO_SECONDS, seconds, step)
+        self.logger.scalars({tb.VIDEO_SECONDS: seconds}, step)
         self.recordings += 1
         self.total_seconds += seconds
         return seconds

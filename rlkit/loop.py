@@ -13,6 +13,7 @@ from tqdm.auto import tqdm
 
 from rlkit import tb
 from rlkit.agents.base import Agent, Transition
+from rlkit.runtime import one_torch_thread
 
 
 class StopRequest(Protocol):
@@ -37,6 +38,12 @@ class Saver(Protocol):
 class EvalResult:
     returns: np.ndarray
     lengths: np.ndarray
+    seconds: float = 0.0
+    cut_short: bool = False  # the evaluation's step budget ran out before it had played every episode
+
+    @property
+    def episodes(self) -> int:
+        return int(self.returns.size)
 
     @property
     def mean(self) -> float:
@@ -57,7 +64,7 @@ class Evaluation(NamedTuple):
 class TrainResult:
     steps: int
     episodes: int
-    train_seconds: float
+    train_seconds: float  # acting, learning and periodic checkpoints: evaluations and videos excluded
     evaluations: list[Evaluation] = field(default_factory=list)
     interrupted: bool = False
     start_step: int = 0  # > 0 for a resumed run
@@ -71,23 +78,75 @@ class TrainResult:
         return done / self.train_seconds if self.train_seconds > 0 else float("nan")
 
     @property
+    def eval_seconds(self) -> float:
+        return sum(e.result.seconds for e in self.evaluations)
+
+    @property
     def final_eval(self) -> EvalResult | None:
         return self.evaluations[-1].result if self.evaluations else None
 
 
-def evaluate(env: gym.Env, agent: Agent, *, episodes: int, seed: int | None = None) -> EvalResult:
-    """Greedy episodes, one after another on a single env; returns are the env's own rewards, unclipped."""
-    returns = np.zeros(episodes)
-    lengths = np.zeros(episodes, dtype=np.int64)
+def evaluate(
+    env: gym.Env,
+    agent: Agent,
+    *,
+    episodes: int,
+    seed: int | None = None,
+    max_steps: int | None = None,
+    progress: bool = False,
+    desc: str = "evaluation",
+) -> EvalResult:
+    """Greedy episodes, one after another on a single env and one torch thread (rlkit.runtime.one_torch_thread);
+    returns are the env's own rewards, unclipped.
+
+    max_steps caps the agent steps of the whole evaluation (an Atari game can last 27,000): episodes not over by
+    then are left out, unless none is, and then the one cut short counts. With progress, a bar on stderr shows
+    the episodes done, the steps and the mean so far, so a long evaluation never looks hung (issue 11).
+    """
+    with one_torch_thread():
+        return _greedy_episodes(env, agent, episodes=episodes, seed=seed, max_steps=max_steps, progress=progress, desc=desc)
+
+
+def _greedy_episodes(
+    env: gym.Env, agent: Agent, *, episodes: int, seed: int | None, max_steps: int | None, progress: bool, desc: str
+) -> EvalResult:
+    started = time.perf_counter()
+    budget = max_steps if max_steps is not None else sys.maxsize
+    returns: list[float] = []
+    lengths: list[int] = []
+    steps, cut_short = 0, False
+    bar = tqdm(total=episodes, unit="episode", desc=desc, disable=not progress, leave=False, dynamic_ncols=True)
+    shown = started
+
+    def show(episode_return: float | None, *, refresh: bool) -> None:
+        playing = "" if episode_return is None else f", this episode {episode_return:.1f}"
+        mean = f"mean {np.mean(returns):.2f}, " if returns else ""
+        bar.set_postfix_str(f"{mean}{steps:,} steps{playing}", refresh=refresh)
+
     for episode in range(episodes):
         obs, _ = env.reset(seed=None if seed is None else seed + episode)
-        done = False
-        while not done:
+        total, length, done = 0.0, 0, False
+        while not done and steps < budget:
             obs, reward, terminated, truncated, _ = env.step(agent.act(obs, explore=False))
-            returns[episode] += float(reward)
-            lengths[episode] += 1
+            total += float(reward)
+            length += 1
+            steps += 1
             done = terminated or truncated
-    return EvalResult(returns, lengths)
+            if progress and steps % 100 == 0 and time.perf_counter() - shown > 0.5:  # a long episode shows it plays
+                show(total, refresh=True)
+                shown = time.perf_counter()
+        if not done:
+            cut_short = True
+            if not returns:
+                returns.append(total)
+                lengths.append(length)
+            break
+        returns.append(total)
+        lengths.append(length)
+        show(None, refresh=False)
+        bar.update(1)
+    bar.close()
+    return EvalResult(np.array(returns), np.array(lengths, dtype=np.int64), time.perf_counter() - started, cut_short)
 
 
 def next_multiple(step: int, every: int) -> int:
@@ -131,6 +190,7 @@ def train(
     eval_env: gym.Env | None = None,
     eval_every_steps: int = 0,
     eval_episodes: int = 10,
+    eval_max_steps: int | None = None,
     log_every_steps: int = 1000,
     checkpoint_every_steps: int = 0,
     saver: Saver | None = None,
@@ -159,7 +219,7 @@ def train(
     bar = tqdm(total=total_steps, initial=step, unit="step", disable=not progress, mininterval=0.5, dynamic_ncols=True)
     started = window_start = time.perf_counter()
     window_steps = step
-    eval_seconds = eval_total_seconds = 0.0
+    off_clock = off_clock_total = 0.0  # seconds of evaluations and videos: in this log window, and in all
 
     while step < total_steps:
         action = agent.act(obs, explore=True)
@@ -185,26 +245,30 @@ def train(
 
         if step >= next_log:
             now = time.perf_counter()
-            line = {tb.STEPS_PER_SEC: (step - window_steps) / max(now - window_start - eval_seconds, 1e-9), **window.flush()}
+            line = {tb.STEPS_PER_SEC: (step - window_steps) / max(now - window_start - off_clock, 1e-9), **window.flush()}
             logger.scalars(line, step)
             if tb.EPISODIC_RETURN in line:
                 result.train_returns.append((step, line[tb.EPISODIC_RETURN]))
                 bar.set_postfix(episodes=window.episodes, ret=f"{line[tb.EPISODIC_RETURN]:.2f}", refresh=False)
             bar.update(step - bar.n)
-            window_start, window_steps, eval_seconds = now, step, 0.0
+            window_start, window_steps, off_clock = now, step, 0.0
             next_log = next_multiple(step, log_every_steps)
         if step >= next_eval and step < total_steps:
-            eval_started = time.perf_counter()
-            evaluation = evaluate(eval_env, agent, episodes=eval_episodes, seed=seed + 10_000 + step)
-            result.evaluations.append(Evaluation(step, eval_started - started - eval_total_seconds, evaluation))
-            logger.scalars({tb.EVAL_RETURN_MEAN: evaluation.mean, tb.EVAL_RETURN_STD: evaluation.std}, step)
-            eval_seconds += time.perf_counter() - eval_started
-            eval_total_seconds += time.perf_counter() - eval_started
+            trained_seconds = time.perf_counter() - started - off_clock_total
+            evaluation = evaluate(
+                eval_env, agent, episodes=eval_episodes, seed=seed + 10_000 + step, max_steps=eval_max_steps,
+                progress=progress, desc=f"evaluation at step {step:,}",
+            )
+            result.evaluations.append(Evaluation(step, trained_seconds, evaluation))
+            logger.scalars(tb.evaluation_metrics(evaluation.mean, evaluation.std, evaluation.seconds), step)
+            off_clock += evaluation.seconds
+            off_clock_total += evaluation.seconds
             next_eval = next_multiple(step, eval_every_steps)
         if step >= next_video:  # also at the last step: the trained agent's episode
-            seconds = video.record(agent, step)
-            eval_seconds += seconds  # off the training clock, as evaluations are
-            eval_total_seconds += seconds
+            with one_torch_thread():
+                seconds = video.record(agent, step)
+            off_clock += seconds  # off the training clock, as evaluations are
+            off_clock_total += seconds
             next_video = next_multiple(step, video.every_steps)
         if step >= next_checkpoint and step < total_steps:
             logger.flush()  # every point up to a checkpoint is on disk with it: a resume keeps them all
@@ -217,7 +281,7 @@ def train(
     bar.close()
     result.steps, result.episodes = step, window.episodes
     result.interrupted = step < total_steps
-    result.train_seconds = time.perf_counter() - started - eval_total_seconds  # evaluation excluded
+    result.train_seconds = time.perf_counter() - started - off_clock_total  # evaluations and videos excluded
     if saver is not None:
         logger.flush()
         saver.save(step)

@@ -23,6 +23,7 @@ from rlkit.cli import report_errors
 from rlkit.errors import RlkitError
 from rlkit.plots import Band, plot_bands, plot_profiles
 from rlkit.run_records import Metric, Run, load_runs, override_key
+from rlkit.streams import quiet_closed_pipes
 
 PNG_NAME, PROFILE_PNG_NAME, MARKDOWN_NAME = "report.png", "performance_profile.png", "report.md"
 PROFILE_THRESHOLDS = 201
@@ -254,7 +255,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--reps", type=int, default=2000, help="bootstrap resamples (default 2000)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap resampling (default 0)")
     args = parser.parse_args(argv)
-    _report(args.dir, reps=args.reps, seed=args.seed)
+    with quiet_closed_pipes():
+        _report(args.dir, reps=args.reps, seed=args.seed)
 
 
 if __name__ == "__main__":

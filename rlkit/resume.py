@@ -27,7 +27,7 @@ from rlkit.errors import RlkitError
 from rlkit.overrides import checked_data_overrides, compose, compose_checked, parse_overrides
 from rlkit.plain import show, where_in
 from rlkit.run_folder import FILENAME, REPLAY_FILENAME
-from rlkit.settings import RESUMABLE_KEYS, VIDEO_KEYS, check_run_config, lookup, plain_config, run_settings
+from rlkit.settings import RESUMABLE_KEYS, VIDEO_KEYS, check_run_config, lookup, plain_config, run_settings, upgrade_stored_config
 
 RESUME_GROUPS = ("device",)  # the one config group a resumed run may switch
 SUPERVISED_TASK = "supervised"
@@ -87,6 +87,7 @@ def read_saved_run(run_or_file: str | Path) -> SavedRun:
         if not isinstance(data[name], kind) or isinstance(data[name], bool) or (name == "step" and data[name] < 0):
             raise RlkitError(f"{origin}: its '{name}' field holds {show(data[name])}, not a valid {name}; it was not written by rlkit.train")
     config = _from_format_1(data["config"], origin) if data["format"] == 1 else dict(data["config"])
+    config = upgrade_stored_config(config)  # settings and env nodes as today's code reads them
     check_run_config(config, origin=origin)
     check_stored_env(config["env"], origin=origin)
     return SavedRun(path, data["env"], data["agent"], data["step"], config, data["agent_state"], data["rng"], data["env_rng"])

@@ -29,7 +29,11 @@ class Metric(NamedTuple):
     digits: int  # decimals in the table
 
 
-METRICS = (Metric(tb.EVAL_RETURN_MEAN, "return", "env steps", 2), Metric(tb.TEST_ACCURACY, "test accuracy", "epochs", 4))
+METRICS = (
+    Metric(tb.EVAL_RETURN_MEAN, "return", "env steps", 2),
+    Metric(tb.SUPERVISED_TEST_ACCURACY, "test accuracy", "epochs", 4),
+    Metric(tb.SUPERVISED_TEST_ACCURACY_BEFORE_ISSUE_11, "test accuracy", "epochs", 4),
+)
 
 
 @dataclass(frozen=True)
@@ -113,16 +117,18 @@ def load_run(run_dir: Path) -> Run | None:
         config = {str(k): v for k, v in loaded.items() if k not in (*IGNORED_KEYS, "hydra")}
     if (hydra_dir / "overrides.yaml").is_file():
         overrides = tuple(str(o) for o in read_yaml(hydra_dir / "overrides.yaml", list))
-    return Run(run_dir, config, overrides, metric, scalars[metric.tag], _steps_per_sec(scalars), events.FirstEventTimestamp())
+    speed = _steps_per_sec(scalars.get(tb.STEPS_PER_SEC))
+    return Run(run_dir, config, overrides, metric, scalars[metric.tag], speed, events.FirstEventTimestamp())
 
 
-def _steps_per_sec(scalars: dict[str, dict[int, float]]) -> float:
-    """The whole run's training throughput (evaluation excluded), logged once with the hparams; else window means."""
-    whole_run = scalars.get(tb.HPARAM_PREFIX + tb.STEPS_PER_SEC)
-    if whole_run:
-        return list(whole_run.values())[-1]
-    windows = scalars.get(tb.STEPS_PER_SEC)
-    return float(np.mean(list(windows.values()))) if windows else float("nan")
+def _steps_per_sec(windows: dict[int, float] | None) -> float:
+    """The whole run's training throughput (evaluations and videos excluded) from its log windows: their steps over
+    their seconds, each window's seconds being its steps / its steps/s."""
+    if not windows:
+        return float("nan")
+    ends = sorted(windows)
+    steps = np.diff([0, *ends])
+    return float(steps.sum() / sum(n / windows[end] for n, end in zip(steps, ends)))
 
 
 def load_runs(root: Path) -> list[Run]:
@@ -131,7 +137,7 @@ def load_runs(root: Path) -> list[Run]:
         raise RlkitError(f"{root} is not a folder; give a run or sweep folder such as runs/multirun/<date>/<time>")
     runs = [run for run in map(load_run, find_run_dirs(root)) if run is not None]
     if not runs:
-        tags = " or ".join(m.tag for m in METRICS)
+        tags = " or ".join(m.tag for m in METRICS if m.tag != tb.SUPERVISED_TEST_ACCURACY_BEFORE_ISSUE_11)
         raise RlkitError(f"no TensorBoard runs with {tags} below {root}; give a run or sweep folder")
     first = next(m for m in METRICS if any(run.metric == m for run in runs))
     return [run for run in runs if run.metric == first]

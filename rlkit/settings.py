@@ -14,7 +14,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from rlkit.build import check_parts
-from rlkit.envs import check_env_config
+from rlkit.envs import check_env_config, upgrade_stored_env
 from rlkit.errors import RlkitError
 from rlkit.plain import check_value, refuse_code, where_in
 
@@ -30,6 +30,7 @@ class RunSettings:
     eval_every_steps: int
     eval_episodes: int
     final_eval_episodes: int
+    eval_max_steps: int | None
     log_every_steps: int
     progress: bool
     torch_threads: int | None
@@ -40,15 +41,17 @@ class RunSettings:
 
 # Config key (dotted) -> RunSettings field.
 SETTING_KEYS = {
-    "seed": "seed", "total_steps": "total_steps", "eval_every_steps": "eval_every_steps",
-    "eval_episodes": "eval_episodes", "final_eval_episodes": "final_eval_episodes", "log_every_steps": "log_every_steps",
+    "seed": "seed", "total_steps": "total_steps", "eval_every_steps": "eval_every_steps", "eval_episodes": "eval_episodes",
+    "final_eval_episodes": "final_eval_episodes", "eval_max_steps": "eval_max_steps", "log_every_steps": "log_every_steps",
     "progress": "progress", "torch_threads": "torch_threads", "checkpoint.every_steps": "checkpoint_every_steps",
     "checkpoint.replay": "checkpoint_replay", "device.name": "device",
 }
 # Settings a resumed run may change: how long and how visibly it runs, not what it learns (issue 8).
 RESUMABLE_KEYS = tuple(key for key in SETTING_KEYS if key != "seed")
-TOP_LEVEL_KEYS = ("seed", "total_steps", "eval_every_steps", "eval_episodes", "final_eval_episodes", "log_every_steps",
-                  "progress", "torch_threads", "checkpoint", "device", "video", "env", "agent", "net", "optim")
+TOP_LEVEL_KEYS = ("seed", "total_steps", "eval_every_steps", "eval_episodes", "final_eval_episodes", "eval_max_steps",
+                  "log_every_steps", "progress", "torch_threads", "checkpoint", "device", "video", "env", "agent", "net", "optim")
+# Settings added since checkpoints were first written, with the value that gives an older run's behaviour.
+ADDED_SETTINGS: dict[str, Any] = {"eval_max_steps": None}
 # Evaluation videos (rlkit.eval_video) change what a run shows, not what it learns: a resume may change them too.
 VIDEO_TYPES: dict[str, Any] = {
     "every_steps": int, "max_steps": int, "frame_stride": int, "scale": float, "size": list[int] | None, "overlay": str | None,
@@ -75,6 +78,12 @@ def lookup(config: Mapping[str, Any], key: str, origin: str = "") -> Any:
     return node
 
 
+def upgrade_stored_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """A config read from a checkpoint in today's shape: settings added since it was written get the values that
+    reproduce its run, and its env node is upgraded (rlkit.envs.upgrade_stored_env)."""
+    return {**ADDED_SETTINGS, **config, "env": upgrade_stored_env(config.get("env"))}
+
+
 def run_settings(config: Mapping[str, Any], *, origin: str = "") -> RunSettings:
     """The typed top-level settings, each checked by type and range with one line naming the key."""
     hints = typing.get_type_hints(RunSettings)
@@ -88,6 +97,8 @@ def run_settings(config: Mapping[str, Any], *, origin: str = "") -> RunSettings:
     for key, field in (("eval_every_steps", "eval_every_steps"), ("checkpoint.every_steps", "checkpoint_every_steps")):
         if values[field] < 0:
             raise RlkitError(f"{where_in(key, origin)} must be >= 0 (0 disables it), got {values[field]}")
+    if settings.eval_max_steps is not None and settings.eval_max_steps < 1:
+        raise RlkitError(f"{where_in('eval_max_steps', origin)} must be >= 1 or null (no cap), got {settings.eval_max_steps}")
     if settings.torch_threads is not None and settings.torch_threads < 1:
         raise RlkitError(f"{where_in('torch_threads', origin)} must be >= 1 or null (torch's default), got {settings.torch_threads}")
     return settings

@@ -22,13 +22,14 @@ from tqdm.auto import tqdm
 from rlkit import tb
 from rlkit.checkpoint import FILENAME, load_checkpoint, save_checkpoint
 from rlkit.build import body_factory, build_dataset, build_inputs, optimizer_factory
-from rlkit.cli import App, report_errors, run_hydra_app
+from rlkit.cli import PLUGIN_GROUPS, App, conf_dir, report_errors, run_hydra_app
 from rlkit.confusion import confusion_image, confusion_matrix
 from rlkit.datasets import ImageDataset
 from rlkit.errors import RlkitError
 from rlkit.nets import ClassifierHead, QNetwork
-from rlkit.runtime import conf_dir, resolve_device, seed_everything
+from rlkit.runtime import resolve_device, seed_everything
 from rlkit.settings import plain_config
+from rlkit.streams import quiet_closed_pipes
 
 CONFIG_GROUPS = ("data", "net", "optim", "device")
 NAMED_GROUPS = ("data", "net", "optim")  # recorded by name in hparams and the checkpoint
@@ -120,18 +121,18 @@ def fit(
             correct += (logits_BK.argmax(dim=1) == y_train[batch_B]).sum()
         test_loss, test_accuracy, predictions = evaluate(model, x_test, y_test, batch_size=eval_batch_size)
         metrics = {
-            tb.LOSS: loss_sum.item() / len(x_train),  # running means over the epoch, as the weights moved
-            tb.TRAIN_ACCURACY: correct.item() / len(x_train),
-            tb.TEST_LOSS: test_loss,
-            tb.TEST_ACCURACY: test_accuracy,
+            tb.SUPERVISED_TRAIN_LOSS: loss_sum.item() / len(x_train),  # running means over the epoch, as the weights moved
+            tb.SUPERVISED_TRAIN_ACCURACY: correct.item() / len(x_train),
+            tb.SUPERVISED_TEST_LOSS: test_loss,
+            tb.SUPERVISED_TEST_ACCURACY: test_accuracy,
         }
         logger.scalars(metrics, epoch)
         history.append(metrics)
-        bar.set_postfix(loss=f"{metrics[tb.LOSS]:.4f}", test_acc=f"{test_accuracy:.4f}", refresh=False)
+        bar.set_postfix(loss=f"{metrics[tb.SUPERVISED_TRAIN_LOSS]:.4f}", test_acc=f"{test_accuracy:.4f}", refresh=False)
     bar.close()
     train_seconds = time.perf_counter() - started
     confusion = confusion_matrix(data.y_test, predictions.cpu().numpy(), n_classes=data.n_classes)
-    logger.image(tb.CONFUSION_MATRIX, confusion_image(confusion), epochs)
+    logger.image(tb.SUPERVISED_CONFUSION_MATRIX, confusion_image(confusion), epochs)
     return FitResult(history, train_seconds, confusion)
 
 
@@ -175,7 +176,7 @@ def run(cfg: DictConfig, run_dir: Path, *, choices: Mapping[str, str]) -> FitRes
         )
         final = result.final
         hparams = {**{f"{g}_name": n for g, n in names.items()}, **{k: v for k, v in config.items() if k != "progress"}}
-        logger.hparams(hparams, {tb.TEST_ACCURACY: final[tb.TEST_ACCURACY], tb.TEST_LOSS: final[tb.TEST_LOSS]})
+        logger.hparams(hparams, [tb.SUPERVISED_TEST_ACCURACY, tb.SUPERVISED_TEST_LOSS])
     finally:
         logger.close()
     payload = {
@@ -192,7 +193,7 @@ def run(cfg: DictConfig, run_dir: Path, *, choices: Mapping[str, str]) -> FitRes
     epochs = len(result.history)
     print(
         f"done: {epochs} epoch{'s' * (epochs != 1)} in {result.train_seconds:.1f} s on {device}; "
-        f"test accuracy {final[tb.TEST_ACCURACY]:.4f} (loss {final[tb.TEST_LOSS]:.4f}) "
+        f"test accuracy {final[tb.SUPERVISED_TEST_ACCURACY]:.4f} (loss {final[tb.SUPERVISED_TEST_LOSS]:.4f}) "
         f"on {len(data.x_test)} {data.name} images\n"
         f"run folder: {run_dir}\n"
         f"watch:  tensorboard --logdir {run_dir}\n"
@@ -247,7 +248,7 @@ def compose_config(overrides: Sequence[str] = ()) -> tuple[DictConfig, dict[str,
 def _hydra_main(cfg: DictConfig) -> float:
     choices = {group: str(HydraConfig.get().runtime.choices.get(group)) for group in CONFIG_GROUPS}
     result = run(cfg, Path(HydraConfig.get().runtime.output_dir), choices=choices)
-    return result.final[tb.TEST_ACCURACY]  # the value a Hydra sweeper would optimise
+    return result.final[tb.SUPERVISED_TEST_ACCURACY]  # the value a Hydra sweeper would optimise
 
 
 def check_job(cfg: DictConfig) -> None:
@@ -259,11 +260,15 @@ def check_job(cfg: DictConfig) -> None:
     optimizer_factory(config["optim"])
 
 
-APP = App(name="rlkit.supervised", conf=conf_dir(), config_name="supervised", groups=CONFIG_GROUPS, check=check_job)
+APP = App(
+    name="rlkit.supervised", conf=conf_dir(), config_name="supervised", groups=CONFIG_GROUPS, check=check_job,
+    hydra_groups=PLUGIN_GROUPS,
+)
 
 
 def main() -> None:
-    run_hydra_app(_hydra_main, APP)
+    with quiet_closed_pipes():
+        run_hydra_app(_hydra_main, APP)
 
 
 if __name__ == "__main__":

@@ -1,13 +1,15 @@
-"""Thin SummaryWriter wrapper: the one list of metric names rlkit logs (RL tags on an env-step x-axis, supervised ones per epoch)."""
+"""Thin SummaryWriter wrapper and the one list of metric names rlkit logs: RL tags on an env-step x-axis,
+supervised ones per epoch under their own prefix, so the two never share a chart."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from tensorboard.compat.proto.summary_pb2 import Summary
 
+# RL runs (python -m rlkit.train); x-axis: env steps.
 EPISODIC_RETURN = "charts/episodic_return"
 EPISODIC_LENGTH = "charts/episodic_length"
 EVAL_RETURN_MEAN = "eval/return_mean"
@@ -16,24 +18,23 @@ EPSILON = "train/epsilon"
 LOSS = "train/loss"
 Q_MEAN = "train/q_mean"
 GRAD_NORM = "train/grad_norm"
-STEPS_PER_SEC = "time/steps_per_sec"
+STEPS_PER_SEC = "time/steps_per_sec"  # training only: evaluations and videos are kept out
+EVAL_SECONDS = "time/eval_seconds"  # what each evaluation took
 EVAL_VIDEO = "eval/video"  # one greedy episode: an animated GIF (Images tab), or text boards (Text tab) for text envs
-VIDEO_SECONDS = "time/video_seconds"  # what recording that episode cost; kept out of steps/s
+VIDEO_SECONDS = "time/video_seconds"  # what recording that episode cost
 
-HPARAM_PREFIX = "hparam/"  # final metrics recorded with the hyperparameters: hparam/eval/return_mean, ...
+# Supervised runs (python -m rlkit.supervised); x-axis: epochs.
+SUPERVISED_TRAIN_LOSS = "supervised/train_loss"
+SUPERVISED_TRAIN_ACCURACY = "supervised/train_accuracy"
+SUPERVISED_TEST_LOSS = "supervised/test_loss"
+SUPERVISED_TEST_ACCURACY = "supervised/test_accuracy"
+SUPERVISED_CONFUSION_MATRIX = "supervised/confusion_matrix"
+SUPERVISED_TEST_ACCURACY_BEFORE_ISSUE_11 = "test/accuracy"  # what supervised runs logged before their prefix; report reads both
 
-TAGS = (
-    EPISODIC_RETURN, EPISODIC_LENGTH, EVAL_RETURN_MEAN, EVAL_RETURN_STD, EPSILON, LOSS, Q_MEAN, GRAD_NORM, STEPS_PER_SEC,
-    EVAL_VIDEO, VIDEO_SECONDS,
-)
 
-# python -m rlkit.supervised logs these once per epoch (x-axis: epoch), next to LOSS for the training loss.
-TRAIN_ACCURACY = "train/accuracy"
-TEST_LOSS = "test/loss"
-TEST_ACCURACY = "test/accuracy"
-CONFUSION_MATRIX = "test/confusion_matrix"
-
-SUPERVISED_TAGS = (LOSS, TRAIN_ACCURACY, TEST_LOSS, TEST_ACCURACY, CONFUSION_MATRIX)
+def evaluation_metrics(mean: float, std: float, seconds: float) -> dict[str, float]:
+    """One greedy evaluation's scalars."""
+    return {EVAL_RETURN_MEAN: mean, EVAL_RETURN_STD: std, EVAL_SECONDS: seconds}
 
 
 def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -62,19 +63,23 @@ class Logger:
 
             self._writer = SummaryWriter(log_dir=str(self.log_dir), purge_step=purge_step)
 
-    def scalar(self, tag: str, value: float, step: int) -> None:
-        self.scalars({tag: value}, step)
-
     def scalars(self, metrics: Mapping[str, float], step: int) -> None:
         """All metrics of one step as one event: each event costs ~50 us, whatever it holds."""
         if self._writer is not None and metrics:
             summary = Summary(value=[Summary.Value(tag=tag, simple_value=float(v)) for tag, v in metrics.items()])
             self._writer._get_file_writer().add_summary(summary, step)  # add_scalar, minus per-tag events
 
-    def hparams(self, hparams: Mapping[str, Any], final_metrics: Mapping[str, float]) -> None:
-        """Record the run's hyperparameters next to its final results (TensorBoard's HPARAMS tab)."""
+    def hparams(self, hparams: Mapping[str, Any], metric_tags: Sequence[str]) -> None:
+        """The run's hyperparameters in TensorBoard's HPARAMS tab, each beside the last value of these logged tags.
+
+        SummaryWriter.add_hparams would also log every metric again, as a one-point chart in the Scalars tab.
+        """
         if self._writer is not None:
-            self._writer.add_hparams(flatten(hparams), {f"{HPARAM_PREFIX}{k}": float(v) for k, v in final_metrics.items()}, run_name=".")
+            from torch.utils.tensorboard.summary import hparams as hparams_summaries
+
+            summaries = hparams_summaries(flatten(hparams), dict.fromkeys(metric_tags, 0.0))  # only the tags are read
+            for summary in summaries:  # experiment, session start, session end
+                self._writer._get_file_writer().add_summary(summary)
 
     def image(self, tag: str, image_HWC: Any, step: int) -> None:
         if self._writer is not None:

@@ -1,37 +1,25 @@
-"""python -m rlkit.train: the composition root. Build env, agent and logger from the config; run the loop.
+"""python -m rlkit.train: the command line of a training run, a sweep or a resume.
 
-A fresh run is composed and checked before Hydra makes its folder; `resume=<run>` is prepared by rlkit.resume
-and runs here without Hydra. Either way the run holds its folder's lock while it writes there.
+The run itself is rlkit.training's. It is imported only once a run is about to be checked or started, so that
+`--help` and a mistyped key come up at once, without loading torch, gymnasium or TensorBoard (issue 11).
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
-from contextlib import closing
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import hydra
-import torch
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
-from rlkit import tb
-from rlkit.agents import Agent, ReplayOwner
-from rlkit.build import build_agent
-from rlkit.cli import App, one_line_errors, report_errors, run_hydra_app
-from rlkit.envs import make_env, make_train_env, single_spaces
-from rlkit.errors import NonFiniteLossError, RlkitError
-from rlkit.eval_video import build_eval_video
-from rlkit.loop import Evaluation, TrainResult, evaluate, train
-from rlkit.plots import plot_learning_curve
-from rlkit.resume import Checkpointer, ResumePlan, for_restoring, prepare_resume, restore
-from rlkit.run_folder import RunLock
-from rlkit.runtime import GracefulStop, conf_dir, resolve_device, seed_everything, set_torch_threads
-from rlkit.settings import RunSettings, check_run_config, plain_config
+from rlkit.cli import PLUGIN_GROUPS, App, conf_dir, one_line_errors, report_errors, run_hydra_app
+from rlkit.errors import RlkitError
+from rlkit.overrides import compose
+from rlkit.streams import quiet_closed_pipes
 
-CONFIG_GROUPS = ("env", "agent", "device", "net", "optim", "preset")
+CONFIG_GROUPS = ("env", "agent", "net", "optim", "preset", "device")
 
 
 def run_names() -> tuple[str, str]:
@@ -40,151 +28,54 @@ def run_names() -> tuple[str, str]:
     return str(choices.get("env")), str(choices.get("agent"))
 
 
-def build_run_agent(config: Mapping[str, Any], env: Any, *, device: torch.device, settings: RunSettings) -> Agent:
-    """The run's agent for this env; checkpoint.replay=true needs one that keeps a replay buffer."""
-    observation_space, action_space = single_spaces(env)
-    agent = build_agent(config, observation_space=observation_space, action_space=action_space, device=device, seed=settings.seed)
-    if settings.checkpoint_replay and not isinstance(agent, ReplayOwner):
-        raise RlkitError(f"agent={config['agent']['type']} keeps no replay buffer; drop checkpoint.replay=true")
-    return agent
+def check_job(cfg: DictConfig) -> None:
+    """Everything that can refuse a run, before Hydra makes its folder (rlkit.training.check_job)."""
+    from rlkit import training
+
+    training.check_job(cfg)
 
 
-def check_job(config: Mapping[str, Any]) -> RunSettings:
-    """Everything that can refuse a run, checked before its folder exists: values, the env, the agent (and its RAM),
-    and what evaluation videos need."""
-    settings = check_run_config(config)
-    device = resolve_device(settings.device)
-    with closing(make_env(config["env"])) as env:
-        agent = build_run_agent(config, env, device=device, settings=settings)
-    video = build_eval_video(config.get("video"), env_cfg=config["env"], logger=tb.Logger(None), agent=agent, seed=settings.seed)
-    if video is not None:
-        video.close()
-    return settings
+def choose_parts(overrides: Sequence[str]) -> list[str]:
+    """env=gym: the agent and net the env's spaces call for, where the command line names none (issue 11)."""
+    given = dict(line.partition("=")[::2] for line in overrides)
+    if given.get("env") != "gym" or {"agent", "net"} <= given.keys():
+        return []
+    from rlkit.envs import parts_for_env
 
-
-def run(
-    config: Mapping[str, Any] | DictConfig, run_dir: Path, *, env_name: str, agent_name: str, resume: ResumePlan | None = None
-) -> TrainResult:
-    """Train one run in run_dir, holding the folder's lock. `config` is plain data as a checkpoint stores it
-    (a composed DictConfig is resolved into that first)."""
-    if isinstance(config, DictConfig):
-        config = plain_config(config)
-    settings = check_run_config(config)
-    # Signals are caught from the start: a SIGTERM while the run is being set up stops it after its first step, saved.
-    with RunLock(run_dir), GracefulStop() as stop:
-        device = resolve_device(settings.device)
-        set_torch_threads(settings.torch_threads)
-        seed_everything(settings.seed)
-        env = make_train_env(config["env"])
-        eval_env = make_env(config["env"])
-        agent = build_run_agent(for_restoring(config) if resume else config, env, device=device, settings=settings)
-        start_step = 0
-        if resume is not None:
-            env.reset(seed=settings.seed)  # create the env RNGs that restore() overwrites
-            start_step = restore(resume, agent=agent, env=env, with_replay=settings.checkpoint_replay)
-        # A resumed run hides what the interrupted one logged after its checkpoint, and keeps the checkpoint's own step.
-        logger = tb.Logger(run_dir, purge_step=start_step + 1 if resume is not None else None)
-        checkpointer = Checkpointer(
-            run_dir, env_name=env_name, agent_name=agent_name, config=config, agent=agent, env=env,
-            replay=agent if settings.checkpoint_replay and isinstance(agent, ReplayOwner) else None,
-            last_good=start_step if resume is not None else None,
-        )
-        video = build_eval_video(config.get("video"), env_cfg=config["env"], logger=logger, agent=agent, seed=settings.seed)
-        env_id = env.spec.id if env.spec else config["env"].get("id")
-        print(f"rlkit: env={env_name} ({env_id}) agent={agent_name} device={device} -> {run_dir}", flush=True)
-        try:
-            result = train(
-                env=env,
-                agent=agent,
-                logger=logger,
-                total_steps=settings.total_steps,
-                seed=settings.seed,
-                eval_env=eval_env,
-                eval_every_steps=settings.eval_every_steps,
-                eval_episodes=settings.eval_episodes,
-                log_every_steps=settings.log_every_steps,
-                checkpoint_every_steps=settings.checkpoint_every_steps,
-                saver=checkpointer,
-                start_step=start_step,
-                stop=stop,
-                progress=settings.progress,
-                video=video,
-            )
-            if result.interrupted:
-                print(
-                    f"rlkit: stopped by {stop.signal_name} at step {result.steps}; checkpoint saved.\n"
-                    f"resume: python -m rlkit.train resume={run_dir}",
-                    file=sys.stderr,
-                )
-                sys.exit(130)
-            final = evaluate(eval_env, agent, episodes=settings.final_eval_episodes, seed=settings.seed + 1_000_000)
-            result.evaluations.append(Evaluation(result.steps, result.train_seconds, final))
-            logger.scalars({tb.EVAL_RETURN_MEAN: final.mean, tb.EVAL_RETURN_STD: final.std}, result.steps)
-            finals = {"eval/return_mean": final.mean, "time/steps_per_sec": result.steps_per_sec}
-            logger.hparams(_hparams(config, env_name, agent_name), finals)
-        except NonFiniteLossError as exc:
-            raise RlkitError(
-                f"{exc}; stopped without saving that state; {checkpointer.describe_last_good()}; lower optim.lr or set agent.max_grad_norm"
-            ) from None
-        finally:
-            logger.close()
-            env.close()
-            eval_env.close()
-            if video is not None:
-                video.close()
-    _print_summary(result, run_dir, device=str(device), final_episodes=settings.final_eval_episodes)
-    if video is not None:
-        print(f"videos: {video.recordings} greedy episodes in TensorBoard under {tb.EVAL_VIDEO} ({video.total_seconds:.1f} s, not in steps/s)")
-    _write_learning_curve(result, run_dir / "learning_curve.png", title=f"{env_name} / {agent_name}, seed {settings.seed}")
-    return result
-
-
-def _hparams(config: Mapping[str, Any], env_name: str, agent_name: str) -> dict[str, Any]:
-    return {"env": env_name, "agent_name": agent_name, **{k: v for k, v in config.items() if k != "progress"}}
-
-
-def _print_summary(result: TrainResult, run_dir: Path, *, device: str, final_episodes: int) -> None:
-    final = result.final_eval
-    assert final is not None
-    print(
-        f"done: {result.steps} steps, {result.episodes} episodes in {result.train_seconds:.1f} s "
-        f"({result.steps_per_sec:,.0f} steps/s) on {device}\n"
-        f"final evaluation over {final_episodes} greedy episodes: return {final.mean:.3f} +- {final.std:.3f}\n"
-        f"run folder: {run_dir}\n"
-        f"watch:  tensorboard --logdir {run_dir}\n"
-        f"replay: python -m rlkit.play run={run_dir}"
-    )
-
-
-def _write_learning_curve(result: TrainResult, path: Path, *, title: str) -> None:
-    """Issue 6: people would rather look than read. matplotlib is an optional extra: without it, say so and go on."""
-    try:
-        plot_learning_curve(
-            path, train_returns=result.train_returns, evaluations=[(e.step, e.result.mean) for e in result.evaluations], title=title
-        )
-    except RlkitError as exc:
-        print(f"curve:  skipped ({exc})")
-        return
-    print(f"curve:  {path}")
+    env_lines = [line for line in overrides if line.split("=")[0].lstrip("+").startswith("env.")]
+    env_cfg = OmegaConf.to_container(compose(conf_dir(), "train", ["env=gym", *env_lines]).env, resolve=True)
+    parts, why = parts_for_env(env_cfg, agent=given.get("agent"))
+    print(f"rlkit: {why} (agent= and net= choose others)", flush=True)
+    return [f"{group}={name}" for group, name in parts.items() if group not in given]
 
 
 @hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name="train")
 @report_errors
 def _hydra_main(cfg: DictConfig) -> float:
+    from rlkit import training
+
     env_name, agent_name = run_names()
-    result = run(plain_config(cfg), Path(HydraConfig.get().runtime.output_dir), env_name=env_name, agent_name=agent_name)
+    result = training.run(cfg, Path(HydraConfig.get().runtime.output_dir), env_name=env_name, agent_name=agent_name)
     return result.final_eval.mean if result.final_eval else float("nan")
 
 
 APP = App(
-    name="rlkit.train", conf=conf_dir(), config_name="train", groups=CONFIG_GROUPS,
-    check=lambda cfg: check_job(plain_config(cfg)), new_run_hint="python -m rlkit.train resume={run_dir}",
+    name="rlkit.train", conf=conf_dir(), config_name="train", groups=CONFIG_GROUPS, check=check_job,
+    new_run_hint="python -m rlkit.train resume={run_dir}", hydra_groups=PLUGIN_GROUPS, choose=choose_parts,
 )
 
 
 def resume_main(argv: list[str]) -> None:
-    """`resume=<run> [total_steps=N ...]`: prepared by rlkit.resume, checked like a fresh job, run without Hydra."""
+    """`resume=<run> [total_steps=N ...] [env_module=<module>]`: prepared by rlkit.resume, checked like a fresh job,
+    run without Hydra. env_module imports the module that registers a run's own env (env.id=<module>:<EnvId>)."""
+    from rlkit import training
+    from rlkit.envs import import_env_module
+    from rlkit.resume import for_restoring, prepare_resume
+
     with one_line_errors():
+        for module in [arg.partition("=")[2] for arg in argv if arg.startswith("env_module=")]:
+            import_env_module(module)  # named on this command line: a run folder never chooses code to import
+        argv = [arg for arg in argv if not arg.startswith("env_module=")]
         if any(arg.startswith("-") for arg in argv):
             raise RlkitError("resume= continues one run and takes key=value settings only (no -m, --cfg or other flags)")
         targets = [arg.partition("=")[2] for arg in argv if arg.startswith("resume=")]
@@ -192,16 +83,17 @@ def resume_main(argv: list[str]) -> None:
             raise RlkitError("resume= needs exactly one run folder: python -m rlkit.train resume=runs/<env>/<agent>/<timestamp>")
         others = [arg for arg in argv if not arg.startswith("resume=")]
         plan = prepare_resume(Path(targets[0]).expanduser(), others, conf=conf_dir(), groups=CONFIG_GROUPS)
-        check_job(for_restoring(plan.config))
-        run(plan.config, plan.run_dir, env_name=plan.env_name, agent_name=plan.agent_name, resume=plan)
+        training.check_job(for_restoring(plan.config))
+        training.run(plan.config, plan.run_dir, env_name=plan.env_name, agent_name=plan.agent_name, resume=plan)
 
 
 def main() -> None:
     argv = sys.argv[1:]
-    if any(arg.startswith("resume=") for arg in argv):
-        resume_main(argv)
-    else:
-        run_hydra_app(_hydra_main, APP)
+    with quiet_closed_pipes():
+        if any(arg.startswith("resume=") for arg in argv):
+            resume_main(argv)
+        else:
+            run_hydra_app(_hydra_main, APP)
 
 
 if __name__ == "__main__":

@@ -44,12 +44,31 @@ class DiscreteCountingEnv(gym.Env):
 gym.register("rlkit-test/Counting-v0", entry_point=DiscreteCountingEnv)
 
 
+def run_python(*args: str, cwd: Path | None = None, timeout: float = 180) -> subprocess.CompletedProcess:
+    """Run `python args...` with this checkout first on the path."""
+    env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", "SDL_VIDEODRIVER": "dummy"}
+    return subprocess.run([sys.executable, *args], cwd=cwd or REPO, env=env, capture_output=True, text=True, timeout=timeout)
+
+
 def run_cli(module: str, *args: str, cwd: Path | None = None, timeout: float = 180) -> subprocess.CompletedProcess:
     """Run `python -m <module> args...` with this checkout first on the path."""
+    return run_python("-m", module, *args, cwd=cwd, timeout=timeout)
+
+
+def run_cli_into_closed_pipe(module: str, *args: str, timeout: float = 180) -> tuple[int, str]:
+    """Run `python -m <module> args... | true` as a shell would: stdout is a pipe whose reader has gone before the
+    first line. Returns (exit status, stderr)."""
     env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", "SDL_VIDEODRIVER": "dummy"}
-    return subprocess.run(
-        [sys.executable, "-m", module, *args], cwd=cwd or REPO, env=env, capture_output=True, text=True, timeout=timeout
-    )
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", module, *args], cwd=REPO, env=env, stdout=write_end, stderr=subprocess.PIPE, text=True,
+            timeout=timeout,
+        )
+    finally:
+        os.close(write_end)
+    return proc.returncode, proc.stderr
 
 
 def run_main(main, *args: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
@@ -73,7 +92,7 @@ def compose_train(*overrides: str):
     """The config `python -m rlkit.train <overrides>` would run, with its hydra node (choices), without running it."""
     from hydra import compose, initialize_config_dir
 
-    from rlkit.runtime import conf_dir
+    from rlkit.cli import conf_dir
 
     with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
         return compose(config_name="train", overrides=list(overrides), return_hydra_config=True)
@@ -152,7 +171,7 @@ def lake_table() -> np.ndarray:
 def tabular_run(run_dir: Path, *overrides: str, table: np.ndarray | None = None) -> Path:
     """A tiny tabular run trained in this process; with `table`, its checkpoint then holds exactly those Q-values."""
     from rlkit.checkpoint import load_checkpoint, save_checkpoint
-    from rlkit.train import run
+    from rlkit.training import run
 
     fast = ["total_steps=500", "eval_every_steps=0", "final_eval_episodes=1", "progress=false", "log_every_steps=250"]
     cfg = compose_app("train", *fast, *overrides)
@@ -168,7 +187,7 @@ def compose_app(config_name: str, *overrides: str):
     """The config `python -m rlkit.<config_name> <overrides>` hands to its function (no hydra node): for in-process runs."""
     from hydra import compose, initialize_config_dir
 
-    from rlkit.runtime import conf_dir
+    from rlkit.cli import conf_dir
 
     with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
         return compose(config_name=config_name, overrides=list(overrides))

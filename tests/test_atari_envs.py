@@ -7,9 +7,9 @@ import pytest
 from omegaconf import OmegaConf
 
 from rlkit.atari import atari_env_id
+from rlkit.cli import conf_dir
 from rlkit.envs import make_env, make_train_env
 from rlkit.errors import RlkitError
-from rlkit.runtime import conf_dir
 
 
 def env_config(name: str, **overrides) -> dict:

@@ -19,6 +19,8 @@ from rlkit import tb
 from rlkit.agents import Transition
 from rlkit.build import build_agent
 from rlkit.agents.dqn import DQNAgent
+from rlkit.checkpoint import load_checkpoint
+from rlkit.cli import conf_dir
 from rlkit.envs import make_train_env
 from rlkit.errors import RlkitError
 from rlkit.frame_replay import FrameReplayBuffer
@@ -26,7 +28,6 @@ from rlkit.loop import train
 from rlkit.nets import CNNBody, MLPBody
 from rlkit.prioritized import PrioritizedSampler, UniformSampler
 from rlkit.replay import ReplayBuffer
-from rlkit.runtime import conf_dir
 from rlkit.settings import plain_config
 
 
@@ -149,18 +150,21 @@ def test_dedup_frames_on_flat_observations_is_a_clear_error() -> None:
 
 
 def test_a_short_pong_run_writes_a_checkpoint_that_play_records(tmp_path: Path) -> None:
+    """The whole Atari path once, as a user runs it: 26 Nature-CNN updates, a checkpoint, a video (about 7 s idle)."""
     run_dir = tmp_path / "run"
     proc = run_cli(
-        "rlkit.train", "env=pong", "total_steps=2000", "agent.learning_starts_steps=1000", "agent.buffer_size=5000",
-        "agent.epsilon_decay_steps=2000", "eval_every_steps=0", "final_eval_episodes=1", "env.max_episode_steps=200",
+        "rlkit.train", "env=pong", "total_steps=1100", "agent.learning_starts_steps=1000", "agent.buffer_size=2000",
+        "agent.epsilon_decay_steps=1000", "eval_every_steps=0", "final_eval_episodes=1", "env.max_episode_steps=100",
         "progress=false", "torch_threads=1", f"hydra.run.dir={run_dir}",  # 2 threads on 2 busy cores: 8x slower updates
     )
     assert proc.returncode == 0, proc.stderr
-    assert "done: 2000 steps" in proc.stdout and (run_dir / "checkpoint.pt").is_file()
+    assert "done: 1100 steps" in proc.stdout and load_checkpoint(run_dir)["agent_state"]["updates"] == 26  # steps 1000, 1004, ..., 1100
+    assert "A.L.E: Arcade Learning Environment" not in proc.stdout + proc.stderr and "Stella" not in proc.stdout + proc.stderr
     video = tmp_path / "pong.mp4"
     proc = run_cli("rlkit.play", f"run={run_dir}", "episodes=1", f"video={video}")
     assert proc.returncode == 0, proc.stderr
     assert "episode 1: return" in proc.stdout and video.stat().st_size > 5000
+    assert "A.L.E" not in proc.stdout + proc.stderr
 
 
 def test_an_unknown_preset_is_one_line_naming_the_presets(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from rlkit.errors import RlkitError
 from rlkit.eval_video import ansi_to_html, build_eval_video
 from rlkit.loop import train
 from rlkit.overlay import band_height
-from rlkit.train import run
+from rlkit.training import run
 
 # 600 steps, a video at 300 and 600; episodes capped at 6 steps and every 2nd frame kept: frames of steps 0, 2, 4, 6.
 SHORT_CARTPOLE = [
@@ -154,7 +154,7 @@ def test_a_resumed_run_may_turn_videos_on(tmp_path, capsys) -> None:
     """Videos change what a run shows, not what it learns: resume takes video.* and keeps the rest of conf/'s node."""
     from conftest import run_main
     from rlkit.resume import prepare_resume
-    from rlkit.runtime import conf_dir
+    from rlkit.cli import conf_dir
     from rlkit.train import CONFIG_GROUPS
     from rlkit.train import main as train_main
 

@@ -1,6 +1,7 @@
 """The one loop: exact episode boundaries, schedules, and vector envs for tabular and DQN alike."""
 
 import functools
+import time
 
 import gymnasium as gym
 import numpy as np
@@ -66,6 +67,76 @@ def test_evaluate_sums_unclipped_rewards():
     result = evaluate(env, RecordingAgent(), episodes=3, seed=0)
     np.testing.assert_array_equal(result.returns, [6.0, 6.0, 6.0])
     np.testing.assert_array_equal(result.lengths, [4, 4, 4])
+
+
+def test_evaluate_stops_at_its_step_budget_and_counts_only_whole_episodes():
+    env = gym.make("rlkit-test/Counting-v0", length=4)
+    result = evaluate(env, RecordingAgent(), episodes=3, seed=0, max_steps=10)  # 4 + 4 steps, then 2 of the third
+    assert (result.returns.tolist(), result.lengths.tolist(), result.cut_short) == ([6.0, 6.0], [4, 4], True)
+    first_only = evaluate(env, RecordingAgent(), episodes=3, seed=0, max_steps=3)  # none ends: the cut one counts
+    assert (first_only.returns.tolist(), first_only.lengths.tolist(), first_only.cut_short) == ([3.0], [3], True)
+    whole = evaluate(env, RecordingAgent(), episodes=3, seed=0, max_steps=12)
+    assert (whole.episodes, whole.cut_short) == (3, False)
+
+
+class SlowAgent(RecordingAgent):
+    """50 ms a step: each 4-step episode outlasts the bar's 0.1 s refresh interval, so every update is drawn."""
+
+    def act(self, obs, *, explore):
+        time.sleep(0.05)
+        return super().act(obs, explore=explore)
+
+
+def test_evaluate_shows_episodes_and_the_mean_so_far_on_stderr(capsys):
+    env = gym.make("rlkit-test/Counting-v0", length=4)
+    evaluate(env, SlowAgent(), episodes=3, seed=0, progress=True, desc="final evaluation")
+    out, err = capsys.readouterr()
+    assert out == "" and "final evaluation" in err and "3/3" in err and "mean 6.00, 12 steps" in err
+    evaluate(env, RecordingAgent(), episodes=3, seed=0, progress=False)
+    assert capsys.readouterr() == ("", "")
+
+
+def test_greedy_episodes_act_on_one_torch_thread_and_the_run_keeps_its_own():
+    """One observation at a time: a second thread waiting for a busy core made Pong's evaluation 4-9x slower."""
+    seen = []
+
+    class ThreadsAgent(RecordingAgent):
+        def act(self, obs, *, explore):
+            seen.append(torch.get_num_threads())
+            return super().act(obs, explore=explore)
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        evaluate(gym.make("rlkit-test/Counting-v0", length=3), ThreadsAgent(), episodes=2, seed=0)
+        assert seen == [1] * 6 and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
+class RecordingLogger(tb.Logger):
+    """Keeps every scalar it is given: {tag: {step: value}}."""
+
+    def __init__(self) -> None:
+        super().__init__(None)
+        self.logged: dict[str, dict[int, float]] = {}
+
+    def scalars(self, metrics, step):
+        for tag, value in metrics.items():
+            self.logged.setdefault(tag, {})[step] = value
+
+
+def test_each_evaluation_logs_its_seconds_and_stays_off_the_training_clock():
+    env = make_train_env({"id": "rlkit-test/Counting-v0", "kwargs": {"length": 3}, "num_envs": 1})
+    eval_env = gym.make("rlkit-test/Counting-v0", length=3)
+    logger = RecordingLogger()
+    result = train(
+        env=env, agent=RecordingAgent(), logger=logger, total_steps=100, seed=0,
+        eval_env=eval_env, eval_every_steps=30, eval_episodes=2, progress=False,
+    )
+    seconds = logger.logged[tb.EVAL_SECONDS]
+    assert sorted(seconds) == [30, 60, 90] and [seconds[e.step] for e in result.evaluations] == [e.result.seconds for e in result.evaluations]
+    assert result.eval_seconds == pytest.approx(sum(seconds.values())) and all(s > 0 for s in seconds.values())
 
 
 def test_periodic_evaluations_happen_on_schedule():

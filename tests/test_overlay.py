@@ -15,7 +15,7 @@ from rlkit.agents.dqn import DQNAgent
 from rlkit.agents.tabular import QLearningAgent
 from rlkit.nets import MLPBody
 from rlkit.overlay import HIGHLIGHT, QOverlay, action_names, band_height, draw_q_bars, q_line, row_span
-from rlkit.play import play, play_episodes
+from rlkit.playback import play, play_episodes
 
 STATES = [state for state, _ in LAKE_PATH] + [15]
 

@@ -30,9 +30,8 @@ def write_run(run_dir: Path, *, env: str, seed: int, curve: dict[int, float], st
     OmegaConf.save(overrides if overrides is not None else [f"env={env}", f"seed={seed}"], run_dir / ".hydra" / "overrides.yaml")
     logger = tb.Logger(run_dir)
     for step, value in curve.items():
-        logger.scalars({tag: value, tb.STEPS_PER_SEC: 1.0}, step)
-    if steps_per_sec is not None:
-        logger.hparams({"seed": seed}, {"eval/return_mean": curve[max(curve)], "time/steps_per_sec": steps_per_sec})
+        logger.scalars({tag: value, tb.STEPS_PER_SEC: steps_per_sec or 1.0}, step)
+    logger.hparams({"seed": seed}, [tag, tb.STEPS_PER_SEC])
     logger.close()
 
 
@@ -170,11 +169,12 @@ def test_probability_of_improvement_compares_settings_within_an_env(two_settings
     assert "## Probability of improvement" in paths[-1].read_text() and len(paths) == 3
 
 
-def test_supervised_runs_are_reported_on_test_accuracy_per_epoch(tmp_path):
+@pytest.mark.parametrize("tag", [tb.SUPERVISED_TEST_ACCURACY, tb.SUPERVISED_TEST_ACCURACY_BEFORE_ISSUE_11])
+def test_supervised_runs_are_reported_on_test_accuracy_per_epoch(tmp_path, tag):
     for seed, accuracy in enumerate([0.98, 0.99, 0.97]):
         config = {"seed": seed, "data": {"name": "digits"}, "epochs": 2}
         write_run(tmp_path / str(seed), env="-", seed=seed, curve={1: 0.5, 2: accuracy}, steps_per_sec=None,
-                  tag=tb.TEST_ACCURACY, config=config, overrides=["net=cnn", f"seed={seed}"])
+                  tag=tag, config=config, overrides=["net=cnn", f"seed={seed}"])
     _, table = write_report(tmp_path, reps=REPS)
     assert table.splitlines()[0].startswith("| group | runs | epochs | final test accuracy (mean) | final test accuracy (IQM) |")
     assert table.splitlines()[2].startswith("| data=digits | 3 | 2 | 0.9800 | 0.9800 | [0.97")
@@ -199,7 +199,7 @@ def test_runs_without_config_or_eval_are_kept_apart_or_skipped(tmp_path):
     assert load_run(tmp_path / "other") is None
     groups = group_runs([load_run(tmp_path / "a"), load_run(tmp_path / "plain")])
     assert sorted(groups) == ["env=taxi", "plain"]
-    assert groups["env=taxi"][0].steps_per_sec == 1.0  # no hparams: the mean of the logged windows
+    assert groups["env=taxi"][0].steps_per_sec == 1.0
 
 
 # The command line, as a user meets it.
@@ -222,7 +222,7 @@ def _broken_config(tmp: Path, text: str) -> Path:
     "make,message",
     [
         (lambda tmp: tmp / "nope", "is not a folder; give a run or sweep folder"),
-        (lambda tmp: tmp, "no TensorBoard runs with eval/return_mean or test/accuracy below"),
+        (lambda tmp: tmp, "no TensorBoard runs with eval/return_mean or supervised/test_accuracy below"),
         (lambda tmp: _broken_config(tmp, "env: [taxi\nseed: 0\n"), "0/.hydra/config.yaml is not readable YAML (while parsing"),
         (lambda tmp: _broken_config(tmp, "- env=taxi\n- seed=0\n"), "0/.hydra/config.yaml holds a list, not the dict rlkit writes"),
     ],
@@ -235,7 +235,7 @@ def test_cli_errors_are_one_line(tmp_path, make, message):
 
 
 def test_missing_matplotlib_is_a_clear_error(monkeypatch, tmp_path, capsys):
-    from rlkit.train import _write_learning_curve
+    from rlkit.training import _write_learning_curve
 
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)  # what `import` sees when matplotlib is absent
     with pytest.raises(RlkitError, match=r"plots need matplotlib, a dependency of rlkit that is missing here; pip install"):
@@ -244,3 +244,12 @@ def test_missing_matplotlib_is_a_clear_error(monkeypatch, tmp_path, capsys):
     _write_learning_curve(result, tmp_path / "learning_curve.png", title="t")  # a finished run still ends cleanly
     assert capsys.readouterr().out.startswith("curve:  skipped (plots need matplotlib, a dependency of rlkit")
     assert not (tmp_path / "learning_curve.png").exists()
+
+
+def test_whole_run_steps_per_sec_is_all_steps_over_all_window_seconds(tmp_path):
+    """Windows of 100 steps at 100 and 50 steps/s take 1 s and 2 s: 200 steps in 3 s, not the windows' mean of 75."""
+    logger = tb.Logger(tmp_path)
+    logger.scalars({tb.EVAL_RETURN_MEAN: 1.0, tb.STEPS_PER_SEC: 100.0}, 100)
+    logger.scalars({tb.EVAL_RETURN_MEAN: 2.0, tb.STEPS_PER_SEC: 50.0}, 200)
+    logger.close()
+    assert load_run(tmp_path).steps_per_sec == pytest.approx(200 / 3)

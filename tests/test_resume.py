@@ -15,9 +15,9 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from conftest import REPO, run_cli, run_main
 from rlkit import tb
 from rlkit.checkpoint import load_checkpoint, save_checkpoint
+from rlkit.cli import conf_dir
 from rlkit.errors import RlkitError
 from rlkit.resume import prepare_resume
-from rlkit.runtime import conf_dir
 from rlkit.settings import plain_config
 from rlkit.train import CONFIG_GROUPS
 from rlkit.train import main as train_main
@@ -151,7 +151,7 @@ def test_same_seed_same_run(tmp_path, train):
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
     from hydra import compose, initialize_config_dir
 
-    import rlkit.train as train_module
+    import rlkit.training as train_module
     from rlkit.errors import NonFiniteLossError
 
     class Exploding:
@@ -375,3 +375,14 @@ def test_resume_refuses_a_checkpoint_whose_learning_settings_differ_from_conf(tm
         r"\(and 1 more: net.hidden\); a resumed run must learn as it started"
     )):
         plan_for(run_dir, "total_steps=2000")
+
+
+def test_a_run_saved_before_env_builders_had_names_resumes_in_todays_shape(tmp_path, train):
+    """Runs written before issue 14 have no env.builder (Atari ones said kind: atari), and Taxi's said Taxi-v3."""
+    run_dir = tmp_path / "run"
+    train(run_dir, "env=taxi", "total_steps=1000")
+    data = load_checkpoint(run_dir)
+    data["config"]["env"] = {**{k: v for k, v in data["config"]["env"].items() if k != "builder"}, "id": "Taxi-v3"}
+    save_checkpoint(run_dir / "checkpoint.pt", {k: v for k, v in data.items() if k not in ("kind", "format")})
+    plan = plan_for(run_dir, "total_steps=2000")
+    assert (plan.config["env"]["builder"], plan.config["env"]["id"]) == ("gym", "Taxi-v4")

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+from rlkit.cli import conf_dir
 from rlkit.errors import RlkitError
-from rlkit.runtime import conf_dir, resolve_device, set_torch_threads
+from rlkit.runtime import resolve_device, set_torch_threads
 
 no_cuda = pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA device is visible")
 no_mps = pytest.mark.skipif(torch.backends.mps.is_available(), reason="an MPS device is visible")

@@ -11,7 +11,7 @@ import pytest
 
 from conftest import compose_app, lake_table, run_cli, tabular_run
 from rlkit.errors import RlkitError
-from rlkit.play import play
+from rlkit.playback import play
 from rlkit.screens import LIVE_BOARD_DELAY_S, TerminalBoard, Window, check_video_path
 
 BOARD_A = "+---+\n|a  |\n+---+\n"

@@ -18,10 +18,10 @@ from rlkit import tb
 from rlkit.build import body_factory, build_inputs, optimizer_factory
 from rlkit.checkpoint import FILENAME, load_checkpoint, save_checkpoint
 from rlkit.cli import check_group_overrides
+from rlkit.cli import conf_dir
 from rlkit.confusion import confusion_image, confusion_matrix
 from rlkit.errors import RlkitError
 from rlkit.nets import CNNBody, MLPBody, QHead, QNetwork, Scale
-from rlkit.runtime import conf_dir
 from rlkit.supervised import (
     CONFIG_GROUPS,
     FitResult,
@@ -110,7 +110,7 @@ def test_label_smoothing_is_applied_to_the_training_loss(tmp_path: Path, mlp_run
     smoothed = train_in(tmp_path, *SMALL_MLP, "label_smoothing=0.5")
     plain = load_checkpoint(mlp_run)["metrics"]
     # Same seed, same batches: smoothed targets keep the cross-entropy well above the plain run's.
-    assert smoothed.history[0][tb.LOSS] > plain[tb.LOSS] + 0.3
+    assert smoothed.history[0][tb.SUPERVISED_TRAIN_LOSS] > plain[tb.SUPERVISED_TRAIN_LOSS] + 0.3
     with pytest.raises(RlkitError, match=r"label_smoothing must lie in \[0, 1\), got 1.0"):
         train_in(tmp_path / "bad", *SMALL_MLP, "label_smoothing=1.0")
 
@@ -173,14 +173,16 @@ def test_a_run_logs_the_fixed_tags_and_writes_a_supervised_checkpoint(mlp_run: P
 
     events = EventAccumulator(str(mlp_run))
     events.Reload()
-    assert {tb.LOSS, tb.TRAIN_ACCURACY, tb.TEST_LOSS, tb.TEST_ACCURACY} <= set(events.Tags()["scalars"])
-    assert [e.step for e in events.Scalars(tb.TEST_ACCURACY)] == [1, 2]
-    assert events.Tags()["images"] == [tb.CONFUSION_MATRIX]
+    scalars = set(events.Tags()["scalars"])
+    assert scalars == {tb.SUPERVISED_TRAIN_LOSS, tb.SUPERVISED_TRAIN_ACCURACY, tb.SUPERVISED_TEST_LOSS, tb.SUPERVISED_TEST_ACCURACY}
+    assert all(tag.startswith("supervised/") for tag in scalars)  # per-epoch charts never share DQN's env-step train/loss
+    assert [e.step for e in events.Scalars(tb.SUPERVISED_TEST_ACCURACY)] == [1, 2]
+    assert events.Tags()["images"] == [tb.SUPERVISED_CONFUSION_MATRIX]
     checkpoint = load_checkpoint(mlp_run)
     assert (checkpoint["task"], checkpoint["data"], checkpoint["net"], checkpoint["optim"]) == ("supervised", "digits", "mlp", "adam")
     assert checkpoint["config"]["net"]["hidden"] == [32, 16]
     assert np.array(checkpoint["metrics"]["confusion"]).sum() == 450
-    assert checkpoint["metrics"][tb.TEST_ACCURACY] > 0.5  # two epochs are far better than chance (0.1)
+    assert checkpoint["metrics"][tb.SUPERVISED_TEST_ACCURACY] > 0.5  # two epochs are far better than chance (0.1)
 
 
 def test_same_seed_same_weights(tmp_path: Path, mlp_run: Path) -> None:
@@ -239,6 +241,7 @@ def test_cli_trains_prints_accuracy_and_writes_the_run_folder(tmp_path: Path) ->
     assert done.returncode == 0, done.stderr
     assert "test accuracy 0." in done.stdout and f"run folder: {tmp_path}" in done.stdout
     assert (tmp_path / FILENAME).is_file()
+    assert not list(tmp_path.glob("*.log"))  # Hydra's job logging is off: no empty supervised.log
 
 
 def test_cli_errors_are_one_line_with_exit_status_2(tmp_path: Path) -> None:
@@ -264,7 +267,7 @@ def test_unknown_group_options_are_refused_with_the_choices() -> None:
 @pytest.mark.parametrize(("net", "target"), [("mlp", 0.975), ("cnn", 0.985)])
 def test_digits_accuracy_targets(tmp_path: Path, net: str, target: float) -> None:
     result = train_in(tmp_path, f"net={net}", "progress=false")
-    assert result.final[tb.TEST_ACCURACY] >= target
+    assert result.final[tb.SUPERVISED_TEST_ACCURACY] >= target
     assert result.train_seconds < 60
 
 
@@ -275,7 +278,7 @@ def test_digits_cnn_holds_on_the_seeds_that_fell_short_before() -> None:
     accuracies = []
     for seed in (0, 5, 7):
         with tempfile.TemporaryDirectory() as run_dir:
-            accuracies.append(train_in(Path(run_dir), "net=cnn", f"seed={seed}", "progress=false").final[tb.TEST_ACCURACY])
+            accuracies.append(train_in(Path(run_dir), "net=cnn", f"seed={seed}", "progress=false").final[tb.SUPERVISED_TEST_ACCURACY])
     assert min(accuracies) >= 0.980 and sorted(accuracies)[1] >= 0.985, accuracies
 
 

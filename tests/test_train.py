@@ -51,9 +51,9 @@ def test_device_cuda_without_a_gpu_is_a_one_line_error(tmp_path: Path) -> None:
 def test_default_cartpole_run_reaches_475(tmp_path: Path) -> None:
     from hydra import compose, initialize_config_dir
 
-    from rlkit.runtime import conf_dir
+    from rlkit.cli import conf_dir
     from rlkit.settings import plain_config
-    from rlkit.train import run
+    from rlkit.training import run
 
     with initialize_config_dir(str(conf_dir()), version_base="1.3"):
         overrides = ["env=cartpole", "seed=0", "eval_every_steps=0", "final_eval_episodes=20", "progress=false"]
