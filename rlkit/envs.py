@@ -252,10 +252,3 @@ def parts_for_env(env_cfg: Mapping[str, Any], *, agent: str | None = None) -> tu
         return parts, f"{env_cfg['id']} observes {env.observation_space} and acts in {env.action_space}: {chosen}"
     finally:
         env.close()
-
-
-def require_discrete(space: gym.Space, *, what: str, agent: str, fix: str) -> int:
-    """Number of values of a Discrete space, or a clear error naming the fix."""
-    if not isinstance(space, gym.spaces.Discrete):
-        raise RlkitError(f"agent={agent} needs a discrete {what} space, but the env has {space}; {fix}")
-    return int(space.n)

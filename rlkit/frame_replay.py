@@ -134,19 +134,19 @@ class FrameReplayBuffer:
                 "rebuilds zero padding, so stack with FrameStackObservation(env, n, padding_type='zero')"
             )
 
-    def arrays(self) -> dict[str, np.ndarray]:
+    def state_dict(self) -> dict[str, np.ndarray]:
         """Everything stored, as plain arrays (saved with numpy, never pickled), with the sampler's weights."""
         names = ("frames", "episode_step", "actions", "rewards", "terminated", "truncated")
         positions = {"head": self._head, "fresh": self._fresh, "newest": self._newest}
         return {**{name: getattr(self, name) for name in names}, **positions, "sampler_weights": self.sampler.tree.values(np.arange(self.capacity))}
 
-    def load_arrays(self, arrays: Mapping[str, np.ndarray], *, n_actions: int) -> None:
+    def load_state_dict(self, arrays: Mapping[str, np.ndarray], *, n_actions: int) -> None:
         """Restore what arrays() returned; positions, actions and weights must lie in range."""
         bounds = {
             "head": (0, 2**62), "newest": (0, 2**62), "actions": (0, n_actions - 1),
             "sampler_weights": (0, np.finfo(np.float64).max),
         }
-        load_arrays_into(self.arrays(), arrays, bounds=bounds)
+        load_arrays_into(self.state_dict(), arrays, bounds=bounds)
         self.sampler.load_weights(arrays["sampler_weights"])
 
     def sample(self, batch_size: int, *, beta: float = 1.0) -> Batch:

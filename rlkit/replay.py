@@ -11,7 +11,7 @@ import math
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 import torch
@@ -30,6 +30,37 @@ class Batch(NamedTuple):
     discounts: torch.Tensor  # [B] float32: gamma**k for a k-step window, 0 where it ends in termination
     weights: torch.Tensor | None = None  # importance weights of a prioritized sampler; None means uniform
     indices: np.ndarray | None = None  # rows sampled, for a prioritized sampler's priority update
+
+
+@runtime_checkable
+class Replay(Protocol):
+    """What an agent asks of a replay memory; ReplayBuffer and FrameReplayBuffer (Atari frames stored once) both are one."""
+
+    capacity: int
+
+    def __len__(self) -> int: ...
+
+    def add(
+        self, obs: Any, action: Any, reward: Any, next_obs: Any, terminated: Any, truncated: Any, *, env_ids: np.ndarray | None = None
+    ) -> None:
+        """Store one step of the env copies `env_ids` (default: all, in order)."""
+        ...
+
+    def sample(self, batch_size: int, *, beta: float = 1.0) -> Batch:
+        """A mini-batch on the agent's device; `beta` anneals a prioritized sampler's importance weights."""
+        ...
+
+    def update_priorities(self, indices: np.ndarray, td_errors: np.ndarray) -> None:
+        """New priorities for sampled rows (a uniform sampler ignores them)."""
+        ...
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """The contents as plain arrays, saved with numpy for checkpoint.replay=true (never pickled)."""
+        ...
+
+    def load_state_dict(self, arrays: Mapping[str, np.ndarray], *, n_actions: int) -> None:
+        """Refill from saved arrays, refusing (ValueError) any that do not fit this buffer."""
+        ...
 
 
 def n_step_return(
@@ -264,7 +295,7 @@ class ReplayBuffer:
         if self.sampler is not None:
             self.sampler.update(indices, td_errors)
 
-    def arrays(self) -> dict[str, np.ndarray]:
+    def state_dict(self) -> dict[str, np.ndarray]:
         """Everything stored, as plain arrays (saved with numpy, never pickled); a sampler's weights too."""
         names = ("obs", "next_obs", "actions", "rewards", "terminated", "truncated")
         arrays = {**{name: getattr(self, name) for name in names}, "pos": self._pos, "size": self._size}
@@ -272,13 +303,13 @@ class ReplayBuffer:
             arrays["sampler_weights"] = self.sampler.tree.values(np.arange(self.capacity))
         return arrays
 
-    def load_arrays(self, arrays: Mapping[str, np.ndarray], *, n_actions: int) -> None:
+    def load_state_dict(self, arrays: Mapping[str, np.ndarray], *, n_actions: int) -> None:
         """Restore what arrays() returned; positions, sizes, actions and weights must lie in range."""
         bounds = {
             "pos": (0, self.rows_per_env - 1), "size": (0, self.rows_per_env), "actions": (0, n_actions - 1),
             "sampler_weights": (0, np.finfo(np.float64).max),
         }
-        load_arrays_into(self.arrays(), arrays, bounds=bounds)
+        load_arrays_into(self.state_dict(), arrays, bounds=bounds)
         if self.sampler is not None:
             self.sampler.load_weights(arrays["sampler_weights"])
 

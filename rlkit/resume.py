@@ -284,13 +284,13 @@ def restore(plan: ResumePlan, *, agent: Agent, env: Any, with_replay: bool) -> i
         set_env_rng_state(env, saved.env_rng)
     except (KeyError, TypeError, ValueError, AttributeError, RuntimeError) as exc:
         raise RlkitError(f"{saved.path} holds RNG states this run cannot use ({type(exc).__name__} {exc})") from None
-    replay = restore_replay(plan.run_dir, agent, env, saved.step) if with_replay else ""
+    replay = restore_replay_with_note(plan.run_dir, agent, env, saved.step) if with_replay else ""
     print(f"rlkit: resuming {plan.run_dir} from step {saved.step}{replay}")
     return saved.step
 
 
-def restore_replay(run_dir: Path, agent: Agent, env: Any, step: int) -> str:
-    """Load replay.npz when it belongs to this checkpoint; otherwise the buffer refills before learning."""
+def restore_replay_with_note(run_dir: Path, agent: Agent, env: Any, step: int) -> str:
+    """Load replay.npz when it belongs to this checkpoint; the returned note (for the resume line) says what happened."""
     path = run_dir / REPLAY_FILENAME
     if not isinstance(agent, ReplayOwner) or not path.is_file():
         return " (no saved replay: the buffer refills before learning resumes)"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -20,20 +19,20 @@ from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from rlkit import tb
-from rlkit.checkpoint import FILENAME, load_checkpoint, save_checkpoint
+from rlkit.checkpoint import FILENAME, save_checkpoint
 from rlkit.build import body_factory, build_dataset, build_inputs, optimizer_factory
 from rlkit.cli import PLUGIN_GROUPS, App, conf_dir, report_errors, run_hydra_app
 from rlkit.confusion import confusion_image, confusion_matrix
 from rlkit.datasets import ImageDataset
 from rlkit.errors import RlkitError
-from rlkit.nets import ClassifierHead, QNetwork
+from rlkit.nets import ClassifierHead, Network, body_for_shape
+from rlkit.nets.transfer import SUPERVISED_TASK
 from rlkit.runtime import resolve_device, seed_everything
 from rlkit.settings import plain_config
 from rlkit.streams import quiet_closed_pipes
 
 CONFIG_GROUPS = ("data", "net", "optim", "device")
 NAMED_GROUPS = ("data", "net", "optim")  # recorded by name in hparams and the checkpoint
-TASK = "supervised"
 
 
 @dataclass
@@ -60,17 +59,14 @@ def batch_size_for(value: int | str, n_train: int) -> int:
 
 def build_model(
     net: Callable[..., nn.Module], *, inputs: nn.Module, image_shape: tuple[int, int, int], n_classes: int
-) -> QNetwork:
+) -> Network:
     """inputs -> body -> classifier head: the composition a Q-network uses, with a class head instead of a Q head."""
     channels, height, width = image_shape
     try:
-        if "in_channels" in inspect.signature(net).parameters:  # convolution bodies read (B, C, H, W) images
-            body = net(in_channels=channels, input_hw=(height, width))
-        else:  # dense bodies flatten (B, C, H, W) themselves
-            body = net(in_features=channels * height * width)
+        body = body_for_shape(net, image_shape)  # dense bodies flatten (B, C, H, W) themselves
     except (RuntimeError, ValueError) as exc:
         raise RlkitError(f"the net config does not fit {channels}x{height}x{width} images: {exc}") from exc
-    return QNetwork(inputs=inputs, body=body, head=ClassifierHead(in_features=body.out_features, n_classes=n_classes))
+    return Network(inputs=inputs, body=body, head=ClassifierHead(in_features=body.out_features, n_classes=n_classes))
 
 
 @torch.no_grad()
@@ -180,7 +176,7 @@ def run(cfg: DictConfig, run_dir: Path, *, choices: Mapping[str, str]) -> FitRes
     finally:
         logger.close()
     payload = {
-        "task": TASK,
+        "task": SUPERVISED_TASK,
         **names,
         "config": config,
         "image_shape": list(data.image_shape),
@@ -200,37 +196,6 @@ def run(cfg: DictConfig, run_dir: Path, *, choices: Mapping[str, str]) -> FitRes
         f"reuse:  a DQN run with agent.body_init={run_dir} starts from this body"
     )
     return result
-
-
-def load_body_state(run_dir: str | Path) -> dict[str, torch.Tensor]:
-    """The trained body's state dict from a supervised run folder (or its checkpoint.pt): tensors only, nothing else read."""
-    checkpoint = load_checkpoint(run_dir)
-    body = checkpoint.get("body_state")
-    if checkpoint.get("task") != TASK or not isinstance(body, dict):
-        raise RlkitError(f"{run_dir} is not a supervised run; pass a folder that python -m rlkit.supervised printed")
-    if not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in body.items()):
-        raise RlkitError(f"{run_dir}: body_state must map parameter names to tensors; it was not written by rlkit.supervised")
-    return dict(body)
-
-
-def init_body_from_supervised(body: nn.Module, run_dir: str | Path) -> None:
-    """Copy a supervised run's body weights into `body`, refusing any missing, extra or reshaped parameter."""
-    trained = load_body_state(run_dir)
-    own = body.state_dict()
-    hint = "build the body with the same net settings (and input size) as the supervised run"
-    if own.keys() != trained.keys():
-        missing, extra = sorted(own.keys() - trained.keys()), sorted(trained.keys() - own.keys())
-        raise RlkitError(
-            f"body parameters differ from the supervised run {run_dir}: this body has {missing or 'nothing'} "
-            f"that the run lacks, the run has {extra or 'nothing'} that this body lacks; {hint}"
-        )
-    for name, tensor in own.items():
-        if tensor.shape != trained[name].shape:
-            raise RlkitError(
-                f"body parameter {name} has shape {tuple(tensor.shape)} here but {tuple(trained[name].shape)} "
-                f"in the supervised run {run_dir}; {hint}"
-            )
-    body.load_state_dict(trained)
 
 
 def compose_config(overrides: Sequence[str] = ()) -> tuple[DictConfig, dict[str, str]]:

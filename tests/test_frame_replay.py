@@ -223,15 +223,15 @@ def test_saved_arrays_restore_the_buffer_and_its_priorities() -> None:
     feed(buffer, naive, [FakeAtari(0, episode_lengths=[6, 9])], steps=40)
     buffer.update_priorities(sampleable_rows(buffer)[:3], np.array([4.0, 9.0, 16.0]))
     restored = make()
-    restored.load_arrays({k: v.copy() for k, v in buffer.arrays().items()}, n_actions=5)  # FakeAtari acts 0..4
+    restored.load_state_dict({k: v.copy() for k, v in buffer.state_dict().items()}, n_actions=5)  # FakeAtari acts 0..4
     np.testing.assert_array_equal(sampleable_rows(restored), sampleable_rows(buffer))
     np.testing.assert_array_equal(restored.sampler.tree.values(np.arange(25)), buffer.sampler.tree.values(np.arange(25)))
     assert restored.sampler.max_priority == pytest.approx(16.0 + 1e-6)
     assert_matches_naive(restored, naive)
-    assert restored.arrays()["head"].tolist() == buffer.arrays()["head"].tolist()  # the next add goes where it would have
+    assert restored.state_dict()["head"].tolist() == buffer.state_dict()["head"].tolist()  # the next add goes where it would have
     with pytest.raises(ValueError, match="saved replay frames is uint8"):
-        FrameReplayBuffer(capacity=26, obs_shape=(STACK, *FRAME)).load_arrays(buffer.arrays(), n_actions=5)
+        FrameReplayBuffer(capacity=26, obs_shape=(STACK, *FRAME)).load_state_dict(buffer.state_dict(), n_actions=5)
     with pytest.raises(ValueError, match=r"saved replay actions holds values outside \[0, 3\]"):
-        make().load_arrays(buffer.arrays(), n_actions=4)  # a file naming actions this env does not have
+        make().load_state_dict(buffer.state_dict(), n_actions=4)  # a file naming actions this env does not have
     with pytest.raises(ValueError, match=r"saved replay head holds values outside"):
-        make().load_arrays({**buffer.arrays(), "head": -buffer.arrays()["head"] - 1}, n_actions=5)
+        make().load_state_dict({**buffer.state_dict(), "head": -buffer.state_dict()["head"] - 1}, n_actions=5)

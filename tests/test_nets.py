@@ -7,7 +7,7 @@ import functools
 import pytest
 import torch
 
-from rlkit.nets import CNNBody, ClassifierHead, DuelingHead, MLPBody, OneHot, QHead, QNetwork, Scale, body_for_shape
+from rlkit.nets import CNNBody, ClassifierHead, DuelingHead, MLPBody, Network, OneHot, QHead, Scale, body_for_shape
 
 HEADS = {
     "q": lambda width: QHead(in_features=width, n_actions=3),
@@ -34,7 +34,7 @@ BODIES = {  # name: (body, input shape without the batch axis)
 def test_every_body_head_combination_has_the_right_shape(body_name: str, head_name: str) -> None:
     make_body, shape = BODIES[body_name]
     body = make_body()
-    net = QNetwork(body=body, head=HEADS[head_name](body.out_features))
+    net = Network(body=body, head=HEADS[head_name](body.out_features))
     assert net(torch.zeros(5, *shape)).shape == (5, 3)
     assert body(torch.zeros(2, *shape)).shape == (2, body.out_features)
 

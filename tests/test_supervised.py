@@ -21,15 +21,14 @@ from rlkit.cli import check_group_overrides
 from rlkit.cli import conf_dir
 from rlkit.confusion import confusion_image, confusion_matrix
 from rlkit.errors import RlkitError
-from rlkit.nets import CNNBody, MLPBody, QHead, QNetwork, Scale
+from rlkit.nets import CNNBody, MLPBody, Network, QHead, Scale
+from rlkit.nets.transfer import init_body_from_supervised, load_body_state
 from rlkit.supervised import (
     CONFIG_GROUPS,
     FitResult,
     batch_size_for,
     build_model,
     compose_config,
-    init_body_from_supervised,
-    load_body_state,
     run,
 )
 
@@ -197,7 +196,7 @@ def test_a_body_trained_on_digits_loads_into_a_q_network_with_identical_features
     checkpoint = load_checkpoint(mlp_run)
     classifier_body = MLPBody(in_features=64, hidden=[32, 16])
     classifier_body.load_state_dict(checkpoint["body_state"])
-    q_net = QNetwork(body=MLPBody(in_features=64, hidden=[32, 16]), head=QHead(in_features=16, n_actions=4), inputs=Scale(divisor=16))
+    q_net = Network(body=MLPBody(in_features=64, hidden=[32, 16]), head=QHead(in_features=16, n_actions=4), inputs=Scale(divisor=16))
     obs = digits_batch()
     with torch.no_grad():
         expected = classifier_body(obs.float() / 16)

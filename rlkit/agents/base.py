@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
+import gymnasium as gym
 import numpy as np
 
 from rlkit.errors import RlkitError
@@ -94,3 +95,10 @@ def epsilon_greedy(q_values_BA: np.ndarray, *, epsilon: float, rng: np.random.Ge
 def crossings(prev_step: int, step: int, every_steps: int) -> int:
     """How many multiples of every_steps lie in (prev_step, step]: vector envs advance several steps at once."""
     return step // every_steps - prev_step // every_steps
+
+
+def require_discrete(space: gym.Space, *, what: str, agent: str, fix: str) -> int:
+    """Number of values of a Discrete space, or a clear error naming the fix (agents check their own spaces)."""
+    if not isinstance(space, gym.spaces.Discrete):
+        raise RlkitError(f"agent={agent} needs a discrete {what} space, but the env has {space}; {fix}")
+    return int(space.n)

@@ -14,14 +14,14 @@ from torch import nn
 from torch.nn import functional as F
 
 from rlkit import tb
-from rlkit.agents.base import NO_METRICS, Transition, check_probabilities, crossings, epsilon_greedy, linear_schedule
+from rlkit.agents.base import NO_METRICS, Transition, check_probabilities, crossings, epsilon_greedy, linear_schedule, require_discrete
 from rlkit.agents.targets import bootstrap_q, td_target
-from rlkit.envs import require_discrete
 from rlkit.errors import NonFiniteLossError, RlkitError
 from rlkit.frame_replay import FrameReplayBuffer
-from rlkit.nets import DuelingHead, OneHot, QHead, QNetwork, Scale, body_for_shape
+from rlkit.nets import DuelingHead, Network, OneHot, QHead, Scale, body_for_shape
+from rlkit.nets.transfer import init_body_from_supervised
 from rlkit.prioritized import PrioritizedSampler
-from rlkit.replay import ReplayBuffer, check_memory
+from rlkit.replay import Replay, ReplayBuffer, check_memory
 
 LOSSES: dict[str, Callable[..., torch.Tensor]] = {
     "huber": F.smooth_l1_loss,  # Huber with delta 1, as in the Nature DQN's clipped error
@@ -138,10 +138,8 @@ class DQNAgent:
             except ValueError as exc:
                 raise RlkitError(f"net does not fit observations {observation_space}: {exc}; try net=mlp") from None
             head = (DuelingHead if dueling else QHead)(in_features=body.out_features, n_actions=self.n_actions)
-            self.q_net = QNetwork(inputs=inputs, body=body, head=head)
+            self.q_net = Network(inputs=inputs, body=body, head=head)
         if body_init:  # start from a body a supervised run trained (python -m rlkit.supervised)
-            from rlkit.supervised import init_body_from_supervised
-
             init_body_from_supervised(self.q_net.body, body_init)
         self.q_net.to(self.device)
         if self.device.type == "cpu" and any(isinstance(m, nn.Conv2d) for m in self.q_net.modules()):
@@ -150,7 +148,7 @@ class DQNAgent:
         self._params = list(self.q_net.parameters())  # walking the module tree per update costs more than the Adam step
         self.optimizer = optimizer(self._params)
         self._update = compiled_update(self._eager_update, self.device) if compile else self._eager_update
-        self.replay: ReplayBuffer | FrameReplayBuffer | None = None  # built on the first observe, when the number of env copies is known
+        self.replay: Replay | None = None  # built on the first observe, when the number of env copies is known
         self._rng = np.random.default_rng(seed)
         # One-observation acting writes into this tensor through a numpy view: no allocation per step.
         self._act_obs_np = np.zeros((1, *self.obs_shape), dtype=self.obs_dtype)
@@ -197,7 +195,7 @@ class DQNAgent:
             return self._metrics()
         return NO_METRICS
 
-    def _make_replay(self, *, num_envs: int) -> ReplayBuffer | FrameReplayBuffer:
+    def _make_replay(self, *, num_envs: int) -> Replay:
         """Frame stacks keep one frame per step (dedup_frames); prioritized replay is a sampler either buffer takes."""
         sampler = functools.partial(PrioritizedSampler, alpha=self.priority_alpha, eps=self.priority_eps) if self.prioritized else None
         buffer = FrameReplayBuffer if self.dedup_frames else ReplayBuffer
@@ -285,12 +283,12 @@ class DQNAgent:
 
     def replay_arrays(self) -> dict[str, np.ndarray]:
         """The replay buffer's contents, for checkpoint.replay=true (empty before the first step)."""
-        return self.replay.arrays() if self.replay is not None else {}
+        return self.replay.state_dict() if self.replay is not None else {}
 
     def load_replay_arrays(self, arrays: Mapping[str, np.ndarray], *, num_envs: int) -> int:
         """Refill replay from saved arrays; returns the transitions it now holds."""
         self.replay = self._make_replay(num_envs=num_envs)
-        self.replay.load_arrays(arrays, n_actions=self.n_actions)
+        self.replay.load_state_dict(arrays, n_actions=self.n_actions)
         return len(self.replay)
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:

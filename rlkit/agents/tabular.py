@@ -11,8 +11,7 @@ import numpy as np
 import torch
 
 from rlkit import tb
-from rlkit.agents.base import NO_METRICS, Transition, check_probabilities, linear_schedule
-from rlkit.envs import require_discrete
+from rlkit.agents.base import NO_METRICS, Transition, check_probabilities, linear_schedule, require_discrete
 from rlkit.errors import RlkitError
 
 

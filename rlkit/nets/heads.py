@@ -1,4 +1,4 @@
-"""Output layers on top of a body's features, and the QNetwork that joins the two."""
+"""Output layers on top of a body's features, and the Network that joins the two."""
 
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ class ClassifierHead(nn.Module):
         return self.linear(features)
 
 
-class QNetwork(nn.Module):
+class Network(nn.Module):
     """input transform -> body -> head. Composition, not a subclass per combination."""
 
     def __init__(self, *, body: nn.Module, head: nn.Module, inputs: nn.Module | None = None) -> None:
