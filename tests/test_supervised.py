@@ -23,14 +23,8 @@ from rlkit.confusion import confusion_image, confusion_matrix
 from rlkit.errors import RlkitError
 from rlkit.nets import CNNBody, MLPBody, Network, QHead, Scale
 from rlkit.nets.transfer import init_body_from_supervised, load_body_state
-from rlkit.supervised import (
-    CONFIG_GROUPS,
-    FitResult,
-    batch_size_for,
-    build_model,
-    compose_config,
-    run,
-)
+from rlkit.supervised import CONFIG_GROUPS, compose_config
+from rlkit.supervised_training import FitResult, batch_size_for, build_model, run
 
 REPO = Path(__file__).resolve().parents[1]
 OPTIMIZERS = {  # option -> (torch class, lr in conf/optim)
