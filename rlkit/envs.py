@@ -172,10 +172,17 @@ def check_env_config(env_cfg: Any, *, origin: str = "") -> None:
     steps = env_cfg.get("max_episode_steps")
     if steps is not None and steps < 1:  # gymnasium's TimeLimit would never end an episode: a hang, not an error
         raise RlkitError(f"{where_in('env.max_episode_steps', origin)} must be >= 1 or null (the registered limit), got {steps}")
-    if env_cfg.get("num_envs", 1) < 1:
-        raise RlkitError(f"{where_in('env.num_envs', origin)} must be >= 1, got {env_cfg.get('num_envs')}")
-    if env_cfg.get("vectorization_mode", "sync") not in VECTORIZATION_MODES:
-        raise RlkitError(f"env.vectorization_mode={env_cfg.get('vectorization_mode')} is not valid; choose sync or async")
+    vector_settings(env_cfg, origin=origin)
+
+
+def vector_settings(env_cfg: Mapping[str, Any], *, origin: str = "") -> tuple[int, str]:
+    """(num_envs, vectorization_mode) of an env node, each out-of-range value refused by name."""
+    num_envs, mode = env_cfg.get("num_envs", 1), env_cfg.get("vectorization_mode", "sync")
+    if num_envs < 1:
+        raise RlkitError(f"{where_in('env.num_envs', origin)} must be >= 1, got {num_envs}")
+    if mode not in VECTORIZATION_MODES:
+        raise RlkitError(f"{where_in(f'env.vectorization_mode={show(mode)}', origin)} is not valid; choose sync or async")
+    return int(num_envs), str(mode)
 
 
 def upgrade_stored_env(env_cfg: Any) -> Any:
@@ -203,12 +210,7 @@ def make_env(env_cfg: Mapping[str, Any], *, render_mode: str | None = None) -> g
 
 def make_train_env(env_cfg: Mapping[str, Any]) -> gym.Env | gym.vector.VectorEnv:
     """The training env: one copy when num_envs is 1 (fastest), else num_envs copies in a gymnasium vector env."""
-    num_envs = int(env_cfg.get("num_envs", 1))
-    if num_envs < 1:
-        raise RlkitError(f"env.num_envs must be >= 1, got {num_envs}")
-    mode = str(env_cfg.get("vectorization_mode", "sync"))
-    if mode not in VECTORIZATION_MODES:
-        raise RlkitError(f"env.vectorization_mode={mode} is not valid; choose sync or async")
+    num_envs, mode = vector_settings(env_cfg)
     make_copy = functools.partial(env_builder(env_cfg).make, env_cfg, train=True, render_mode=None)
     if num_envs == 1:
         return make_copy()

@@ -23,6 +23,9 @@ from rlkit.plain import refuse_code
 
 # gymnasium.make's keyword arguments are open-ended: the one place where `+key=` may add a key.
 OPEN_PREFIXES = ("env.kwargs.",)
+# Keys renamed since run folders were first written, old -> today's: a recorded override and a stored config are
+# read under today's name, and a user typing the old one is told the new one (issue 14: one name for one thing).
+RENAMED_KEYS = {"agent.discount": "agent.gamma"}
 
 
 def first_line(exc: BaseException) -> str:
@@ -83,6 +86,9 @@ def closest_keys(key: str, keys: Iterable[str], n: int = 3) -> list[str]:
 
 
 def unknown_key(key: str, keys: Iterable[str], *, entry: str) -> RlkitError:
+    keys = set(keys)
+    if RENAMED_KEYS.get(key) in keys:
+        return RlkitError(f"unknown key {key}; it is called {RENAMED_KEYS[key]} now: {RENAMED_KEYS[key]}=<value>")
     close = closest_keys(key, keys)
     if not close:
         return RlkitError(f"unknown key {key}; python -m {entry} --help lists every key")
@@ -104,11 +110,15 @@ def first_values(overrides: Sequence[Override]) -> list[str]:
 def checked_data_overrides(lines: Sequence[str], *, origin: str) -> list[Override]:
     """Overrides read from a file (a run folder's record), accepted only as plain settings of rlkit keys.
 
-    Refused, each by its line: hydra.* keys (Hydra would act on them: callbacks, launchers, run dirs), `+`
-    and `~` (outside env.kwargs), packages, sweeps, `_target_`-style keys and `${...}` interpolations.
+    A key renamed since the run was recorded (RENAMED_KEYS) is read under today's name. Refused, each by its line:
+    hydra.* keys (Hydra would act on them: callbacks, launchers, run dirs), `+` and `~` (outside env.kwargs),
+    packages, sweeps, `_target_`-style keys and `${...}` interpolations.
     """
     parsed = []
     for line in lines:
+        old = next((old for old in RENAMED_KEYS if line.startswith(f"{old}=")), None)
+        if old is not None:
+            line = RENAMED_KEYS[old] + line[len(old):]
         try:
             (override,) = parse_overrides([line])
         except (RlkitError, ValueError):

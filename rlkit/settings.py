@@ -16,6 +16,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from rlkit.build import check_parts
 from rlkit.envs import check_env_config, upgrade_stored_env
 from rlkit.errors import RlkitError
+from rlkit.overrides import RENAMED_KEYS
 from rlkit.plain import check_value, refuse_code, where_in
 
 SEED_LIMIT = 2**32  # numpy's legacy seeding takes 32 bits; torch and gymnasium take more
@@ -78,10 +79,22 @@ def lookup(config: Mapping[str, Any], key: str, origin: str = "") -> Any:
     return node
 
 
+def _renamed(config: Mapping[str, Any]) -> dict[str, Any]:
+    """Keys renamed since the config was written (RENAMED_KEYS: a q_learning run's agent.discount) under today's
+    names, each where the old one stood; a node that already has the new key is left for the checks to judge."""
+    out = dict(config)
+    for old, new in RENAMED_KEYS.items():
+        (node_key, old_leaf), new_leaf = old.split("."), new.split(".")[-1]
+        node = out.get(node_key)
+        if isinstance(node, Mapping) and old_leaf in node and new_leaf not in node:
+            out[node_key] = {new_leaf if key == old_leaf else key: value for key, value in node.items()}
+    return out
+
+
 def upgrade_stored_config(config: Mapping[str, Any]) -> dict[str, Any]:
     """A config read from a checkpoint in today's shape: settings added since it was written get the values that
-    reproduce its run, and its env node is upgraded (rlkit.envs.upgrade_stored_env)."""
-    return {**ADDED_SETTINGS, **config, "env": upgrade_stored_env(config.get("env"))}
+    reproduce its run, renamed keys get today's names, and its env node is upgraded (rlkit.envs.upgrade_stored_env)."""
+    return {**ADDED_SETTINGS, **_renamed(config), "env": upgrade_stored_env(config.get("env"))}
 
 
 def run_settings(config: Mapping[str, Any], *, origin: str = "") -> RunSettings:

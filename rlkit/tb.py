@@ -7,8 +7,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from tensorboard.compat.proto.summary_pb2 import Summary
-
 # RL runs (python -m rlkit.train); x-axis: env steps.
 EPISODIC_RETURN = "charts/episodic_return"
 EPISODIC_LENGTH = "charts/episodic_length"
@@ -66,6 +64,8 @@ class Logger:
     def scalars(self, metrics: Mapping[str, float], step: int) -> None:
         """All metrics of one step as one event: each event costs ~50 us, whatever it holds."""
         if self._writer is not None and metrics:
+            from tensorboard.compat.proto.summary_pb2 import Summary  # here, so agents can import the tag names cheaply
+
             summary = Summary(value=[Summary.Value(tag=tag, simple_value=float(v)) for tag, v in metrics.items()])
             self._writer._get_file_writer().add_summary(summary, step)  # add_scalar, minus per-tag events
 
@@ -88,6 +88,8 @@ class Logger:
     def gif(self, tag: str, gif: bytes, shape_HWC: tuple[int, ...], step: int) -> None:
         """An animated GIF as the image summary SummaryWriter.add_video writes (TensorBoard's Images tab plays it)."""
         if self._writer is not None:
+            from tensorboard.compat.proto.summary_pb2 import Summary
+
             image = Summary.Image(height=shape_HWC[0], width=shape_HWC[1], colorspace=shape_HWC[2], encoded_image_string=gif)
             self._writer._get_file_writer().add_summary(Summary(value=[Summary.Value(tag=tag, image=image)]), step)
 

@@ -10,41 +10,84 @@ from omegaconf import DictConfig, OmegaConf
 
 from conftest import compose_train
 from rlkit.agents.dqn import DQNAgent
+from rlkit.agents.tabular import QLearningAgent
 from rlkit.build import build_agent, optimizer_factory
 from rlkit.cli import conf_dir
 from rlkit.envs import make_env
 from rlkit.errors import RlkitError
+from rlkit.overrides import checked_data_overrides, compose_checked, parse_overrides
 from rlkit.runtime import resolve_device
 from rlkit.settings import plain_config
+from rlkit.train import CONFIG_GROUPS
 
 CONF = conf_dir()
 ENVS = sorted(p.stem for p in (CONF / "env").glob("*.yaml") if p.stem != "gym")  # env=gym brings no env: test_own_env.py
 AGENTS = sorted(p.stem for p in (CONF / "agent").glob("*.yaml"))
 
 
-def env_agent_pairs():
-    for env in ENVS:
-        for agent in AGENTS:
-            yield env, agent
+CONTROL_ENVS = ("acrobot", "cartpole", "mountaincar")  # Box observations
+ATARI_ENVS = ("atari", "breakout", "pong")  # Box frames, and DQN's replay and schedule settings in their tuned files
+TOY_TEXT_ENVS = ("cliffwalking", "frozenlake", "frozenlake8x8", "taxi")  # Discrete observations
+# The pairs that must be refused, with the whole message: the fix named, nothing else accepted as "some error".
+REFUSED = {
+    **{
+        (env, "q_learning"): r"^agent=q_learning needs a discrete observation space, but the env has Box\(.+\); "
+                             r"use agent=dqn \(a network instead of a table\)$"
+        for env in CONTROL_ENVS
+    },
+    **{(env, "q_learning"): r"^agent\.batch_size, .+ are not a setting of agent=q_learning; agent=dqn takes them$" for env in ATARI_ENVS},
+}
+BUILT = {"dqn": DQNAgent, "q_learning": QLearningAgent}
 
 
-@pytest.mark.parametrize("env_name,agent_name", list(env_agent_pairs()))
-def test_every_env_agent_pair_composes_and_builds(env_name, agent_name, monkeypatch):
-    monkeypatch.setattr("rlkit.replay.available_memory_bytes", lambda: 2**40)  # Atari's 1M-frame replay, on any machine
+def test_every_env_is_sorted_into_a_kind_and_every_agent_is_known():
+    """A new env or agent must say here whether each pair builds, so the pair test below cannot pass by accident."""
+    assert sorted((*CONTROL_ENVS, *ATARI_ENVS, *TOY_TEXT_ENVS)) == ENVS
+    assert sorted(BUILT) == AGENTS
+
+
+def build_pair(env_name: str, agent_name: str):
     cfg = compose_train(f"env={env_name}", f"agent={agent_name}")
-    assert cfg.hydra.runtime.choices.env == env_name
-    assert cfg.hydra.runtime.choices.agent == agent_name
+    assert (cfg.hydra.runtime.choices.env, cfg.hydra.runtime.choices.agent) == (env_name, agent_name)
     plain = plain_config(cfg)
     env = make_env(plain["env"])
-    try:
-        agent = build_agent(
-            plain, observation_space=env.observation_space, action_space=env.action_space, device=resolve_device("cpu"), seed=0,
-        )
-    except RlkitError as exc:  # a tabular agent on a continuous env must say what to use instead
-        assert "agent=dqn" in str(exc)
-        return
+    agent = build_agent(plain, observation_space=env.observation_space, action_space=env.action_space, device=resolve_device("cpu"), seed=0)
+    return env, agent
+
+
+@pytest.mark.parametrize("env_name,agent_name", [(e, a) for e in ENVS for a in AGENTS if (e, a) not in REFUSED])
+def test_every_env_agent_pair_not_refused_composes_and_builds(env_name, agent_name, monkeypatch):
+    monkeypatch.setattr("rlkit.replay.available_memory_bytes", lambda: 2**40)  # Atari's 1M-frame replay, on any machine
+    env, agent = build_pair(env_name, agent_name)
+    assert type(agent) is BUILT[agent_name]
     first = env.reset(seed=0)[0]
     assert env.action_space.contains(agent.act(first, explore=False))
+
+
+@pytest.mark.parametrize("env_name,agent_name", sorted(REFUSED))
+def test_a_tabular_agent_on_an_env_without_discrete_states_is_refused_naming_the_fix(env_name, agent_name):
+    with pytest.raises(RlkitError, match=REFUSED[env_name, agent_name]):
+        build_pair(env_name, agent_name)
+
+
+@pytest.mark.parametrize("env_name", TOY_TEXT_ENVS)
+def test_q_learning_says_gamma_as_dqn_does(env_name):
+    """Issue 14: one name for one thing; conf/agent/q_learning.yaml and every tuned file say gamma."""
+    agent = compose_train(f"env={env_name}").agent
+    assert (agent.type, agent.gamma, "discount" in agent) == ("q_learning", 0.99, False)
+
+
+@pytest.mark.parametrize("env_name", ["taxi", "cartpole"])
+def test_the_old_name_agent_discount_is_refused_naming_agent_gamma(env_name):
+    overrides = parse_overrides([f"env={env_name}", "agent.discount=0.5"])
+    with pytest.raises(RlkitError, match=r"^unknown key agent\.discount; it is called agent\.gamma now: agent\.gamma=<value>$"):
+        compose_checked(CONF, "train", overrides, groups=CONFIG_GROUPS, entry="rlkit.train")
+
+
+def test_a_recorded_agent_discount_is_read_as_agent_gamma():
+    """Run folders recorded before the rename resume: their overrides.yaml may say agent.discount=0.9."""
+    read = checked_data_overrides(["env=taxi", "agent.discount=0.9", "agent.discount_x=1"], origin="overrides.yaml")
+    assert [o.input_line for o in read] == ["env=taxi", "agent.gamma=0.9", "agent.discount_x=1"]
 
 
 def test_taxi_tuned_values_apply():

@@ -1,7 +1,7 @@
 import gymnasium as gym
 import pytest
 
-from rlkit.envs import make_env, make_train_env, resolve_env_id
+from rlkit.envs import check_env_config, make_env, make_train_env, resolve_env_id
 from rlkit.errors import RlkitError
 
 
@@ -23,10 +23,20 @@ def test_num_envs_builds_a_vector_env():
     assert isinstance(env, gym.vector.VectorEnv) and env.num_envs == 3
 
 
-@pytest.mark.parametrize("bad", [{"num_envs": 0}, {"num_envs": 2, "vectorization_mode": "threads"}])
-def test_bad_vector_settings(bad):
-    with pytest.raises(RlkitError):
+@pytest.mark.parametrize("bad,message", [
+    ({"num_envs": 0}, r"^env\.num_envs must be >= 1, got 0$"),
+    ({"num_envs": 2, "vectorization_mode": "threads"}, r"^env\.vectorization_mode=threads is not valid; choose sync or async$"),
+])
+def test_bad_vector_settings_are_refused_by_name_before_any_copy_is_made(bad, message):
+    with pytest.raises(RlkitError, match=message):
         make_train_env({"id": "FrozenLake-v1", **bad})
+    with pytest.raises(RlkitError, match=message):
+        check_env_config({"id": "FrozenLake-v1", **bad})  # the same line when a config is checked before building
+
+
+def test_a_stored_env_node_names_the_file_it_came_from():
+    with pytest.raises(RlkitError, match=r"^env\.vectorization_mode=threads in run/checkpoint\.pt is not valid; choose sync or async$"):
+        check_env_config({"id": "FrozenLake-v1", "vectorization_mode": "threads"}, origin="run/checkpoint.pt")
 
 
 def test_max_episode_steps_override():

@@ -164,7 +164,7 @@ def dqn(observation_space: gym.Space, action_space: gym.Space) -> DQNAgent:
 
 
 def q_learning(observation_space: gym.Space, action_space: gym.Space) -> QLearningAgent:
-    return QLearningAgent(observation_space=observation_space, action_space=action_space, learning_rate=0.5, discount=0.9,
+    return QLearningAgent(observation_space=observation_space, action_space=action_space, learning_rate=0.5, gamma=0.9,
                           epsilon_start=1.0, epsilon_end=0.1, epsilon_decay_steps=1000)
 
 

@@ -49,7 +49,7 @@ def highlighted_rows(frame: np.ndarray, frame_height: int, n_actions: int, *, to
 
 def tabular(env: gym.Env, table: np.ndarray) -> QLearningAgent:
     agent = QLearningAgent(observation_space=env.observation_space, action_space=env.action_space, learning_rate=0.5,
-                           discount=0.9, epsilon_start=0.0, epsilon_end=0.0, epsilon_decay_steps=1)
+                           gamma=0.9, epsilon_start=0.0, epsilon_end=0.0, epsilon_decay_steps=1)
     agent.q_table = table.tolist()
     return agent
 

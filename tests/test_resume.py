@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import gymnasium as gym
 import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -386,3 +387,34 @@ def test_a_run_saved_before_env_builders_had_names_resumes_in_todays_shape(tmp_p
     save_checkpoint(run_dir / "checkpoint.pt", {k: v for k, v in data.items() if k not in ("kind", "format")})
     plan = plan_for(run_dir, "total_steps=2000")
     assert (plan.config["env"]["builder"], plan.config["env"]["id"]) == ("gym", "Taxi-v4")
+
+
+def test_a_run_saved_when_q_learning_said_discount_plays_and_resumes_with_gamma(tmp_path, capsys, train):
+    """Issue 14 renamed the tabular agent's `discount` to `gamma` (DQN's name): old checkpoints and recorded overrides map."""
+    from rlkit.build import build_agent
+    from rlkit.play import main as play_main
+    from rlkit.resume import read_saved_run
+
+    run_dir = tmp_path / "run"
+    train(run_dir, "env=taxi", "total_steps=1000", "agent.gamma=0.9")
+    data = load_checkpoint(run_dir)
+    data["config"]["agent"] = {("discount" if k == "gamma" else k): v for k, v in data["config"]["agent"].items()}
+    save_checkpoint(run_dir / "checkpoint.pt", {k: v for k, v in data.items() if k not in ("kind", "format")})
+    overrides = run_dir / ".hydra" / "overrides.yaml"
+    overrides.write_text(overrides.read_text().replace("agent.gamma=0.9", "agent.discount=0.9"))
+    assert "- agent.discount=0.9\n" in overrides.read_text() and "discount" in load_checkpoint(run_dir)["config"]["agent"]
+
+    saved = read_saved_run(run_dir)
+    assert saved.config["agent"]["gamma"] == 0.9 and "discount" not in saved.config["agent"]
+    code, out, err = run_main(play_main, f"run={run_dir}", "episodes=1", "render=none", capsys=capsys)
+    assert code == 0 and "rlkit.play: q_learning on taxi after 1000 steps" in out, err
+    plan = plan_for(run_dir, "total_steps=2000")
+    agent = build_agent(plan.config, observation_space=gym.spaces.Discrete(500), action_space=gym.spaces.Discrete(6),
+                        device=torch.device("cpu"), seed=0)
+    assert (plan.config["agent"]["gamma"], agent.gamma) == (0.9, 0.9) and "discount" not in plan.config["agent"]
+    code, out, err = run_main(train_main, f"resume={run_dir}", "total_steps=2000", capsys=capsys)
+    assert code == 0 and f"resuming {run_dir} from step 1000" in out, err
+    after = load_checkpoint(run_dir)["config"]["agent"]
+    assert (after["gamma"], "discount" in after) == (0.9, False)  # written anew under today's name
+    assert load_checkpoint(run_dir)["step"] == 2000
+    assert overrides.read_text().count("agent.discount=0.9") == 1  # the record of how the run started is kept as written

@@ -1,3 +1,5 @@
+import re
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -15,7 +17,7 @@ def make_agent(n_states=3, n_actions=2, **overrides):
         observation_space=gym.spaces.Discrete(n_states),
         action_space=gym.spaces.Discrete(n_actions),
         learning_rate=0.5,
-        discount=0.9,
+        gamma=0.9,
         epsilon_start=1.0,
         epsilon_end=0.1,
         epsilon_decay_steps=10,
@@ -74,13 +76,33 @@ def test_greedy_action_is_argmax_and_batch_shape():
     np.testing.assert_array_equal(agent.act(np.array([0, 1, 0]), explore=False), [1, 0, 1])
 
 
+@pytest.mark.parametrize("setting,message", [
+    ({"gamma": 1.5}, r"^agent\.gamma must be in \[0, 1\], got 1\.5$"),
+    ({"gamma": -0.1}, r"^agent\.gamma must be in \[0, 1\], got -0\.1$"),
+    ({"learning_rate": 0.0}, r"^agent\.learning_rate must be in \(0, 1\], got 0\.0$"),
+    ({"epsilon_end": 2.0}, r"^agent\.epsilon_end must be in \[0, 1\], got 2\.0$"),
+])
+def test_settings_out_of_range_are_refused_by_name(setting, message):
+    with pytest.raises(RlkitError, match=message):
+        make_agent(**setting)
+
+
+def test_gamma_zero_learns_only_the_reward_and_gamma_one_the_whole_future():
+    for gamma, expected in ((0.0, 0.5 * 1.0), (1.0, 0.5 * (1.0 + 8.0))):
+        agent = make_agent(gamma=gamma)
+        agent.q_table[1] = [4.0, 8.0]
+        agent.observe(Transition(obs=0, action=1, reward=1.0, next_obs=1, terminated=False, truncated=False))
+        assert (agent.gamma, agent.q_table[0][1]) == (gamma, expected)
+
+
 def test_continuous_observations_are_refused_with_the_fix():
-    with pytest.raises(RlkitError, match="agent=dqn"):
+    fix = "; use agent=dqn (a network instead of a table)"
+    with pytest.raises(RlkitError, match=r"^agent=q_learning needs a discrete observation space, but the env has Box\(.+\)" + re.escape(fix) + "$"):
         QLearningAgent(
             observation_space=gym.spaces.Box(-1, 1, (4,)),
             action_space=gym.spaces.Discrete(2),
             learning_rate=0.1,
-            discount=0.9,
+            gamma=0.9,
             epsilon_start=1.0,
             epsilon_end=0.1,
             epsilon_decay_steps=10,
@@ -111,7 +133,7 @@ def test_learns_frozenlake_4x4_non_slippery_to_optimal_return(num_envs):
         observation_space=eval_env.observation_space,
         action_space=eval_env.action_space,
         learning_rate=1.0,
-        discount=0.95,
+        gamma=0.95,
         epsilon_start=1.0,
         epsilon_end=0.05,
         epsilon_decay_steps=5000,

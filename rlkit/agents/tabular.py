@@ -28,7 +28,7 @@ class QLearningAgent:
         observation_space: gym.Space,
         action_space: gym.Space,
         learning_rate: float,
-        discount: float,
+        gamma: float,
         epsilon_start: float,
         epsilon_end: float,
         epsilon_decay_steps: int,
@@ -41,12 +41,12 @@ class QLearningAgent:
         self.n_states = require_discrete(observation_space, what="observation", agent="q_learning", fix=fix)
         self.n_actions = require_discrete(action_space, what="action", agent="q_learning", fix="pick a discrete-action env")
         if not 0.0 < learning_rate <= 1.0:
-            raise RlkitError(f"learning_rate must be in (0, 1], got {learning_rate}")
-        if not 0.0 <= discount <= 1.0:
-            raise RlkitError(f"discount must be in [0, 1], got {discount}")
+            raise RlkitError(f"agent.learning_rate must be in (0, 1], got {learning_rate}")
+        if not 0.0 <= gamma <= 1.0:
+            raise RlkitError(f"agent.gamma must be in [0, 1], got {gamma}")
         check_probabilities(epsilon_start=epsilon_start, epsilon_end=epsilon_end)
         self.learning_rate = float(learning_rate)
-        self.discount = float(discount)
+        self.gamma = float(gamma)
         self.epsilon_start = float(epsilon_start)
         self.epsilon_end = float(epsilon_end)
         self.epsilon_decay_steps = int(epsilon_decay_steps)
@@ -90,7 +90,7 @@ class QLearningAgent:
 
     def _update(self, state: int, action: int, reward: float, next_state: int, terminated: bool) -> None:
         # Bootstrap unless the episode truly ended: a time-limit truncation still has a future.
-        target = reward if terminated else reward + self.discount * max(self.q_table[next_state])
+        target = reward if terminated else reward + self.gamma * max(self.q_table[next_state])
         row = self.q_table[state]
         row[action] += self.learning_rate * (target - row[action])
 
