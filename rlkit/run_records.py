@@ -15,6 +15,7 @@ import yaml
 
 from rlkit import tb
 from rlkit.errors import RlkitError
+from rlkit.overrides import RENAMED_KEYS
 
 # Keys that may differ between the runs of one group: the seed, and settings that cannot change results.
 IGNORED_KEYS = ("seed", "progress")
@@ -74,6 +75,13 @@ def override_key(override: str) -> str:
     return override.partition("=")[0].lstrip("+~")
 
 
+def current_name(override: str) -> str:
+    """An override in today's key names, so an old run's agent.discount=0.9 groups with agent.gamma=0.9."""
+    key, sep, value = override.partition("=")
+    bare = key.lstrip("+~")
+    return key[: len(key) - len(bare)] + RENAMED_KEYS.get(bare, bare) + sep + value
+
+
 def _natural_key(path: Path) -> list[Any]:
     """Job folders 0, 1, ..., 10 in number order, not text order."""
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", str(path))]
@@ -116,7 +124,7 @@ def load_run(run_dir: Path) -> Run | None:
         loaded = read_yaml(hydra_dir / "config.yaml", dict)
         config = {str(k): v for k, v in loaded.items() if k not in (*IGNORED_KEYS, "hydra")}
     if (hydra_dir / "overrides.yaml").is_file():
-        overrides = tuple(str(o) for o in read_yaml(hydra_dir / "overrides.yaml", list))
+        overrides = tuple(current_name(str(o)) for o in read_yaml(hydra_dir / "overrides.yaml", list))
     speed = _steps_per_sec(scalars.get(tb.STEPS_PER_SEC))
     return Run(run_dir, config, overrides, metric, scalars[metric.tag], speed, events.FirstEventTimestamp())
 

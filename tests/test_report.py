@@ -253,3 +253,13 @@ def test_whole_run_steps_per_sec_is_all_steps_over_all_window_seconds(tmp_path):
     logger.scalars({tb.EVAL_RETURN_MEAN: 2.0, tb.STEPS_PER_SEC: 50.0}, 200)
     logger.close()
     assert load_run(tmp_path).steps_per_sec == pytest.approx(200 / 3)
+
+
+def test_an_old_runs_discount_groups_with_gamma(tmp_path):
+    """Runs from before the tabular agent said gamma (issue 14) recorded agent.discount=...: same setting, one group."""
+    for job, (key, seed) in enumerate((("agent.discount", 0), ("agent.gamma", 1), ("+agent.discount", 2), ("agent.gamma", 3))):
+        write_run(tmp_path / str(job), env="taxi", seed=seed, curve={100: 1.0}, steps_per_sec=10.0,
+                  overrides=["env=taxi", f"{key}=0.9", f"seed={seed}"])
+    runs = [load_run(tmp_path / str(job)) for job in range(4)]
+    assert [run.overrides[1] for run in runs] == ["agent.gamma=0.9", "agent.gamma=0.9", "+agent.gamma=0.9", "agent.gamma=0.9"]
+    assert [len(group) for group in group_runs(runs).values()] == [4]
