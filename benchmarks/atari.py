@@ -99,7 +99,9 @@ def rlkit_run(cfg: dict[str, Any], *, measure_steps: int, seed: int, device: tor
     of learning and 10 updates alone. Acting waits for the device every step, so the loop's clock counts the updates."""
     env = make_train_env(cfg["env"])
     observation_space, action_space = single_spaces(env)
-    agent = build_agent(cfg, observation_space=observation_space, action_space=action_space, device=device, seed=seed)
+    agent = build_agent(
+        cfg, observation_space=observation_space, action_space=action_space, device=device, seed=seed, num_envs=getattr(env, "num_envs", 1)
+    )
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     with tempfile.TemporaryDirectory() as log_dir:

@@ -18,14 +18,14 @@ import torch
 from torch import nn
 
 from rlkit.agents.base import Agent
-from rlkit.agents.dqn import DQNAgent
 from rlkit.agents.tabular import QLearningAgent
 from rlkit.datasets import ImageDataset, load_digits, load_mnist
+from rlkit.dqn_parts import build_dqn
 from rlkit.errors import RlkitError
 from rlkit.nets import CNNBody, MLPBody, Scale
 from rlkit.plain import check_value, refuse_code, show, where_in
 
-AGENTS: dict[str, Callable[..., Agent]] = {"dqn": DQNAgent, "q_learning": QLearningAgent}
+AGENTS: dict[str, Callable[..., Agent]] = {"dqn": build_dqn, "q_learning": QLearningAgent}
 BODIES: dict[str, Callable[..., nn.Module]] = {"mlp": MLPBody, "cnn": CNNBody}
 OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
     "sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adagrad": torch.optim.Adagrad,
@@ -35,7 +35,7 @@ DATASETS: dict[str, Callable[..., ImageDataset]] = {"digits": load_digits, "mnis
 INPUTS: dict[str, Callable[..., nn.Module]] = {"scale": Scale}
 
 # Arguments the builders pass themselves: run-time facts and the parts built here, never config values.
-AGENT_RUN_TIME = frozenset({"observation_space", "action_space", "device", "seed", "net", "optimizer"})
+AGENT_RUN_TIME = frozenset({"observation_space", "action_space", "device", "seed", "num_envs", "net", "optimizer"})
 BODY_RUN_TIME = frozenset({"in_features", "in_channels", "input_hw"})
 OPTIM_RUN_TIME = frozenset({"params"})
 
@@ -121,15 +121,18 @@ def build_agent(
     action_space: gym.Space,
     device: torch.device,
     seed: int,
+    num_envs: int = 1,
     origin: str = "",
 ) -> Agent:
-    """The agent of a run config: its agent, net and optim nodes side by side, plus the run-time facts."""
+    """The agent of a run config: its agent, net and optim nodes side by side, plus the run-time facts
+    (`num_envs`: the env copies it will observe at once; 1 for a single env, as play and evaluation use)."""
     name, agent, kwargs = checked(config.get("agent"), AGENTS, key="agent", origin=origin, run_time=AGENT_RUN_TIME)
     parts = {"net": body_factory(config.get("net"), origin=origin), "optimizer": optimizer_factory(config.get("optim"), origin=origin)}
+    optional = {"num_envs": num_envs, **parts}  # passed only to agents that take them (the tabular agent does not)
     takes = inspect.signature(agent).parameters
     return agent(
         observation_space=observation_space, action_space=action_space, device=device, seed=seed,
-        **{part: built for part, built in parts.items() if part in takes}, **kwargs,
+        **{key: value for key, value in optional.items() if key in takes}, **kwargs,
     )
 
 

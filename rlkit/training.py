@@ -31,10 +31,12 @@ from rlkit.runtime import GracefulStop, resolve_device, seed_everything, set_tor
 from rlkit.settings import RunSettings, check_run_config, plain_config
 
 
-def build_run_agent(config: Mapping[str, Any], env: Any, *, device: torch.device, settings: RunSettings) -> Agent:
-    """The run's agent for this env; checkpoint.replay=true needs one that keeps a replay buffer."""
+def build_run_agent(config: Mapping[str, Any], env: Any, *, device: torch.device, settings: RunSettings, num_envs: int) -> Agent:
+    """The run's agent for this env's spaces and `num_envs` copies; checkpoint.replay=true needs one that keeps a replay buffer."""
     observation_space, action_space = single_spaces(env)
-    agent = build_agent(config, observation_space=observation_space, action_space=action_space, device=device, seed=settings.seed)
+    agent = build_agent(
+        config, observation_space=observation_space, action_space=action_space, device=device, seed=settings.seed, num_envs=num_envs
+    )
     if settings.checkpoint_replay and not isinstance(agent, ReplayOwner):
         raise RlkitError(f"agent={config['agent']['type']} keeps no replay buffer; drop checkpoint.replay=true")
     return agent
@@ -47,8 +49,8 @@ def check_job(config: Mapping[str, Any] | DictConfig) -> RunSettings:
         config = plain_config(config)
     settings = check_run_config(config)
     device = resolve_device(settings.device)
-    with closing(make_env(config["env"])) as env:
-        agent = build_run_agent(config, env, device=device, settings=settings)
+    with closing(make_env(config["env"])) as env:  # one copy, but the agent is checked as the run will build it
+        agent = build_run_agent(config, env, device=device, settings=settings, num_envs=int(config["env"].get("num_envs", 1)))
     video = build_eval_video(config.get("video"), env_cfg=config["env"], logger=tb.Logger(None), agent=agent, seed=settings.seed)
     if video is not None:
         video.close()
@@ -71,7 +73,9 @@ def run(
         seed_everything(settings.seed)
         env = make_train_env(config["env"])
         eval_env = make_env(config["env"])
-        agent = build_run_agent(for_restoring(config) if resume else config, env, device=device, settings=settings)
+        agent = build_run_agent(
+            for_restoring(config) if resume else config, env, device=device, settings=settings, num_envs=getattr(env, "num_envs", 1)
+        )
         start_step = 0
         if resume is not None:
             env.reset(seed=settings.seed)  # create the env RNGs that restore() overwrites

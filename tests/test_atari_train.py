@@ -21,6 +21,7 @@ from rlkit.build import build_agent
 from rlkit.agents.dqn import DQNAgent
 from rlkit.checkpoint import load_checkpoint
 from rlkit.cli import conf_dir
+from rlkit.dqn_parts import build_dqn
 from rlkit.envs import make_train_env
 from rlkit.errors import RlkitError
 from rlkit.frame_replay import FrameReplayBuffer
@@ -101,7 +102,10 @@ def frames_agent(**overrides) -> DQNAgent:
         net=small_cnn, optimizer=functools.partial(torch.optim.Adam, lr=1e-3), buffer_size=200, batch_size=16,
         learning_starts_steps=20, train_every_steps=1, target_update_every_steps=10, epsilon_decay_steps=50,
     )
-    return DQNAgent(observation_space=env.observation_space, action_space=env.action_space, seed=0, **(settings | overrides))
+    return build_dqn(
+        observation_space=env.observation_space, action_space=env.action_space, device=torch.device("cpu"), seed=0, num_envs=1,
+        **(settings | overrides),
+    )
 
 
 def run_steps(agent: DQNAgent, steps: int) -> None:
@@ -139,14 +143,11 @@ def test_plain_stacks_and_uniform_frames_are_the_other_choices() -> None:
 
 def test_dedup_frames_on_flat_observations_is_a_clear_error() -> None:
     env = gym.make("CartPole-v1")
-    agent = DQNAgent(
-        observation_space=env.observation_space, action_space=env.action_space, dedup_frames=True,
-        net=functools.partial(MLPBody, hidden=(8,)),
-        optimizer=functools.partial(torch.optim.Adam, lr=1e-3),
-    )
-    obs, _ = env.reset(seed=0)
     with pytest.raises(RlkitError, match=r"agent replay for observations \(4,\) cannot be built: frame replay needs observations shaped \[stack, \*frame\]"):
-        agent.observe(Transition(obs, 0, 1.0, obs, False, False))
+        build_dqn(  # refused when the agent is built (the replay is one of its parts), not at its first step
+            observation_space=env.observation_space, action_space=env.action_space, device=torch.device("cpu"), seed=0, num_envs=1,
+            dedup_frames=True, net=functools.partial(MLPBody, hidden=(8,)), optimizer=functools.partial(torch.optim.Adam, lr=1e-3),
+        )
 
 
 def test_a_short_pong_run_writes_a_checkpoint_that_play_records(tmp_path: Path) -> None:
@@ -178,7 +179,10 @@ def test_async_pong_copies_act_in_one_batch_and_learn_from_their_own_streams(con
         "agent.buffer_size=1000", "agent.batch_size=8", "agent.learning_starts_steps=100", "total_steps=300",
     )
     env = make_train_env(cfg.env)
-    agent = build_agent(plain_config(cfg), observation_space=env.single_observation_space, action_space=env.single_action_space, device=torch.device("cpu"), seed=0)
+    agent = build_agent(
+        plain_config(cfg), observation_space=env.single_observation_space, action_space=env.single_action_space,
+        device=torch.device("cpu"), seed=0, num_envs=env.num_envs,
+    )
     batch_sizes = []
     agent.q_net.register_forward_pre_hook(lambda _, args: batch_sizes.append(len(args[0])))
     result = train(env=env, agent=agent, logger=tb.Logger(None), total_steps=300, seed=0, progress=False)

@@ -39,7 +39,10 @@ def catch_agent(env: gym.Env | gym.vector.VectorEnv, *overrides: str, total_step
     """The DQN agent `python -m rlkit.train` would build from these overrides, for Catch's spaces."""
     cfg = compose_train(*CATCH_NET, *CATCH_DQN, f"total_steps={total_steps}", *overrides)
     observation_space, action_space = single_spaces(env)
-    return build_agent(plain_config(cfg), observation_space=observation_space, action_space=action_space, device=torch.device("cpu"), seed=0)
+    return build_agent(
+        plain_config(cfg), observation_space=observation_space, action_space=action_space, device=torch.device("cpu"), seed=0,
+        num_envs=getattr(env, "num_envs", 1),
+    )
 
 
 class Recorder:
@@ -56,7 +59,7 @@ class Recorder:
     def observe(self, t: Transition) -> Mapping[str, float]:
         for i in range(len(t.obs)):
             if t.valid[i]:
-                discount = 0.0 if t.terminated[i] else float(np.float32(self.agent.gamma))  # as the replay stores it
+                discount = 0.0 if t.terminated[i] else float(np.float32(self.agent.replay.gamma))  # as the replay stores it
                 self.kept[i, t.obs[i].tobytes(), int(t.action[i]), float(t.reward[i]), t.next_obs[i].tobytes(), discount] += 1
             else:
                 self.dropped += 1

@@ -12,6 +12,7 @@ from rlkit import tb
 from rlkit.agents.base import NO_METRICS, Transition
 from rlkit.agents.dqn import DQNAgent
 from rlkit.agents.tabular import QLearningAgent
+from rlkit.dqn_parts import build_dqn
 from rlkit.envs import make_train_env, single_spaces
 from rlkit.loop import evaluate, train
 from rlkit.nets import MLPBody
@@ -157,13 +158,14 @@ def test_train_returns_are_window_means_of_ended_episodes():
     assert result.train_returns == [(4, 3.0), (6, 3.0)]
 
 
-def dqn(observation_space: gym.Space, action_space: gym.Space) -> DQNAgent:
+def dqn(observation_space: gym.Space, action_space: gym.Space, *, num_envs: int) -> DQNAgent:
     net, optimizer = functools.partial(MLPBody, hidden=(16,)), functools.partial(torch.optim.Adam, lr=1e-3)
-    return DQNAgent(observation_space=observation_space, action_space=action_space, net=net, optimizer=optimizer,
-                    learning_starts_steps=100, batch_size=16)
+    return build_dqn(observation_space=observation_space, action_space=action_space, device=torch.device("cpu"), seed=0,
+                     num_envs=num_envs, net=net, optimizer=optimizer, learning_starts_steps=100, batch_size=16)
 
 
-def q_learning(observation_space: gym.Space, action_space: gym.Space) -> QLearningAgent:
+def q_learning(observation_space: gym.Space, action_space: gym.Space, *, num_envs: int) -> QLearningAgent:
+    del num_envs  # a table learns from each transition as it comes: it keeps no per-copy replay
     return QLearningAgent(observation_space=observation_space, action_space=action_space, learning_rate=0.5, gamma=0.9,
                           epsilon_start=1.0, epsilon_end=0.1, epsilon_decay_steps=1000)
 
@@ -175,7 +177,7 @@ def q_learning(observation_space: gym.Space, action_space: gym.Space) -> QLearni
 def test_vector_envs_train_both_kinds_of_agent(env_id: str, make_agent, mode: str) -> None:
     env = make_train_env({"id": env_id, "num_envs": 3, "vectorization_mode": mode})
     assert isinstance(env, gym.vector.VectorEnv) and env.num_envs == 3
-    agent = make_agent(*single_spaces(env))
+    agent = make_agent(*single_spaces(env), num_envs=env.num_envs)
     try:
         result = train(env=env, agent=agent, logger=tb.Logger(None), total_steps=600, seed=0, progress=False)
     finally:

@@ -1,0 +1,54 @@
+"""How a target network follows the online one: a hard copy every N env steps, or Polyak averaging.
+
+A rule is a part the DQN agent is given (issue 14: parts, not flags); it sees parameter tensors, not networks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import torch
+
+from rlkit.agents.base import crossings
+
+
+class TargetUpdate(Protocol):
+    """Called after every observed step; updates `target` in place when due and says whether it did."""
+
+    def __call__(self, target: Sequence[torch.Tensor], online: Sequence[torch.Tensor], *, prev_steps: int, steps: int) -> bool: ...
+
+
+@dataclass(frozen=True)
+class PolyakUpdate:
+    """target <- tau * online + (1 - tau) * target whenever the env step count passes a multiple of every_steps.
+
+    tau = 1 is the hard copy of Mnih et al. (2015) (see `hard_update`); a small tau at every step is the soft
+    update of Lillicrap et al. (2016).
+    """
+
+    tau: float
+    every_steps: int = 1
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.tau <= 1.0:
+            raise ValueError(f"a target update needs tau in (0, 1] (1 is a hard copy), got {self.tau}")
+        if self.every_steps < 1:
+            raise ValueError(f"a target update needs every_steps >= 1, got {self.every_steps}")
+
+    @torch.no_grad()
+    def __call__(self, target: Sequence[torch.Tensor], online: Sequence[torch.Tensor], *, prev_steps: int, steps: int) -> bool:
+        if not crossings(prev_steps, steps, self.every_steps):
+            return False
+        for target_p, online_p in zip(target, online, strict=True):
+            if self.tau == 1.0:
+                target_p.copy_(online_p)  # bit for bit, and cheaper than a lerp
+            else:
+                target_p.lerp_(online_p, self.tau)
+        return True
+
+
+def hard_update(every_steps: int) -> PolyakUpdate:
+    """target <- online every `every_steps` env steps."""
+    return PolyakUpdate(tau=1.0, every_steps=every_steps)
