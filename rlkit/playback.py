@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,19 @@ from rlkit.screens import Screen, TerminalBoard, VideoFile, Window, check_video_
 
 RENDER_CHOICES = ("auto", "ansi", "human", "none")
 
+
+
+ACTING_REPLAY_ROWS = 1024  # a replay to satisfy the agent's constructor, never filled: play does not learn
+
+
+def for_acting(config: Mapping[str, Any]) -> dict[str, Any]:
+    """A saved run's config for an agent that only acts: a DQN run's replay (7 GB for a 1M-step Pong run) shrinks
+    to ACTING_REPLAY_ROWS, or to its batch when that is larger, since the builder refuses a buffer below one batch."""
+    agent = config["agent"]
+    if "buffer_size" not in agent:
+        return dict(config)
+    rows = min(int(agent["buffer_size"]), max(int(agent.get("batch_size", 1)), ACTING_REPLAY_ROWS))
+    return {**config, "agent": {**agent, "buffer_size": rows}}
 
 def choose_render(render: str, video: str | None, env_cfg: dict[str, Any], run_dir: Path) -> tuple[str | None, Path | None]:
     """(what to show: ansi | human | rgb_array | None, video path) for what the user asked and what the machine offers."""
@@ -109,7 +123,7 @@ def play(cfg: DictConfig) -> list[float]:
     render_mode, video = choose_render(str(cfg.render), cfg.video, config["env"], run_dir)
     env = make_play_env(config["env"], render_mode)
     agent = build_agent(
-        for_restoring(config), observation_space=env.observation_space, action_space=env.action_space, device=device,
+        for_acting(for_restoring(config)), observation_space=env.observation_space, action_space=env.action_space, device=device,
         seed=int(cfg.seed), origin=str(saved.path),
     )
     load_agent_state(agent, saved)

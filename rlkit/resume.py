@@ -284,12 +284,12 @@ def restore(plan: ResumePlan, *, agent: Agent, env: Any, with_replay: bool) -> i
         set_env_rng_state(env, saved.env_rng)
     except (KeyError, TypeError, ValueError, AttributeError, RuntimeError) as exc:
         raise RlkitError(f"{saved.path} holds RNG states this run cannot use ({type(exc).__name__} {exc})") from None
-    replay = restore_replay_with_note(plan.run_dir, agent, env, saved.step) if with_replay else ""
+    replay = restore_replay_with_note(plan.run_dir, agent, saved.step) if with_replay else ""
     print(f"rlkit: resuming {plan.run_dir} from step {saved.step}{replay}")
     return saved.step
 
 
-def restore_replay_with_note(run_dir: Path, agent: Agent, env: Any, step: int) -> str:
+def restore_replay_with_note(run_dir: Path, agent: Agent, step: int) -> str:
     """Load replay.npz when it belongs to this checkpoint; the returned note (for the resume line) says what happened."""
     path = run_dir / REPLAY_FILENAME
     if not isinstance(agent, ReplayOwner) or not path.is_file():
@@ -299,7 +299,7 @@ def restore_replay_with_note(run_dir: Path, agent: Agent, env: Any, step: int) -
     if saved_step is None or saved_step.shape != () or int(saved_step) != step or not arrays:
         return " (saved replay is from another step: the buffer refills before learning resumes)"
     try:
-        count = agent.load_replay_arrays(arrays, num_envs=getattr(env, "num_envs", 1))
+        count = agent.load_replay_arrays(arrays)
     except ValueError as exc:
         raise RlkitError(f"{path} does not fit this run ({exc}); delete it to resume without its replay") from None
     return f" with its replay buffer ({count:,} transitions)"

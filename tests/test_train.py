@@ -12,7 +12,8 @@ import pytest
 import torch
 
 from rlkit.build import build_agent
-from rlkit.checkpoint import load_checkpoint
+from rlkit.checkpoint import load_checkpoint, save_checkpoint
+from rlkit.playback import ACTING_REPLAY_ROWS, for_acting
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -38,6 +39,24 @@ def test_short_cartpole_run_writes_a_checkpoint_play_can_rebuild(tmp_path: Path)
     agent.load_state_dict(checkpoint["agent_state"])
     assert agent.steps == 600 and agent.act(np.zeros(4, np.float32), explore=False) in (0, 1)
     assert list(tmp_path.glob("events.out.tfevents.*"))
+
+
+def test_play_builds_a_small_replay_whatever_the_run_kept(tmp_path: Path) -> None:
+    """A 1M-step Pong run keeps 7 GB of replay; play only acts, so it must not ask the RAM for it (issue 14)."""
+    acting = for_acting({"agent": {"type": "dqn", "buffer_size": 1_000_000, "batch_size": 32}})["agent"]
+    assert (acting["buffer_size"], acting["batch_size"]) == (ACTING_REPLAY_ROWS, 32)
+    assert for_acting({"agent": {"type": "dqn", "buffer_size": 5000, "batch_size": 4096}})["agent"]["buffer_size"] == 4096
+    assert for_acting({"agent": {"type": "dqn", "buffer_size": 500}})["agent"]["buffer_size"] == 500
+    assert for_acting({"agent": {"type": "q_learning", "gamma": 0.9}}) == {"agent": {"type": "q_learning", "gamma": 0.9}}
+    done = run_train("env=cartpole", "total_steps=300", "agent.learning_starts_steps=100", "eval_every_steps=0",
+                     "final_eval_episodes=1", "progress=false", f"hydra.run.dir={tmp_path}")
+    assert done.returncode == 0, done.stderr
+    data = load_checkpoint(tmp_path)
+    data["config"]["agent"]["buffer_size"] = 10_000_000_000  # 428 GiB: train refuses it, play must not care
+    save_checkpoint(tmp_path / "checkpoint.pt", {k: v for k, v in data.items() if k not in ("kind", "format")})
+    played = subprocess.run([sys.executable, "-m", "rlkit.play", f"run={tmp_path}", "episodes=1", "render=none"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert played.returncode == 0 and "episode 1" in played.stdout, played.stderr
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA device is visible")

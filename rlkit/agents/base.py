@@ -64,7 +64,7 @@ class ReplayOwner(Protocol):
         """The buffer's contents as plain arrays (saved with numpy, never pickled)."""
         ...
 
-    def load_replay_arrays(self, arrays: Mapping[str, np.ndarray], *, num_envs: int) -> int:
+    def load_replay_arrays(self, arrays: Mapping[str, np.ndarray]) -> int:
         """Refill the buffer from saved arrays, refusing ones that do not fit; returns the transitions held."""
         ...
 

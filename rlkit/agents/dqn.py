@@ -228,11 +228,8 @@ class DQNAgent:
         """The replay buffer's contents, for checkpoint.replay=true (empty before the first step)."""
         return self.replay.state_dict() if len(self.replay) else {}
 
-    def load_replay_arrays(self, arrays: Mapping[str, np.ndarray], *, num_envs: int) -> int:
-        """Refill replay from saved arrays; returns the transitions it now holds. `num_envs` must be the agent's own
-        (the replay was built for it); the keyword stays until ReplayOwner drops it."""
-        if int(num_envs) != self.num_envs:
-            raise ValueError(f"the replay was built for num_envs={self.num_envs}, not {num_envs}")
+    def load_replay_arrays(self, arrays: Mapping[str, np.ndarray]) -> int:
+        """Refill replay (built for this agent's num_envs) from saved arrays; returns the transitions it now holds."""
         self.replay.load_state_dict(arrays, n_actions=self.n_actions)
         return len(self.replay)
 
