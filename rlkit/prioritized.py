@@ -146,8 +146,10 @@ class UniformSampler:
         return self._rows.nbytes + self._slot.nbytes
 
     def add(self, indices: np.ndarray | int) -> None:
+        if self._count == self.capacity:  # every row is live already: a full buffer that never clears
+            return
         if type(indices) is int:  # one row, the per-step case of one env copy: scalar indexing is cheaper
-            if self._count < self.capacity and self._slot[indices] < 0:
+            if self._slot[indices] < 0:
                 self._in_order = self._in_order and indices == self._count
                 self._rows[self._count] = indices
                 self._slot[indices] = self._count
@@ -155,7 +157,7 @@ class UniformSampler:
             return
         indices = np.ravel(indices)
         new = indices[self._slot[indices] < 0]
-        if new.size == 0:  # every row of a full ring is live already
+        if new.size == 0:
             return
         if new.size > 1:
             new = np.unique(new)
