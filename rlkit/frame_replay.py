@@ -18,7 +18,8 @@ import numpy as np
 import torch
 
 from rlkit.prioritized import Sampler, UniformSampler
-from rlkit.replay import Batch, check_memory, load_arrays_into, n_step_return
+from rlkit.replay import Batch, check_memory, load_arrays_into
+from rlkit.rings import n_step_window, rows_per_env
 
 
 class FrameReplayBuffer:
@@ -26,7 +27,7 @@ class FrameReplayBuffer:
 
     Rows are flat indices env * rows_per_env + ring position; the sampler holds weight 0 for rows it must not draw:
     the row after the newest step (its next frame, or an episode's final frame), and rows whose stacks
-    would reach into frames already overwritten. `sampler` builds the sampler for a capacity (uniform if None).
+    would reach into frames already overwritten. `sampler` builds the sampler for a capacity (None is uniform too).
     """
 
     def __init__(
@@ -40,23 +41,20 @@ class FrameReplayBuffer:
         gamma: float = 0.99,
         device: torch.device | str = "cpu",
         seed: int = 0,
-        sampler: Callable[..., Sampler] | None = None,
+        sampler: Callable[..., Sampler] | None = UniformSampler,
     ) -> None:
         self.obs_shape = tuple(int(s) for s in obs_shape)
         if len(self.obs_shape) < 2:
             raise ValueError(f"frame replay needs observations shaped [stack, *frame], got {self.obs_shape}")
         self.stack = self.obs_shape[0]
         self.num_envs, self.n_step, self.gamma = int(num_envs), int(n_step), float(gamma)
-        if self.n_step < 1:
-            raise ValueError(f"n_step must be >= 1, got {n_step}")
-        self.rows_per_env = -(-int(capacity) // self.num_envs)
+        self.rows_per_env = rows_per_env(capacity=capacity, num_envs=num_envs, n_step=n_step)
         if self.rows_per_env <= self.stack + self.n_step:
             raise ValueError(f"capacity={capacity} leaves {self.rows_per_env} rows per env copy; needs > stack + n_step")
         self.capacity = self.rows_per_env * self.num_envs
         self.device = torch.device(device)
         obs_dtype = np.dtype(obs_dtype)
         check_memory(capacity=self.capacity, bytes_per_row=self.bytes_per_row(self.obs_shape, obs_dtype))
-        # Flat rows: env copy e owns [e * rows_per_env, (e + 1) * rows_per_env), a ring written at its own pace.
         self.frames = np.zeros((self.capacity, *self.obs_shape[1:]), dtype=obs_dtype)
         self.episode_step = np.zeros(self.capacity, dtype=np.uint8)  # the frame's index in its episode, up to 255
         self.actions = np.zeros(self.capacity, dtype=np.int64)
@@ -79,12 +77,12 @@ class FrameReplayBuffer:
 
     def __len__(self) -> int:
         """Transitions that can be sampled now."""
-        return self.sampler.tree.nonzero
+        return len(self.sampler)
 
     @property
     def nbytes(self) -> int:
         arrays = (self.frames, self.episode_step, self.actions, self.rewards, self.terminated, self.truncated)
-        return sum(a.nbytes for a in arrays) + self.sampler.tree.nbytes
+        return sum(a.nbytes for a in arrays) + self.sampler.nbytes
 
     def add(
         self, obs: Any, action: Any, reward: Any, next_obs: Any, terminated: Any, truncated: Any, *, env_ids: np.ndarray | None = None
@@ -123,7 +121,7 @@ class FrameReplayBuffer:
         self._fresh[env] = done
         # The next row holds no transition yet, and the stack-1 rows after it are the oldest, whose stacks would
         # reach into frames just overwritten: neither may be drawn.
-        self.sampler.tree.clear(np.add.outer(count, 1 + self._stale_S) % self.rows_per_env + env_column * self.rows_per_env)
+        self.sampler.clear(np.add.outer(count, 1 + self._stale_S) % self.rows_per_env + env_column * self.rows_per_env)
         self.sampler.add(row)
 
     @staticmethod
@@ -138,7 +136,7 @@ class FrameReplayBuffer:
         """Everything stored, as plain arrays (saved with numpy, never pickled), with the sampler's weights."""
         names = ("frames", "episode_step", "actions", "rewards", "terminated", "truncated")
         positions = {"head": self._head, "fresh": self._fresh, "newest": self._newest}
-        return {**{name: getattr(self, name) for name in names}, **positions, "sampler_weights": self.sampler.tree.values(np.arange(self.capacity))}
+        return {**{name: getattr(self, name) for name in names}, **positions, "sampler_weights": self.sampler.weights()}
 
     def load_state_dict(self, arrays: Mapping[str, np.ndarray], *, n_actions: int) -> None:
         """Restore what arrays() returned; positions, actions and weights must lie in range."""
@@ -162,18 +160,10 @@ class FrameReplayBuffer:
         rows_B = np.asarray(rows_B, dtype=np.int64)
         batch_size = len(rows_B)
         stream_B = rows_B - rows_B % self.rows_per_env  # first row of each sample's env stream
-        if self.n_step == 1:
-            rewards_B = self.rewards.take(rows_B)
-            discounts_B = np.where(self.terminated.take(rows_B), 0.0, self.gamma).astype(np.float32)
-            last_B = rows_B
-        else:
-            k_N = np.arange(self.n_step)
-            window_BN = stream_B[:, None] + (rows_B[:, None] + k_N) % self.rows_per_env
-            newer_B = (self._newest[stream_B // self.rows_per_env] - rows_B) % self.rows_per_env  # steps stored after
-            terminated_BN = self.terminated.take(window_BN)
-            stops_BN = terminated_BN | self.truncated.take(window_BN) | (k_N >= newer_B[:, None])
-            rewards_B, discounts_B, k_B = n_step_return(self.rewards.take(window_BN), terminated_BN, stops_BN, gamma=self.gamma)
-            last_B = np.take_along_axis(window_BN, k_B[:, None], axis=1)[:, 0]
+        rewards_B, discounts_B, last_B = n_step_window(
+            rows_B, end_E=self._newest + 1, rows_per_env=self.rows_per_env, n_step=self.n_step, gamma=self.gamma,
+            rewards=self.rewards, terminated=self.terminated, truncated=self.truncated,
+        )
         next_B = stream_B + (last_B + 1) % self.rows_per_env  # the frame after the window's last step
         frames, scalars = self._staging.buffers((2 * batch_size, *self.obs_shape), self.frames.dtype, batch_size)
         self._stacks(np.concatenate([rows_B, next_B]), np.concatenate([stream_B, stream_B]), out=frames)

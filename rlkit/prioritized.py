@@ -1,8 +1,8 @@
-"""Which replay rows to sample: a sum tree over per-row weights, uniform or prioritized (Schaul et al., 2016).
+"""Which replay rows to sample: uniformly over the live rows, or by priority from a sum tree (Schaul et al., 2016).
 
-A buffer names its rows by flat index and tells its sampler when a row starts holding a transition (`add`);
-when it stops (overwritten, or a row that cannot be served, like an episode's final frame) the buffer clears
-the row's leaf. A row of weight 0 is never drawn: validity costs no rejection loop.
+A buffer names its rows by flat index and tells its sampler when a row starts holding a transition (`add`)
+and when it stops (`clear`: overwritten, or a row that cannot be served, like an episode's final frame).
+A cleared row is never drawn: validity costs no rejection loop.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ class SumTree:
     def values(self, indices: np.ndarray) -> np.ndarray:
         return self._leaves.reshape(-1)[np.asarray(indices, dtype=np.int64)]
 
-    def set(self, indices: np.ndarray, values: np.ndarray | float) -> None:
+    def set(self, indices: np.ndarray | int, values: np.ndarray | float) -> None:
         """Set leaves (the last value wins for a repeated index) and refresh their blocks' sums."""
         indices = np.asarray(indices, dtype=np.int64).ravel()
         values = np.broadcast_to(np.asarray(values, dtype=np.float64), indices.shape)
@@ -85,13 +85,22 @@ class SumTree:
 
 
 class Sampler(Protocol):
-    """What a replay buffer asks of its sampler. Rows are flat indices into `tree`, whose leaf is a row's
-    weight: a buffer clears the leaves of rows that hold no transition (tree.clear) and reads tree.nonzero."""
+    """What a replay buffer asks of its sampler. Rows are flat indices; a row's weight is 0 while it holds no
+    transition the buffer can serve, and a row of weight 0 is never drawn."""
 
-    tree: SumTree
+    def __len__(self) -> int:
+        """Rows that can be drawn now."""
+        ...
 
-    def add(self, indices: np.ndarray) -> None:
+    @property
+    def nbytes(self) -> int: ...
+
+    def add(self, indices: np.ndarray | int) -> None:
         """These rows now hold new transitions."""
+        ...
+
+    def clear(self, indices: np.ndarray) -> None:
+        """These rows hold nothing that may be drawn (overwritten, or a row that cannot be served yet)."""
         ...
 
     def sample(self, batch_size: int, *, beta: float) -> tuple[np.ndarray, np.ndarray | None]:
@@ -100,31 +109,103 @@ class Sampler(Protocol):
 
     def update(self, indices: np.ndarray, td_errors: np.ndarray) -> None: ...
 
+    def weights(self) -> np.ndarray:
+        """Every row's weight (float64, 0 where it cannot be drawn): what a saved replay keeps of its sampler."""
+        ...
+
     def load_weights(self, weights: np.ndarray) -> None:
-        """Every row's weight, as tree.values(all rows) read them: a saved replay's sampler restored."""
+        """Every row's weight, as weights() returned them: a saved replay's sampler restored."""
         ...
 
 
 class UniformSampler:
-    """Every row that holds a transition is equally likely: a 0/1 sum tree."""
+    """Every row that holds a transition is equally likely: one integer draw into a packed list of the live rows.
+
+    A sum tree of 0/1 weights costs tens of microseconds per batch and a block sum per add; here a draw is
+    rng.integers plus one gather, re-adding a live row (every step of a full ring) is one lookup, and a
+    cleared row swaps the list's last live row into its place. While the live rows are 0, 1, ..., len - 1
+    (one env copy's ring that never clears), a draw is rng.integers(len) itself: no gather at all.
+    """
 
     def __init__(self, *, capacity: int, seed: int = 0) -> None:
-        self.tree = SumTree(capacity)
+        if capacity < 1:
+            raise ValueError(f"a sampler needs capacity >= 1, got {capacity}")
+        self.capacity = int(capacity)
+        index = np.int32 if self.capacity < 2**31 else np.int64
+        self._rows = np.zeros(self.capacity, dtype=index)  # _rows[:_count] are the live rows, in no fixed order
+        self._slot = np.full(self.capacity, -1, dtype=index)  # each row's place in _rows, -1 while it is not live
+        self._count = 0
+        self._in_order = True  # _rows[:_count] is arange(_count)
         self._rng = np.random.default_rng(seed)
 
-    def add(self, indices: np.ndarray) -> None:
-        self.tree.set(indices, 1.0)
+    def __len__(self) -> int:
+        return self._count
+
+    @property
+    def nbytes(self) -> int:
+        return self._rows.nbytes + self._slot.nbytes
+
+    def add(self, indices: np.ndarray | int) -> None:
+        if self._count == self.capacity:  # every row is live already: a full buffer that never clears
+            return
+        if type(indices) is int:  # one row, the per-step case of one env copy: scalar indexing is cheaper
+            if self._slot[indices] < 0:
+                self._in_order = self._in_order and indices == self._count
+                self._rows[self._count] = indices
+                self._slot[indices] = self._count
+                self._count += 1
+            return
+        indices = np.ravel(indices)
+        new = indices[self._slot[indices] < 0]
+        if new.size == 0:
+            return
+        if new.size > 1:
+            new = np.unique(new)
+        self._in_order = self._in_order and bool(new[0] == self._count and new[-1] == self._count + new.size - 1)
+        self._rows[self._count : self._count + new.size] = new
+        self._slot[new] = np.arange(self._count, self._count + new.size)
+        self._count += new.size
+
+    def clear(self, indices: np.ndarray) -> None:
+        """Drop live rows: the live rows at the end of the list move into the places they leave."""
+        indices = np.asarray(indices, dtype=np.int64).ravel()
+        gone = indices[self._slot[indices] >= 0]
+        if gone.size == 0:
+            return
+        if gone.size > 1:
+            gone = np.unique(gone)
+        count = self._count - gone.size
+        holes = self._slot[gone]
+        holes = holes[holes < count]
+        self._slot[gone] = -1
+        tail = self._rows[count : self._count]
+        movers = tail[self._slot[tail] >= 0]  # as many as there are holes
+        self._rows[holes] = movers
+        self._slot[movers] = holes
+        self._count = count
+        self._in_order = self._in_order and holes.size == 0  # only the last rows went
 
     def sample(self, batch_size: int, *, beta: float = 0.0) -> tuple[np.ndarray, None]:
-        if self.tree.nonzero == 0:
+        if self._count == 0:
             raise ValueError("cannot sample from an empty replay buffer")
-        return self.tree.find(self._rng.random(batch_size) * self.tree.total), None
+        drawn_B = self._rng.integers(self._count, size=batch_size)
+        return (drawn_B if self._in_order else self._rows[drawn_B].astype(np.int64)), None
 
     def update(self, indices: np.ndarray, td_errors: np.ndarray) -> None:
         pass
 
+    def weights(self) -> np.ndarray:
+        weights = np.zeros(self.capacity, dtype=np.float64)
+        weights[self._rows[: self._count]] = 1.0
+        return weights
+
     def load_weights(self, weights: np.ndarray) -> None:
-        self.tree.set(np.arange(self.tree.capacity), weights)
+        live = np.flatnonzero(np.asarray(weights) > 0)
+        self._slot[:] = -1
+        self._rows[: live.size] = live
+        self._slot[live] = np.arange(live.size)
+        self._count = live.size
+        self._in_order = live.size == 0 or bool(live[-1] == live.size - 1)
 
 
 def importance_weights(probs_B: np.ndarray, *, count: int, beta: float) -> np.ndarray:
@@ -151,8 +232,18 @@ class PrioritizedSampler:
         self.max_priority = 1.0
         self._rng = np.random.default_rng(seed)
 
-    def add(self, indices: np.ndarray) -> None:
+    def __len__(self) -> int:
+        return self.tree.nonzero
+
+    @property
+    def nbytes(self) -> int:
+        return self.tree.nbytes
+
+    def add(self, indices: np.ndarray | int) -> None:
         self.tree.set(indices, self.max_priority**self.alpha)
+
+    def clear(self, indices: np.ndarray) -> None:
+        self.tree.clear(indices)
 
     def sample(self, batch_size: int, *, beta: float) -> tuple[np.ndarray, np.ndarray]:
         total = self.tree.total
@@ -171,6 +262,9 @@ class PrioritizedSampler:
         live = self.tree.values(indices) > 0  # a row cleared since it was sampled stays cleared
         self.max_priority = max(self.max_priority, float(priorities.max(initial=0.0)))
         self.tree.set(indices[live], priorities[live] ** self.alpha)
+
+    def weights(self) -> np.ndarray:
+        return self.tree.values(np.arange(self.tree.capacity))
 
     def load_weights(self, weights: np.ndarray) -> None:
         self.tree.set(np.arange(self.tree.capacity), weights)

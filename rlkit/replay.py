@@ -1,8 +1,8 @@
-"""Experience replay: a preallocated numpy ring per env copy, uniform sampling, n-step windows built when sampling.
+"""Experience replay: the Replay protocol, its Batch, and ReplayBuffer, a preallocated numpy ring per env copy.
 
-Storing one-step transitions and summing n rewards at sample time keeps `add` cheap (it runs every env step)
-and keeps each env copy's stream intact, so an n-step window never mixes copies or crosses an episode end.
-A frame-deduplicating or prioritized buffer keeps this API: `add`, `sample -> Batch`, `len`, `nbytes`.
+Rows come from a sampler (uniform or prioritized, rlkit.prioritized) and n-step windows are built when
+sampling (rlkit.rings), so an n-step window never mixes env copies or crosses an episode end.
+FrameReplayBuffer (Atari frames stored once) keeps the same API: `add`, `sample -> Batch`, `len`, `nbytes`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ import numpy as np
 import torch
 
 from rlkit.errors import RlkitError
-from rlkit.prioritized import Sampler
+from rlkit.prioritized import Sampler, UniformSampler
+from rlkit.rings import n_step_window, rows_per_env
 
 
 class Batch(NamedTuple):
@@ -61,25 +62,6 @@ class Replay(Protocol):
     def load_state_dict(self, arrays: Mapping[str, np.ndarray], *, n_actions: int) -> None:
         """Refill from saved arrays, refusing (ValueError) any that do not fit this buffer."""
         ...
-
-
-def n_step_return(
-    rewards_BN: np.ndarray, terminated_BN: np.ndarray, stops_BN: np.ndarray, *, gamma: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Discounted sum of the first N rewards of each row, ending after the first step where stops_BN is True.
-
-    stops_BN marks steps after which the window must end: termination, truncation, or the newest stored step.
-    Returns (returns_B, discounts_B, last_B): discounts_B is gamma**length, or 0 when the last step terminated
-    (truncation still bootstraps), and last_B indexes the window's last step, whose next_obs is bootstrapped.
-    """
-    stops_before_BN = np.cumsum(stops_BN, axis=1) - stops_BN
-    in_window_BN = stops_before_BN == 0
-    powers_N = gamma ** np.arange(rewards_BN.shape[1], dtype=np.float64)
-    returns_B = (rewards_BN * in_window_BN * powers_N).sum(axis=1)
-    last_B = in_window_BN.sum(axis=1) - 1
-    terminated_B = terminated_BN[np.arange(rewards_BN.shape[0]), last_B]
-    discounts_B = np.where(terminated_B, 0.0, gamma ** (last_B + 1.0))
-    return returns_B.astype(np.float32), discounts_B.astype(np.float32), last_B
 
 
 NEAR_LIMIT = 0.5  # a buffer taking more than this share of the RAM available gets a printed warning
@@ -147,11 +129,8 @@ def available_memory_bytes() -> int | None:
 
 
 class ReplayBuffer:
-    """Uniform replay over per-env rings of one-step transitions, with n-step returns built when sampling.
-
-    Each env copy owns capacity / num_envs rows with its own write position, so rows a caller leaves out
-    (a vector env's autoreset step) never break a copy's stream. `terminated` and `truncated` are
-    kept apart: only termination stops bootstrapping.
+    """Replay over per-env rings of one-step transitions (rlkit.rings), rows drawn by a sampler, n-step returns
+    built when sampling. `terminated` and `truncated` are kept apart: only termination stops bootstrapping.
     """
 
     def __init__(
@@ -165,25 +144,18 @@ class ReplayBuffer:
         gamma: float = 0.99,
         device: torch.device | str = "cpu",
         seed: int = 0,
-        sampler: Callable[..., Sampler] | None = None,
+        sampler: Callable[..., Sampler] | None = UniformSampler,
     ) -> None:
-        """`sampler` builds a sampler for a capacity (prioritized replay); None samples uniformly."""
-        if capacity < num_envs:
-            raise ValueError(f"capacity={capacity} must hold at least one step per env copy (num_envs={num_envs})")
-        if n_step < 1:
-            raise ValueError(f"n_step must be >= 1, got {n_step}")
+        """`sampler` builds the sampler for a capacity (e.g. a partial PrioritizedSampler); None is uniform too."""
+        self.rows_per_env = rows_per_env(capacity=capacity, num_envs=num_envs, n_step=n_step)
         self.num_envs = int(num_envs)
-        self.rows_per_env = -(-int(capacity) // self.num_envs)  # ceil: never less than asked for
         self.capacity = self.rows_per_env * self.num_envs
         self.obs_shape = tuple(int(s) for s in obs_shape)
         self.n_step = int(n_step)
         self.gamma = float(gamma)
         self.device = torch.device(device)
-        self._rng = np.random.default_rng(seed)
         obs_dtype = np.dtype(obs_dtype)
         check_memory(capacity=self.capacity, bytes_per_row=self.bytes_per_row(self.obs_shape, obs_dtype))
-        # Flat rows: env copy e owns rows [e * rows_per_env, (e + 1) * rows_per_env). One flat index per
-        # sample lets np.take gather a batch, several times faster than 2-D fancy indexing.
         self.obs = np.zeros((self.capacity, *self.obs_shape), dtype=obs_dtype)
         self.next_obs = np.zeros((self.capacity, *self.obs_shape), dtype=obs_dtype)
         self.actions = np.zeros(self.capacity, dtype=np.int64)
@@ -193,12 +165,12 @@ class ReplayBuffer:
         self._pos = np.zeros(self.num_envs, dtype=np.int64)  # next row to write in each env copy's stream
         self._size = np.zeros(self.num_envs, dtype=np.int64)
         self._all_envs = np.arange(self.num_envs)
-        self.sampler = sampler(capacity=self.capacity, seed=seed) if sampler is not None else None
+        self.sampler: Sampler = (sampler or UniformSampler)(capacity=self.capacity, seed=seed)
 
     @staticmethod
     def bytes_per_row(obs_shape: Sequence[int], obs_dtype: np.dtype | type) -> int:
-        """obs and next obs, action, reward and the two episode-end flags."""
-        return 2 * np.dtype(obs_dtype).itemsize * math.prod(obs_shape) + 8 + 4 + 2
+        """obs and next obs, action, reward, the two episode-end flags and the sampler's 8 bytes."""
+        return 2 * np.dtype(obs_dtype).itemsize * math.prod(obs_shape) + 8 + 4 + 2 + 8
 
     def __len__(self) -> int:
         return int(self._size.sum())
@@ -206,7 +178,7 @@ class ReplayBuffer:
     @property
     def nbytes(self) -> int:
         arrays = (self.obs, self.next_obs, self.actions, self.rewards, self.terminated, self.truncated)
-        return sum(a.nbytes for a in arrays)
+        return sum(a.nbytes for a in arrays) + self.sampler.nbytes
 
     def add(
         self,
@@ -238,48 +210,20 @@ class ReplayBuffer:
         self.rewards[row] = reward
         self.terminated[row] = terminated
         self.truncated[row] = truncated
-        if self.sampler is not None:
-            self.sampler.add(row)
+        self.sampler.add(row)
         self._pos[env] = (pos + 1) % self.rows_per_env
         self._size[env] = np.minimum(self._size[env] + 1, self.rows_per_env)
 
-    def _sample_rows(self, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
-        """(env_B, pos_B): uniform over every stored transition; pos_B counts within each env copy's stream."""
-        if self.num_envs == 1:
-            return np.zeros(batch_size, dtype=np.int64), self._rng.integers(self._size[0], size=batch_size)
-        ends = np.cumsum(self._size)
-        flat_B = self._rng.integers(ends[-1], size=batch_size)
-        env_B = np.searchsorted(ends, flat_B, side="right")
-        return env_B, flat_B - (ends[env_B] - self._size[env_B])
-
     def sample(self, batch_size: int, *, beta: float = 1.0) -> Batch:
-        """A mini-batch, uniform or drawn by the sampler (beta: its importance-weight exponent); n-step windows
-        stop at episode ends and at the newest stored step."""
+        """A mini-batch drawn by the sampler (beta: a prioritized sampler's importance-weight exponent); n-step
+        windows stop at episode ends and at the newest stored step."""
         if len(self) == 0:
             raise ValueError("cannot sample from an empty replay buffer")
-        weights_B = None
-        if self.sampler is None:
-            env_B, pos_B = self._sample_rows(batch_size)
-            stream_B = env_B * self.rows_per_env  # first flat row of each sample's env stream
-            first_B = stream_B + pos_B
-        else:
-            first_B, weights_B = self.sampler.sample(batch_size, beta=beta)
-            env_B, pos_B = np.divmod(first_B, self.rows_per_env)
-            stream_B = first_B - pos_B
-        if self.n_step == 1:
-            last_B = first_B
-            rewards_B = self.rewards.take(first_B)
-            discounts_B = np.where(self.terminated.take(first_B), 0.0, self.gamma).astype(np.float32)
-        else:
-            k_N = np.arange(self.n_step)
-            window_BN = stream_B[:, None] + (pos_B[:, None] + k_N) % self.rows_per_env
-            newer_B = (self._pos[env_B] - pos_B - 1) % self.rows_per_env  # steps stored after pos_B in its stream
-            terminated_BN = self.terminated.take(window_BN)
-            stops_BN = terminated_BN | self.truncated.take(window_BN) | (k_N >= newer_B[:, None])
-            rewards_B, discounts_B, k_B = n_step_return(
-                self.rewards.take(window_BN), terminated_BN, stops_BN, gamma=self.gamma
-            )
-            last_B = np.take_along_axis(window_BN, k_B[:, None], axis=1)[:, 0]
+        first_B, weights_B = self.sampler.sample(batch_size, beta=beta)
+        rewards_B, discounts_B, last_B = n_step_window(
+            first_B, end_E=self._pos, rows_per_env=self.rows_per_env, n_step=self.n_step, gamma=self.gamma,
+            rewards=self.rewards, terminated=self.terminated, truncated=self.truncated,
+        )
         return Batch(
             obs=self._to_device(self.obs.take(first_B, axis=0)),
             actions=self._to_device(self.actions.take(first_B)),
@@ -291,27 +235,35 @@ class ReplayBuffer:
         )
 
     def update_priorities(self, indices: np.ndarray, td_errors: np.ndarray) -> None:
-        """New priorities for rows just learned from; a no-op without a prioritized sampler."""
-        if self.sampler is not None:
-            self.sampler.update(indices, td_errors)
+        """New priorities for rows just learned from; a uniform sampler ignores them."""
+        self.sampler.update(indices, td_errors)
 
     def state_dict(self) -> dict[str, np.ndarray]:
-        """Everything stored, as plain arrays (saved with numpy, never pickled); a sampler's weights too."""
+        """Everything stored, as plain arrays (saved with numpy, never pickled), with the sampler's weights."""
         names = ("obs", "next_obs", "actions", "rewards", "terminated", "truncated")
         arrays = {**{name: getattr(self, name) for name in names}, "pos": self._pos, "size": self._size}
-        if self.sampler is not None:
-            arrays["sampler_weights"] = self.sampler.tree.values(np.arange(self.capacity))
-        return arrays
+        return {**arrays, "sampler_weights": self.sampler.weights()}
 
     def load_state_dict(self, arrays: Mapping[str, np.ndarray], *, n_actions: int) -> None:
-        """Restore what arrays() returned; positions, sizes, actions and weights must lie in range."""
+        """Restore what state_dict() returned; positions, sizes, actions and weights must lie in range.
+
+        A uniform buffer saved before samplers were always built (no sampler_weights) gets weight 1 on every
+        row it stored: exactly the rows it drew from.
+        """
         bounds = {
             "pos": (0, self.rows_per_env - 1), "size": (0, self.rows_per_env), "actions": (0, n_actions - 1),
             "sampler_weights": (0, np.finfo(np.float64).max),
         }
-        load_arrays_into(self.state_dict(), arrays, bounds=bounds)
-        if self.sampler is not None:
-            self.sampler.load_weights(arrays["sampler_weights"])
+        stored = self.state_dict()
+        if "sampler_weights" not in arrays:
+            del stored["sampler_weights"]
+        load_arrays_into(stored, arrays, bounds=bounds)
+        weights = arrays.get("sampler_weights")
+        self.sampler.load_weights(self._stored_rows() if weights is None else weights)
+
+    def _stored_rows(self) -> np.ndarray:
+        """1.0 where a row holds a transition: each ring fills from position 0, so its first `size` rows."""
+        return (np.arange(self.rows_per_env) < self._size[:, None]).astype(np.float64).reshape(-1)
 
     def _to_device(self, array: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(array).to(self.device, non_blocking=True)

@@ -159,7 +159,7 @@ CASES: dict[str, tuple[str, Callable[..., list[str]], str]] = {
     ),
     "buffer_size=1e10": (
         "rlkit.train", lambda t, w, m: ["env=cartpole", "agent.buffer_size=10000000000"],
-        "agent.buffer_size=10000000000 needs 428.4 GiB of replay memory, more than the",
+        "agent.buffer_size=10000000000 needs 502.9 GiB of replay memory, more than the",
     ),
     "hidden=[0]": ("rlkit.train", lambda t, w, m: ["env=cartpole", "net.hidden=[0]"], "net=mlp cannot be built: hidden=[0] needs sizes >= 1"),
     "hidden=[-4]": ("rlkit.train", lambda t, w, m: ["env=cartpole", "net.hidden=[-4]"], "net=mlp cannot be built: hidden=[-4] needs sizes >= 1"),

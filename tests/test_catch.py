@@ -91,7 +91,7 @@ def test_catch_stacks_come_back_from_the_frame_replay_exactly_per_copy() -> None
     replay = agent.replay
     assert isinstance(replay, FrameReplayBuffer) and replay.num_envs == 3
     assert recorder.dropped > 0  # episodes of 4 to 6 steps put the copies' autoreset steps at different times
-    rows = np.flatnonzero(replay.sampler.tree.values(np.arange(replay.capacity)) > 0)
+    rows = np.flatnonzero(replay.sampler.weights() > 0)
     batch = replay.transitions(rows)
     stored = Counter(
         (int(row // replay.rows_per_env), obs.tobytes(), int(action), float(reward), next_obs.tobytes(), float(discount))

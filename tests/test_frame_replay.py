@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from rlkit.frame_replay import FrameReplayBuffer, HostStaging
-from rlkit.prioritized import PrioritizedSampler
+from rlkit.prioritized import PrioritizedSampler, UniformSampler
 
 STACK = 4
 FRAME = (2, 3)
@@ -105,7 +105,7 @@ def feed(buffer: FrameReplayBuffer, naive: NaiveReplay, envs: list[FakeAtari], s
 
 
 def sampleable_rows(buffer: FrameReplayBuffer) -> np.ndarray:
-    return np.flatnonzero(buffer.sampler.tree.values(np.arange(buffer.capacity)) > 0)
+    return np.flatnonzero(buffer.sampler.weights() > 0)
 
 
 def assert_matches_naive(buffer: FrameReplayBuffer, naive: NaiveReplay) -> int:
@@ -186,9 +186,10 @@ def test_batch_dtypes_shapes_and_memory() -> None:
     assert batch.obs.dtype == torch.uint8 and batch.obs.shape == (8, 4, 84, 84) and batch.next_obs.shape == (8, 4, 84, 84)
     assert batch.actions.dtype == torch.int64 and batch.rewards.dtype == torch.float32 and batch.weights is None
     assert batch.next_obs[:, -1].eq(1).all() and batch.next_obs[:, :-1].eq(0).all()
-    # One 84x84 frame plus 15 bytes of flags per row, and the sampler's sums.
-    assert buffer.nbytes - buffer.sampler.tree.nbytes == 1000 * (84 * 84 + 8 + 4 + 1 + 1 + 1)
-    assert 1000 * 8 <= buffer.sampler.tree.nbytes <= 1000 * 8 * 1.3  # one float64 per row, plus block sums
+    # One 84x84 frame plus 15 bytes of flags per row, and the uniform sampler's row list and places (int32 each).
+    assert isinstance(buffer.sampler, UniformSampler) and buffer.sampler.nbytes == 1000 * 8
+    assert buffer.nbytes == 1000 * (84 * 84 + 8 + 4 + 1 + 1 + 1 + 8) == 1000 * buffer.bytes_per_row((4, 84, 84), np.uint8)
+    assert isinstance(FrameReplayBuffer(capacity=10, obs_shape=(2, 1), sampler=None).sampler, UniformSampler)
 
 
 def test_reset_padding_that_is_not_zero_is_refused() -> None:
@@ -225,7 +226,7 @@ def test_saved_arrays_restore_the_buffer_and_its_priorities() -> None:
     restored = make()
     restored.load_state_dict({k: v.copy() for k, v in buffer.state_dict().items()}, n_actions=5)  # FakeAtari acts 0..4
     np.testing.assert_array_equal(sampleable_rows(restored), sampleable_rows(buffer))
-    np.testing.assert_array_equal(restored.sampler.tree.values(np.arange(25)), buffer.sampler.tree.values(np.arange(25)))
+    assert restored.sampler.weights().tobytes() == buffer.sampler.weights().tobytes()
     assert restored.sampler.max_priority == pytest.approx(16.0 + 1e-6)
     assert_matches_naive(restored, naive)
     assert restored.state_dict()["head"].tolist() == buffer.state_dict()["head"].tolist()  # the next add goes where it would have

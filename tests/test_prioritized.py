@@ -58,14 +58,14 @@ def test_prioritized_draws_follow_priorities_to_the_alpha() -> None:
 def test_uniform_draws_are_uniform_over_added_rows_only() -> None:
     sampler = UniformSampler(capacity=50, seed=1)
     sampler.add(np.arange(40))
-    sampler.tree.clear(np.array([3, 17, 39]))
+    sampler.clear(np.array([3, 17, 39]))
     counts = np.zeros(50)
     for _ in range(1000):
         rows, weights = sampler.sample(64)
         assert weights is None
         np.add.at(counts, rows, 1)
     live = np.setdiff1d(np.arange(40), [3, 17, 39])
-    assert counts.sum() == counts[live].sum() and sampler.tree.nonzero == len(live)
+    assert counts.sum() == counts[live].sum() and len(sampler) == len(live)
     assert chi_square(counts[live], np.full(len(live), 1 / len(live))) < 70.0  # 36 dof: p < 0.001 above 67
 
 
@@ -89,9 +89,9 @@ def test_new_rows_get_the_largest_priority_and_removed_rows_stay_removed() -> No
     sampler.update(np.array([0, 1]), np.array([9.0, 0.0]))
     sampler.add(np.array([2]))
     assert sampler.tree.values(np.array([2]))[0] == pytest.approx((9.0 + sampler.eps) ** 0.5)
-    sampler.tree.clear(np.array([1]))
+    sampler.clear(np.array([1]))
     sampler.update(np.array([1]), np.array([5.0]))  # a batch in flight when its row was overwritten
-    assert sampler.tree.values(np.array([1]))[0] == 0.0 and sampler.tree.nonzero == 2
+    assert sampler.weights()[1] == 0.0 and len(sampler) == 2
 
 
 def test_sampling_an_empty_sampler_is_a_clear_error() -> None:
@@ -114,3 +114,60 @@ def test_the_plain_replay_buffer_takes_the_prioritized_sampler() -> None:
     buffer.update_priorities(np.arange(8), np.where(np.arange(8) == 5, 100.0, 0.0))  # row 5 holds step 5
     batch = buffer.sample(64, beta=1.0)
     assert (batch.obs[:, 0] == 5).float().mean() > 0.95 and (batch.indices[batch.obs[:, 0].numpy() == 5] == 5).all()
+
+
+def test_uniform_sampler_keeps_exactly_the_live_rows_through_adds_and_clears() -> None:
+    """Random adds and clears (single rows, arrays, repeats, rows already gone) against a plain set."""
+    rng = np.random.default_rng(0)
+    sampler, live = UniformSampler(capacity=30, seed=0), set()
+    for step in range(600):
+        rows = rng.integers(30, size=rng.integers(1, 6))
+        if step % 3 == 0:
+            sampler.add(int(rows[0]))
+            live.add(int(rows[0]))
+        elif step % 3 == 1:
+            sampler.add(rows)
+            live |= set(rows.tolist())
+        else:
+            sampler.clear(rows)
+            live -= set(rows.tolist())
+        assert len(sampler) == len(live) and set(np.flatnonzero(sampler.weights()).tolist()) == live, step
+        if live:
+            drawn, _ = sampler.sample(16)
+            assert set(drawn.tolist()) <= live and drawn.dtype == np.int64
+
+
+def test_uniform_sampler_draws_rows_added_in_order_as_plain_integers_and_restores_its_weights() -> None:
+    sampler = UniformSampler(capacity=10, seed=3)
+    for row in range(7):
+        sampler.add(row)
+    sampler.add(np.array([2, 5]))  # already live: changes nothing
+    drawn, weights = sampler.sample(20)
+    assert drawn.tolist() == np.random.default_rng(3).integers(7, size=20).tolist() and weights is None
+    assert sampler.weights().tolist() == [1, 1, 1, 1, 1, 1, 1, 0, 0, 0]
+    assert sampler.nbytes == 10 * 4 * 2  # a row list and each row's place in it, int32
+    restored = UniformSampler(capacity=10)
+    restored.load_weights(np.array([0, 2.5, 0, 1, 0, 0, 0, 0, 0, 1e-3]))  # any positive weight is a live row
+    assert restored.weights().tolist() == [0, 1, 0, 1, 0, 0, 0, 0, 0, 1] and len(restored) == 3
+    restored.add(0)
+    restored.clear(np.array([3]))
+    assert sorted(set(restored.sample(200)[0].tolist())) == [0, 1, 9]
+    in_order = UniformSampler(capacity=8, seed=5)
+    in_order.add(np.arange(5))
+    in_order.clear(np.array([4, 6]))  # the newest row goes (6 held nothing): rows 0..3 stay in order
+    assert in_order.sample(30)[0].tolist() == np.random.default_rng(5).integers(4, size=30).tolist()
+    in_order.clear(np.array([1]))  # row 3 moves into row 1's place: draws now go through the list
+    assert sorted(set(in_order.sample(300)[0].tolist())) == [0, 2, 3] and len(in_order) == 3
+    with pytest.raises(ValueError, match=r"^a sampler needs capacity >= 1, got 0$"):
+        UniformSampler(capacity=0)
+
+
+def test_prioritized_sampler_counts_clears_and_reports_its_weights() -> None:
+    sampler = PrioritizedSampler(capacity=6, alpha=1.0, seed=0)
+    sampler.add(np.arange(4))
+    sampler.update(np.array([0, 2]), np.array([3.0, -5.0]))
+    sampler.clear(np.array([1, 5]))  # row 5 never held anything
+    assert len(sampler) == 3
+    sampler.add(4)  # a new row gets the largest priority seen so far; row 3 came in when that was 1
+    np.testing.assert_allclose(sampler.weights(), [3 + 1e-6, 0, 5 + 1e-6, 1, 5 + 1e-6, 0])
+    assert sampler.nbytes == sampler.tree.nbytes

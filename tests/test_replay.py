@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 
+import functools
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 
 from rlkit import replay
 from rlkit.errors import RlkitError
-from rlkit.replay import ReplayBuffer, n_step_return
+from rlkit.checkpoint import load_arrays, save_arrays
+from rlkit.prioritized import PrioritizedSampler, UniformSampler
+from rlkit.replay import ReplayBuffer
+from rlkit.rings import n_step_return, n_step_window, rows_per_env
 
 
 def fill(buffer: ReplayBuffer, steps: range, *, terminated: set[int] = set(), truncated: set[int] = set()) -> None:
@@ -120,9 +126,9 @@ def test_a_buffer_that_cannot_fit_is_refused_and_one_near_the_limit_is_a_visible
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     row = ReplayBuffer.bytes_per_row((4,), np.float32)
-    assert row == 2 * 16 + 8 + 4 + 2
+    assert row == 2 * 16 + 8 + 4 + 2 + 8  # obs, next obs, action, reward, two flags, the sampler's row
     monkeypatch.setattr(replay, "available_memory_bytes", lambda: 2**30)
-    with pytest.raises(RlkitError, match=r"^agent.buffer_size=100000000 needs 4.3 GiB of replay memory, more than the 1.0 GiB"):
+    with pytest.raises(RlkitError, match=r"^agent.buffer_size=100000000 needs 5.0 GiB of replay memory, more than the 1.0 GiB"):
         ReplayBuffer(capacity=100_000_000, obs_shape=(4,), obs_dtype=np.float32)
     ReplayBuffer(capacity=1000, obs_shape=(4,), obs_dtype=np.float32)  # 46 kB of 1 GiB: silent
     assert capsys.readouterr().err == ""
@@ -135,7 +141,7 @@ def test_a_buffer_that_cannot_fit_is_refused_and_one_near_the_limit_is_a_visible
 
 def test_size_accounting_and_errors() -> None:
     buffer = ReplayBuffer(capacity=10, obs_shape=(4,), obs_dtype=np.float32)
-    assert buffer.nbytes == 2 * 10 * 16 + 10 * 8 + 10 * 4 + 10 + 10
+    assert buffer.nbytes == 2 * 10 * 16 + 10 * 8 + 10 * 4 + 10 + 10 + 10 * 8 == 10 * ReplayBuffer.bytes_per_row((4,), np.float32)
     with pytest.raises(ValueError, match="empty"):
         buffer.sample(1)
     with pytest.raises(ValueError, match="num_envs"):
@@ -145,3 +151,86 @@ def test_size_accounting_and_errors() -> None:
 def test_available_memory_is_read_on_linux() -> None:
     available = replay.available_memory_bytes()
     assert available is not None and available > 2**20
+
+
+def test_n_step_window_on_hand_computed_rings() -> None:
+    # Two rings of 4 rows. Env 0 has wrapped: its stream runs positions 2, 3, 0, 1 (1 is the newest step) and
+    # step 0 terminated. Env 1 stored positions 0, 1, 2 (row 7 is empty) and step 1 (row 5) was truncated.
+    rewards = np.array([1, 2, 3, 4, 10, 20, 30, 0], np.float32)
+    terminated = np.array([1, 0, 0, 0, 0, 0, 0, 0], bool)
+    truncated = np.array([0, 0, 0, 0, 0, 1, 0, 0], bool)
+    end_E = np.array([2 + 4, 3])  # just after each newest step; a whole lap off changes nothing
+    window = functools.partial(n_step_window, end_E=end_E, rows_per_env=4, gamma=0.5, rewards=rewards,
+                               terminated=terminated, truncated=truncated)
+    returns, discounts, last = window(np.array([2, 3, 0, 1, 4, 5, 6]), n_step=3)
+    assert returns.tolist() == [3 + 0.5 * 4 + 0.25 * 1, 4 + 0.5 * 1, 1, 2, 10 + 0.5 * 20, 20, 30]
+    # Termination ends bootstrapping (0); truncation and the newest step still bootstrap: gamma ** length.
+    assert discounts.tolist() == [0.0, 0.0, 0.0, 0.5, 0.25, 0.5, 0.5]
+    assert last.tolist() == [0, 0, 0, 1, 5, 5, 6]  # row 2's window wraps round: 2, 3, then 0
+    returns, discounts, last = window(np.array([2, 0, 5]), n_step=1)
+    assert (returns.tolist(), discounts.tolist(), last.tolist()) == ([3, 1, 20], [0.5, 0.0, 0.5], [2, 0, 5])
+    assert returns.dtype == discounts.dtype == np.float32
+
+
+def test_ring_sizes_round_up_and_refuse_what_cannot_hold_a_step() -> None:
+    assert rows_per_env(capacity=10, num_envs=3, n_step=1) == 4
+    with pytest.raises(ValueError, match=r"^capacity=2 must hold at least one step per env copy \(num_envs=3\)$"):
+        rows_per_env(capacity=2, num_envs=3, n_step=1)
+    with pytest.raises(ValueError, match=r"^n_step must be >= 1, got 0$"):
+        rows_per_env(capacity=10, num_envs=1, n_step=0)
+
+
+def test_uniform_sampling_is_the_sampler_and_draws_what_the_old_uniform_path_drew() -> None:
+    buffer = ReplayBuffer(capacity=50, obs_shape=(1,), obs_dtype=np.float32, seed=7)
+    assert isinstance(buffer.sampler, UniformSampler)
+    assert isinstance(ReplayBuffer(capacity=5, obs_shape=(1,), obs_dtype=np.float32, sampler=None).sampler, UniformSampler)
+    fill(buffer, range(30))
+    # One env copy that never clears a row: the rows drawn are rng.integers(stored), as before samplers were always built.
+    assert buffer.sample(40).obs[:, 0].long().tolist() == np.random.default_rng(7).integers(30, size=40).tolist()
+
+
+OLD_UNIFORM_FILE = {  # what a uniform ReplayBuffer saved before it had a sampler: no sampler_weights
+    "obs": np.array([[3], [1], [2], [10], [11], [0]], np.float32),  # env 0 wrapped: step 3 overwrote step 0
+    "next_obs": np.array([[4], [2], [3], [11], [12], [0]], np.float32),
+    "actions": np.array([0, 1, 2, 0, 1, 0], np.int64),
+    "rewards": np.array([3, 1, 2, 10, 11, 0], np.float32),
+    "terminated": np.array([0, 0, 1, 0, 0, 0], bool),
+    "truncated": np.zeros(6, bool),
+    "pos": np.array([1, 2], np.int64),
+    "size": np.array([3, 2], np.int64),
+}
+
+
+def test_a_uniform_replay_saved_before_samplers_loads_with_exactly_its_stored_rows(tmp_path: Path) -> None:
+    path = save_arrays(tmp_path / "replay.npz", OLD_UNIFORM_FILE)
+    buffer = ReplayBuffer(capacity=6, obs_shape=(1,), obs_dtype=np.float32, num_envs=2, n_step=2, gamma=0.5)
+    buffer.load_state_dict(load_arrays(path), n_actions=3)
+    restored = buffer.state_dict()
+    assert sorted(restored) == sorted([*OLD_UNIFORM_FILE, "sampler_weights"])
+    for name, array in OLD_UNIFORM_FILE.items():
+        assert restored[name].dtype == array.dtype and restored[name].tolist() == array.tolist(), name
+    assert restored["sampler_weights"].tolist() == [1, 1, 1, 1, 1, 0] and len(buffer) == 5
+    rows = by_obs(buffer)  # env 0's stream: steps 1, 2 (terminated), 3 (newest); env 1's: 10, 11
+    assert {i: rows[i][:3] for i in rows} == {
+        1: (2.0, 0.0, 3), 2: (2.0, 0.0, 3), 3: (3.0, 0.5, 4), 10: (15.5, 0.25, 12), 11: (11.0, 0.5, 12),
+    }
+    # A file written now carries the weights and restores the same buffer, byte for byte.
+    again = ReplayBuffer(capacity=6, obs_shape=(1,), obs_dtype=np.float32, num_envs=2, n_step=2, gamma=0.5)
+    again.load_state_dict(load_arrays(save_arrays(tmp_path / "again.npz", restored)), n_actions=3)
+    for name, array in again.state_dict().items():
+        assert array.tobytes() == restored[name].tobytes(), name
+
+
+def test_a_prioritized_replay_restores_its_priorities_exactly() -> None:
+    make = functools.partial(ReplayBuffer, capacity=8, obs_shape=(1,), obs_dtype=np.float32,
+                             sampler=functools.partial(PrioritizedSampler, alpha=0.5))
+    buffer = make()
+    fill(buffer, range(6))
+    buffer.update_priorities(np.array([1, 4]), np.array([9.0, 0.0]))
+    saved = buffer.state_dict()
+    assert saved["sampler_weights"].tolist() == pytest.approx([1, 3.0000002, 1, 1, 0.001, 1, 0, 0])
+    restored = make()
+    restored.load_state_dict({k: v.copy() for k, v in saved.items()}, n_actions=3)
+    assert restored.state_dict()["sampler_weights"].tobytes() == saved["sampler_weights"].tobytes()
+    with pytest.raises(ValueError, match=r"saved replay sampler_weights holds values outside \[0, "):
+        make().load_state_dict({**saved, "sampler_weights": -saved["sampler_weights"]}, n_actions=3)

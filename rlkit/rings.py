@@ -1,0 +1,70 @@
+"""Per-env rings of replay rows, and the n-step windows read from them: what ReplayBuffer and FrameReplayBuffer share.
+
+Env copy e owns the flat rows [e * rows_per_env, (e + 1) * rows_per_env), a ring written at its own pace, so
+rows a caller leaves out (a vector env's autoreset step) never break a copy's stream and a window never mixes
+copies. One flat index per row lets np.take gather a batch, several times faster than 2-D fancy indexing.
+Storing one-step transitions and summing n rewards when sampling keeps `add` cheap (it runs every env step).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def rows_per_env(*, capacity: int, num_envs: int, n_step: int) -> int:
+    """Rows in each env copy's ring: ceil(capacity / num_envs), never fewer rows in all than asked for."""
+    if num_envs < 1 or capacity < num_envs:
+        raise ValueError(f"capacity={capacity} must hold at least one step per env copy (num_envs={num_envs})")
+    if n_step < 1:
+        raise ValueError(f"n_step must be >= 1, got {n_step}")
+    return -(-int(capacity) // int(num_envs))
+
+
+def n_step_window(
+    rows_B: np.ndarray,
+    *,
+    end_E: np.ndarray,
+    rows_per_env: int,
+    n_step: int,
+    gamma: float,
+    rewards: np.ndarray,
+    terminated: np.ndarray,
+    truncated: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The n-step transition that starts at each flat row: (returns_B, discounts_B, last_B).
+
+    A window follows its env copy's ring (wrapping round) for up to n_step steps and ends after a termination,
+    a truncation or the newest step stored; end_E is the ring position just after each env copy's newest step
+    (any whole number of laps off). last_B is the flat row of the window's last step, whose next observation
+    is bootstrapped from.
+    """
+    if n_step == 1:
+        discounts_B = np.where(terminated.take(rows_B), 0.0, gamma).astype(np.float32)
+        return rewards.take(rows_B), discounts_B, rows_B
+    env_B, pos_B = np.divmod(rows_B, rows_per_env)
+    k_N = np.arange(n_step)
+    window_BN = (rows_B - pos_B)[:, None] + (pos_B[:, None] + k_N) % rows_per_env
+    newer_B = (end_E[env_B] - pos_B - 1) % rows_per_env  # steps stored after the first one in its ring
+    terminated_BN = terminated.take(window_BN)
+    stops_BN = terminated_BN | truncated.take(window_BN) | (k_N >= newer_B[:, None])
+    returns_B, discounts_B, k_B = n_step_return(rewards.take(window_BN), terminated_BN, stops_BN, gamma=gamma)
+    return returns_B, discounts_B, np.take_along_axis(window_BN, k_B[:, None], axis=1)[:, 0]
+
+
+def n_step_return(
+    rewards_BN: np.ndarray, terminated_BN: np.ndarray, stops_BN: np.ndarray, *, gamma: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Discounted sum of the first N rewards of each row, ending after the first step where stops_BN is True.
+
+    stops_BN marks steps after which the window must end: termination, truncation, or the newest stored step.
+    Returns (returns_B, discounts_B, last_B): discounts_B is gamma**length, or 0 when the last step terminated
+    (truncation still bootstraps), and last_B indexes the window's last step, whose next_obs is bootstrapped.
+    """
+    stops_before_BN = np.cumsum(stops_BN, axis=1) - stops_BN
+    in_window_BN = stops_before_BN == 0
+    powers_N = gamma ** np.arange(rewards_BN.shape[1], dtype=np.float64)
+    returns_B = (rewards_BN * in_window_BN * powers_N).sum(axis=1)
+    last_B = in_window_BN.sum(axis=1) - 1
+    terminated_B = terminated_BN[np.arange(rewards_BN.shape[0]), last_B]
+    discounts_B = np.where(terminated_B, 0.0, gamma ** (last_B + 1.0))
+    return returns_B.astype(np.float32), discounts_B.astype(np.float32), last_B
