@@ -28,7 +28,7 @@ from rlkit.errors import RlkitError
 from rlkit.frame_replay import FrameReplayBuffer
 from rlkit.loop import evaluate, train
 from rlkit.nets import CNNBody, DuelingHead, MLPBody, OneHot, QHead, Scale
-from rlkit.prioritized import PrioritizedSampler
+from rlkit.prioritized import PrioritizedSampler, UniformSampler
 from rlkit.replay import ReplayBuffer
 
 SMALL = dict(
@@ -176,7 +176,7 @@ def test_the_config_picks_the_parts(corridor: Corridor) -> None:
     plain = make_agent(corridor)
     assert plain.target_update == hard_update(every_steps=5) and plain.loss_fn is F.smooth_l1_loss and plain.double
     assert plain.exploration == LinearSchedule(start=1.0, end=0.05, duration_steps=50) and plain.priority_beta is None
-    assert isinstance(plain.replay, ReplayBuffer) and plain.replay.sampler is None and plain.replay.capacity == 100_000
+    assert isinstance(plain.replay, ReplayBuffer) and isinstance(plain.replay.sampler, UniformSampler) and plain.replay.capacity == 100_000
     polyak = make_agent(corridor, tau=0.25, target_update_every_steps=2, loss="mse", prioritized=True, priority_beta_steps=300,
                         buffer_size=64, n_step=3, gamma=0.5)
     assert polyak.target_update == PolyakUpdate(tau=0.25, every_steps=2) and polyak.loss_fn is F.mse_loss
