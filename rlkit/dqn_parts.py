@@ -20,7 +20,7 @@ from rlkit.agents.dqn import DQNAgent, LinearSchedule, require_positive, stored_
 from rlkit.agents.target_nets import PolyakUpdate
 from rlkit.errors import RlkitError
 from rlkit.frame_replay import FrameReplayBuffer
-from rlkit.nets import DuelingHead, Network, OneHot, QHead, Scale, body_for_shape
+from rlkit.nets import DuelingHead, LinearHead, Network, OneHot, Scale, body_for_shape
 from rlkit.nets.transfer import init_body_from_supervised
 from rlkit.prioritized import PrioritizedSampler
 from rlkit.replay import Replay, ReplayBuffer
@@ -51,7 +51,7 @@ def build_q_network(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         body = body_for_shape(net, input_shape)
-        head = (DuelingHead if dueling else QHead)(in_features=body.out_features, n_actions=n_actions)
+        head = DuelingHead(in_features=body.out_features, n_actions=n_actions) if dueling else LinearHead(in_features=body.out_features, out_features=n_actions)
         q_net = Network(inputs=inputs, body=body, head=head)
     if body_init:  # start from a body a supervised run trained (python -m rlkit.supervised)
         init_body_from_supervised(q_net.body, body_init)

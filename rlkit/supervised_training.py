@@ -25,7 +25,7 @@ from rlkit.checkpoint import FILENAME, save_checkpoint
 from rlkit.confusion import confusion_image, confusion_matrix
 from rlkit.datasets import ImageDataset
 from rlkit.errors import RlkitError
-from rlkit.nets import ClassifierHead, Network, body_for_shape
+from rlkit.nets import LinearHead, Network, body_for_shape
 from rlkit.nets.transfer import SUPERVISED_TASK
 from rlkit.runtime import resolve_device, seed_everything
 from rlkit.settings import plain_config
@@ -64,7 +64,7 @@ def build_model(
         body = body_for_shape(net, image_shape)  # dense bodies flatten (B, C, H, W) themselves
     except (RuntimeError, ValueError) as exc:
         raise RlkitError(f"the net config does not fit {channels}x{height}x{width} images: {exc}") from exc
-    return Network(inputs=inputs, body=body, head=ClassifierHead(in_features=body.out_features, n_classes=n_classes))
+    return Network(inputs=inputs, body=body, head=LinearHead(in_features=body.out_features, out_features=n_classes))
 
 
 @torch.no_grad()

@@ -27,7 +27,7 @@ from rlkit.dqn_parts import build_dqn
 from rlkit.errors import RlkitError
 from rlkit.frame_replay import FrameReplayBuffer
 from rlkit.loop import evaluate, train
-from rlkit.nets import CNNBody, DuelingHead, MLPBody, OneHot, QHead, Scale
+from rlkit.nets import CNNBody, DuelingHead, LinearHead, MLPBody, OneHot, Scale
 from rlkit.prioritized import PrioritizedSampler, UniformSampler
 from rlkit.replay import ReplayBuffer
 
@@ -247,7 +247,7 @@ def test_input_module_follows_the_observation_space() -> None:
 
 def test_dueling_flag_puts_a_dueling_head_on_the_body(corridor: Corridor) -> None:
     assert isinstance(make_agent(corridor, dueling=True).q_net.head, DuelingHead)
-    assert isinstance(make_agent(corridor).q_net.head, QHead)
+    assert isinstance(make_agent(corridor).q_net.head, LinearHead)
 
 
 @pytest.mark.parametrize(

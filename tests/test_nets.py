@@ -7,13 +7,12 @@ import functools
 import pytest
 import torch
 
-from rlkit.nets import CNNBody, ClassifierHead, DuelingHead, MLPBody, Network, OneHot, QHead, Scale, body_for_shape
+from rlkit.nets import CNNBody, DuelingHead, LinearHead, MLPBody, Network, OneHot, Scale, body_for_shape
 
 HEADS = {
-    "q": lambda width: QHead(in_features=width, n_actions=3),
+    "linear": lambda width: LinearHead(in_features=width, out_features=3),
     "dueling": lambda width: DuelingHead(in_features=width, n_actions=3),
     "dueling_hidden": lambda width: DuelingHead(in_features=width, n_actions=3, hidden=16),
-    "classifier": lambda width: ClassifierHead(in_features=width, n_classes=3),
 }
 BODIES = {  # name: (body, input shape without the batch axis)
     "mlp_relu": (lambda: MLPBody(in_features=4, hidden=(32, 16)), (4,)),

@@ -21,7 +21,7 @@ from rlkit.cli import check_group_overrides
 from rlkit.cli import conf_dir
 from rlkit.confusion import confusion_image, confusion_matrix
 from rlkit.errors import RlkitError
-from rlkit.nets import CNNBody, MLPBody, Network, QHead, Scale
+from rlkit.nets import CNNBody, LinearHead, MLPBody, Network, Scale
 from rlkit.nets.transfer import init_body_from_supervised, load_body_state
 from rlkit.supervised import CONFIG_GROUPS, compose_config
 from rlkit.supervised_training import FitResult, batch_size_for, build_model, run
@@ -190,7 +190,7 @@ def test_a_body_trained_on_digits_loads_into_a_q_network_with_identical_features
     checkpoint = load_checkpoint(mlp_run)
     classifier_body = MLPBody(in_features=64, hidden=[32, 16])
     classifier_body.load_state_dict(checkpoint["body_state"])
-    q_net = Network(body=MLPBody(in_features=64, hidden=[32, 16]), head=QHead(in_features=16, n_actions=4), inputs=Scale(divisor=16))
+    q_net = Network(body=MLPBody(in_features=64, hidden=[32, 16]), head=LinearHead(in_features=16, out_features=4), inputs=Scale(divisor=16))
     obs = digits_batch()
     with torch.no_grad():
         expected = classifier_body(obs.float() / 16)

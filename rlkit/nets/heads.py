@@ -6,12 +6,13 @@ import torch
 from torch import nn
 
 
-class QHead(nn.Module):
-    """One linear layer: features -> one Q-value per action."""
+class LinearHead(nn.Module):
+    """One linear layer: features -> one value per output. A Q-network's outputs are actions' Q-values, the digits
+    classifier's are class logits (softmax lives in the cross-entropy loss): one head, so both share it."""
 
-    def __init__(self, *, in_features: int, n_actions: int) -> None:
+    def __init__(self, *, in_features: int, out_features: int) -> None:
         super().__init__()
-        self.linear = nn.Linear(int(in_features), int(n_actions))
+        self.linear = nn.Linear(int(in_features), int(out_features))  # "linear": the state-dict key checkpoints hold
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return self.linear(features)
@@ -34,17 +35,6 @@ class DuelingHead(nn.Module):
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         advantage_BA = self.advantage(features)
         return self.value(features) + advantage_BA - advantage_BA.mean(dim=1, keepdim=True)
-
-
-class ClassifierHead(nn.Module):
-    """Linear layer to class logits; softmax lives in the cross-entropy loss (or predict_proba)."""
-
-    def __init__(self, *, in_features: int, n_classes: int) -> None:
-        super().__init__()
-        self.linear = nn.Linear(int(in_features), int(n_classes))
-
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.linear(features)
 
 
 class Network(nn.Module):
