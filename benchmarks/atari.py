@@ -42,6 +42,7 @@ from rlkit.envs import make_train_env, single_spaces  # noqa: E402
 from rlkit.frame_replay import FrameReplayBuffer  # noqa: E402
 from rlkit.loop import train  # noqa: E402
 from rlkit.replay import ReplayBuffer  # noqa: E402
+from rlkit.rings import StepRings  # noqa: E402
 
 OBS_SHAPE = (4, 84, 84)
 MILLION = 1_000_000
@@ -166,12 +167,12 @@ def update_ceiling(update_ms: float) -> float:
 def memory_figures(episodes: int, steps: int) -> dict[str, float]:
     """Replay GB per 1M Pong transitions; `episodes` ended in `steps` env steps sets how many final-frame rows to add."""
     rows_per_transition = 1 + episodes / steps  # each episode end keeps its final frame in a row of its own
-    frame_row = bytes_per_row(FrameReplayBuffer(capacity=10_000, obs_shape=OBS_SHAPE), 10_000)
+    frame_row = bytes_per_row(FrameReplayBuffer(rings=StepRings(capacity=10_000), obs_shape=OBS_SHAPE), 10_000)
     figures = {
         "rlkit_frame_replay_bytes_per_row": frame_row,
         "rlkit_rows_per_transition_pong": rows_per_transition,
         "rlkit_replay_gb_per_1m": frame_row * rows_per_transition * MILLION / 1e9,
-        "rlkit_plain_replay_gb_per_1m": bytes_per_row(ReplayBuffer(capacity=1000, obs_shape=OBS_SHAPE, obs_dtype=np.uint8), 1000) * MILLION / 1e9,
+        "rlkit_plain_replay_gb_per_1m": bytes_per_row(ReplayBuffer(rings=StepRings(capacity=1000), obs_shape=OBS_SHAPE, obs_dtype=np.uint8), 1000) * MILLION / 1e9,
         "sb3_replay_gb_per_1m": sb3_replay_bytes_per_row(optimize_memory_usage=False) * MILLION / 1e9,
         "sb3_optimized_replay_gb_per_1m": sb3_replay_bytes_per_row(optimize_memory_usage=True) * MILLION / 1e9,
         "floor_gb_per_1m": 84 * 84 * MILLION / 1e9,

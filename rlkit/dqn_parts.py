@@ -24,6 +24,7 @@ from rlkit.nets import DuelingHead, LinearHead, Network, OneHot, Scale, body_for
 from rlkit.nets.transfer import init_body_from_supervised
 from rlkit.prioritized import PrioritizedSampler
 from rlkit.replay import Replay, ReplayBuffer
+from rlkit.rings import StepRings
 
 LOSSES: dict[str, Callable[..., torch.Tensor]] = {
     "huber": F.smooth_l1_loss,  # Huber with delta 1, as in the Nature DQN's clipped error
@@ -72,8 +73,8 @@ def build_replay(
     obs_shape = tuple(observation_space.shape or ())
     try:
         return buffer(
-            capacity=capacity, obs_shape=obs_shape, obs_dtype=stored_obs_dtype(observation_space), num_envs=num_envs,
-            n_step=n_step, gamma=gamma, device=device, seed=seed, sampler=sampler,
+            rings=StepRings(capacity=capacity, num_envs=num_envs, n_step=n_step, gamma=gamma), obs_shape=obs_shape,
+            obs_dtype=stored_obs_dtype(observation_space), device=device, seed=seed, sampler=sampler,
         )
     except ValueError as exc:
         raise RlkitError(f"agent replay for observations {obs_shape} cannot be built: {exc}") from None

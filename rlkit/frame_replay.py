@@ -19,7 +19,7 @@ import torch
 
 from rlkit.prioritized import Sampler, UniformSampler
 from rlkit.replay import Batch, check_memory, load_arrays_into
-from rlkit.rings import n_step_window, rows_per_env
+from rlkit.rings import StepRings
 
 
 class FrameReplayBuffer:
@@ -33,12 +33,9 @@ class FrameReplayBuffer:
     def __init__(
         self,
         *,
-        capacity: int,
+        rings: StepRings,
         obs_shape: Sequence[int],
         obs_dtype: np.dtype | type = np.uint8,
-        num_envs: int = 1,
-        n_step: int = 1,
-        gamma: float = 0.99,
         device: torch.device | str = "cpu",
         seed: int = 0,
         sampler: Callable[..., Sampler] | None = UniformSampler,
@@ -47,11 +44,10 @@ class FrameReplayBuffer:
         if len(self.obs_shape) < 2:
             raise ValueError(f"frame replay needs observations shaped [stack, *frame], got {self.obs_shape}")
         self.stack = self.obs_shape[0]
-        self.num_envs, self.n_step, self.gamma = int(num_envs), int(n_step), float(gamma)
-        self.rows_per_env = rows_per_env(capacity=capacity, num_envs=num_envs, n_step=n_step)
-        if self.rows_per_env <= self.stack + self.n_step:
-            raise ValueError(f"capacity={capacity} leaves {self.rows_per_env} rows per env copy; needs > stack + n_step")
-        self.capacity = self.rows_per_env * self.num_envs
+        self.rings = rings
+        self.rows_per_env, self.num_envs, self.capacity = rings.rows_per_env, int(rings.num_envs), rings.rows
+        if self.rows_per_env <= self.stack + rings.n_step:
+            raise ValueError(f"capacity={rings.capacity} leaves {self.rows_per_env} rows per env copy; needs > stack + n_step")
         self.device = torch.device(device)
         obs_dtype = np.dtype(obs_dtype)
         check_memory(capacity=self.capacity, bytes_per_row=self.bytes_per_row(self.obs_shape, obs_dtype))
@@ -160,9 +156,8 @@ class FrameReplayBuffer:
         rows_B = np.asarray(rows_B, dtype=np.int64)
         batch_size = len(rows_B)
         stream_B = rows_B - rows_B % self.rows_per_env  # first row of each sample's env stream
-        rewards_B, discounts_B, last_B = n_step_window(
-            rows_B, end_E=self._newest + 1, rows_per_env=self.rows_per_env, n_step=self.n_step, gamma=self.gamma,
-            rewards=self.rewards, terminated=self.terminated, truncated=self.truncated,
+        rewards_B, discounts_B, last_B = self.rings.window(
+            rows_B, end_E=self._newest + 1, rewards=self.rewards, terminated=self.terminated, truncated=self.truncated
         )
         next_B = stream_B + (last_B + 1) % self.rows_per_env  # the frame after the window's last step
         frames, scalars = self._staging.buffers((2 * batch_size, *self.obs_shape), self.frames.dtype, batch_size)

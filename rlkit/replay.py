@@ -18,7 +18,7 @@ import torch
 
 from rlkit.errors import RlkitError
 from rlkit.prioritized import Sampler, UniformSampler
-from rlkit.rings import n_step_window, rows_per_env
+from rlkit.rings import StepRings
 
 
 class Batch(NamedTuple):
@@ -136,23 +136,17 @@ class ReplayBuffer:
     def __init__(
         self,
         *,
-        capacity: int,
+        rings: StepRings,
         obs_shape: Sequence[int],
         obs_dtype: np.dtype | type,
-        num_envs: int = 1,
-        n_step: int = 1,
-        gamma: float = 0.99,
         device: torch.device | str = "cpu",
         seed: int = 0,
         sampler: Callable[..., Sampler] | None = UniformSampler,
     ) -> None:
         """`sampler` builds the sampler for a capacity (e.g. a partial PrioritizedSampler); None is uniform too."""
-        self.rows_per_env = rows_per_env(capacity=capacity, num_envs=num_envs, n_step=n_step)
-        self.num_envs = int(num_envs)
-        self.capacity = self.rows_per_env * self.num_envs
+        self.rings = rings
+        self.rows_per_env, self.num_envs, self.capacity = rings.rows_per_env, int(rings.num_envs), rings.rows
         self.obs_shape = tuple(int(s) for s in obs_shape)
-        self.n_step = int(n_step)
-        self.gamma = float(gamma)
         self.device = torch.device(device)
         obs_dtype = np.dtype(obs_dtype)
         check_memory(capacity=self.capacity, bytes_per_row=self.bytes_per_row(self.obs_shape, obs_dtype))
@@ -220,9 +214,8 @@ class ReplayBuffer:
         if len(self) == 0:
             raise ValueError("cannot sample from an empty replay buffer")
         first_B, weights_B = self.sampler.sample(batch_size, beta=beta)
-        rewards_B, discounts_B, last_B = n_step_window(
-            first_B, end_E=self._pos, rows_per_env=self.rows_per_env, n_step=self.n_step, gamma=self.gamma,
-            rewards=self.rewards, terminated=self.terminated, truncated=self.truncated,
+        rewards_B, discounts_B, last_B = self.rings.window(
+            first_B, end_E=self._pos, rewards=self.rewards, terminated=self.terminated, truncated=self.truncated
         )
         return Batch(
             obs=self._to_device(self.obs.take(first_B, axis=0)),

@@ -8,16 +8,43 @@ Storing one-step transitions and summing n rewards when sampling keeps `add` che
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 
-def rows_per_env(*, capacity: int, num_envs: int, n_step: int) -> int:
-    """Rows in each env copy's ring: ceil(capacity / num_envs), never fewer rows in all than asked for."""
-    if num_envs < 1 or capacity < num_envs:
-        raise ValueError(f"capacity={capacity} must hold at least one step per env copy (num_envs={num_envs})")
-    if n_step < 1:
-        raise ValueError(f"n_step must be >= 1, got {n_step}")
-    return -(-int(capacity) // int(num_envs))
+@dataclass(frozen=True)
+class StepRings:
+    """The layout both buffers are given: num_envs rings of rows_per_env rows (ceil(capacity / num_envs), never fewer
+    rows in all than asked for), read as windows of up to n_step steps discounted by gamma."""
+
+    capacity: int  # rows asked for; `rows` is what the rings hold
+    num_envs: int = 1
+    n_step: int = 1
+    gamma: float = 0.99
+
+    def __post_init__(self) -> None:
+        if self.num_envs < 1 or self.capacity < self.num_envs:
+            raise ValueError(f"capacity={self.capacity} must hold at least one step per env copy (num_envs={self.num_envs})")
+        if self.n_step < 1:
+            raise ValueError(f"n_step must be >= 1, got {self.n_step}")
+
+    @property
+    def rows_per_env(self) -> int:
+        return -(-int(self.capacity) // int(self.num_envs))
+
+    @property
+    def rows(self) -> int:
+        return self.rows_per_env * int(self.num_envs)
+
+    def window(
+        self, rows_B: np.ndarray, *, end_E: np.ndarray, rewards: np.ndarray, terminated: np.ndarray, truncated: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """n_step_window on these rings: (returns_B, discounts_B, last_B) of the windows starting at rows_B."""
+        return n_step_window(
+            rows_B, end_E=end_E, rows_per_env=self.rows_per_env, n_step=int(self.n_step), gamma=float(self.gamma),
+            rewards=rewards, terminated=terminated, truncated=truncated,
+        )
 
 
 def n_step_window(

@@ -59,7 +59,7 @@ class Recorder:
     def observe(self, t: Transition) -> Mapping[str, float]:
         for i in range(len(t.obs)):
             if t.valid[i]:
-                discount = 0.0 if t.terminated[i] else float(np.float32(self.agent.replay.gamma))  # as the replay stores it
+                discount = 0.0 if t.terminated[i] else float(np.float32(self.agent.replay.rings.gamma))  # as the replay stores it
                 self.kept[i, t.obs[i].tobytes(), int(t.action[i]), float(t.reward[i]), t.next_obs[i].tobytes(), discount] += 1
             else:
                 self.dropped += 1

@@ -30,6 +30,7 @@ from rlkit.loop import evaluate, train
 from rlkit.nets import CNNBody, DuelingHead, LinearHead, MLPBody, OneHot, Scale
 from rlkit.prioritized import PrioritizedSampler, UniformSampler
 from rlkit.replay import ReplayBuffer
+from rlkit.rings import StepRings
 
 SMALL = dict(
     net=functools.partial(MLPBody, hidden=(16,)), optimizer=functools.partial(torch.optim.Adam, lr=1e-2), batch_size=8,
@@ -61,7 +62,7 @@ def parts_agent(q_net: nn.Module, **overrides: Any) -> DQNAgent:
     """A DQN agent composed by hand from its parts: learns from step 1 on every step, gamma 0.5, SGD with lr 0."""
     parts: dict[str, Any] = dict(
         optimizer=torch.optim.SGD(q_net.parameters(), lr=0.0),
-        replay=ReplayBuffer(capacity=16, obs_shape=(1,), obs_dtype=np.float32, gamma=0.5),
+        replay=ReplayBuffer(rings=StepRings(capacity=16, gamma=0.5), obs_shape=(1,), obs_dtype=np.float32),
         target_update=hard_update(every_steps=1000), exploration=LinearSchedule(start=0.0, end=0.0, duration_steps=1),
         loss=F.mse_loss, batch_size=1, learning_starts_steps=1, train_every_steps=1, gradient_steps=1, max_grad_norm=None,
         metrics_every_steps=1,
@@ -182,7 +183,7 @@ def test_the_config_picks_the_parts(corridor: Corridor) -> None:
     assert polyak.target_update == PolyakUpdate(tau=0.25, every_steps=2) and polyak.loss_fn is F.mse_loss
     assert polyak.priority_beta == LinearSchedule(start=0.4, end=1.0, duration_steps=300)
     assert isinstance(polyak.replay.sampler, PrioritizedSampler) and polyak.replay.sampler.alpha == 0.6
-    assert (polyak.replay.capacity, polyak.replay.n_step, polyak.replay.gamma) == (64, 3, 0.5)
+    assert (polyak.replay.capacity, polyak.replay.rings.n_step, polyak.replay.rings.gamma) == (64, 3, 0.5)
     frames = build(gym.spaces.Box(0, 255, (4, 8, 8), np.uint8), gym.spaces.Discrete(2), dedup_frames=True, buffer_size=50)
     assert isinstance(frames.replay, FrameReplayBuffer) and frames.replay.capacity == 50
 

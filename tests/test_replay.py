@@ -15,7 +15,7 @@ from rlkit.errors import RlkitError
 from rlkit.checkpoint import load_arrays, save_arrays
 from rlkit.prioritized import PrioritizedSampler, UniformSampler
 from rlkit.replay import ReplayBuffer
-from rlkit.rings import n_step_return, n_step_window, rows_per_env
+from rlkit.rings import StepRings, n_step_return, n_step_window
 
 
 def fill(buffer: ReplayBuffer, steps: range, *, terminated: set[int] = set(), truncated: set[int] = set()) -> None:
@@ -31,7 +31,7 @@ def by_obs(buffer: ReplayBuffer, batch_size: int = 2000) -> dict[int, tuple[floa
 
 
 def test_one_step_round_trip_across_wrap_around() -> None:
-    buffer = ReplayBuffer(capacity=5, obs_shape=(1,), obs_dtype=np.float32, gamma=0.9)
+    buffer = ReplayBuffer(rings=StepRings(capacity=5, gamma=0.9), obs_shape=(1,), obs_dtype=np.float32)
     fill(buffer, range(8), terminated={6}, truncated={4})
     assert len(buffer) == 5
     rows = by_obs(buffer)
@@ -43,7 +43,7 @@ def test_one_step_round_trip_across_wrap_around() -> None:
 
 
 def test_sample_returns_tensors_with_stored_dtypes() -> None:
-    buffer = ReplayBuffer(capacity=4, obs_shape=(2, 3, 3), obs_dtype=np.uint8)
+    buffer = ReplayBuffer(rings=StepRings(capacity=4), obs_shape=(2, 3, 3), obs_dtype=np.uint8)
     for i in range(3):
         buffer.add(np.full((2, 3, 3), i, np.uint8), i, 0.0, np.full((2, 3, 3), i + 1, np.uint8), False, False)
     batch = buffer.sample(16)
@@ -56,7 +56,7 @@ def test_sample_returns_tensors_with_stored_dtypes() -> None:
 
 def test_n_step_windows_stop_at_episode_ends_and_the_newest_step() -> None:
     # Episodes: 0 1 2 (2 terminated) | 3 4 5 (5 truncated) | 6 7 (7 is the newest step stored).
-    buffer = ReplayBuffer(capacity=10, obs_shape=(1,), obs_dtype=np.float32, n_step=3, gamma=0.5)
+    buffer = ReplayBuffer(rings=StepRings(capacity=10, n_step=3, gamma=0.5), obs_shape=(1,), obs_dtype=np.float32)
     fill(buffer, range(8), terminated={2}, truncated={5})
     expected = {  # obs: (n-step return, discount, next_obs to bootstrap from)
         0: (0 + 0.5 * 1 + 0.25 * 2, 0.0, 3),
@@ -75,7 +75,7 @@ def test_n_step_windows_stop_at_episode_ends_and_the_newest_step() -> None:
 
 
 def test_n_step_windows_across_wrap_around() -> None:
-    buffer = ReplayBuffer(capacity=4, obs_shape=(1,), obs_dtype=np.float32, n_step=3, gamma=0.5)
+    buffer = ReplayBuffer(rings=StepRings(capacity=4, n_step=3, gamma=0.5), obs_shape=(1,), obs_dtype=np.float32)
     fill(buffer, range(6))  # physical rows now hold 4 5 2 3
     expected = {2: (2 + 1.5 + 1, 0.125, 5), 3: (3 + 2 + 1.25, 0.125, 6), 4: (4 + 2.5, 0.25, 6), 5: (5, 0.5, 6)}
     rows = by_obs(buffer)
@@ -83,7 +83,7 @@ def test_n_step_windows_across_wrap_around() -> None:
 
 
 def test_env_streams_never_mix_and_skipped_rows_leave_no_gap() -> None:
-    buffer = ReplayBuffer(capacity=8, obs_shape=(1,), obs_dtype=np.float32, num_envs=2, n_step=2, gamma=0.5)
+    buffer = ReplayBuffer(rings=StepRings(capacity=8, num_envs=2, n_step=2, gamma=0.5), obs_shape=(1,), obs_dtype=np.float32)
 
     def step(i: int, env_ids: list[int]) -> None:
         obs = np.array([[100 + i], [200 + i]], np.float32)[env_ids]
@@ -103,7 +103,7 @@ def test_env_streams_never_mix_and_skipped_rows_leave_no_gap() -> None:
 
 
 def test_batched_add_for_all_envs_in_order() -> None:
-    buffer = ReplayBuffer(capacity=4, obs_shape=(), obs_dtype=np.int64, num_envs=2)
+    buffer = ReplayBuffer(rings=StepRings(capacity=4, num_envs=2), obs_shape=(), obs_dtype=np.int64)
     terminated, truncated = np.array([True, False]), np.zeros(2, bool)
     buffer.add(np.array([7, 9]), np.array([0, 1]), np.array([0.5, 1.5]), np.array([8, 10]), terminated, truncated)
     batch = buffer.sample(200)
@@ -129,23 +129,23 @@ def test_a_buffer_that_cannot_fit_is_refused_and_one_near_the_limit_is_a_visible
     assert row == 2 * 16 + 8 + 4 + 2 + 8  # obs, next obs, action, reward, two flags, the sampler's row
     monkeypatch.setattr(replay, "available_memory_bytes", lambda: 2**30)
     with pytest.raises(RlkitError, match=r"^agent.buffer_size=100000000 needs 5.0 GiB of replay memory, more than the 1.0 GiB"):
-        ReplayBuffer(capacity=100_000_000, obs_shape=(4,), obs_dtype=np.float32)
-    ReplayBuffer(capacity=1000, obs_shape=(4,), obs_dtype=np.float32)  # 46 kB of 1 GiB: silent
+        ReplayBuffer(rings=StepRings(capacity=100_000_000), obs_shape=(4,), obs_dtype=np.float32)
+    ReplayBuffer(rings=StepRings(capacity=1000), obs_shape=(4,), obs_dtype=np.float32)  # 46 kB of 1 GiB: silent
     assert capsys.readouterr().err == ""
     monkeypatch.setattr(replay, "available_memory_bytes", lambda: 1000 * row * 3 // 2)
     for _ in range(2):
-        ReplayBuffer(capacity=1000, obs_shape=(4,), obs_dtype=np.float32)
+        ReplayBuffer(rings=StepRings(capacity=1000), obs_shape=(4,), obs_dtype=np.float32)
     warning = capsys.readouterr().err  # a printed line, once, not a ResourceWarning Python hides
     assert warning.startswith("warning: agent.buffer_size=1000 will take 0.0 GiB, 67% of the") and warning.count("\n") == 1
 
 
 def test_size_accounting_and_errors() -> None:
-    buffer = ReplayBuffer(capacity=10, obs_shape=(4,), obs_dtype=np.float32)
+    buffer = ReplayBuffer(rings=StepRings(capacity=10), obs_shape=(4,), obs_dtype=np.float32)
     assert buffer.nbytes == 2 * 10 * 16 + 10 * 8 + 10 * 4 + 10 + 10 + 10 * 8 == 10 * ReplayBuffer.bytes_per_row((4,), np.float32)
     with pytest.raises(ValueError, match="empty"):
         buffer.sample(1)
     with pytest.raises(ValueError, match="num_envs"):
-        ReplayBuffer(capacity=1, obs_shape=(4,), obs_dtype=np.float32, num_envs=2)
+        ReplayBuffer(rings=StepRings(capacity=1, num_envs=2), obs_shape=(4,), obs_dtype=np.float32)
 
 
 def test_available_memory_is_read_on_linux() -> None:
@@ -173,17 +173,18 @@ def test_n_step_window_on_hand_computed_rings() -> None:
 
 
 def test_ring_sizes_round_up_and_refuse_what_cannot_hold_a_step() -> None:
-    assert rows_per_env(capacity=10, num_envs=3, n_step=1) == 4
+    rings = StepRings(capacity=10, num_envs=3)
+    assert (rings.rows_per_env, rings.rows) == (4, 12)
     with pytest.raises(ValueError, match=r"^capacity=2 must hold at least one step per env copy \(num_envs=3\)$"):
-        rows_per_env(capacity=2, num_envs=3, n_step=1)
+        StepRings(capacity=2, num_envs=3)
     with pytest.raises(ValueError, match=r"^n_step must be >= 1, got 0$"):
-        rows_per_env(capacity=10, num_envs=1, n_step=0)
+        StepRings(capacity=10, n_step=0)
 
 
 def test_uniform_sampling_is_the_sampler_and_draws_what_the_old_uniform_path_drew() -> None:
-    buffer = ReplayBuffer(capacity=50, obs_shape=(1,), obs_dtype=np.float32, seed=7)
+    buffer = ReplayBuffer(rings=StepRings(capacity=50), obs_shape=(1,), obs_dtype=np.float32, seed=7)
     assert isinstance(buffer.sampler, UniformSampler)
-    assert isinstance(ReplayBuffer(capacity=5, obs_shape=(1,), obs_dtype=np.float32, sampler=None).sampler, UniformSampler)
+    assert isinstance(ReplayBuffer(rings=StepRings(capacity=5), obs_shape=(1,), obs_dtype=np.float32, sampler=None).sampler, UniformSampler)
     fill(buffer, range(30))
     # One env copy that never clears a row: the rows drawn are rng.integers(stored), as before samplers were always built.
     assert buffer.sample(40).obs[:, 0].long().tolist() == np.random.default_rng(7).integers(30, size=40).tolist()
@@ -203,7 +204,7 @@ OLD_UNIFORM_FILE = {  # what a uniform ReplayBuffer saved before it had a sample
 
 def test_a_uniform_replay_saved_before_samplers_loads_with_exactly_its_stored_rows(tmp_path: Path) -> None:
     path = save_arrays(tmp_path / "replay.npz", OLD_UNIFORM_FILE)
-    buffer = ReplayBuffer(capacity=6, obs_shape=(1,), obs_dtype=np.float32, num_envs=2, n_step=2, gamma=0.5)
+    buffer = ReplayBuffer(rings=StepRings(capacity=6, num_envs=2, n_step=2, gamma=0.5), obs_shape=(1,), obs_dtype=np.float32)
     buffer.load_state_dict(load_arrays(path), n_actions=3)
     restored = buffer.state_dict()
     assert sorted(restored) == sorted([*OLD_UNIFORM_FILE, "sampler_weights"])
@@ -215,14 +216,14 @@ def test_a_uniform_replay_saved_before_samplers_loads_with_exactly_its_stored_ro
         1: (2.0, 0.0, 3), 2: (2.0, 0.0, 3), 3: (3.0, 0.5, 4), 10: (15.5, 0.25, 12), 11: (11.0, 0.5, 12),
     }
     # A file written now carries the weights and restores the same buffer, byte for byte.
-    again = ReplayBuffer(capacity=6, obs_shape=(1,), obs_dtype=np.float32, num_envs=2, n_step=2, gamma=0.5)
+    again = ReplayBuffer(rings=StepRings(capacity=6, num_envs=2, n_step=2, gamma=0.5), obs_shape=(1,), obs_dtype=np.float32)
     again.load_state_dict(load_arrays(save_arrays(tmp_path / "again.npz", restored)), n_actions=3)
     for name, array in again.state_dict().items():
         assert array.tobytes() == restored[name].tobytes(), name
 
 
 def test_a_prioritized_replay_restores_its_priorities_exactly() -> None:
-    make = functools.partial(ReplayBuffer, capacity=8, obs_shape=(1,), obs_dtype=np.float32,
+    make = functools.partial(ReplayBuffer, rings=StepRings(capacity=8), obs_shape=(1,), obs_dtype=np.float32,
                              sampler=functools.partial(PrioritizedSampler, alpha=0.5))
     buffer = make()
     fill(buffer, range(6))
