@@ -15,8 +15,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from rlkit.agents.base import check_probabilities, require_discrete
-from rlkit.agents.dqn import DQNAgent, LinearSchedule, require_positive, stored_obs_dtype
+from rlkit.agents.base import check_unit_interval, require_discrete, require_positive
+from rlkit.agents.dqn import DQNAgent, LinearSchedule, stored_obs_dtype
 from rlkit.agents.target_nets import PolyakUpdate
 from rlkit.errors import RlkitError
 from rlkit.frame_replay import FrameReplayBuffer
@@ -122,9 +122,7 @@ def build_dqn(
         gradient_steps=gradient_steps, target_update_every_steps=target_update_every_steps,
         metrics_every_steps=metrics_every_steps, priority_beta_steps=priority_beta_steps,
     )
-    if not 0.0 <= gamma <= 1.0:
-        raise RlkitError(f"agent.gamma must be in [0, 1], got {gamma}")
-    check_probabilities(epsilon_start=epsilon_start, epsilon_end=epsilon_end)
+    check_unit_interval(gamma=gamma, epsilon_start=epsilon_start, epsilon_end=epsilon_end)
     if not 0.0 < tau <= 1.0:
         raise RlkitError(f"agent.tau must be in (0, 1] (1 is a hard copy), got {tau}")
     if int(batch_size) > int(buffer_size):

@@ -28,6 +28,14 @@ OPEN_PREFIXES = ("env.kwargs.",)
 RENAMED_KEYS = {"agent.discount": "agent.gamma"}
 
 
+def current_name(override: str) -> str:
+    """An override line in today's key names (RENAMED_KEYS), its +/~ prefix and value kept: agent.discount=0.9 is
+    agent.gamma=0.9."""
+    key, sep, value = override.partition("=")
+    bare = key.lstrip("+~")
+    return key[: len(key) - len(bare)] + RENAMED_KEYS.get(bare, bare) + sep + value
+
+
 def first_line(exc: BaseException) -> str:
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     return lines[0] if lines else type(exc).__name__
@@ -115,10 +123,7 @@ def checked_data_overrides(lines: Sequence[str], *, origin: str) -> list[Overrid
     packages, sweeps, `_target_`-style keys and `${...}` interpolations.
     """
     parsed = []
-    for line in lines:
-        old = next((old for old in RENAMED_KEYS if line.startswith(f"{old}=")), None)
-        if old is not None:
-            line = RENAMED_KEYS[old] + line[len(old):]
+    for line in map(current_name, lines):
         try:
             (override,) = parse_overrides([line])
         except (RlkitError, ValueError):

@@ -23,9 +23,6 @@ from rlkit.runtime import resolve_device, set_torch_threads
 from rlkit.screens import Screen, TerminalBoard, VideoFile, Window, check_video_path, display_available, quiet_offscreen_rendering
 
 RENDER_CHOICES = ("auto", "ansi", "human", "none")
-
-
-
 ACTING_REPLAY_ROWS = 1024  # a replay to satisfy the agent's constructor, never filled: play does not learn
 
 
@@ -37,6 +34,7 @@ def for_acting(config: Mapping[str, Any]) -> dict[str, Any]:
         return dict(config)
     rows = min(int(agent["buffer_size"]), max(int(agent.get("batch_size", 1)), ACTING_REPLAY_ROWS))
     return {**config, "agent": {**agent, "buffer_size": rows}}
+
 
 def choose_render(render: str, video: str | None, env_cfg: dict[str, Any], run_dir: Path) -> tuple[str | None, Path | None]:
     """(what to show: ansi | human | rgb_array | None, video path) for what the user asked and what the machine offers."""

@@ -233,9 +233,11 @@ class ReplayBuffer:
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """Everything stored, as plain arrays (saved with numpy, never pickled), with the sampler's weights."""
+        return {**self._stored_arrays(), "sampler_weights": self.sampler.weights()}
+
+    def _stored_arrays(self) -> dict[str, np.ndarray]:
         names = ("obs", "next_obs", "actions", "rewards", "terminated", "truncated")
-        arrays = {**{name: getattr(self, name) for name in names}, "pos": self._pos, "size": self._size}
-        return {**arrays, "sampler_weights": self.sampler.weights()}
+        return {**{name: getattr(self, name) for name in names}, "pos": self._pos, "size": self._size}
 
     def load_state_dict(self, arrays: Mapping[str, np.ndarray], *, n_actions: int) -> None:
         """Restore what state_dict() returned; positions, sizes, actions and weights must lie in range.
@@ -247,9 +249,7 @@ class ReplayBuffer:
             "pos": (0, self.rows_per_env - 1), "size": (0, self.rows_per_env), "actions": (0, n_actions - 1),
             "sampler_weights": (0, np.finfo(np.float64).max),
         }
-        stored = self.state_dict()
-        if "sampler_weights" not in arrays:
-            del stored["sampler_weights"]
+        stored = self.state_dict() if "sampler_weights" in arrays else self._stored_arrays()
         load_arrays_into(stored, arrays, bounds=bounds)
         weights = arrays.get("sampler_weights")
         self.sampler.load_weights(self._stored_rows() if weights is None else weights)

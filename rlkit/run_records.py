@@ -15,7 +15,7 @@ import yaml
 
 from rlkit import tb
 from rlkit.errors import RlkitError
-from rlkit.overrides import RENAMED_KEYS
+from rlkit.overrides import current_name
 
 # Keys that may differ between the runs of one group: the seed, and settings that cannot change results.
 IGNORED_KEYS = ("seed", "progress")
@@ -73,13 +73,6 @@ class Run:
 
 def override_key(override: str) -> str:
     return override.partition("=")[0].lstrip("+~")
-
-
-def current_name(override: str) -> str:
-    """An override in today's key names, so an old run's agent.discount=0.9 groups with agent.gamma=0.9."""
-    key, sep, value = override.partition("=")
-    bare = key.lstrip("+~")
-    return key[: len(key) - len(bare)] + RENAMED_KEYS.get(bare, bare) + sep + value
 
 
 def _natural_key(path: Path) -> list[Any]:

@@ -6,7 +6,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from rlkit.agents.base import Agent, QValues, ReplayOwner, Transition, check_probabilities, crossings, epsilon_greedy
+from rlkit.agents.base import Agent, QValues, ReplayOwner, Transition, check_unit_interval, crossings, epsilon_greedy
 from rlkit.agents.base import linear_schedule, require_discrete
 from rlkit.agents.tabular import QLearningAgent
 from rlkit.errors import RlkitError
@@ -96,11 +96,11 @@ def test_crossings_agrees_with_counting_one_step_at_a_time():
                 assert crossings(prev_step, step, every_steps) == counted, (prev_step, step, every_steps)
 
 
-# check_probabilities and require_discrete: refusals name the key and the bad value
+# check_unit_interval and require_discrete: refusals name the key and the bad value
 
 
-def test_check_probabilities_accepts_the_closed_interval():
-    assert check_probabilities(epsilon_start=1.0, epsilon_end=0.0) is None
+def test_check_unit_interval_accepts_the_closed_interval():
+    assert check_unit_interval(epsilon_start=1.0, epsilon_end=0.0) is None
 
 
 @pytest.mark.parametrize("values,message", [
@@ -108,9 +108,9 @@ def test_check_probabilities_accepts_the_closed_interval():
     ({"epsilon_start": 1.0, "epsilon_end": -0.25}, "agent.epsilon_end must be in [0, 1], got -0.25"),
     ({"epsilon_start": 5, "epsilon_end": 7}, "agent.epsilon_start must be in [0, 1], got 5"),  # the first bad one
 ])
-def test_check_probabilities_names_the_bad_key_and_value(values, message):
+def test_check_unit_interval_names_the_bad_key_and_value(values, message):
     with pytest.raises(RlkitError, match=f"^{re.escape(message)}$"):
-        check_probabilities(**values)
+        check_unit_interval(**values)
 
 
 def test_require_discrete_returns_the_number_of_values():

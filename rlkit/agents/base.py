@@ -69,8 +69,8 @@ class ReplayOwner(Protocol):
         ...
 
 
-def check_probabilities(**values: float) -> None:
-    """Refuse an exploration rate outside [0, 1] by name (agent.epsilon_start=5 would explore with p=1)."""
+def check_unit_interval(**values: float) -> None:
+    """Refuse a probability or discount outside [0, 1] by name (agent.epsilon_start=5 would explore with p=1)."""
     for name, value in values.items():
         if not 0.0 <= value <= 1.0:
             raise RlkitError(f"agent.{name} must be in [0, 1], got {value}")
@@ -81,6 +81,13 @@ def linear_schedule(*, start: float, end: float, duration_steps: int, step: int)
     if duration_steps <= 0 or step >= duration_steps:
         return end
     return start + (end - start) * (step / duration_steps)
+
+
+def require_positive(**values: int) -> None:
+    """Refuse a step count or size below 1 by its config name."""
+    for name, value in values.items():
+        if int(value) < 1:
+            raise RlkitError(f"agent.{name} must be >= 1, got {value}")
 
 
 def epsilon_greedy(q_values_BA: np.ndarray, *, epsilon: float, rng: np.random.Generator) -> np.ndarray:

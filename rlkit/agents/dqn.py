@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from rlkit import tb
-from rlkit.agents.base import NO_METRICS, Transition, crossings, epsilon_greedy, linear_schedule, require_discrete
+from rlkit.agents.base import NO_METRICS, Transition, crossings, epsilon_greedy, linear_schedule, require_discrete, require_positive
 from rlkit.agents.target_nets import TargetUpdate
 from rlkit.agents.targets import bootstrap_q, td_target
 from rlkit.errors import NonFiniteLossError, RlkitError
@@ -31,13 +31,6 @@ class LinearSchedule:
 
     def __call__(self, step: int) -> float:
         return linear_schedule(start=self.start, end=self.end, duration_steps=self.duration_steps, step=step)
-
-
-def require_positive(**values: int) -> None:
-    """Refuse a step count or size below 1 by its config name."""
-    for name, value in values.items():
-        if int(value) < 1:
-            raise RlkitError(f"agent.{name} must be >= 1, got {value}")
 
 
 def stored_obs_dtype(space: gym.Space) -> np.dtype:

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from rlkit import tb
-from rlkit.agents.base import NO_METRICS, Transition, check_probabilities, linear_schedule, require_discrete
+from rlkit.agents.base import NO_METRICS, Transition, check_unit_interval, linear_schedule, require_discrete
 from rlkit.errors import RlkitError
 
 
@@ -42,9 +42,7 @@ class QLearningAgent:
         self.n_actions = require_discrete(action_space, what="action", agent="q_learning", fix="pick a discrete-action env")
         if not 0.0 < learning_rate <= 1.0:
             raise RlkitError(f"agent.learning_rate must be in (0, 1], got {learning_rate}")
-        if not 0.0 <= gamma <= 1.0:
-            raise RlkitError(f"agent.gamma must be in [0, 1], got {gamma}")
-        check_probabilities(epsilon_start=epsilon_start, epsilon_end=epsilon_end)
+        check_unit_interval(gamma=gamma, epsilon_start=epsilon_start, epsilon_end=epsilon_end)
         self.learning_rate = float(learning_rate)
         self.gamma = float(gamma)
         self.epsilon_start = float(epsilon_start)

@@ -1,6 +1,6 @@
 """A body trained by python -m rlkit.supervised, copied into a Q-network's body (agent.body_init).
 
-It lives next to the bodies, not in the supervised entry point, so agents never import a CLI module (issue 12).
+It lives next to the bodies, not in the supervised entry point, so agents never import a CLI module (issue 14).
 """
 
 from __future__ import annotations
