@@ -47,8 +47,8 @@ def first_solved_step(evaluations: list[tuple[int, float]]) -> int | None:
 def run_rlkit(seed: int, steps: int, eval_every: int, overrides: list[str]) -> dict[str, Any]:
     from hydra import compose, initialize_config_dir
 
-    from rlkit.cli import conf_dir
-    from rlkit.training import run
+    from rlkit.cli.app import conf_dir
+    from rlkit.runs.training import run
 
     fixed = [f"seed={seed}", f"total_steps={steps}", f"eval_every_steps={eval_every}", f"eval_episodes={EVAL_EPISODES}",
              f"final_eval_episodes={FINAL_EPISODES}", "progress=false"]

@@ -1,6 +1,6 @@
 """What every benchmark shares: its command-line conventions, the printed table and the results file.
 
-Every script takes --smoke (a tiny budget, well under 30 s on CPU, so tests/test_benchmarks.py can run them all) and
+Every script takes --smoke (a tiny budget, well under 30 s on CPU, so tests/benchmarks/test_benchmarks.py can run them all) and
 --results-dir (the smoke test writes to a temporary folder, never over the committed benchmarks/results/).
 """
 

@@ -32,8 +32,8 @@ from benchmarks.atari import SMOKE, copies_overrides, pong_config, rlkit_run, sb
 from benchmarks.common import benchmark_parser, print_table, write_results  # noqa: E402
 
 from rlkit import tb  # noqa: E402
-from rlkit.build import build_agent  # noqa: E402
-from rlkit.envs import make_train_env  # noqa: E402
+from rlkit.config.registry import build_agent  # noqa: E402
+from rlkit.envs.builders import make_train_env  # noqa: E402
 from rlkit.loop import train  # noqa: E402
 
 ASYNC_COPIES = 8

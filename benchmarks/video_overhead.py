@@ -30,8 +30,8 @@ def run_once(*, videos: bool, total_steps: int, extra: list[str]) -> dict[str, A
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     from rlkit import tb
-    from rlkit.cli import conf_dir
-    from rlkit.training import run
+    from rlkit.cli.app import conf_dir
+    from rlkit.runs.training import run
 
     overrides = ["env=cartpole", "seed=0", "progress=false", f"total_steps={total_steps}", *extra]
     if not videos:

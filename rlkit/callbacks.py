@@ -1,25 +1,5 @@
-"""Hydra callbacks, configured under hydra.callbacks in conf/train.yaml and conf/supervised.yaml.
+"""The sweep callback's first dotted path, rlkit.callbacks.SweepSummary, for configs that still name it."""
 
-Hydra imports this module in every run and job, so it imports nothing heavy.
-"""
+from rlkit.cli.callbacks import SweepSummary
 
-from __future__ import annotations
-
-import shlex
-from typing import Any
-
-from hydra.experimental.callback import Callback
-from omegaconf import DictConfig
-
-
-def sweep_end_message(sweep_dir: str) -> str:
-    """Where a sweep's jobs went, and the command that summarises them."""
-    return f"sweep folder: {sweep_dir}\nreport: python -m rlkit.report {shlex.quote(sweep_dir)}"
-
-
-class SweepSummary(Callback):
-    """Issue 11: a sweep ends by saying where it went and what to run next, instead of ending silently."""
-
-    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        # The same config object the launcher used: Hydra's cached ${now:...} gives the folder the jobs were written to.
-        print(sweep_end_message(str(config.hydra.sweep.dir)), flush=True)
+__all__ = ["SweepSummary"]

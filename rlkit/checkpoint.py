@@ -22,7 +22,7 @@ import torch
 from rlkit.errors import RlkitError
 from rlkit.run_folder import FILENAME
 
-FORMAT_VERSION = 2  # 2: agents named by a registry (rlkit.build), a SHA-256 of the contents; 1: Hydra _target_s
+FORMAT_VERSION = 2  # 2: agents named by a registry (rlkit.config.registry), a SHA-256 of the contents; 1: Hydra _target_s
 KIND = "rlkit-checkpoint"
 DIGEST_KEY = "sha256"
 ZIP_MAGIC = b"PK\x03\x04"  # torch.save writes a zip archive

@@ -21,7 +21,7 @@ class StopRequest(Protocol):
 
 
 class VideoRecorder(Protocol):
-    """Records and logs one greedy episode (rlkit.eval_video.EvalVideo); the loop only times it."""
+    """Records and logs one greedy episode (rlkit.watch.video.EvalVideo); the loop only times it."""
 
     every_steps: int
 
@@ -29,7 +29,7 @@ class VideoRecorder(Protocol):
         """Seconds spent, kept out of training time as evaluations are."""
         ...
 class Saver(Protocol):
-    """Writes the run's state at a step (rlkit.resume.Checkpointer); the loop only says when."""
+    """Writes the run's state at a step (rlkit.runs.resume.Checkpointer); the loop only says when."""
 
     def save(self, step: int) -> None: ...
 

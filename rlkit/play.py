@@ -1,6 +1,6 @@
-"""python -m rlkit.play: the command line that replays a trained agent (rlkit.playback does the work).
+"""python -m rlkit.play: the command line that replays a trained agent (rlkit.runs.playback does the work).
 
-rlkit.playback is imported only once a replay starts, so `--help` comes up without loading torch or gymnasium.
+rlkit.runs.playback is imported only once a replay starts, so `--help` comes up without loading torch or gymnasium.
 """
 
 from __future__ import annotations
@@ -8,15 +8,15 @@ from __future__ import annotations
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from rlkit.cli import App, conf_dir, report_errors, run_hydra_app
+from rlkit.cli.app import App, conf_dir, report_errors, run_hydra_app
 from rlkit.errors import RlkitError
-from rlkit.streams import quiet_closed_pipes
+from rlkit.cli.streams import quiet_closed_pipes
 
 
 @hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name="play")
 @report_errors
 def _hydra_main(cfg: DictConfig) -> None:
-    from rlkit.playback import play
+    from rlkit.runs.playback import play
 
     play(cfg)
 

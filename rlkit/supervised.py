@@ -1,6 +1,6 @@
 """python -m rlkit.supervised: the command line of a digits classifier run on the same bodies and optimizers as DQN.
 
-The run itself is rlkit.supervised_training's, imported only once a run is about to be checked or started, so that
+The run itself is rlkit.digits.training's, imported only once a run is about to be checked or started, so that
 `--help` and a mistyped key come up at once, without loading torch (issue 11).
 """
 
@@ -15,8 +15,8 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
 from rlkit import tb
-from rlkit.cli import PLUGIN_GROUPS, App, conf_dir, report_errors, run_hydra_app
-from rlkit.streams import quiet_closed_pipes
+from rlkit.cli.app import PLUGIN_GROUPS, App, conf_dir, report_errors, run_hydra_app
+from rlkit.cli.streams import quiet_closed_pipes
 
 CONFIG_GROUPS = ("data", "net", "optim", "device")
 
@@ -34,7 +34,7 @@ def compose_config(overrides: Sequence[str] = ()) -> tuple[DictConfig, dict[str,
 @hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name="supervised")
 @report_errors
 def _hydra_main(cfg: DictConfig) -> float:
-    from rlkit.supervised_training import run
+    from rlkit.digits.training import run
 
     choices = {group: str(HydraConfig.get().runtime.choices.get(group)) for group in CONFIG_GROUPS}
     result = run(cfg, Path(HydraConfig.get().runtime.output_dir), choices=choices)
@@ -42,8 +42,8 @@ def _hydra_main(cfg: DictConfig) -> float:
 
 
 def check_job(cfg: DictConfig) -> None:
-    """Everything that can refuse a run, before Hydra makes its folder (rlkit.supervised_training.check_job)."""
-    from rlkit import supervised_training
+    """Everything that can refuse a run, before Hydra makes its folder (rlkit.digits.training.check_job)."""
+    from rlkit.digits import training as supervised_training
 
     supervised_training.check_job(cfg)
 

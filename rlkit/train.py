@@ -1,6 +1,6 @@
 """python -m rlkit.train: the command line of a training run, a sweep or a resume.
 
-The run itself is rlkit.training's. It is imported only once a run is about to be checked or started, so that
+The run itself is rlkit.runs.training's. It is imported only once a run is about to be checked or started, so that
 `--help` and a mistyped key come up at once, without loading torch, gymnasium or TensorBoard (issue 11).
 """
 
@@ -14,10 +14,10 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from rlkit.cli import PLUGIN_GROUPS, App, conf_dir, one_line_errors, report_errors, run_hydra_app
+from rlkit.cli.app import PLUGIN_GROUPS, App, conf_dir, one_line_errors, report_errors, run_hydra_app
 from rlkit.errors import RlkitError
-from rlkit.overrides import compose
-from rlkit.streams import quiet_closed_pipes
+from rlkit.cli.overrides import compose
+from rlkit.cli.streams import quiet_closed_pipes
 
 CONFIG_GROUPS = ("env", "agent", "net", "optim", "preset", "device")
 
@@ -29,8 +29,8 @@ def run_names() -> tuple[str, str]:
 
 
 def check_job(cfg: DictConfig) -> None:
-    """Everything that can refuse a run, before Hydra makes its folder (rlkit.training.check_job)."""
-    from rlkit import training
+    """Everything that can refuse a run, before Hydra makes its folder (rlkit.runs.training.check_job)."""
+    from rlkit.runs import training
 
     training.check_job(cfg)
 
@@ -40,7 +40,7 @@ def choose_parts(overrides: Sequence[str]) -> list[str]:
     given = dict(line.partition("=")[::2] for line in overrides)
     if given.get("env") != "gym" or {"agent", "net"} <= given.keys():
         return []
-    from rlkit.envs import parts_for_env
+    from rlkit.envs.builders import parts_for_env
 
     env_lines = [line for line in overrides if line.split("=")[0].lstrip("+").startswith("env.")]
     env_cfg = OmegaConf.to_container(compose(conf_dir(), "train", ["env=gym", *env_lines]).env, resolve=True)
@@ -52,7 +52,7 @@ def choose_parts(overrides: Sequence[str]) -> list[str]:
 @hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name="train")
 @report_errors
 def _hydra_main(cfg: DictConfig) -> float:
-    from rlkit import training
+    from rlkit.runs import training
 
     env_name, agent_name = run_names()
     result = training.run(cfg, Path(HydraConfig.get().runtime.output_dir), env_name=env_name, agent_name=agent_name)
@@ -66,11 +66,11 @@ APP = App(
 
 
 def resume_main(argv: list[str]) -> None:
-    """`resume=<run> [total_steps=N ...] [env_module=<module>]`: prepared by rlkit.resume, checked like a fresh job,
+    """`resume=<run> [total_steps=N ...] [env_module=<module>]`: prepared by rlkit.runs.resume, checked like a fresh job,
     run without Hydra. env_module imports the module that registers a run's own env (env.id=<module>:<EnvId>)."""
-    from rlkit import training
-    from rlkit.envs import import_env_module
-    from rlkit.resume import for_restoring, prepare_resume
+    from rlkit.runs import training
+    from rlkit.envs.builders import import_env_module
+    from rlkit.runs.resume import for_restoring, prepare_resume
 
     with one_line_errors():
         for module in [arg.partition("=")[2] for arg in argv if arg.startswith("env_module=")]:

@@ -92,7 +92,7 @@ def compose_train(*overrides: str):
     """The config `python -m rlkit.train <overrides>` would run, with its hydra node (choices), without running it."""
     from hydra import compose, initialize_config_dir
 
-    from rlkit.cli import conf_dir
+    from rlkit.cli.app import conf_dir
 
     with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
         return compose(config_name="train", overrides=list(overrides), return_hydra_config=True)
@@ -171,7 +171,7 @@ def lake_table() -> np.ndarray:
 def tabular_run(run_dir: Path, *overrides: str, table: np.ndarray | None = None) -> Path:
     """A tiny tabular run trained in this process; with `table`, its checkpoint then holds exactly those Q-values."""
     from rlkit.checkpoint import load_checkpoint, save_checkpoint
-    from rlkit.training import run
+    from rlkit.runs.training import run
 
     fast = ["total_steps=500", "eval_every_steps=0", "final_eval_episodes=1", "progress=false", "log_every_steps=250"]
     cfg = compose_app("train", *fast, *overrides)
@@ -187,7 +187,7 @@ def compose_app(config_name: str, *overrides: str):
     """The config `python -m rlkit.<config_name> <overrides>` hands to its function (no hydra node): for in-process runs."""
     from hydra import compose, initialize_config_dir
 
-    from rlkit.cli import conf_dir
+    from rlkit.cli.app import conf_dir
 
     with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
         return compose(config_name=config_name, overrides=list(overrides))

@@ -1,6 +1,6 @@
 """A user's own envs, registered with gymnasium when this module is imported: `env=gym env.id=tests.own_env:<Id>`.
 
-Each one has the spaces of one case of rlkit's choice of agent and net (rlkit.envs.natural_parts).
+Each one has the spaces of one case of rlkit's choice of agent and net (rlkit.envs.builders.natural_parts).
 """
 
 from __future__ import annotations

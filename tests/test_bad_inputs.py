@@ -18,7 +18,7 @@ import torch
 from conftest import run_cli, run_main
 from rlkit import play, report, supervised, train
 from rlkit.checkpoint import load_checkpoint, save_checkpoint
-from rlkit.datasets import MNIST_FILES
+from rlkit.digits.datasets import MNIST_FILES
 
 MAINS = {"rlkit.train": train.main, "rlkit.play": play.main, "rlkit.report": report.main, "rlkit.supervised": supervised.main}
 QUICK = ("progress=false", "eval_every_steps=0", "final_eval_episodes=2", "log_every_steps=500")

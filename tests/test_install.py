@@ -40,7 +40,7 @@ def run_installed(target, cwd, *args):
 
 
 def test_conf_ships_inside_the_wheel(installed, tmp_path):
-    proc = run_installed(installed, tmp_path, "-c", "import rlkit.cli as c; print(c.conf_dir())")
+    proc = run_installed(installed, tmp_path, "-c", "import rlkit.cli.app as c; print(c.conf_dir())")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == str(installed / "rlkit" / "conf")
     assert (installed / "rlkit" / "conf" / "env" / "taxi.yaml").is_file()

@@ -13,8 +13,8 @@ PACKAGE = REPO / "rlkit"
 LOW_LAYERS = ("agents", "nets")
 # Modules above agents and nets: entry points and their work, the loop, the registry that builds agents, env building.
 ABOVE = {
-    "rlkit.train", "rlkit.play", "rlkit.supervised", "rlkit.report", "rlkit.cli", "rlkit.training", "rlkit.playback",
-    "rlkit.resume", "rlkit.settings", "rlkit.loop", "rlkit.build", "rlkit.envs", "rlkit.atari",
+    "rlkit.train", "rlkit.play", "rlkit.supervised", "rlkit.report", "rlkit.cli.app", "rlkit.runs.training", "rlkit.runs.playback",
+    "rlkit.runs.resume", "rlkit.config.settings", "rlkit.loop", "rlkit.config.registry", "rlkit.envs.builders", "rlkit.envs.atari",
 }
 
 
@@ -58,15 +58,15 @@ def test_the_walk_sees_every_kind_of_import(tmp_path):
     agents.mkdir(parents=True)
     bad = agents / "bad.py"
     bad.write_text(
-        "import rlkit.envs\nfrom rlkit import atari\nfrom rlkit.supervised import main\nfrom .. import build\n"
-        "from ..training import run\nfrom . import base\nfrom rlkit.agents.base import Agent\n"
+        "import rlkit.envs.builders\nfrom rlkit.envs import atari\nfrom rlkit.supervised import main\nfrom ..config import registry\n"
+        "from ..runs.training import run\nfrom . import base\nfrom rlkit.agents.base import Agent\n"
         "def later():\n    from rlkit.loop import train\n"
     )
     where = "rlkit/agents/bad.py"
     assert upward_imports(bad, tmp_path) == [
-        f"{where}:1 imports rlkit.envs", f"{where}:2 imports rlkit.atari", f"{where}:3 imports rlkit.supervised",
-        f"{where}:3 imports rlkit.supervised.main", f"{where}:4 imports rlkit.build", f"{where}:5 imports rlkit.training",
-        f"{where}:5 imports rlkit.training.run", f"{where}:9 imports rlkit.loop", f"{where}:9 imports rlkit.loop.train",
+        f"{where}:1 imports rlkit.envs.builders", f"{where}:2 imports rlkit.envs.atari", f"{where}:3 imports rlkit.supervised",
+        f"{where}:3 imports rlkit.supervised.main", f"{where}:4 imports rlkit.config.registry", f"{where}:5 imports rlkit.runs.training",
+        f"{where}:5 imports rlkit.runs.training.run", f"{where}:9 imports rlkit.loop", f"{where}:9 imports rlkit.loop.train",
     ]
 
 
@@ -80,7 +80,7 @@ def test_agents_and_nets_never_import_upward():
 @pytest.mark.parametrize("module", ["rlkit.agents.tabular", "rlkit.agents.base", "rlkit.nets"])
 def test_loading_an_agent_or_the_nets_loads_no_env_code_and_no_tensorboard(module):
     """A fresh interpreter: importing the tabular agent must not pull in Atari (ale_py), env building or TensorBoard."""
-    watched = ["ale_py", "rlkit.atari", "rlkit.envs", "rlkit.loop", "rlkit.build", "tensorboard", "hydra"]
+    watched = ["ale_py", "rlkit.envs.atari", "rlkit.envs.builders", "rlkit.loop", "rlkit.config.registry", "tensorboard", "hydra"]
     code = f"import json, sys, {module}; print(json.dumps([m for m in {watched!r} if m in sys.modules]))"
     proc = run_python("-c", code)
     assert proc.returncode == 0, proc.stderr

@@ -12,8 +12,8 @@ from rlkit import tb
 from rlkit.agents.base import NO_METRICS, Transition
 from rlkit.agents.dqn import DQNAgent
 from rlkit.agents.tabular import QLearningAgent
-from rlkit.dqn_parts import build_dqn
-from rlkit.envs import make_train_env, single_spaces
+from rlkit.config.dqn import build_dqn
+from rlkit.envs.builders import make_train_env, single_spaces
 from rlkit.loop import evaluate, train
 from rlkit.nets import MLPBody
 

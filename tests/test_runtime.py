@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from rlkit.cli import conf_dir
+from rlkit.cli.app import conf_dir
 from rlkit.errors import RlkitError
 from rlkit.runtime import resolve_device, set_torch_threads
 

@@ -1,4 +1,4 @@
-"""Agents behind one interface; rlkit.build maps the names configs use to these classes."""
+"""Agents behind one interface; rlkit.config.registry maps the names configs use to these classes."""
 
 from rlkit.agents.base import Agent, ReplayOwner, Transition, linear_schedule
 

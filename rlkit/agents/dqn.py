@@ -1,5 +1,5 @@
 """Deep Q-Network (Mnih et al., 2015) behind the shared agent interface, built from parts: online network, replay,
-optimizer, target-update rule and exploration schedule come in ready-made (rlkit.dqn_parts builds them from a config)."""
+optimizer, target-update rule and exploration schedule come in ready-made (rlkit.config.dqn builds them from a config)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from rlkit.agents.base import NO_METRICS, Transition, crossings, epsilon_greedy,
 from rlkit.agents.target_nets import TargetUpdate
 from rlkit.agents.targets import bootstrap_q, td_target
 from rlkit.errors import NonFiniteLossError, RlkitError
-from rlkit.replay import Replay
+from rlkit.replay.buffer import Replay
 
 
 @dataclass(frozen=True)

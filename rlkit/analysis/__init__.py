@@ -1,0 +1,1 @@
+"""A sweep read back: its runs' records, rliable statistics, tables and figures."""

@@ -1,0 +1,144 @@
+"""Run folders read as data: each run's TensorBoard curve and its .hydra records, for rlkit.report.
+
+Nothing read here is resolved, interpolated, imported or instantiated: .hydra/*.yaml go through yaml.safe_load.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+import yaml
+
+from rlkit import tb
+from rlkit.errors import RlkitError
+from rlkit.cli.overrides import current_name
+
+# Keys that may differ between the runs of one group: the seed, and settings that cannot change results.
+IGNORED_KEYS = ("seed", "progress")
+
+
+class Metric(NamedTuple):
+    """The curve a report reads from each run: RL runs' greedy evaluations, supervised runs' test accuracy."""
+
+    tag: str
+    name: str
+    x_label: str
+    digits: int  # decimals in the table
+
+
+METRICS = (
+    Metric(tb.EVAL_RETURN_MEAN, "return", "env steps", 2),
+    Metric(tb.SUPERVISED_TEST_ACCURACY, "test accuracy", "epochs", 4),
+    Metric(tb.SUPERVISED_TEST_ACCURACY_BEFORE_ISSUE_11, "test accuracy", "epochs", 4),
+)
+
+
+@dataclass(frozen=True)
+class Run:
+    path: Path
+    config: dict[str, Any]  # .hydra/config.yaml without IGNORED_KEYS; {} when the run has none
+    overrides: tuple[str, ...]  # .hydra/overrides.yaml, all of them (seed included)
+    metric: Metric
+    curve: dict[int, float]  # step or epoch -> metric value; the last one is the evaluation after training
+    steps_per_sec: float
+    started: float  # Unix time of the run's first event
+
+    @property
+    def final(self) -> float:
+        return self.curve[max(self.curve)]
+
+    @property
+    def settings(self) -> tuple[str, ...]:
+        """The overrides that can change results (seed and progress left out)."""
+        return tuple(o for o in self.overrides if override_key(o) not in IGNORED_KEYS)
+
+    @property
+    def panel(self) -> str:
+        """Runs of one env (or data set) share a panel: returns of different envs are on different scales."""
+        return self.panel_setting.partition("=")[2]
+
+    @property
+    def panel_setting(self) -> str:
+        """'env=<name>' or 'data=<name>' from the config; '' when it has neither."""
+        for group in ("env", "data"):
+            node = self.config.get(group)
+            if isinstance(node, dict) and "name" in node:
+                return f"{group}={node['name']}"
+        return ""
+
+
+def override_key(override: str) -> str:
+    return override.partition("=")[0].lstrip("+~")
+
+
+def _natural_key(path: Path) -> list[Any]:
+    """Job folders 0, 1, ..., 10 in number order, not text order."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", str(path))]
+
+
+def find_run_dirs(root: Path) -> list[Path]:
+    return sorted({event.parent for event in root.rglob("events.out.tfevents.*")}, key=_natural_key)
+
+
+def read_yaml(path: Path, expected: type) -> Any:
+    """A run record as plain values (yaml.safe_load: no tags, no interpolation); one line naming the file otherwise."""
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        reason = " ".join(str(exc).split())  # YAML errors span lines; the user gets one
+        raise RlkitError(f"{path} is not readable YAML ({reason}); fix it or move that run out of the report folder") from None
+    if not isinstance(loaded, expected):
+        raise RlkitError(
+            f"{path} holds a {type(loaded).__name__}, not the {expected.__name__} rlkit writes there; "
+            "fix it or move that run out of the report folder"
+        )
+    return loaded
+
+
+def load_run(run_dir: Path) -> Run | None:
+    """None when the folder holds none of the METRICS curves (not an rlkit training or supervised run)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run_dir), size_guidance={"scalars": 0}, purge_orphaned_data=False)
+    events.Reload()
+    tags = set(events.Tags()["scalars"])
+    metric = next((m for m in METRICS if m.tag in tags), None)
+    if metric is None:
+        return None
+    scalars = {tag: {e.step: e.value for e in events.Scalars(tag)} for tag in tags}  # a repeated step keeps its last value
+    hydra_dir = run_dir / ".hydra"
+    config: dict[str, Any] = {}
+    overrides: tuple[str, ...] = ()
+    if (hydra_dir / "config.yaml").is_file():
+        loaded = read_yaml(hydra_dir / "config.yaml", dict)
+        config = {str(k): v for k, v in loaded.items() if k not in (*IGNORED_KEYS, "hydra")}
+    if (hydra_dir / "overrides.yaml").is_file():
+        overrides = tuple(current_name(str(o)) for o in read_yaml(hydra_dir / "overrides.yaml", list))
+    speed = _steps_per_sec(scalars.get(tb.STEPS_PER_SEC))
+    return Run(run_dir, config, overrides, metric, scalars[metric.tag], speed, events.FirstEventTimestamp())
+
+
+def _steps_per_sec(windows: dict[int, float] | None) -> float:
+    """The whole run's training throughput (evaluations and videos excluded) from its log windows: their steps over
+    their seconds, each window's seconds being its steps / its steps/s."""
+    if not windows:
+        return float("nan")
+    ends = sorted(windows)
+    steps = np.diff([0, *ends])
+    return float(steps.sum() / sum(n / windows[end] for n, end in zip(steps, ends)))
+
+
+def load_runs(root: Path) -> list[Run]:
+    """The runs below root of the first METRICS kind found (RL before supervised)."""
+    if not root.is_dir():
+        raise RlkitError(f"{root} is not a folder; give a run or sweep folder such as runs/multirun/<date>/<time>")
+    runs = [run for run in map(load_run, find_run_dirs(root)) if run is not None]
+    if not runs:
+        tags = " or ".join(m.tag for m in METRICS if m.tag != tb.SUPERVISED_TEST_ACCURACY_BEFORE_ISSUE_11)
+        raise RlkitError(f"no TensorBoard runs with {tags} below {root}; give a run or sweep folder")
+    first = next(m for m in METRICS if any(run.metric == m for run in runs))
+    return [run for run in runs if run.metric == first]

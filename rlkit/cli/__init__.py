@@ -1,0 +1,1 @@
+"""What the command-line doors share: help, argv checks, one-line errors, closed pipes, sweep callbacks."""

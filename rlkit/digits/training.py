@@ -1,0 +1,205 @@
+"""A supervised run: the digits classifier on the same bodies, optimizers and logger as DQN (python -m rlkit.supervised).
+
+The command line is rlkit.supervised's; this module is imported only once a run is checked or started, so that
+`--help` comes up without loading torch, scikit-learn or TensorBoard (issue 11).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
+from torch import nn
+from torch.nn import functional as F
+from tqdm.auto import tqdm
+
+from rlkit import tb
+from rlkit.config.registry import body_factory, build_dataset, build_inputs, optimizer_factory
+from rlkit.checkpoint import FILENAME, save_checkpoint
+from rlkit.digits.confusion import confusion_image, confusion_matrix
+from rlkit.digits.datasets import ImageDataset
+from rlkit.errors import RlkitError
+from rlkit.nets import LinearHead, Network, body_for_shape
+from rlkit.nets.transfer import SUPERVISED_TASK
+from rlkit.runtime import resolve_device, seed_everything
+from rlkit.config.settings import plain_config
+
+NAMED_GROUPS = ("data", "net", "optim")  # recorded by name in hparams and the checkpoint
+
+
+@dataclass
+class FitResult:
+    history: list[dict[str, float]]  # one metrics dict per epoch
+    train_seconds: float  # training and per-epoch evaluation, without building data and model
+    confusion: np.ndarray  # counts[true, predicted] on the test split after the last epoch
+
+    @property
+    def final(self) -> dict[str, float]:
+        return self.history[-1]
+
+
+def batch_size_for(value: int | str, n_train: int) -> int:
+    """'full' is batch gradient descent; 1 is per-sample SGD; anything between is mini-batch SGD."""
+    if str(value) == "full":
+        return n_train
+    if not str(value).isdigit() or not 1 <= int(value) <= n_train:
+        raise RlkitError(
+            f"batch_size={value} must be 1..{n_train} (the training images) or 'full' for batch gradient descent"
+        )
+    return int(value)
+
+
+def build_model(
+    net: Callable[..., nn.Module], *, inputs: nn.Module, image_shape: tuple[int, int, int], n_classes: int
+) -> Network:
+    """inputs -> body -> classifier head: the composition a Q-network uses, with a class head instead of a Q head."""
+    channels, height, width = image_shape
+    try:
+        body = body_for_shape(net, image_shape)  # dense bodies flatten (B, C, H, W) themselves
+    except (RuntimeError, ValueError) as exc:
+        raise RlkitError(f"the net config does not fit {channels}x{height}x{width} images: {exc}") from exc
+    return Network(inputs=inputs, body=body, head=LinearHead(in_features=body.out_features, out_features=n_classes))
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module, images: torch.Tensor, labels: torch.Tensor, *, batch_size: int
+) -> tuple[float, float, torch.Tensor]:
+    """(mean cross-entropy, accuracy, predicted classes) over a whole data split."""
+    model.eval()
+    logits_NK = torch.cat([model(images[i : i + batch_size]) for i in range(0, len(images), batch_size)])
+    predictions_N = logits_NK.argmax(dim=1)
+    accuracy = (predictions_N == labels).sum().item() / len(labels)
+    return F.cross_entropy(logits_NK, labels).item(), accuracy, predictions_N
+
+
+def fit(
+    *,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    data: ImageDataset,
+    device: torch.device,
+    epochs: int,
+    batch_size: int,
+    eval_batch_size: int,
+    seed: int,
+    logger: tb.Logger,
+    progress: bool = True,
+    label_smoothing: float = 0.0,
+) -> FitResult:
+    """Shuffle, step through mini-batches, then measure the test split and log; once per epoch."""
+    x_train, y_train, x_test, y_test = (
+        torch.as_tensor(array, device=device) for array in (data.x_train, data.y_train, data.x_test, data.y_test)
+    )
+    generator = torch.Generator().manual_seed(seed)
+    history: list[dict[str, float]] = []
+    bar = tqdm(range(1, epochs + 1), unit="epoch", disable=not progress, dynamic_ncols=True)
+    started = time.perf_counter()
+    for epoch in bar:
+        model.train()
+        loss_sum = torch.zeros((), device=device)
+        correct = torch.zeros((), device=device, dtype=torch.long)
+        for batch_B in torch.randperm(len(x_train), generator=generator).to(device).split(batch_size):
+            logits_BK = model(x_train[batch_B])
+            loss = F.cross_entropy(logits_BK, y_train[batch_B], label_smoothing=label_smoothing)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            loss_sum += loss.detach() * len(batch_B)
+            correct += (logits_BK.argmax(dim=1) == y_train[batch_B]).sum()
+        test_loss, test_accuracy, predictions = evaluate(model, x_test, y_test, batch_size=eval_batch_size)
+        metrics = {
+            tb.SUPERVISED_TRAIN_LOSS: loss_sum.item() / len(x_train),  # running means over the epoch, as the weights moved
+            tb.SUPERVISED_TRAIN_ACCURACY: correct.item() / len(x_train),
+            tb.SUPERVISED_TEST_LOSS: test_loss,
+            tb.SUPERVISED_TEST_ACCURACY: test_accuracy,
+        }
+        logger.scalars(metrics, epoch)
+        history.append(metrics)
+        bar.set_postfix(loss=f"{metrics[tb.SUPERVISED_TRAIN_LOSS]:.4f}", test_acc=f"{test_accuracy:.4f}", refresh=False)
+    bar.close()
+    train_seconds = time.perf_counter() - started
+    confusion = confusion_matrix(data.y_test, predictions.cpu().numpy(), n_classes=data.n_classes)
+    logger.image(tb.SUPERVISED_CONFUSION_MATRIX, confusion_image(confusion), epochs)
+    return FitResult(history, train_seconds, confusion)
+
+
+def run(cfg: DictConfig, run_dir: Path, *, choices: Mapping[str, str]) -> FitResult:
+    """Build data, model and optimizer from the config, fit, log hparams and write checkpoint.pt.
+
+    `choices` names the data, net and optim options (Hydra's runtime choices) for logs and the checkpoint.
+    """
+    if int(cfg.epochs) <= 0 or int(cfg.eval_batch_size) <= 0:
+        raise RlkitError(f"epochs and eval_batch_size must be positive, got {cfg.epochs} and {cfg.eval_batch_size}")
+    if not 0.0 <= float(cfg.label_smoothing) < 1.0:
+        raise RlkitError(f"label_smoothing must lie in [0, 1), got {cfg.label_smoothing}")
+    names = {group: str(choices[group]) for group in NAMED_GROUPS}
+    device = resolve_device(cfg.device.name)
+    if device.type == "cpu" and int(cfg.data.cpu_threads) > 0:
+        torch.set_num_threads(int(cfg.data.cpu_threads))  # tiny models: thread hand-offs cost more than they save
+    seed_everything(int(cfg.seed))
+    config = cast(dict[str, Any], OmegaConf.to_container(cfg, resolve=True))
+    data: ImageDataset = build_dataset(config["data"]["loader"])
+    batch_size = batch_size_for(cfg.batch_size, len(data.x_train))
+    model = build_model(
+        body_factory(config["net"]), inputs=build_inputs(config["data"]["inputs"]), image_shape=data.image_shape, n_classes=data.n_classes
+    ).to(device)
+    optimizer = optimizer_factory(config["optim"])(model.parameters())  # torch.optim's refusals (lr < 0) are one line
+    chosen = " ".join(f"{group}={name}" for group, name in names.items())
+    print(f"rlkit.supervised: {chosen} device={device} batch_size={batch_size} -> {run_dir}")
+    logger = tb.Logger(run_dir)
+    try:
+        result = fit(
+            model=model,
+            optimizer=optimizer,
+            data=data,
+            device=device,
+            epochs=int(cfg.epochs),
+            batch_size=batch_size,
+            eval_batch_size=int(cfg.eval_batch_size),
+            seed=int(cfg.seed),
+            logger=logger,
+            progress=bool(cfg.progress),
+            label_smoothing=float(cfg.label_smoothing),
+        )
+        final = result.final
+        hparams = {**{f"{g}_name": n for g, n in names.items()}, **{k: v for k, v in config.items() if k != "progress"}}
+        logger.hparams(hparams, [tb.SUPERVISED_TEST_ACCURACY, tb.SUPERVISED_TEST_LOSS])
+    finally:
+        logger.close()
+    payload = {
+        "task": SUPERVISED_TASK,
+        **names,
+        "config": config,
+        "image_shape": list(data.image_shape),
+        "n_classes": data.n_classes,
+        "model_state": model.state_dict(),
+        "body_state": model.body.state_dict(),
+        "metrics": {**final, "train_seconds": result.train_seconds, "confusion": result.confusion.tolist()},
+    }
+    save_checkpoint(run_dir / FILENAME, payload)
+    epochs = len(result.history)
+    print(
+        f"done: {epochs} epoch{'s' * (epochs != 1)} in {result.train_seconds:.1f} s on {device}; "
+        f"test accuracy {final[tb.SUPERVISED_TEST_ACCURACY]:.4f} (loss {final[tb.SUPERVISED_TEST_LOSS]:.4f}) "
+        f"on {len(data.x_test)} {data.name} images\n"
+        f"run folder: {run_dir}\n"
+        f"watch:  tensorboard --logdir {run_dir}\n"
+        f"reuse:  a DQN run with agent.body_init={run_dir} starts from this body"
+    )
+    return result
+
+
+def check_job(cfg: DictConfig) -> None:
+    """What can refuse a run, checked before Hydra makes its folder: the data files, the net and optimizer settings."""
+    config = plain_config(cfg)
+    build_dataset(config["data"]["loader"])
+    build_inputs(config["data"]["inputs"])
+    body_factory(config["net"])
+    optimizer_factory(config["optim"])

@@ -1,0 +1,256 @@
+"""Env config nodes -> gymnasium envs, single or vector, and the agent and net an env's spaces call for.
+
+A node names its builder (`builder: gym | atari`), looked up in the fixed ENV_BUILDERS: a config read from a run
+folder picks a builder by name, never code. Every copy of a vector env comes from that builder, one way for all.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import inspect
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.wrappers import RecordEpisodeStatistics, TransformObservation
+
+from rlkit.envs.atari import atari_env_id, make_atari_env
+from rlkit.errors import RlkitError
+from rlkit.plain import check_value, refuse_code, show, where_in
+
+# gymnasium 1.3+ registers Taxi as v4 (same default dynamics) and raises DeprecatedEnv for v3; older
+# releases only know v3. We ask for what the user named and take its registered twin if needed.
+ENV_ID_SUCCESSORS = {"Taxi-v3": "Taxi-v4"}
+ENV_ID_PREDECESSORS = {new: old for old, new in ENV_ID_SUCCESSORS.items()}
+# What every env node may hold, and the type of each value; each builder adds its own settings.
+COMMON_SETTINGS: dict[str, Any] = {
+    "name": str, "builder": str, "id": str | None, "max_episode_steps": int | None, "num_envs": int,
+    "vectorization_mode": str, "render_mode": str | None,
+}
+VECTORIZATION_MODES = ("sync", "async")
+OWN_ENV_HINT = "env=gym needs env.id=<a registered id>, or env.id=<module>:<EnvId> to import the module that registers it"
+
+
+# Modules this process imported because its command line named them (env.id=<module>:<EnvId>, env_module=): the
+# only ones an env.id read from a run folder may name.
+COMMAND_LINE_ENV_MODULES: set[str] = set()
+
+
+def import_env_module(module: str) -> None:
+    """Import a module that registers envs with gymnasium: named on the command line only, never by a run folder."""
+    try:
+        importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        raise RlkitError(f"cannot import {module} to register its envs: {exc}; run from the folder that holds it") from None
+    except Exception as exc:  # the user's own module failed: say where, in one line
+        raise RlkitError(f"importing {module} to register its envs failed: {type(exc).__name__}: {exc}") from None
+    COMMAND_LINE_ENV_MODULES.add(module)
+
+
+def resolve_env_id(env_id: str) -> str:
+    """The id under which this gymnasium release registers `env_id` (or its twin); `module:EnvId` imports the module
+    first, as gymnasium.make does."""
+    module, _, env_id = env_id.rpartition(":")
+    if module:
+        import_env_module(module)
+    registry = gym.envs.registry
+    if env_id in registry:
+        return env_id
+    for twin in (ENV_ID_SUCCESSORS.get(env_id), ENV_ID_PREDECESSORS.get(env_id)):
+        if twin is not None and twin in registry:
+            return twin
+    known = sorted(k for k in registry if "/" not in k)[:12]
+    raise RlkitError(f"gymnasium has no env '{env_id}'; registered ids include: {', '.join(known)}, ...")
+
+
+def channels_first(env: gym.Env) -> gym.Env:
+    """uint8 images as (height, width, channels) turned (channels, height, width), the layout the CNN body reads."""
+    space = env.observation_space
+    if not (isinstance(space, gym.spaces.Box) and space.dtype == np.uint8 and len(space.shape) == 3):
+        return env
+    if not space.shape[-1] <= 4 < space.shape[0]:
+        return env  # already channels first
+    chw = gym.spaces.Box(np.moveaxis(space.low, -1, 0), np.moveaxis(space.high, -1, 0), dtype=np.uint8)
+    return TransformObservation(env, lambda obs: np.moveaxis(obs, -1, 0), chw)
+
+
+def _make_gym(env_cfg: Mapping[str, Any], *, train: bool, render_mode: str | None) -> gym.Env:
+    """gymnasium.make on the node's id and kwargs; training copies count whole episodes."""
+    env_id = resolve_env_id(str(env_cfg["id"]))
+    kwargs = dict(env_cfg.get("kwargs") or {})
+    if env_cfg.get("max_episode_steps") is not None:
+        kwargs["max_episode_steps"] = int(env_cfg["max_episode_steps"])
+    if render_mode is not None:
+        kwargs["render_mode"] = render_mode
+    try:
+        env = gym.make(env_id, disable_env_checker=True, **kwargs)
+    except (TypeError, KeyError, ValueError, AssertionError) as exc:  # e.g. FrozenLake's map_name=9x9: KeyError
+        settings = ", ".join(f"{k}={show(v)}" for k, v in kwargs.items())
+        raise RlkitError(f"env={env_cfg.get('name')} ({env_id}) refuses env.kwargs {settings}: {type(exc).__name__} {exc}") from None
+    env = channels_first(env)
+    return RecordEpisodeStatistics(env) if train else env
+
+
+def _check_stored_gym(env_cfg: Mapping[str, Any], origin: str) -> None:
+    """gymnasium imports the module named before a ':' in an id; a run folder must not choose code to import."""
+    env_id = str(env_cfg["id"])
+    module = env_id.rpartition(":")[0]
+    if module and module not in COMMAND_LINE_ENV_MODULES:
+        raise RlkitError(
+            f"env.id={show(env_id)} in {origin}: a run folder never chooses a module to import; "
+            f"import it yourself by adding env_module={module} to the command"
+        )
+    resolve_env_id(env_id)
+
+
+# The Atari settings of an env node are make_atari_env's keyword arguments, passed as they are.
+ATARI_KEYWORDS = tuple(name for name in inspect.signature(make_atari_env).parameters if name not in ("train", "render_mode"))
+
+
+def _make_atari(env_cfg: Mapping[str, Any], *, train: bool, render_mode: str | None) -> gym.Env:
+    return make_atari_env(**{key: env_cfg.get(key) for key in ATARI_KEYWORDS}, train=train, render_mode=render_mode)
+
+
+def _check_stored_atari(env_cfg: Mapping[str, Any], origin: str) -> None:
+    atari_env_id(str(env_cfg["game"]))  # a ROM that ale-py ships, or one line naming close ones
+
+
+@dataclass(frozen=True)
+class EnvBuilder:
+    """How one copy of an env is made from its config node, and what the node holds for it."""
+
+    make: Callable[..., gym.Env]  # (env_cfg, *, train, render_mode) -> one copy; train copies record episode statistics
+    settings: Mapping[str, Any]  # the keys it reads beyond COMMON_SETTINGS, with their types
+    required: tuple[str, ...]  # keys that must be set (not null); the others may be left out
+    check_stored: Callable[[Mapping[str, Any], str], None]  # what an env read from a run folder must also pass
+
+
+ENV_BUILDERS: dict[str, EnvBuilder] = {
+    "gym": EnvBuilder(make=_make_gym, settings={"kwargs": Any}, required=("id",), check_stored=_check_stored_gym),
+    "atari": EnvBuilder(
+        make=_make_atari,
+        # make_atari_env's keyword arguments, and dedup_frames, which the DQN agent's replay reads (agent.dedup_frames)
+        settings={**{k: v for k, v in typing.get_type_hints(make_atari_env).items() if k in ATARI_KEYWORDS}, "dedup_frames": bool},
+        required=tuple(k for k in ATARI_KEYWORDS if k != "max_episode_steps"),
+        check_stored=_check_stored_atari,
+    ),
+}
+
+
+def env_builder(env_cfg: Mapping[str, Any], origin: str = "") -> EnvBuilder:
+    """The builder an env node names; a node without `builder` makes a gymnasium id."""
+    name = env_cfg.get("builder", "gym")
+    if name not in ENV_BUILDERS:
+        raise RlkitError(f"{where_in(f'env.builder={show(name)}', origin)} is not known; choose one of: {', '.join(ENV_BUILDERS)}")
+    return ENV_BUILDERS[name]
+
+
+def check_env_config(env_cfg: Any, *, origin: str = "") -> None:
+    """The env node as plain data: known settings, plain values, counts in range (env.max_episode_steps=-1 hung)."""
+    refuse_code(env_cfg, "env", origin)
+    if not isinstance(env_cfg, Mapping):
+        raise RlkitError(f"{where_in('env', origin)} must be a mapping of env settings, got {show(env_cfg)}")
+    builder = env_builder(env_cfg, origin)
+    settings = {**COMMON_SETTINGS, **builder.settings}
+    for key, value in env_cfg.items():
+        if key not in settings:
+            raise RlkitError(f"{where_in('env.' + key, origin)} is not an env setting; env nodes hold: {', '.join(settings)}")
+        if key != "kwargs":
+            check_value(value, settings[key], f"env.{key}", origin)
+    for key in builder.required:
+        if env_cfg.get(key) is None:
+            raise RlkitError(OWN_ENV_HINT if key == "id" and not origin else f"{where_in('env.' + key, origin)} is missing")
+    kwargs = env_cfg.get("kwargs") or {}
+    if not isinstance(kwargs, Mapping):
+        raise RlkitError(f"{where_in('env.kwargs', origin)}={show(kwargs)} must be a mapping of gymnasium.make keyword arguments")
+    for key, value in kwargs.items():
+        check_value(value, Any, f"env.kwargs.{key}", origin)
+    steps = env_cfg.get("max_episode_steps")
+    if steps is not None and steps < 1:  # gymnasium's TimeLimit would never end an episode: a hang, not an error
+        raise RlkitError(f"{where_in('env.max_episode_steps', origin)} must be >= 1 or null (the registered limit), got {steps}")
+    vector_settings(env_cfg, origin=origin)
+
+
+def vector_settings(env_cfg: Mapping[str, Any], *, origin: str = "") -> tuple[int, str]:
+    """(num_envs, vectorization_mode) of an env node, each out-of-range value refused by name."""
+    num_envs, mode = env_cfg.get("num_envs", 1), env_cfg.get("vectorization_mode", "sync")
+    if num_envs < 1:
+        raise RlkitError(f"{where_in('env.num_envs', origin)} must be >= 1, got {num_envs}")
+    if mode not in VECTORIZATION_MODES:
+        raise RlkitError(f"{where_in(f'env.vectorization_mode={show(mode)}', origin)} is not valid; choose sync or async")
+    return int(num_envs), str(mode)
+
+
+def upgrade_stored_env(env_cfg: Any) -> Any:
+    """An env node written before builders had names (`kind: atari`, or no builder for a gymnasium id), and before
+    Taxi's config said Taxi-v4, in today's shape; anything else is returned as it came, for the checks to judge."""
+    if not isinstance(env_cfg, Mapping) or "builder" in env_cfg:
+        return env_cfg
+    node = {k: v for k, v in env_cfg.items() if k != "kind"}
+    node["builder"] = env_cfg.get("kind", "gym")
+    if node["builder"] == "gym" and node.get("id") in ENV_ID_SUCCESSORS:
+        node["id"] = ENV_ID_SUCCESSORS[node["id"]]
+    return node
+
+
+def check_stored_env(env_cfg: Mapping[str, Any], *, origin: str) -> None:
+    """An env read from a run folder: checked as data, and only envs this installation (or the command line) registers."""
+    check_env_config(env_cfg, origin=origin)
+    env_builder(env_cfg, origin).check_stored(env_cfg, origin)
+
+
+def make_env(env_cfg: Mapping[str, Any], *, render_mode: str | None = None) -> gym.Env:
+    """One env for evaluation or play: no episode statistics, no training-only signals, render mode as asked."""
+    return env_builder(env_cfg).make(env_cfg, train=False, render_mode=render_mode)
+
+
+def make_train_env(env_cfg: Mapping[str, Any]) -> gym.Env | gym.vector.VectorEnv:
+    """The training env: one copy when num_envs is 1 (fastest), else num_envs copies in a gymnasium vector env."""
+    num_envs, mode = vector_settings(env_cfg)
+    make_copy = functools.partial(env_builder(env_cfg).make, env_cfg, train=True, render_mode=None)
+    if num_envs == 1:
+        return make_copy()
+    vector = gym.vector.AsyncVectorEnv if mode == "async" else gym.vector.SyncVectorEnv
+    return vector([make_copy] * num_envs)
+
+
+def single_spaces(env: gym.Env | gym.vector.VectorEnv) -> tuple[gym.Space, gym.Space]:
+    """(observation_space, action_space) of one copy of the env, vector or not."""
+    if isinstance(env, gym.vector.VectorEnv):
+        return env.single_observation_space, env.single_action_space
+    return env.observation_space, env.action_space
+
+
+def natural_parts(observation_space: gym.Space, action_space: gym.Space, *, agent: str | None = None) -> dict[str, str]:
+    """The agent and net an env's spaces call for (`agent` when the user chose one): Discrete observations ->
+    q_learning (dqn reads them one-hot through an MLP), vectors -> dqn + mlp, uint8 images -> dqn + cnn."""
+    if not isinstance(action_space, gym.spaces.Discrete):
+        raise RlkitError(
+            f"the env acts in {action_space}, but rlkit's agents (tabular Q-learning and DQN) need discrete actions "
+            "(gymnasium.spaces.Discrete)"
+        )
+    if isinstance(observation_space, gym.spaces.Discrete):
+        return {"agent": agent or "q_learning", "net": "mlp"}
+    if isinstance(observation_space, gym.spaces.Box):
+        image = observation_space.dtype == np.uint8 and len(observation_space.shape) == 3
+        return {"agent": agent or "dqn", "net": "cnn" if image else "mlp"}
+    raise RlkitError(
+        f"the env observes {observation_space}; rlkit's agents read Discrete or Box observations "
+        "(gymnasium.wrappers.FlattenObservation turns Dict and Tuple spaces into a Box)"
+    )
+
+
+def parts_for_env(env_cfg: Mapping[str, Any], *, agent: str | None = None) -> tuple[dict[str, str], str]:
+    """(the agent and net this env's spaces call for, one line saying why), from one copy made and closed."""
+    check_env_config(env_cfg)
+    env = make_env(env_cfg)
+    try:
+        parts = natural_parts(env.observation_space, env.action_space, agent=agent)
+        chosen = " ".join(f"{group}={name}" for group, name in parts.items())
+        return parts, f"{env_cfg['id']} observes {env.observation_space} and acts in {env.action_space}: {chosen}"
+    finally:
+        env.close()

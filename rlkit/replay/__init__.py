@@ -1,0 +1,1 @@
+"""Experience replay: the buffers, their rings of rows, and the samplers that pick rows."""

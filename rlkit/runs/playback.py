@@ -1,0 +1,159 @@
+"""Rebuild env and agent from a run's checkpoint and watch it play greedily: the work of `python -m rlkit.play`."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from omegaconf import DictConfig
+
+from rlkit.agents import Agent
+from rlkit.config.registry import build_agent
+from rlkit.checkpoint import checkpoint_path
+from rlkit.envs.builders import import_env_module, make_env
+from rlkit.errors import RlkitError
+from rlkit.watch.follow import FileStamp, RunProgress, follow, run_progress
+from rlkit.watch.overlay import QOverlay, overlay_by_name
+from rlkit.runs.resume import for_restoring, load_agent_state, read_saved_run
+from rlkit.runtime import resolve_device, set_torch_threads
+from rlkit.watch.screens import Screen, TerminalBoard, VideoFile, Window, check_video_path, display_available, quiet_offscreen_rendering
+
+RENDER_CHOICES = ("auto", "ansi", "human", "none")
+ACTING_REPLAY_ROWS = 1024  # a replay to satisfy the agent's constructor, never filled: play does not learn
+
+
+def for_acting(config: Mapping[str, Any]) -> dict[str, Any]:
+    """A saved run's config for an agent that only acts: a DQN run's replay (7 GB for a 1M-step Pong run) shrinks
+    to ACTING_REPLAY_ROWS, or to its batch when that is larger, since the builder refuses a buffer below one batch."""
+    agent = config["agent"]
+    if "buffer_size" not in agent:
+        return dict(config)
+    rows = min(int(agent["buffer_size"]), max(int(agent.get("batch_size", 1)), ACTING_REPLAY_ROWS))
+    return {**config, "agent": {**agent, "buffer_size": rows}}
+
+
+def choose_render(render: str, video: str | None, env_cfg: dict[str, Any], run_dir: Path) -> tuple[str | None, Path | None]:
+    """(what to show: ansi | human | rgb_array | None, video path) for what the user asked and what the machine offers."""
+    if render not in RENDER_CHOICES:
+        raise RlkitError(f"render={render} is not valid; choose one of: {', '.join(RENDER_CHOICES)}")
+    if video:
+        return "rgb_array", check_video_path(video)
+    if render == "auto":
+        if env_cfg.get("render_mode") == "ansi":
+            return "ansi", None
+        if display_available():
+            return "human", None
+        return "rgb_array", check_video_path(run_dir / "videos" / "play.mp4")
+    if render == "human" and not display_available():
+        raise RlkitError("render=human needs a display, and none is set (DISPLAY is empty); use video=play.mp4 or render=ansi")
+    return (None if render == "none" else render), None
+
+
+def make_play_env(env_cfg: dict[str, Any], render: str | None) -> gym.Env:
+    """The env, rendering text boards or RGB frames; a window (render=human) shows the RGB frames itself."""
+    render_mode = "rgb_array" if render == "human" else render
+    if render_mode == "rgb_array":
+        quiet_offscreen_rendering()
+    try:
+        env = make_env(env_cfg, render_mode=render_mode)
+    except gym.error.Error as exc:
+        raise RlkitError(f"env {env_cfg.get('id')} cannot render as {render_mode}: {exc}") from exc
+    if render_mode is not None and render_mode not in env.metadata.get("render_modes", []):
+        modes = ", ".join(env.metadata.get("render_modes", [])) or "none"
+        raise RlkitError(f"env {env_cfg.get('id')} cannot render as {render_mode}; it offers: {modes}")
+    return env
+
+
+def open_screen(render: str | None, video: Path | None, env: gym.Env, *, delay: float | None) -> Screen | None:
+    fps = float(env.metadata.get("render_fps") or 30)
+    if video is not None:
+        return VideoFile(video, fps=fps)
+    if render == "ansi":
+        return TerminalBoard(sys.stdout, delay=delay)
+    if render == "human":
+        return Window(fps=fps, caption=f"rlkit.play: {env.spec.id if env.spec else 'env'}")
+    return None
+
+
+def play_episodes(
+    env: gym.Env, agent: Agent, *, episodes: int, seed: int, screen: Screen | None, overlay: QOverlay | None = None, first: int = 0
+) -> list[float]:
+    """Greedy episodes; each frame goes to the screen, with the agent's Q-values drawn on it when an overlay is given."""
+
+    def show(obs: Any) -> None:
+        if screen is not None:
+            frame = env.render()
+            screen.show(overlay(frame, obs) if overlay is not None else frame)
+
+    returns = []
+    for episode in range(first, first + episodes):
+        obs, _ = env.reset(seed=seed + episode)
+        show(obs)
+        total, length, done = 0.0, 0, False
+        while not done:
+            obs, reward, terminated, truncated, _ = env.step(agent.act(obs, explore=False))
+            total += float(reward)
+            length += 1
+            done = terminated or truncated
+            show(obs)
+        if screen is not None:
+            screen.end_episode()
+        returns.append(total)
+        print(f"episode {episode + 1}: return {total:.2f} in {length} steps", flush=True)
+    return returns
+
+
+def play(cfg: DictConfig) -> list[float]:
+    if int(cfg.episodes) <= 0:
+        raise RlkitError(f"episodes must be a positive number, got {cfg.episodes}")
+    set_torch_threads(cfg.get("torch_threads"))
+    if cfg.get("env_module"):
+        import_env_module(str(cfg.env_module))  # named on the command line; the run's env.id may then name it
+    stamp = FileStamp(checkpoint_path(cfg.run))  # before loading: follow=true must see any later checkpoint
+    saved = read_saved_run(cfg.run)  # every field checked as data; nothing in it is instantiated or resolved
+    run_dir = saved.path.parent
+    config = saved.config
+    device = resolve_device(cfg.device.name)
+    render_mode, video = choose_render(str(cfg.render), cfg.video, config["env"], run_dir)
+    env = make_play_env(config["env"], render_mode)
+    agent = build_agent(
+        for_acting(for_restoring(config)), observation_space=env.observation_space, action_space=env.action_space, device=device,
+        seed=int(cfg.seed), origin=str(saved.path),
+    )
+    load_agent_state(agent, saved)
+    progress = run_progress(saved.step, saved.config)
+    print(f"rlkit.play: {saved.agent_name} on {saved.env_name} after {saved.step} steps ({run_dir}) on {device}{progress.note}")
+    overlay = overlay_by_name(cfg.overlay, agent, env, key="overlay")
+    screen = open_screen(render_mode, video, env, delay=cfg.delay)
+    returns: list[float] = []
+
+    def play_one(episode: int) -> float:
+        returns.extend(play_episodes(env, agent, episodes=1, seed=int(cfg.seed), screen=screen, overlay=overlay, first=episode))
+        return returns[-1]
+
+    def reload() -> RunProgress:
+        newest = read_saved_run(cfg.run)
+        load_agent_state(agent, newest)
+        return run_progress(newest.step, newest.config)
+
+    try:
+        if cfg.follow:
+            follow(stamp, progress, play_episode=play_one, reload=reload, idle_timeout_s=float(cfg.follow_timeout))
+        else:
+            for episode in range(int(cfg.episodes)):
+                play_one(episode)
+    except KeyboardInterrupt:
+        print("rlkit.play: stopped", flush=True)
+    finally:
+        env.close()
+        if screen is not None:
+            screen.close()
+    if returns:
+        print(f"mean return over {len(returns)} episode{'s' * (len(returns) != 1)}: {np.mean(returns):.2f}")
+    if isinstance(screen, VideoFile) and screen.frames:
+        print(f"video: {screen.path}")
+    return returns

@@ -1,0 +1,175 @@
+"""One training run, composed from plain config data: build env, agent, logger and checkpointer; run the loop;
+evaluate; print the summary and draw the learning curve. `python -m rlkit.train` (rlkit.train) calls it.
+
+A fresh run is checked (check_job) before Hydra makes its folder; a resumed one arrives prepared by rlkit.runs.resume.
+Either way the run holds its folder's lock while it writes there.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Mapping
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import DictConfig
+
+from rlkit import tb
+from rlkit.agents import Agent, ReplayOwner
+from rlkit.config.registry import build_agent
+from rlkit.envs.builders import make_env, make_train_env, single_spaces
+from rlkit.errors import NonFiniteLossError, RlkitError
+from rlkit.watch.video import build_eval_video
+from rlkit.loop import Evaluation, TrainResult, evaluate, train
+from rlkit.analysis.plots import plot_learning_curve
+from rlkit.runs.resume import Checkpointer, ResumePlan, for_restoring, restore
+from rlkit.run_folder import RunLock
+from rlkit.runtime import GracefulStop, resolve_device, seed_everything, set_torch_threads
+from rlkit.config.settings import RunSettings, check_run_config, plain_config
+
+
+def build_run_agent(config: Mapping[str, Any], env: Any, *, device: torch.device, settings: RunSettings, num_envs: int) -> Agent:
+    """The run's agent for this env's spaces and `num_envs` copies; checkpoint.replay=true needs one that keeps a replay buffer."""
+    observation_space, action_space = single_spaces(env)
+    agent = build_agent(
+        config, observation_space=observation_space, action_space=action_space, device=device, seed=settings.seed, num_envs=num_envs
+    )
+    if settings.checkpoint_replay and not isinstance(agent, ReplayOwner):
+        raise RlkitError(f"agent={config['agent']['type']} keeps no replay buffer; drop checkpoint.replay=true")
+    return agent
+
+
+def check_job(config: Mapping[str, Any] | DictConfig) -> RunSettings:
+    """Everything that can refuse a run, checked before its folder exists: values, the env, the agent (and its RAM),
+    and what evaluation videos need."""
+    if isinstance(config, DictConfig):
+        config = plain_config(config)
+    settings = check_run_config(config)
+    device = resolve_device(settings.device)
+    with closing(make_env(config["env"])) as env:  # one copy, but the agent is checked as the run will build it
+        agent = build_run_agent(config, env, device=device, settings=settings, num_envs=int(config["env"].get("num_envs", 1)))
+    video = build_eval_video(config.get("video"), env_cfg=config["env"], logger=tb.Logger(None), agent=agent, seed=settings.seed)
+    if video is not None:
+        video.close()
+    return settings
+
+
+def run(
+    config: Mapping[str, Any] | DictConfig, run_dir: Path, *, env_name: str, agent_name: str, resume: ResumePlan | None = None
+) -> TrainResult:
+    """Train one run in run_dir, holding the folder's lock. `config` is plain data as a checkpoint stores it
+    (a composed DictConfig is resolved into that first)."""
+    started = time.perf_counter()
+    if isinstance(config, DictConfig):
+        config = plain_config(config)
+    settings = check_run_config(config)
+    # Signals are caught from the start: a SIGTERM while the run is being set up stops it after its first step, saved.
+    with RunLock(run_dir), GracefulStop() as stop:
+        device = resolve_device(settings.device)
+        set_torch_threads(settings.torch_threads)
+        seed_everything(settings.seed)
+        env = make_train_env(config["env"])
+        eval_env = make_env(config["env"])
+        agent = build_run_agent(
+            for_restoring(config) if resume else config, env, device=device, settings=settings, num_envs=getattr(env, "num_envs", 1)
+        )
+        start_step = 0
+        if resume is not None:
+            env.reset(seed=settings.seed)  # create the env RNGs that restore() overwrites
+            start_step = restore(resume, agent=agent, env=env, with_replay=settings.checkpoint_replay)
+        # A resumed run hides what the interrupted one logged after its checkpoint, and keeps the checkpoint's own step.
+        logger = tb.Logger(run_dir, purge_step=start_step + 1 if resume is not None else None)
+        checkpointer = Checkpointer(
+            run_dir, env_name=env_name, agent_name=agent_name, config=config, agent=agent, env=env,
+            replay=agent if settings.checkpoint_replay and isinstance(agent, ReplayOwner) else None,
+            last_good=start_step if resume is not None else None,
+        )
+        video = build_eval_video(config.get("video"), env_cfg=config["env"], logger=logger, agent=agent, seed=settings.seed)
+        env_id = env.spec.id if env.spec else config["env"].get("id")
+        print(f"rlkit: env={env_name} ({env_id}) agent={agent_name} device={device} -> {run_dir}", flush=True)
+        try:
+            result = train(
+                env=env,
+                agent=agent,
+                logger=logger,
+                total_steps=settings.total_steps,
+                seed=settings.seed,
+                eval_env=eval_env,
+                eval_every_steps=settings.eval_every_steps,
+                eval_episodes=settings.eval_episodes,
+                eval_max_steps=settings.eval_max_steps,
+                log_every_steps=settings.log_every_steps,
+                checkpoint_every_steps=settings.checkpoint_every_steps,
+                saver=checkpointer,
+                start_step=start_step,
+                stop=stop,
+                progress=settings.progress,
+                video=video,
+            )
+            if result.interrupted:
+                print(
+                    f"rlkit: stopped by {stop.signal_name} at step {result.steps}; checkpoint saved.\n"
+                    f"resume: python -m rlkit.train resume={run_dir}",
+                    file=sys.stderr,
+                )
+                sys.exit(130)
+            final = evaluate(
+                eval_env, agent, episodes=settings.final_eval_episodes, seed=settings.seed + 1_000_000,
+                max_steps=settings.eval_max_steps, progress=settings.progress, desc="final evaluation",
+            )
+            result.evaluations.append(Evaluation(result.steps, result.train_seconds, final))
+            logger.scalars(tb.evaluation_metrics(final.mean, final.std, final.seconds), result.steps)
+            logger.hparams(_hparams(config, env_name, agent_name), [tb.EVAL_RETURN_MEAN, tb.STEPS_PER_SEC])
+        except NonFiniteLossError as exc:
+            raise RlkitError(
+                f"{exc}; stopped without saving that state; {checkpointer.describe_last_good()}; lower optim.lr or set agent.max_grad_norm"
+            ) from None
+        finally:
+            logger.close()
+            env.close()
+            eval_env.close()
+            if video is not None:
+                video.close()
+    _print_summary(result, run_dir, device=str(device), settings=settings, wall_seconds=time.perf_counter() - started)
+    if video is not None and video.recordings:
+        print(f"videos: {video.recordings} greedy episodes in TensorBoard under {tb.EVAL_VIDEO} ({video.total_seconds:.1f} s, not in steps/s)")
+    _write_learning_curve(result, run_dir / "learning_curve.png", title=f"{env_name} / {agent_name}, seed {settings.seed}")
+    return result
+
+
+def _hparams(config: Mapping[str, Any], env_name: str, agent_name: str) -> dict[str, Any]:
+    return {"env": env_name, "agent_name": agent_name, **{k: v for k, v in config.items() if k != "progress"}}
+
+
+def _print_summary(result: TrainResult, run_dir: Path, *, device: str, settings: RunSettings, wall_seconds: float) -> None:
+    """What the run did, what each part of its time went to, and where to look next."""
+    final = result.final_eval
+    assert final is not None
+    evaluations = len(result.evaluations)
+    over = f"{final.episodes} greedy episode{'s' * (final.episodes != 1)}"
+    if final.cut_short:
+        over = f"{final.episodes} of {settings.final_eval_episodes} greedy episodes (eval_max_steps={settings.eval_max_steps} reached)"
+    print(
+        f"done: {result.steps} steps, {result.episodes} episodes on {device}\n"
+        f"time: {result.train_seconds:.1f} s training ({result.steps_per_sec:,.0f} steps/s; evaluations and videos not included), "
+        f"{result.eval_seconds:.1f} s in {evaluations} evaluation{'s' * (evaluations != 1)}, {wall_seconds:.1f} s wall in all\n"
+        f"final evaluation over {over}: return {final.mean:.3f} +- {final.std:.3f} ({final.seconds:.1f} s)\n"
+        f"run folder: {run_dir}\n"
+        f"watch:  tensorboard --logdir {run_dir}\n"
+        f"replay: python -m rlkit.play run={run_dir}"
+    )
+
+
+def _write_learning_curve(result: TrainResult, path: Path, *, title: str) -> None:
+    """Issue 6: people would rather look than read. matplotlib is an optional extra: without it, say so and go on."""
+    try:
+        plot_learning_curve(
+            path, train_returns=result.train_returns, evaluations=[(e.step, e.result.mean) for e in result.evaluations], title=title
+        )
+    except RlkitError as exc:
+        print(f"curve:  skipped ({exc})")
+        return
+    print(f"curve:  {path}")

@@ -1,0 +1,1 @@
+"""How an agent is shown: terminal boards, windows, video files, Q-value overlays, following a run."""
