@@ -1,5 +1,4 @@
-"""Imports only point down (STYLE.md principle 16): agents and nets never reach up to an entry point, the loop,
-the composition root or env construction; what they need from an env is passed in (issue 14)."""
+"""Imports only point down (STYLE.md principle 16): one table of layers, and every module of rlkit obeys it."""
 
 import ast
 import json
@@ -10,12 +9,23 @@ import pytest
 from conftest import REPO, run_python
 
 PACKAGE = REPO / "rlkit"
-LOW_LAYERS = ("agents", "nets")
-# Modules above agents and nets: entry points and their work, the loop, the registry that builds agents, env building.
-ABOVE = {
-    "rlkit.train", "rlkit.play", "rlkit.supervised", "rlkit.report", "rlkit.cli.app", "rlkit.runs.training", "rlkit.runs.playback",
-    "rlkit.runs.resume", "rlkit.config.settings", "rlkit.loop", "rlkit.config.registry", "rlkit.envs.builders", "rlkit.envs.atari",
-}
+# Bottom to top. A module may import its own package (or, at the top level, its own module) and anything in a
+# lower row; never a row above it, nor another package of its own row.
+LAYERS: tuple[tuple[str, ...], ...] = (
+    ("rlkit.errors",),
+    ("rlkit.plain", "rlkit.tb", "rlkit.runtime", "rlkit.run_folder"),
+    ("rlkit.checkpoint",),
+    ("rlkit.nets", "rlkit.replay"),
+    ("rlkit.agents",),
+    ("rlkit.envs",),
+    ("rlkit.loop",),
+    ("rlkit.cli",),
+    ("rlkit.config",),
+    ("rlkit.watch", "rlkit.analysis"),
+    ("rlkit.digits",),
+    ("rlkit.runs",),
+    ("rlkit.train", "rlkit.play", "rlkit.supervised", "rlkit.report", "rlkit.callbacks"),
+)
 
 
 def module_name(path: Path, root: Path) -> str:
@@ -24,7 +34,7 @@ def module_name(path: Path, root: Path) -> str:
 
 
 def imported_modules(path: Path, root: Path) -> list[tuple[int, str]]:
-    """(line, module) for every import in the file, relative ones resolved, `from rlkit import x` read as rlkit.x."""
+    """(line, module) for every import in the file, lazy ones too, relative ones resolved, `from rlkit import x` as rlkit.x."""
     name = module_name(path, root)
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found = []
@@ -36,45 +46,68 @@ def imported_modules(path: Path, root: Path) -> list[tuple[int, str]]:
             if node.level:
                 anchor = package.split(".")[: len(package.split(".")) - (node.level - 1)]
                 base = ".".join([*anchor, base] if base else anchor)
-            found += [(node.lineno, base)] + [(node.lineno, f"{base}.{alias.name}") for alias in node.names]
-    return found
+            found += [(node.lineno, f"{base}.{alias.name}") if base == "rlkit" else (node.lineno, base) for alias in node.names]
+    return sorted(set(found))
 
 
-def upward_imports(path: Path, root: Path = REPO) -> list[str]:
-    return [
-        f"{path.relative_to(root)}:{line} imports {name}"
-        for line, name in imported_modules(path, root)
-        if any(name == above or name.startswith(above + ".") for above in ABOVE)
-    ]
+def layer_of(module: str) -> tuple[int, str] | None:
+    """(row, group) of an rlkit module in LAYERS; None for a module outside rlkit (or rlkit itself)."""
+    for row, groups in enumerate(LAYERS):
+        for group in groups:
+            if module == group or module.startswith(group + "."):
+                return row, group
+    return None
 
 
-def low_layer_files() -> list[Path]:
-    return sorted(p for layer in LOW_LAYERS for p in (PACKAGE / layer).glob("*.py"))
+def bad_imports(path: Path, root: Path = REPO) -> list[str]:
+    """Each import of `path` that points up or sideways in LAYERS, as 'file:line imports module'."""
+    importer = layer_of(module_name(path, root))
+    problems = []
+    for line, name in imported_modules(path, root):
+        imported = layer_of(name)
+        if importer is None or imported is None or imported[1] == importer[1]:
+            continue
+        if imported[0] >= importer[0]:
+            problems.append(f"{path.relative_to(root)}:{line} imports {name}")
+    return problems
 
 
 def test_the_walk_sees_every_kind_of_import(tmp_path):
-    """The checker itself can fail: each spelling of an upward import is caught, a sibling import is not."""
+    """The checker itself can fail: each spelling of an upward or sideways import is caught, a sibling or lower one is not."""
     agents = tmp_path / "rlkit" / "agents"
     agents.mkdir(parents=True)
     bad = agents / "bad.py"
     bad.write_text(
-        "import rlkit.envs.builders\nfrom rlkit.envs import atari\nfrom rlkit.supervised import main\nfrom ..config import registry\n"
-        "from ..runs.training import run\nfrom . import base\nfrom rlkit.agents.base import Agent\n"
+        "import rlkit.envs.builders\nfrom rlkit.envs import atari\nfrom rlkit import supervised\nfrom ..config import registry\n"
+        "from ..runs.training import run\nfrom . import base\nfrom rlkit.agents.base import Agent\nfrom rlkit import tb\n"
+        "from ..replay import buffer\nimport numpy\n"
         "def later():\n    from rlkit.loop import train\n"
     )
     where = "rlkit/agents/bad.py"
-    assert upward_imports(bad, tmp_path) == [
-        f"{where}:1 imports rlkit.envs.builders", f"{where}:2 imports rlkit.envs.atari", f"{where}:3 imports rlkit.supervised",
-        f"{where}:3 imports rlkit.supervised.main", f"{where}:4 imports rlkit.config.registry", f"{where}:5 imports rlkit.runs.training",
-        f"{where}:5 imports rlkit.runs.training.run", f"{where}:9 imports rlkit.loop", f"{where}:9 imports rlkit.loop.train",
+    assert bad_imports(bad, tmp_path) == [
+        f"{where}:1 imports rlkit.envs.builders", f"{where}:2 imports rlkit.envs", f"{where}:3 imports rlkit.supervised",
+        f"{where}:4 imports rlkit.config", f"{where}:5 imports rlkit.runs.training", f"{where}:12 imports rlkit.loop",
     ]
+    sideways = tmp_path / "rlkit" / "nets" / "bad.py"
+    sideways.parent.mkdir()
+    sideways.write_text("from rlkit.replay.buffer import Batch\n")
+    assert bad_imports(sideways, tmp_path) == ["rlkit/nets/bad.py:1 imports rlkit.replay.buffer"]
 
 
-def test_agents_and_nets_never_import_upward():
-    files = low_layer_files()
-    assert {p.name for p in files} >= {"base.py", "tabular.py", "dqn.py", "bodies.py", "heads.py", "transfer.py"}
-    problems = [problem for path in files for problem in upward_imports(path)]
-    assert problems == [], "imports must point down (STYLE.md 16):\n" + "\n".join(problems)
+def test_every_module_has_a_layer():
+    modules = [module_name(path, REPO) for path in sorted(PACKAGE.rglob("*.py"))]
+    assert len(modules) > 40
+    assert [m for m in modules if m != "rlkit" and layer_of(m) is None] == []
+
+
+def test_every_import_points_down():
+    problems = [problem for path in sorted(PACKAGE.rglob("*.py")) for problem in bad_imports(path)]
+    assert problems == [], "imports must point down (STYLE.md 16; tests/test_layers.py LAYERS):\n" + "\n".join(problems)
+
+
+def test_at_most_14_modules_at_the_top():
+    top = sorted(p.name for p in PACKAGE.glob("*.py") if p.name != "__init__.py")
+    assert len(top) <= 14, top
 
 
 @pytest.mark.parametrize("module", ["rlkit.agents.tabular", "rlkit.agents.base", "rlkit.nets"])

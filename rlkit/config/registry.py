@@ -19,7 +19,6 @@ from torch import nn
 
 from rlkit.agents.base import Agent
 from rlkit.agents.tabular import QLearningAgent
-from rlkit.digits.datasets import ImageDataset, load_digits, load_mnist
 from rlkit.config.dqn import build_dqn
 from rlkit.errors import RlkitError
 from rlkit.nets import CNNBody, MLPBody, Scale
@@ -31,7 +30,6 @@ OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
     "sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adagrad": torch.optim.Adagrad,
     "rmsprop": torch.optim.RMSprop, "adadelta": torch.optim.Adadelta,
 }
-DATASETS: dict[str, Callable[..., ImageDataset]] = {"digits": load_digits, "mnist": load_mnist}
 INPUTS: dict[str, Callable[..., nn.Module]] = {"scale": Scale}
 
 # Arguments the builders pass themselves: run-time facts and the parts built here, never config values.
@@ -134,12 +132,6 @@ def build_agent(
         observation_space=observation_space, action_space=action_space, device=device, seed=seed,
         **{key: value for key, value in optional.items() if key in takes}, **kwargs,
     )
-
-
-def build_dataset(loader: Any) -> ImageDataset:
-    """The data set a data/ config's loader node names (digits, mnist)."""
-    _, load, kwargs = checked(loader, DATASETS, key="data.loader")
-    return load(**kwargs)
 
 
 def build_inputs(inputs: Any) -> nn.Module:
