@@ -36,12 +36,12 @@ from omegaconf import OmegaConf  # noqa: E402
 
 from benchmarks.common import benchmark_parser, print_table, write_results  # noqa: E402
 from rlkit import tb  # noqa: E402
-from rlkit.config.registry import build_agent  # noqa: E402
 from rlkit.cli.app import conf_dir  # noqa: E402
+from rlkit.config.registry import build_agent  # noqa: E402
 from rlkit.envs.builders import make_train_env, single_spaces  # noqa: E402
-from rlkit.replay.frames import FrameReplayBuffer  # noqa: E402
 from rlkit.loop import train  # noqa: E402
 from rlkit.replay.buffer import ReplayBuffer  # noqa: E402
+from rlkit.replay.frames import FrameReplayBuffer  # noqa: E402
 from rlkit.replay.rings import StepRings  # noqa: E402
 
 OBS_SHAPE = (4, 84, 84)

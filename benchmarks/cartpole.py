@@ -164,7 +164,7 @@ def main() -> None:
     jobs = [(lib, seed, args) for seed in seeds for lib in libraries]
     runs: dict[str, list[dict[str, Any]]] = {lib: [] for lib in libraries}
     with multiprocessing.get_context("spawn").Pool(1, maxtasksperchild=1) as pool:  # a fresh process per run
-        for (lib, seed, _), result in zip(jobs, pool.imap(run_one, jobs)):
+        for (lib, seed, _), result in zip(jobs, pool.imap(run_one, jobs), strict=True):
             runs[lib].append(result)
             print(f"{lib} seed {seed}: {result['train_seconds']:.1f} s, first >= {SOLVED:.0f} at {result['first_solved_step']}, "
                   f"final {result['final_mean']:.1f}", file=sys.stderr, flush=True)

@@ -28,9 +28,9 @@ from typing import Any, NoReturn
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's rlkit, without PYTHONPATH or an install
 
 import torch  # noqa: E402
+
 from benchmarks.atari import SMOKE, copies_overrides, pong_config, rlkit_run, sb3_run, time_updates, update_ceiling  # noqa: E402
 from benchmarks.common import benchmark_parser, print_table, write_results  # noqa: E402
-
 from rlkit import tb  # noqa: E402
 from rlkit.config.registry import build_agent  # noqa: E402
 from rlkit.envs.builders import make_train_env  # noqa: E402

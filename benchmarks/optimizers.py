@@ -26,8 +26,8 @@ import torch  # noqa: E402
 
 from benchmarks.common import benchmark_parser, print_table, write_results  # noqa: E402
 from rlkit import tb  # noqa: E402
-from rlkit.supervised import compose_config  # noqa: E402
 from rlkit.digits.training import run  # noqa: E402
+from rlkit.supervised import compose_config  # noqa: E402
 
 OPTIMIZERS = ("sgd", "momentum", "adagrad", "rmsprop", "adam", "adadelta")  # the background notes' order
 

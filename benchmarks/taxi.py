@@ -26,8 +26,8 @@ from omegaconf import OmegaConf  # noqa: E402
 
 from benchmarks.common import benchmark_parser, print_table, write_results  # noqa: E402
 from rlkit import tb  # noqa: E402
-from rlkit.config.registry import build_agent  # noqa: E402
 from rlkit.cli.app import conf_dir  # noqa: E402
+from rlkit.config.registry import build_agent  # noqa: E402
 from rlkit.envs.builders import make_env, make_train_env, resolve_env_id  # noqa: E402
 from rlkit.loop import evaluate, train  # noqa: E402
 from rlkit.runtime import resolve_device  # noqa: E402

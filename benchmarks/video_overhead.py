@@ -87,7 +87,7 @@ def main() -> None:
         "video_seconds_over_train_seconds": median("videos on", "video_seconds") / median("videos on", "train_seconds"),
         "video_seconds_over_wall_seconds": median("videos on", "video_seconds") / on_wall,
         "videos_per_run": runs["videos on"][0]["videos"],
-        "same_final_return": all(a["final_return"] == b["final_return"] for a, b in zip(runs["videos on"], runs["videos off"])),
+        "same_final_return": all(a["final_return"] == b["final_return"] for a, b in zip(runs["videos on"], runs["videos off"], strict=True)),
         "runs": runs,
     }
     print_table(

@@ -107,7 +107,7 @@ def plain_value(value: Any, annotation: Any) -> tuple[bool, Any]:
             element = args[0] if args else Any
             checked = [plain_value(v, element) for v in value]
         elif len(args) == len(value):  # a fixed-length tuple, e.g. Adam's betas
-            checked = [plain_value(v, a) for v, a in zip(value, args)]
+            checked = [plain_value(v, a) for v, a in zip(value, args, strict=True)]
         else:
             return False, value
         return all(ok for ok, _ in checked), [v for _, v in checked]

@@ -9,8 +9,8 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from rlkit.cli.app import App, conf_dir, report_errors, run_hydra_app
-from rlkit.errors import RlkitError
 from rlkit.cli.streams import quiet_closed_pipes
+from rlkit.errors import RlkitError
 
 
 @hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name="play")

@@ -15,9 +15,9 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from rlkit.cli.app import PLUGIN_GROUPS, App, conf_dir, one_line_errors, report_errors, run_hydra_app
-from rlkit.errors import RlkitError
 from rlkit.cli.overrides import compose
 from rlkit.cli.streams import quiet_closed_pipes
+from rlkit.errors import RlkitError
 
 CONFIG_GROUPS = ("env", "agent", "net", "optim", "preset", "device")
 
@@ -68,8 +68,8 @@ APP = App(
 def resume_main(argv: list[str]) -> None:
     """`resume=<run> [total_steps=N ...] [env_module=<module>]`: prepared by rlkit.runs.resume, checked like a fresh job,
     run without Hydra. env_module imports the module that registers a run's own env (env.id=<module>:<EnvId>)."""
-    from rlkit.runs import training
     from rlkit.envs.builders import import_env_module
+    from rlkit.runs import training
     from rlkit.runs.resume import for_restoring, prepare_resume
 
     with one_line_errors():

@@ -53,10 +53,10 @@ def plot_learning_curve(
     fig = new_figure(6.0, 3.6)
     ax = fig.subplots()
     if train_returns:
-        steps, returns = zip(*train_returns)
+        steps, returns = zip(*train_returns, strict=False)
         ax.plot(steps, returns, lw=1.2, label="training episodes (window mean)")
     if evaluations:
-        steps, returns = zip(*evaluations)
+        steps, returns = zip(*evaluations, strict=False)
         ax.plot(steps, returns, "o-", ms=4, label="greedy evaluation (mean)")
     _finish(ax, title=title, xlabel="env steps", ylabel="episodic return")
     fig.savefig(path, dpi=100)
@@ -102,7 +102,7 @@ def _panel_figure(
     width = 6.5 * len(panels)
     fig = new_figure(width, 4.4)
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
-    for ax, panel in zip(axes, panels):
+    for ax, panel in zip(axes, panels, strict=True):
         for curve in (c for c in curves if c.panel == panel):
             draw(ax, curve)
         _finish(ax, title=panel, xlabel=xlabel, ylabel=ylabel)

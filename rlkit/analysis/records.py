@@ -14,8 +14,8 @@ import numpy as np
 import yaml
 
 from rlkit import tb
-from rlkit.errors import RlkitError
 from rlkit.cli.overrides import current_name
+from rlkit.errors import RlkitError
 
 # Keys that may differ between the runs of one group: the seed, and settings that cannot change results.
 IGNORED_KEYS = ("seed", "progress")
@@ -129,7 +129,7 @@ def _steps_per_sec(windows: dict[int, float] | None) -> float:
         return float("nan")
     ends = sorted(windows)
     steps = np.diff([0, *ends])
-    return float(steps.sum() / sum(n / windows[end] for n, end in zip(steps, ends)))
+    return float(steps.sum() / sum(n / windows[end] for n, end in zip(steps, ends, strict=True)))
 
 
 def load_runs(root: Path) -> list[Run]:

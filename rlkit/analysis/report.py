@@ -18,9 +18,9 @@ from typing import NamedTuple
 import numpy as np
 
 from rlkit.analysis import stats
-from rlkit.errors import RlkitError
 from rlkit.analysis.plots import Band, plot_bands, plot_profiles
 from rlkit.analysis.records import Metric, Run, load_runs, override_key
+from rlkit.errors import RlkitError
 
 PNG_NAME, PROFILE_PNG_NAME, MARKDOWN_NAME = "report.png", "performance_profile.png", "report.md"
 PROFILE_THRESHOLDS = 201

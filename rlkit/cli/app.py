@@ -18,8 +18,8 @@ from typing import Any, TypeVar
 from hydra._internal.utils import get_args_parser
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from rlkit.errors import RlkitError
 from rlkit.cli.overrides import compose, compose_checked, first_values, parse_overrides, resolved_run_dir
+from rlkit.errors import RlkitError
 from rlkit.run_folder import check_new_run_dir
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -20,15 +20,15 @@ from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from rlkit import tb
-from rlkit.config.registry import body_factory, build_inputs, checked, optimizer_factory
 from rlkit.checkpoint import FILENAME, save_checkpoint
+from rlkit.config.registry import body_factory, build_inputs, checked, optimizer_factory
+from rlkit.config.settings import plain_config
 from rlkit.digits.confusion import confusion_image, confusion_matrix
 from rlkit.digits.datasets import ImageDataset, load_digits, load_mnist
 from rlkit.errors import RlkitError
 from rlkit.nets import LinearHead, Network, body_for_shape
 from rlkit.nets.transfer import SUPERVISED_TASK
 from rlkit.runtime import resolve_device, seed_everything
-from rlkit.config.settings import plain_config
 
 DATASETS: dict[str, Callable[..., ImageDataset]] = {"digits": load_digits, "mnist": load_mnist}
 NAMED_GROUPS = ("data", "net", "optim")  # recorded by name in hparams and the checkpoint

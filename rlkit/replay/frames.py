@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from rlkit.replay.samplers import Sampler, UniformSampler
 from rlkit.replay.buffer import Batch, check_memory, load_arrays_into
 from rlkit.replay.rings import StepRings
+from rlkit.replay.samplers import Sampler, UniformSampler
 
 
 class FrameReplayBuffer:
