@@ -1,8 +1,4 @@
-"""Checkpoints are data, never code: state dicts + JSON-able metadata, atomic writes, weights_only loads.
-
-Every checkpoint carries a SHA-256 of its whole contents (tensors and metadata), checked on load, so a file
-with a flipped bit is one clear error instead of a silently different agent.
-"""
+"""Checkpoints are data, never code: state dicts + JSON-able metadata, atomic writes, weights_only loads."""
 
 from __future__ import annotations
 
@@ -22,7 +18,8 @@ import torch
 from rlkit.errors import RlkitError
 from rlkit.run_folder import FILENAME
 
-FORMAT_VERSION = 2  # 2: agents named by a registry (rlkit.config.registry), a SHA-256 of the contents; 1: Hydra _target_s
+# 2: agents named by a registry (rlkit.config.registry), a SHA-256 of the contents; 1: Hydra _target_s
+FORMAT_VERSION = 2
 KIND = "rlkit-checkpoint"
 DIGEST_KEY = "sha256"
 ZIP_MAGIC = b"PK\x03\x04"  # torch.save writes a zip archive
@@ -90,7 +87,8 @@ def _feed(digest: Any, value: Any) -> None:
 
 
 def content_digest(payload: Mapping[str, Any]) -> str:
-    """SHA-256 of everything in a checkpoint payload but the digest itself."""
+    """SHA-256 of everything in a checkpoint payload but the digest itself, checked on load: a file with a flipped
+    bit is one clear error instead of a silently different agent."""
     digest = hashlib.sha256()
     _feed(digest, {k: v for k, v in payload.items() if k != DIGEST_KEY})
     return digest.hexdigest()
@@ -112,7 +110,9 @@ def load_arrays(path: str | Path) -> dict[str, np.ndarray]:
         with np.load(path, allow_pickle=False) as data:
             return {name: data[name] for name in data.files}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        raise RlkitError(f"{path} is truncated or corrupt ({type(exc).__name__}); delete it to resume without replay") from exc
+        raise RlkitError(
+            f"{path} is truncated or corrupt ({type(exc).__name__}); delete it to resume without replay"
+        ) from exc
 
 
 def checkpoint_path(run_or_file: str | Path) -> Path:
@@ -166,7 +166,9 @@ def load_checkpoint(run_or_file: str | Path) -> dict[str, Any]:
             f"(loading it could run code); only checkpoints written by rlkit can be loaded"
         ) from exc
     except Exception as exc:  # a damaged zip or pickle fails in many ways: each is the same user-facing fact
-        raise RlkitError(f"{path} is truncated or corrupt ({type(exc).__name__}); retrain or use an older checkpoint") from exc
+        raise RlkitError(
+            f"{path} is truncated or corrupt ({type(exc).__name__}); retrain or use an older checkpoint"
+        ) from exc
     if not isinstance(data, dict) or data.get("kind") != KIND:
         raise RlkitError(f"{path} is not an rlkit checkpoint (no '{KIND}' marker)")
     version = data.get("format")

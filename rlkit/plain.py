@@ -1,9 +1,5 @@
-"""Config values as plain data: what may stand where, checked against annotations, never code.
-
-Run folders hold configs that someone else may have written. Nothing in them is instantiated, imported or
-resolved: a value is a number, string, bool, null or list of them, checked against the annotation of the
-parameter it is for; `_target_`-style keys and `${...}` interpolations are refused by name (issue 8).
-"""
+"""Config values as plain data, checked against annotations, never code: run folders hold configs that someone
+else may have written, so nothing in them is instantiated, imported or resolved."""
 
 from __future__ import annotations
 
@@ -57,7 +53,9 @@ def refuse_code(node: Any, key: str, origin: str = "", depth: int = 0) -> None:
             refuse_code(value, f"{key}[{i}]", origin, depth + 1)
     elif isinstance(node, str):
         if "${" in node:
-            raise RlkitError(f"{where_in(key, origin)}={show(node)}: interpolations (${{...}}) in data are never resolved")
+            raise RlkitError(
+                f"{where_in(key, origin)}={show(node)}: interpolations (${{...}}) in data are never resolved"
+            )
     elif not isinstance(node, PLAIN_SCALARS):
         raise RlkitError(f"{where_in(key, origin)} holds a {type(node).__name__}; configs hold plain values only")
 
@@ -119,7 +117,10 @@ def describe(annotation: Any) -> str:
     if _is_union(annotation):
         parts = [describe(a) for a in typing.get_args(annotation)]
         return " or ".join(dict.fromkeys(p for p in parts if p))
-    names = {bool: "true or false", int: "an integer", float: "a number", str: "a string", type(None): "null", Any: "a plain value"}
+    names = {
+        bool: "true or false", int: "an integer", float: "a number", str: "a string", type(None): "null",
+        Any: "a plain value",
+    }
     if annotation in names:
         return names[annotation]
     if typing.get_origin(annotation) in SEQUENCES:

@@ -1,7 +1,5 @@
 """python -m rlkit.play: the command line that replays a trained agent (rlkit.runs.playback does the work).
-
-rlkit.runs.playback is imported only once a replay starts, so `--help` comes up without loading torch or gymnasium.
-"""
+rlkit.runs.playback is imported only once a replay starts, so `--help` comes up without loading torch or gymnasium."""
 
 from __future__ import annotations
 

@@ -1,7 +1,5 @@
 """python -m rlkit.report <dir>: IQM curves with 95% bands, performance profiles and a table for the runs below <dir>.
-
-rlkit.analysis.report does the work; it is imported only once a report is asked for, so `--help` comes up at once.
-"""
+rlkit.analysis.report does the work; it is imported only once a report is asked for, so `--help` comes up at once."""
 
 from __future__ import annotations
 

@@ -56,7 +56,7 @@ def seed_everything(seed: int) -> None:
 @contextlib.contextmanager
 def one_torch_thread() -> Iterator[None]:
     """Greedy episodes act on one observation at a time, fastest on one thread; a second thread that waits for a
-    busy core made Pong's evaluation 4-9x slower (2.2 s vs 9.7-20.7 s per 1,000 steps, issue 11). The run's own
+    busy core made Pong's evaluation 4-9x slower (2.2 s vs 9.7-20.7 s per 1,000 steps). The run's own
     setting (torch_threads) is back afterwards, for the updates that gain from more threads."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)

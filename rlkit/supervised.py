@@ -1,8 +1,5 @@
 """python -m rlkit.supervised: the command line of a digits classifier run on the same bodies and optimizers as DQN.
-
-The run itself is rlkit.digits.training's, imported only once a run is about to be checked or started, so that
-`--help` and a mistyped key come up at once, without loading torch (issue 11).
-"""
+The run itself (rlkit.digits.training) is imported only once one is checked or started, so `--help` comes up at once."""
 
 from __future__ import annotations
 

@@ -27,7 +27,8 @@ SUPERVISED_TRAIN_ACCURACY = "supervised/train_accuracy"
 SUPERVISED_TEST_LOSS = "supervised/test_loss"
 SUPERVISED_TEST_ACCURACY = "supervised/test_accuracy"
 SUPERVISED_CONFUSION_MATRIX = "supervised/confusion_matrix"
-SUPERVISED_TEST_ACCURACY_BEFORE_ISSUE_11 = "test/accuracy"  # what supervised runs logged before their prefix; report reads both
+# What supervised runs logged before their prefix; report reads both.
+SUPERVISED_TEST_ACCURACY_BEFORE_ISSUE_11 = "test/accuracy"
 
 
 def evaluation_metrics(mean: float, std: float, seconds: float) -> dict[str, float]:
@@ -90,7 +91,9 @@ class Logger:
         if self._writer is not None:
             from tensorboard.compat.proto.summary_pb2 import Summary
 
-            image = Summary.Image(height=shape_HWC[0], width=shape_HWC[1], colorspace=shape_HWC[2], encoded_image_string=gif)
+            image = Summary.Image(
+                height=shape_HWC[0], width=shape_HWC[1], colorspace=shape_HWC[2], encoded_image_string=gif
+            )
             self._writer._get_file_writer().add_summary(Summary(value=[Summary.Value(tag=tag, image=image)]), step)
 
     def text(self, tag: str, text: str, step: int) -> None:

@@ -1,8 +1,5 @@
 """python -m rlkit.train: the command line of a training run, a sweep or a resume.
-
-The run itself is rlkit.runs.training's. It is imported only once a run is about to be checked or started, so that
-`--help` and a mistyped key come up at once, without loading torch, gymnasium or TensorBoard (issue 11).
-"""
+The run itself (rlkit.runs.training) is imported only once one is checked or started, so `--help` comes up at once."""
 
 from __future__ import annotations
 
@@ -36,7 +33,7 @@ def check_job(cfg: DictConfig) -> None:
 
 
 def choose_parts(overrides: Sequence[str]) -> list[str]:
-    """env=gym: the agent and net the env's spaces call for, where the command line names none (issue 11)."""
+    """env=gym: the agent and net the env's spaces call for, where the command line names none."""
     given = dict(line.partition("=")[::2] for line in overrides)
     if given.get("env") != "gym" or {"agent", "net"} <= given.keys():
         return []
@@ -66,8 +63,8 @@ APP = App(
 
 
 def resume_main(argv: list[str]) -> None:
-    """`resume=<run> [total_steps=N ...] [env_module=<module>]`: prepared by rlkit.runs.resume, checked like a fresh job,
-    run without Hydra. env_module imports the module that registers a run's own env (env.id=<module>:<EnvId>)."""
+    """`resume=<run> [total_steps=N ...] [env_module=<module>]`: prepared by rlkit.runs.resume, checked like a fresh
+    job, run without Hydra. env_module imports the module that registers a run's own env (env.id=<module>:<EnvId>)."""
     from rlkit.envs.builders import import_env_module
     from rlkit.runs import training
     from rlkit.runs.resume import for_restoring, prepare_resume
@@ -77,10 +74,14 @@ def resume_main(argv: list[str]) -> None:
             import_env_module(module)  # named on this command line: a run folder never chooses code to import
         argv = [arg for arg in argv if not arg.startswith("env_module=")]
         if any(arg.startswith("-") for arg in argv):
-            raise RlkitError("resume= continues one run and takes key=value settings only (no -m, --cfg or other flags)")
+            raise RlkitError(
+                "resume= continues one run and takes key=value settings only (no -m, --cfg or other flags)"
+            )
         targets = [arg.partition("=")[2] for arg in argv if arg.startswith("resume=")]
         if len(targets) != 1 or not targets[0]:
-            raise RlkitError("resume= needs exactly one run folder: python -m rlkit.train resume=runs/<env>/<agent>/<timestamp>")
+            raise RlkitError(
+                "resume= needs exactly one run folder: python -m rlkit.train resume=runs/<env>/<agent>/<timestamp>"
+            )
         others = [arg for arg in argv if not arg.startswith("resume=")]
         plan = prepare_resume(Path(targets[0]).expanduser(), others, conf=conf_dir(), groups=CONFIG_GROUPS)
         training.check_job(for_restoring(plan.config))

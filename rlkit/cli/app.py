@@ -1,5 +1,5 @@
 """Command-line plumbing shared by the entry points: where their configs live, their --help, argv checks before
-Hydra, one-line errors after. It imports no torch or gymnasium: help and refusals come up at once (issue 11)."""
+Hydra, one-line errors after. It imports no torch or gymnasium: help and refusals come up at once."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from rlkit.run_folder import check_new_run_dir
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-# Issue 6: the Hydra plugins of the `scale` extra, by option name, with the modules each one needs
+# The Hydra plugins of the `scale` extra, by option name, with the modules each one needs
 # (module -> the pip distribution that provides it).
 SCALE_EXTRA = 'pip install "rlkit[scale]"'
 PLUGIN_GROUPS = ("hydra/launcher", "hydra/sweeper")

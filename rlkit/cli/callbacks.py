@@ -1,7 +1,5 @@
 """Hydra callbacks, configured under hydra.callbacks in conf/train.yaml and conf/supervised.yaml.
-
-Hydra imports this module in every run and job, so it imports nothing heavy.
-"""
+Hydra imports this module in every run and job, so it imports nothing heavy."""
 
 from __future__ import annotations
 
@@ -18,7 +16,7 @@ def sweep_end_message(sweep_dir: str) -> str:
 
 
 class SweepSummary(Callback):
-    """Issue 11: a sweep ends by saying where it went and what to run next, instead of ending silently."""
+    """A sweep ends by saying where it went and what to run next, instead of ending silently."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         # The same config object the launcher used: Hydra's cached ${now:...} gives the folder the jobs were written to.
