@@ -95,7 +95,14 @@ def _draw_profile(ax: Axes, profile: Band) -> None:
 
 
 def _panel_figure(
-    path: Path, curves: Sequence[Band], draw: Callable[[Axes, Band], None], *, title: str, xlabel: str, ylabel: str, note: str
+    path: Path,
+    curves: Sequence[Band],
+    draw: Callable[[Axes, Band], None],
+    *,
+    title: str,
+    xlabel: str,
+    ylabel: str,
+    note: str,
 ) -> Path:
     """One panel per distinct curve.panel, side by side; note goes under them in red, for caveats a reader must see."""
     panels = list(dict.fromkeys(curve.panel for curve in curves)) or [""]

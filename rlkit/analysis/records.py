@@ -1,7 +1,5 @@
-"""Run folders read as data: each run's TensorBoard curve and its .hydra records, for rlkit.report.
-
-Nothing read here is resolved, interpolated, imported or instantiated: .hydra/*.yaml go through yaml.safe_load.
-"""
+"""Run folders read as data for rlkit.report: each run's TensorBoard curve and its .hydra records, never resolved,
+interpolated, imported or instantiated (.hydra/*.yaml go through yaml.safe_load)."""
 
 from __future__ import annotations
 
@@ -90,7 +88,9 @@ def read_yaml(path: Path, expected: type) -> Any:
         loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         reason = " ".join(str(exc).split())  # YAML errors span lines; the user gets one
-        raise RlkitError(f"{path} is not readable YAML ({reason}); fix it or move that run out of the report folder") from None
+        raise RlkitError(
+            f"{path} is not readable YAML ({reason}); fix it or move that run out of the report folder"
+        ) from None
     if not isinstance(loaded, expected):
         raise RlkitError(
             f"{path} holds a {type(loaded).__name__}, not the {expected.__name__} rlkit writes there; "
@@ -109,7 +109,8 @@ def load_run(run_dir: Path) -> Run | None:
     metric = next((m for m in METRICS if m.tag in tags), None)
     if metric is None:
         return None
-    scalars = {tag: {e.step: e.value for e in events.Scalars(tag)} for tag in tags}  # a repeated step keeps its last value
+    # A repeated step keeps its last value.
+    scalars = {tag: {e.step: e.value for e in events.Scalars(tag)} for tag in tags}
     hydra_dir = run_dir / ".hydra"
     config: dict[str, Any] = {}
     overrides: tuple[str, ...] = ()

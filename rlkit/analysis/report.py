@@ -1,9 +1,5 @@
-"""A sweep's report for python -m rlkit.report: IQM curves with 95% bands, performance profiles and a table for the runs below <dir>.
-
-Runs are grouped by their config minus the seed. The statistics are rliable's (rlkit.analysis.stats): IQM with stratified
-bootstrap confidence intervals, performance profiles and probability of improvement (Agarwal et al. 2021). A run
-folder is data: its .hydra records are parsed as plain YAML, never resolved, interpolated or instantiated.
-"""
+"""A sweep's report for python -m rlkit.report: runs grouped by their config minus the seed, with IQM curves and
+95% bands, performance profiles and a table (rliable's statistics, Agarwal et al. 2021: rlkit.analysis.stats)."""
 
 from __future__ import annotations
 
@@ -113,7 +109,9 @@ def summarise(label: str, runs: Sequence[Run], *, reps: int = 2000, seed: int = 
     if steps:
         curves = np.array([[run.curve[s] for s in steps] for run in runs])  # (runs, steps)
         curve = stats.iqm_curve(curves, reps=reps, seed=seed)
-        band = Band(runs[0].panel, _curve_label(label, len(runs)), np.array(steps), curve.point, curve.low, curve.high, curves)
+        band = Band(
+            runs[0].panel, _curve_label(label, len(runs)), np.array(steps), curve.point, curve.low, curve.high, curves
+        )
     speeds = [run.steps_per_sec for run in runs if not math.isnan(run.steps_per_sec)]
     return Summary(
         label=label,
@@ -137,7 +135,9 @@ def profiles(summaries: Sequence[Summary], *, reps: int = 2000, seed: int = 0) -
         taus = np.linspace(low - margin, high + margin, PROFILE_THRESHOLDS)
         for s in members:
             profile = stats.performance_profile(s.finals, taus, reps=reps, seed=seed)
-            out.append(Band(panel, _curve_label(s.label, s.runs), taus, profile.point, profile.low, profile.high, s.finals[:, None]))
+            out.append(Band(
+                panel, _curve_label(s.label, s.runs), taus, profile.point, profile.low, profile.high, s.finals[:, None]
+            ))
     return out
 
 
@@ -168,7 +168,8 @@ def _ci(estimate: stats.Estimate, digits: int) -> str:
 def markdown_table(summaries: Sequence[Summary], metric: Metric) -> str:
     d = metric.digits
     lines = [
-        f"| group | runs | {metric.x_label} | final {metric.name} (mean) | final {metric.name} (IQM) | IQM 95% CI | steps/s |",
+        f"| group | runs | {metric.x_label} | final {metric.name} (mean) | final {metric.name} (IQM) "
+        "| IQM 95% CI | steps/s |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for s in summaries:
@@ -183,7 +184,9 @@ def markdown_table(summaries: Sequence[Summary], metric: Metric) -> str:
 def improvement_table(rows: Sequence[Improvement]) -> str:
     lines = ["| panel | X (top IQM) | Y | P(X > Y) | 95% CI |", "| --- | --- | --- | ---: | ---: |"]
     for row in rows:
-        lines.append(f"| {row.panel} | {row.better} | {row.other} | {row.estimate.point[0]:.2f} | {_ci(row.estimate, 2)} |")
+        lines.append(
+            f"| {row.panel} | {row.better} | {row.other} | {row.estimate.point[0]:.2f} | {_ci(row.estimate, 2)} |"
+        )
     return "\n".join(lines)
 
 
@@ -199,7 +202,8 @@ def few_runs_note(summaries: Sequence[Summary]) -> str:
 
 
 def write_report(root: Path, *, reps: int = 2000, seed: int = 0) -> tuple[list[Path], str]:
-    """Write report.png, report.md and (with two or more groups) performance_profile.png; return the paths and the tables."""
+    """Write report.png, report.md and (with two or more groups) performance_profile.png; return the paths and the
+    tables."""
     if reps <= 0:
         raise RlkitError(f"--reps must be a positive number of bootstrap resamples, got {reps}")
     runs = load_runs(root)
@@ -208,7 +212,11 @@ def write_report(root: Path, *, reps: int = 2000, seed: int = 0) -> tuple[list[P
     title, note = title_of(runs), few_runs_note(summaries)
     ci_words = f"IQM over runs and 95% stratified-bootstrap CI ({reps} resamples)"
     bands = [s.band for s in summaries if s.band is not None]
-    written = [plot_bands(root / PNG_NAME, bands, title=f"{title}\n{ci_words}", xlabel=metric.x_label, ylabel=metric.name, note=note)]
+    written = [
+        plot_bands(
+            root / PNG_NAME, bands, title=f"{title}\n{ci_words}", xlabel=metric.x_label, ylabel=metric.name, note=note
+        )
+    ]
     table = markdown_table(summaries, metric)
     sections = [
         f"# {title}\n\nFolder: `{root}`. Every run with: {' '.join(shared_overrides(runs)) or 'no overrides'}.",
@@ -216,24 +224,35 @@ def write_report(root: Path, *, reps: int = 2000, seed: int = 0) -> tuple[list[P
         table + (f"\n\n**{note}**" if note else ""),
     ]
     if len(summaries) > 1:
-        written.append(plot_profiles(root / PROFILE_PNG_NAME, profiles(summaries, reps=reps, seed=seed),
-                                     title=f"{title}\nperformance profiles, 95% stratified-bootstrap CI", xlabel=f"final {metric.name}", note=note))
+        written.append(
+            plot_profiles(
+                root / PROFILE_PNG_NAME,
+                profiles(summaries, reps=reps, seed=seed),
+                title=f"{title}\nperformance profiles, 95% stratified-bootstrap CI",
+                xlabel=f"final {metric.name}",
+                note=note,
+            )
+        )
         sections.append(
-            f"## Performance profiles\n\n![performance profiles]({PROFILE_PNG_NAME})\n\nFor each threshold, the fraction of a "
-            f"group's runs whose final {metric.name} exceeds it; a curve that lies above another is better everywhere."
+            f"## Performance profiles\n\n![performance profiles]({PROFILE_PNG_NAME})\n\n"
+            f"For each threshold, the fraction of a group's runs whose final {metric.name} exceeds it; "
+            "a curve that lies above another is better everywhere."
         )
     rows = improvements(summaries, reps=reps, seed=seed)
     if rows:
         table += "\n\n" + improvement_table(rows)
         sections.append(
-            f"## Probability of improvement\n\n{improvement_table(rows)}\n\nP(X > Y): the chance that a run of X ends with a "
-            f"higher final {metric.name} than a run of Y (ties count half), X being the group with the highest IQM in its panel."
+            f"## Probability of improvement\n\n{improvement_table(rows)}\n\n"
+            f"P(X > Y): the chance that a run of X ends with a higher final {metric.name} than a run of Y "
+            "(ties count half), X being the group with the highest IQM in its panel."
         )
     sections.append(
-        f"Final {metric.name}: each run's last `{metric.tag}` (the evaluation after training). IQM: mean of the middle 50% "
-        f"of runs. Intervals: rliable's stratified bootstrap over runs, {reps} resamples, seed {seed}, only for groups of "
-        f"{stats.MIN_RUNS_FOR_CI} or more runs (Agarwal et al. 2021, https://arxiv.org/abs/2108.13264). steps/s: training "
-        "throughput, evaluation excluded, mean over runs.\n"
+        f"Final {metric.name}: each run's last `{metric.tag}` (the evaluation after training). "
+        "IQM: mean of the middle 50% of runs. "
+        f"Intervals: rliable's stratified bootstrap over runs, {reps} resamples, seed {seed}, "
+        f"only for groups of {stats.MIN_RUNS_FOR_CI} or more runs "
+        "(Agarwal et al. 2021, https://arxiv.org/abs/2108.13264). "
+        "steps/s: training throughput, evaluation excluded, mean over runs.\n"
     )
     markdown = root / MARKDOWN_NAME
     markdown.write_text("\n\n".join(sections))

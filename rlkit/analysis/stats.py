@@ -1,9 +1,5 @@
-"""Statistics over runs from rliable (Agarwal et al. 2021, https://arxiv.org/abs/2108.13264): the field's standard.
-
-IQM with stratified bootstrap confidence intervals, performance profiles and probability of improvement. Each
-group's scores are one task's (runs, 1) matrix, since returns of different envs are not on one scale. A group with
-fewer than MIN_RUNS_FOR_CI runs gets its point estimate only: a 95% interval from two seeds means nothing.
-"""
+"""Statistics over runs from rliable (Agarwal et al. 2021, https://arxiv.org/abs/2108.13264), the field's standard:
+IQM with stratified bootstrap confidence intervals, performance profiles and probability of improvement."""
 
 from __future__ import annotations
 
@@ -16,7 +12,7 @@ import numpy as np
 
 from rlkit.errors import RlkitError
 
-MIN_RUNS_FOR_CI = 3
+MIN_RUNS_FOR_CI = 3  # fewer runs get a point estimate only: a 95% interval from two seeds means nothing
 CONFIDENCE = 0.95
 REPORT_EXTRA = 'pip install "rlkit[report]"'
 
@@ -36,13 +32,16 @@ def _rliable() -> tuple[ModuleType, ModuleType]:
     except ImportError as exc:
         raise RlkitError(f"rlkit.report needs rliable ({exc}); {REPORT_EXTRA}") from None
     except TypeError as exc:  # arch < 8 fails to import on pandas 3; rliable 1.2 does not run on arch 8
-        raise RlkitError(f"rliable could not be imported ({exc}); it needs arch<8 and pandas<3: {REPORT_EXTRA}") from None
+        raise RlkitError(
+            f"rliable could not be imported ({exc}); it needs arch<8 and pandas<3: {REPORT_EXTRA}"
+        ) from None
     return library, metrics
 
 
 @contextmanager
 def _seeded(seed: int) -> Iterator[None]:
-    """rliable's stratified bootstrap draws from numpy's global RNG: seed it for a reproducible report, then restore it."""
+    """rliable's stratified bootstrap draws from numpy's global RNG: seed it for a reproducible report, then put the
+    RNG back as it was."""
     state = np.random.get_state()
     np.random.seed(seed)
     try:
@@ -68,7 +67,12 @@ def _estimate(scores: np.ndarray, statistic: Callable[[np.ndarray], np.ndarray],
 def iqm(finals: np.ndarray, *, reps: int = 2000, seed: int = 0) -> Estimate:
     """Interquartile mean of the runs' final scores (the mean of the middle half) and its CI."""
     _, metrics = _rliable()
-    return _estimate(np.asarray(finals, dtype=float).reshape(-1, 1), lambda s: np.array([metrics.aggregate_iqm(s)]), reps=reps, seed=seed)
+    return _estimate(
+        np.asarray(finals, dtype=float).reshape(-1, 1),  # one task's (runs, 1): envs' returns are not on one scale
+        lambda s: np.array([metrics.aggregate_iqm(s)]),
+        reps=reps,
+        seed=seed,
+    )
 
 
 def iqm_curve(curves_RS: np.ndarray, *, reps: int = 2000, seed: int = 0) -> Estimate:
@@ -76,7 +80,9 @@ def iqm_curve(curves_RS: np.ndarray, *, reps: int = 2000, seed: int = 0) -> Esti
     from scipy.stats import trim_mean  # rliable's aggregate_iqm at every step at once: fast enough for 2000 resamples
 
     curves = np.asarray(curves_RS, dtype=float)
-    return _estimate(curves[:, None, :], lambda s: trim_mean(s.reshape(-1, s.shape[-1]), 0.25, axis=0), reps=reps, seed=seed)
+    return _estimate(
+        curves[:, None, :], lambda s: trim_mean(s.reshape(-1, s.shape[-1]), 0.25, axis=0), reps=reps, seed=seed
+    )
 
 
 def performance_profile(finals: np.ndarray, taus: np.ndarray, *, reps: int = 2000, seed: int = 0) -> Estimate:
@@ -99,7 +105,8 @@ def performance_profile(finals: np.ndarray, taus: np.ndarray, *, reps: int = 200
 
 
 def probability_of_improvement(x: np.ndarray, y: np.ndarray, *, reps: int = 2000, seed: int = 0) -> Estimate:
-    """P(a run of X scores higher than a run of Y), ties counting half (Mann-Whitney U), with an independent-bootstrap CI."""
+    """P(a run of X scores higher than a run of Y), ties counting half (Mann-Whitney U), with its CI from an
+    independent bootstrap."""
     library, metrics = _rliable()
     x, y = (np.asarray(a, dtype=float).reshape(-1, 1) for a in (x, y))
     point = np.array([metrics.probability_of_improvement(x, y)], dtype=float)
