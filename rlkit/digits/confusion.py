@@ -43,7 +43,9 @@ def _matplotlib_image(counts: np.ndarray) -> np.ndarray:
     for (true, predicted), count in np.ndenumerate(counts):
         if count:
             dark = count > 0.5 * counts[true].sum()
-            axes.text(predicted, true, str(count), ha="center", va="center", fontsize=8, color="white" if dark else "black")
+            axes.text(
+                predicted, true, str(count), ha="center", va="center", fontsize=8, color="white" if dark else "black"
+            )
     axes.set_xticks(range(n_classes))
     axes.set_yticks(range(n_classes))
     axes.set_xlabel("predicted")

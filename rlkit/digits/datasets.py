@@ -108,7 +108,8 @@ def _checked(name: str, images: np.ndarray, labels: np.ndarray, where: Path) -> 
         raise RlkitError(f"{where}: {name} images are {images.dtype}; expected uint8 grey levels 0..255")
     if labels.size and not (np.issubdtype(labels.dtype, np.integer) and 0 <= labels.min() and labels.max() < N_CLASSES):
         raise RlkitError(
-            f"{where}: {name} labels run from {labels.min()} to {labels.max()}; MNIST labels are digits 0..{N_CLASSES - 1}"
+            f"{where}: {name} labels run from {labels.min()} to {labels.max()}; "
+            f"MNIST labels are digits 0..{N_CLASSES - 1}"
         )
     return images[:, None], labels.astype(np.int64)
 

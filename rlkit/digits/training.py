@@ -1,8 +1,5 @@
-"""A supervised run: the digits classifier on the same bodies, optimizers and logger as DQN (python -m rlkit.supervised).
-
-The command line is rlkit.supervised's; this module is imported only once a run is checked or started, so that
-`--help` comes up without loading torch, scikit-learn or TensorBoard (issue 11).
-"""
+"""A supervised run (python -m rlkit.supervised): the digits classifier on the same bodies, optimizers and logger as
+DQN. Imported only once a run is checked or started, so `--help` loads no torch, scikit-learn or TensorBoard."""
 
 from __future__ import annotations
 
@@ -122,7 +119,8 @@ def fit(
             correct += (logits_BK.argmax(dim=1) == y_train[batch_B]).sum()
         test_loss, test_accuracy, predictions = evaluate(model, x_test, y_test, batch_size=eval_batch_size)
         metrics = {
-            tb.SUPERVISED_TRAIN_LOSS: loss_sum.item() / len(x_train),  # running means over the epoch, as the weights moved
+            # Running means over the epoch, as the weights moved.
+            tb.SUPERVISED_TRAIN_LOSS: loss_sum.item() / len(x_train),
             tb.SUPERVISED_TRAIN_ACCURACY: correct.item() / len(x_train),
             tb.SUPERVISED_TEST_LOSS: test_loss,
             tb.SUPERVISED_TEST_ACCURACY: test_accuracy,
@@ -155,7 +153,10 @@ def run(cfg: DictConfig, run_dir: Path, *, choices: Mapping[str, str]) -> FitRes
     data: ImageDataset = build_dataset(config["data"]["loader"])
     batch_size = batch_size_for(cfg.batch_size, len(data.x_train))
     model = build_model(
-        body_factory(config["net"]), inputs=build_inputs(config["data"]["inputs"]), image_shape=data.image_shape, n_classes=data.n_classes
+        body_factory(config["net"]),
+        inputs=build_inputs(config["data"]["inputs"]),
+        image_shape=data.image_shape,
+        n_classes=data.n_classes,
     ).to(device)
     optimizer = optimizer_factory(config["optim"])(model.parameters())  # torch.optim's refusals (lr < 0) are one line
     chosen = " ".join(f"{group}={name}" for group, name in names.items())

@@ -1,10 +1,5 @@
-"""Atari 2600 games through ale-py and gymnasium's wrappers: the Nature DQN preprocessing, as config flags.
-
-ALE/<Game>-v5 with frameskip=1, then AtariPreprocessing (noop starts, frame skip 4 with max-pooling, 84x84
-grey) and FrameStackObservation (4 frames, zero-padded at episode starts, which frame replay relies on).
-The training env adds the two training-only signals: a lost life ends the episode, rewards are clipped
-to [-1, 1]. RecordEpisodeStatistics sits below both, so logged returns are whole games, unclipped.
-"""
+"""Atari 2600 games through ale-py and gymnasium's wrappers: the Nature DQN preprocessing (noop starts, frame skip 4
+with max-pooling, 84x84 grey, 4 stacked frames), as config flags."""
 
 from __future__ import annotations
 
@@ -116,8 +111,8 @@ def make_atari_env(
         render_mode=render_mode,
         disable_env_checker=True,
     )
-    env = AtariPreprocessing(
-        env, noop_max=noop_max, frame_skip=frame_skip, screen_size=screen_size, terminal_on_life_loss=False  # see LifeLossTerminal
+    env = AtariPreprocessing(  # terminal_on_life_loss=False: see LifeLossTerminal
+        env, noop_max=noop_max, frame_skip=frame_skip, screen_size=screen_size, terminal_on_life_loss=False
     )
     if max_episode_steps is not None:
         env = TimeLimit(env, max_episode_steps=max_episode_steps)
@@ -127,7 +122,7 @@ def make_atari_env(
             env = LifeLossTerminal(env)
         if clip_rewards:
             env = ClipReward(env, -1.0, 1.0)
-    env = FrameStackObservation(env, frame_stack, padding_type="zero")
+    env = FrameStackObservation(env, frame_stack, padding_type="zero")  # frame replay relies on the zero padding
     # One rendered frame per agent step: a video plays at real speed at 60 / frame_skip frames per second.
     env.metadata = {**env.metadata, "render_fps": EMULATOR_FPS / frame_skip}
     return env

@@ -72,7 +72,10 @@ class CNNBody(nn.Module):
         layers: list[nn.Module] = []
         width = int(in_channels)
         for out_ch, kernel, stride, padding in zip(channels, kernel_sizes, strides, paddings, strict=False):
-            layers += [nn.Conv2d(width, int(out_ch), int(kernel), int(stride), int(padding)), activation(activation_name)]
+            layers += [
+                nn.Conv2d(width, int(out_ch), int(kernel), int(stride), int(padding)),
+                activation(activation_name),
+            ]
             if pool == "max":
                 layers.append(nn.MaxPool2d(2))
             elif pool == "avg":

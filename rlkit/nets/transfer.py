@@ -1,7 +1,5 @@
 """A body trained by python -m rlkit.supervised, copied into a Q-network's body (agent.body_init).
-
-It lives next to the bodies, not in the supervised entry point, so agents never import a CLI module (issue 14).
-"""
+It lives next to the bodies, not in the supervised entry point, so agents never import a CLI module."""
 
 from __future__ import annotations
 
@@ -17,13 +15,16 @@ SUPERVISED_TASK = "supervised"  # the "task" a supervised run's checkpoint recor
 
 
 def load_body_state(run_dir: str | Path) -> dict[str, torch.Tensor]:
-    """The trained body's state dict from a supervised run folder (or its checkpoint.pt): tensors only, nothing else read."""
+    """The trained body's state dict from a supervised run folder (or its checkpoint.pt): tensors only, nothing
+    else is read."""
     checkpoint = load_checkpoint(run_dir)
     body = checkpoint.get("body_state")
     if checkpoint.get("task") != SUPERVISED_TASK or not isinstance(body, dict):
         raise RlkitError(f"{run_dir} is not a supervised run; pass a folder that python -m rlkit.supervised printed")
     if not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in body.items()):
-        raise RlkitError(f"{run_dir}: body_state must map parameter names to tensors; it was not written by rlkit.supervised")
+        raise RlkitError(
+            f"{run_dir}: body_state must map parameter names to tensors; it was not written by rlkit.supervised"
+        )
     return dict(body)
 
 
