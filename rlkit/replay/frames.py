@@ -1,12 +1,5 @@
-"""Replay for stacked-frame observations: each frame stored once, stacks rebuilt when sampling.
-
-An Atari observation is the newest 4 of a stream of 84x84 frames, so storing obs and next obs as stacks keeps
-every frame 8 times. Here row r of an env copy's ring holds the newest frame of the observation of step r, the
-step's action, reward and episode-end flags, and the frame's index in its episode. The frame that ends an
-episode gets a row of its own, since a truncated episode bootstraps from it. One fancy index rebuilds a batch
-of stacks; frames from before the episode start are zero, as FrameStackObservation(padding_type="zero")
-makes them. 1M rows of 84x84 frames take 7.07 GB, against 56 GB for Stable-Baselines3's stacked obs.
-"""
+"""Replay for stacked-frame observations: each frame stored once, stacks rebuilt when sampling. 1M rows of 84x84
+frames take 7.07 GB, against 56 GB for Stable-Baselines3's stacked obs and next obs, which keep each frame 8 times."""
 
 from __future__ import annotations
 
@@ -47,10 +40,14 @@ class FrameReplayBuffer:
         self.rings = rings
         self.rows_per_env, self.num_envs, self.capacity = rings.rows_per_env, int(rings.num_envs), rings.rows
         if self.rows_per_env <= self.stack + rings.n_step:
-            raise ValueError(f"capacity={rings.capacity} leaves {self.rows_per_env} rows per env copy; needs > stack + n_step")
+            raise ValueError(
+                f"capacity={rings.capacity} leaves {self.rows_per_env} rows per env copy; needs > stack + n_step"
+            )
         self.device = torch.device(device)
         obs_dtype = np.dtype(obs_dtype)
         check_memory(capacity=self.capacity, bytes_per_row=self.bytes_per_row(self.obs_shape, obs_dtype))
+        # Row r of a ring: the newest frame of step r's obs, the step's action, reward and episode-end flags, and the
+        # frame's index in its episode.
         self.frames = np.zeros((self.capacity, *self.obs_shape[1:]), dtype=obs_dtype)
         self.episode_step = np.zeros(self.capacity, dtype=np.uint8)  # the frame's index in its episode, up to 255
         self.actions = np.zeros(self.capacity, dtype=np.int64)
@@ -81,7 +78,15 @@ class FrameReplayBuffer:
         return sum(a.nbytes for a in arrays) + self.sampler.nbytes
 
     def add(
-        self, obs: Any, action: Any, reward: Any, next_obs: Any, terminated: Any, truncated: Any, *, env_ids: np.ndarray | None = None
+        self,
+        obs: Any,
+        action: Any,
+        reward: Any,
+        next_obs: Any,
+        terminated: Any,
+        truncated: Any,
+        *,
+        env_ids: np.ndarray | None = None,
     ) -> None:
         """Store one step of the env copies `env_ids` (default: all); with one env copy, unbatched values work too."""
         env: Any
@@ -113,7 +118,8 @@ class FrameReplayBuffer:
         self.frames[next_row] = np.take(next_obs, -1, axis=stack_axis)
         self.episode_step[next_row] = np.minimum(self.episode_step[row], 254) + 1
         self._newest[env] = count
-        self._head[env] = count + 1 + done  # after an episode end, its final frame keeps the next row
+        # After an episode end, its final frame keeps the next row: a truncated episode bootstraps from it.
+        self._head[env] = count + 1 + done
         self._fresh[env] = done
         # The next row holds no transition yet, and the stack-1 rows after it are the oldest, whose stacks would
         # reach into frames just overwritten: neither may be drawn.
@@ -177,7 +183,8 @@ class FrameReplayBuffer:
         )
 
     def _stacks(self, rows_B: np.ndarray, stream_B: np.ndarray, *, out: np.ndarray) -> None:
-        """Stacks whose newest frames sit at rows_B, zero before each episode's first frame."""
+        """Stacks whose newest frames sit at rows_B, in one fancy index; zero before each episode's first frame, as
+        FrameStackObservation(padding_type="zero") makes them."""
         rows_BS = stream_B[:, None] + (rows_B[:, None] - self._offsets_S) % self.rows_per_env
         np.take(self.frames, rows_BS, axis=0, out=out, mode="clip")  # mode="clip": no temporary copy
         out[self._offsets_S > self.episode_step.take(rows_B)[:, None]] = 0

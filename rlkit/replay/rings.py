@@ -1,10 +1,5 @@
-"""Per-env rings of replay rows, and the n-step windows read from them: what ReplayBuffer and FrameReplayBuffer share.
-
-Env copy e owns the flat rows [e * rows_per_env, (e + 1) * rows_per_env), a ring written at its own pace, so
-rows a caller leaves out (a vector env's autoreset step) never break a copy's stream and a window never mixes
-copies. One flat index per row lets np.take gather a batch, several times faster than 2-D fancy indexing.
-Storing one-step transitions and summing n rewards when sampling keeps `add` cheap (it runs every env step).
-"""
+"""Per-env rings of replay rows, and the n-step windows read from them: what ReplayBuffer and FrameReplayBuffer
+share, so both store one-step transitions and sum n rewards when sampling, keeping `add` (every env step) cheap."""
 
 from __future__ import annotations
 
@@ -18,6 +13,9 @@ class StepRings:
     """The layout both buffers are given: num_envs rings of rows_per_env rows (ceil(capacity / num_envs), never fewer
     rows in all than asked for), read as windows of up to n_step steps discounted by gamma."""
 
+    # Env copy e owns the flat rows [e * rows_per_env, (e + 1) * rows_per_env), a ring written at its own pace, so
+    # rows a caller leaves out (a vector env's autoreset step) never break a copy's stream and a window never mixes
+    # copies. One flat index per row lets np.take gather a batch, several times faster than 2-D fancy indexing.
     capacity: int  # rows asked for; `rows` is what the rings hold
     num_envs: int = 1
     n_step: int = 1
@@ -25,7 +23,9 @@ class StepRings:
 
     def __post_init__(self) -> None:
         if self.num_envs < 1 or self.capacity < self.num_envs:
-            raise ValueError(f"capacity={self.capacity} must hold at least one step per env copy (num_envs={self.num_envs})")
+            raise ValueError(
+                f"capacity={self.capacity} must hold at least one step per env copy (num_envs={self.num_envs})"
+            )
         if self.n_step < 1:
             raise ValueError(f"n_step must be >= 1, got {self.n_step}")
 
@@ -38,7 +38,13 @@ class StepRings:
         return self.rows_per_env * int(self.num_envs)
 
     def window(
-        self, rows_B: np.ndarray, *, end_E: np.ndarray, rewards: np.ndarray, terminated: np.ndarray, truncated: np.ndarray
+        self,
+        rows_B: np.ndarray,
+        *,
+        end_E: np.ndarray,
+        rewards: np.ndarray,
+        terminated: np.ndarray,
+        truncated: np.ndarray,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """n_step_window on these rings: (returns_B, discounts_B, last_B) of the windows starting at rows_B."""
         return n_step_window(
