@@ -1,10 +1,5 @@
-"""play follow=true: replay an episode, reload the run's newest checkpoint, repeat until the run ends.
-
-A reader never locks the run: the trainer writes checkpoint.pt to a temp file and renames it into place,
-so a changed file is always a complete new checkpoint. The run has ended when its checkpoint reaches the
-run's total_steps, or when nothing in the run folder changed for `idle_timeout_s` seconds (a training run
-flushes its TensorBoard file at least every 2 minutes, so the default of 300 s outlasts that).
-"""
+"""play follow=true: replay an episode, reload the run's newest checkpoint, repeat until the run ends (its
+checkpoint reaches total_steps, or its folder stays unchanged for idle_timeout_s)."""
 
 from __future__ import annotations
 
@@ -27,7 +22,10 @@ class RunProgress(NamedTuple):
         """What play says about a run whose checkpoint is not its last: it may still be training."""
         if self.finished:
             return ""
-        return f"; the run is at step {self.step} of {self.total_steps} (follow=true replays newer checkpoints as they come)"
+        return (
+            f"; the run is at step {self.step} of {self.total_steps} "
+            "(follow=true replays newer checkpoints as they come)"
+        )
 
 
 def run_progress(step: int, config: Mapping[str, Any]) -> RunProgress:
@@ -36,7 +34,8 @@ def run_progress(step: int, config: Mapping[str, Any]) -> RunProgress:
 
 
 class FileStamp:
-    """Notices that a file was replaced or rewritten (inode, size or mtime changed)."""
+    """Notices that a file was replaced or rewritten (inode, size or mtime changed). The trainer renames each
+    checkpoint into place, so a changed file is a complete new one and a reader never locks the run."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -67,7 +66,8 @@ def wait_for_newer(
     stamp: FileStamp, *, idle_timeout_s: float, poll_s: float, clock: Callable[[], float] = time.time,
     sleep: Callable[[float], None] = time.sleep,
 ) -> bool:
-    """True once the checkpoint changes; False when the run folder has been idle for idle_timeout_s."""
+    """True once the checkpoint changes; False when the run folder has been idle for idle_timeout_s (a training
+    run flushes its TensorBoard file at least every 2 minutes; play's default follow_timeout of 300 s outlasts that)."""
     while not stamp.changed():
         if clock() - last_change(stamp.path.parent) > idle_timeout_s:
             return False
@@ -100,7 +100,10 @@ def follow(
         if not stamp.changed():
             print(f"follow: waiting for a checkpoint newer than step {progress.step} (Ctrl-C stops)", flush=True)
             if not wait_for_newer(stamp, idle_timeout_s=idle_timeout_s, poll_s=poll_s, clock=clock, sleep=sleep):
-                print(f"follow: nothing in {stamp.path.parent} changed for {idle_timeout_s:g} s; the run has stopped", flush=True)
+                print(
+                    f"follow: nothing in {stamp.path.parent} changed for {idle_timeout_s:g} s; the run has stopped",
+                    flush=True,
+                )
                 return progress
         progress = reload()
         print(f"follow: reloaded the checkpoint at step {progress.step} of {progress.total_steps}", flush=True)

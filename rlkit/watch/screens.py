@@ -144,7 +144,9 @@ class VideoFile:
 
         frame = _even(np.asarray(frame, dtype=np.uint8))
         if self._writer is None:  # the first frame sets the size
-            self._writer = FFMPEG_VideoWriter(str(self._partial), (frame.shape[1], frame.shape[0]), self.fps, codec="libx264")
+            self._writer = FFMPEG_VideoWriter(
+                str(self._partial), (frame.shape[1], frame.shape[0]), self.fps, codec="libx264"
+            )
         self._writer.write_frame(frame)
         self.frames += 1
 
