@@ -1,14 +1,5 @@
-"""CartPole-v1, same run, same machine: rlkit's default `env=cartpole` vs Stable-Baselines3 DQN with RL-Zoo's tuned
-hyperparameters. Each (library, seed) trains in a fresh process, alternating libraries so load from other work on
-the machine falls on both alike.
-
-    python benchmarks/cartpole.py [--seeds 5] [--first-seed 0] [--steps 50000] [--eval-every 2500] [--only rlkit]
-                                  [--json] [--smoke] [--results-dir DIR] [key=value ...]
-
-Trailing key=value arguments are rlkit config overrides (e.g. agent.n_step=3). Reports per library the training
-wall time (evaluation excluded), env steps/s, the first step at which a 10-episode greedy evaluation reached 475,
-and the final 20-episode greedy mean; writes benchmarks/results/cartpole.json. SB3 is the optional `bench` extra.
-"""
+"""CartPole-v1, same run, same machine: rlkit's default `env=cartpole` against Stable-Baselines3 DQN with RL-Zoo's
+tuned hyperparameters, for training time (evaluation excluded), first greedy mean >= 475 and final greedy mean."""
 
 from __future__ import annotations
 
@@ -58,8 +49,9 @@ def run_rlkit(seed: int, steps: int, eval_every: int, overrides: list[str]) -> d
         agent_name = next((o.split("=", 1)[1] for o in overrides if o.startswith("agent=")), "dqn")
         result = run(cfg, Path(run_dir), env_name="cartpole", agent_name=agent_name)
     periodic = [(evaluation.step, evaluation.result.mean) for evaluation in result.evaluations[:-1]]  # the last: final
-    return {"train_seconds": result.train_seconds, "steps": result.steps, "first_solved_step": first_solved_step(periodic),
-            "final_mean": result.evaluations[-1].result.mean, "evaluations": periodic}
+    return {"train_seconds": result.train_seconds, "steps": result.steps,
+            "first_solved_step": first_solved_step(periodic), "final_mean": result.evaluations[-1].result.mean,
+            "evaluations": periodic}
 
 
 def run_sb3(seed: int, steps: int, eval_every: int, threads: int) -> dict[str, Any]:
@@ -89,7 +81,9 @@ def run_sb3(seed: int, steps: int, eval_every: int, threads: int) -> dict[str, A
         def _on_step(self) -> bool:
             if self.num_timesteps >= self.next_eval:
                 started = time.perf_counter()
-                result = evaluate(self.eval_env, Greedy(), episodes=EVAL_EPISODES, seed=seed + 10_000 + self.num_timesteps)
+                result = evaluate(
+                    self.eval_env, Greedy(), episodes=EVAL_EPISODES, seed=seed + 10_000 + self.num_timesteps
+                )
                 self.evaluations.append((self.num_timesteps, result.mean))
                 self.next_eval += eval_every
                 self.seconds += time.perf_counter() - started
@@ -101,8 +95,9 @@ def run_sb3(seed: int, steps: int, eval_every: int, threads: int) -> dict[str, A
     model.learn(total_timesteps=steps, callback=callback)
     train_seconds = time.perf_counter() - started - callback.seconds
     final = evaluate(callback.eval_env, Greedy(), episodes=FINAL_EPISODES, seed=seed + 1_000_000)
-    return {"train_seconds": train_seconds, "steps": steps, "first_solved_step": first_solved_step(callback.evaluations),
-            "final_mean": final.mean, "evaluations": callback.evaluations}
+    return {"train_seconds": train_seconds, "steps": steps,
+            "first_solved_step": first_solved_step(callback.evaluations), "final_mean": final.mean,
+            "evaluations": callback.evaluations}
 
 
 def run_one(job: tuple[str, int, argparse.Namespace]) -> dict[str, Any]:
@@ -128,9 +123,11 @@ def print_summary(summary: dict[str, dict[str, Any]], seeds: list[int]) -> float
     """The table; returns rlkit's median training time over SB3-Zoo's when both ran."""
     print(f"\nCartPole-v1, seeds {seeds}")
     print_table(
-        ("library", "median train s", "steps/s", "solved", f"first step >= {SOLVED:.0f}", f"final {FINAL_EPISODES}-episode mean"),
+        ("library", "median train s", "steps/s", "solved", f"first step >= {SOLVED:.0f}",
+         f"final {FINAL_EPISODES}-episode mean"),
         [
-            (library, f"{s['median_train_seconds']:.1f}", f"{s['median_steps_per_sec']:,.0f}", f"{s['seeds_solved']}/{len(seeds)}",
+            (library, f"{s['median_train_seconds']:.1f}", f"{s['median_steps_per_sec']:,.0f}",
+             f"{s['seeds_solved']}/{len(seeds)}",
              " ".join("-" if f is None else f"{f / 1000:g}k" for f in s["first_solved_step"]),
              " ".join(f"{m:.0f}" for m in s["final_mean"]))
             for library, s in summary.items()
@@ -161,13 +158,15 @@ def main() -> None:
     if "sb3" in libraries and importlib.util.find_spec("stable_baselines3") is None:
         raise SystemExit('error: Stable-Baselines3 is not installed; pip install -e ".[bench]", or pass --only rlkit')
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
+    # Libraries alternate, each (library, seed) in a fresh process, so load from other work falls on both alike.
     jobs = [(lib, seed, args) for seed in seeds for lib in libraries]
     runs: dict[str, list[dict[str, Any]]] = {lib: [] for lib in libraries}
     with multiprocessing.get_context("spawn").Pool(1, maxtasksperchild=1) as pool:  # a fresh process per run
         for (lib, seed, _), result in zip(jobs, pool.imap(run_one, jobs), strict=True):
             runs[lib].append(result)
-            print(f"{lib} seed {seed}: {result['train_seconds']:.1f} s, first >= {SOLVED:.0f} at {result['first_solved_step']}, "
-                  f"final {result['final_mean']:.1f}", file=sys.stderr, flush=True)
+            print(f"{lib} seed {seed}: {result['train_seconds']:.1f} s, "
+                  f"first >= {SOLVED:.0f} at {result['first_solved_step']}, final {result['final_mean']:.1f}",
+                  file=sys.stderr, flush=True)
     summary = {("sb3_zoo" if lib == "sb3" else lib): summarize(r) for lib, r in runs.items()}
     ratio = print_summary(summary, seeds)
     figures = {
