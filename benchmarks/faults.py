@@ -1,14 +1,5 @@
-"""Kill a training run with SIGKILL at random moments, resume it each time, and report what was lost.
-
-    python benchmarks/faults.py [--env cartpole] [--total-steps 50000] [--checkpoint-every 5000] [--kills 5] [--json]
-                                [--smoke] [--results-dir DIR]
-
-The kill moments are env steps drawn uniformly over the run; each (resumed) run is killed with SIGKILL
-when its progress bar reaches the next one, then resumed with `python -m rlkit.train resume=<run>`.
-Steps lost per kill = the step the killed process had reached (from its progress bar, which moves in
-log_every_steps strides, so a slight under-estimate) minus the step of the checkpoint it resumes from.
-An uninterrupted run of the same config gives the normal final return for comparison.
-"""
+"""Kill a training run with SIGKILL at random moments, resume it each time, and report the steps each kill lost and
+the final return beside an uninterrupted run's: resuming must lose no more than a checkpoint interval."""
 
 from __future__ import annotations
 
@@ -67,7 +58,9 @@ def main() -> None:
     parser.add_argument("--kills", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0, help="seed of the kill times (the run uses seed=0)")
     parser.add_argument("--normal-min", type=float, default=None, help="lowest final return counted as normal")
-    parser.add_argument("--log-every", type=int, default=1000, help="env steps between progress updates (the kill clock)")
+    parser.add_argument(
+        "--log-every", type=int, default=1000, help="env steps between progress updates (the kill clock)"
+    )
     args = parser.parse_args()
     if args.smoke:
         args.total_steps, args.checkpoint_every, args.kills, args.log_every = 3000, 1000, 1, 100
@@ -99,10 +92,13 @@ def main() -> None:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
         time.sleep(0.6)  # let the reader thread drain the last progress line
+        # Steps lost: the step the killed run had reached (from its progress bar, which moves in log_every_steps
+        # strides, so a slight under-estimate) minus the step of the checkpoint it resumes from.
         reached, saved = seen["step"], checkpoint_step(run_dir)
         kills.append({"kill": k + 1, "target_step": target, "started_from": resumed_from, "reached_step": reached,
                       "checkpoint_step": saved, "steps_lost": max(0, reached - (saved or 0))})
-        print(f"kill {k + 1}: from {resumed_from}, killed at ~{reached}, last checkpoint {saved}, lost ~{kills[-1]['steps_lost']} steps", flush=True)
+        print(f"kill {k + 1}: from {resumed_from}, killed at ~{reached}, last checkpoint {saved}, "
+              f"lost ~{kills[-1]['steps_lost']} steps", flush=True)
         if not saved:  # killed before its first checkpoint: start afresh (a new run refuses a folder that holds one)
             shutil.rmtree(run_dir, ignore_errors=True)
         args_now = [f"resume={run_dir}", "progress=true"] if saved else base
@@ -128,7 +124,8 @@ def main() -> None:
         print(final.stderr[-3000:])
     print(f"\n{args.env}: {args.kills} SIGKILLs, checkpoint every {args.checkpoint_every} steps")
     print_table(("kill", "from step", "reached", "checkpoint", "steps lost"),
-                [(k["kill"], k["started_from"], k["reached_step"], k["checkpoint_step"], k["steps_lost"]) for k in kills])
+                [(k["kill"], k["started_from"], k["reached_step"], k["checkpoint_step"], k["steps_lost"])
+                 for k in kills])
     print(f"completed: {completed}; final step {final_step} (total {args.total_steps}); "
           f"final return {figures['final_return']} (uninterrupted reference: {reference_return})")
     write_results("faults", figures, results_dir=args.results_dir, echo_json=args.json)
