@@ -1,19 +1,5 @@
-"""One command on a CUDA machine: rlkit's Atari learning speed on the GPU, eager and compiled, against SB3 on the same GPU.
-
-Pong with the Nature settings of benchmarks/atari.py (Nature CNN, batch 32, Adam 1e-4, Huber, clipping 10, one
-update per 4 env steps, 10k replay, learning from step 1000). Each run fills replay, learns 3 times outside the
-clock (compiling, for agent.compile=true: torch.compile of the whole update with CUDA graphs), then times
---measure-steps env steps of learning. Reports learning env steps/s for rlkit eager, rlkit compiled and SB3 DQN
-with one env, and rlkit with 8 async env copies; then the update alone, eager and compiled, timed in alternating
-rounds on one replay. Writes benchmarks/results/gpu.json. Budgeted for 3-5 minutes on a recent GPU (8 at most;
-not yet timed on one: no GPU was at hand when it was written).
-
-    python benchmarks/gpu.py [--device cuda:0] [--measure-steps 10000] [--json] [--results-dir DIR]
-    python benchmarks/gpu.py --device cpu --smoke --results-dir /tmp/gpu   # checks the script in seconds, no GPU needed
-
-Without a visible GPU it refuses (exit 2), except with --smoke, which then runs on CPU. --smoke skips the compiled
-runs: compiling the update takes 25-50 s on a 2-core CPU.
-"""
+"""One command on a CUDA machine: rlkit's Atari learning speed on the GPU, eager and compiled, against SB3 on the same
+GPU (Pong, benchmarks/atari.py's Nature settings). Without a GPU it refuses, except with --smoke, which runs on CPU."""
 
 from __future__ import annotations
 
@@ -37,7 +23,7 @@ from rlkit.envs.builders import make_train_env  # noqa: E402
 from rlkit.loop import train  # noqa: E402
 
 ASYNC_COPIES = 8
-GOAL_STEPS_PER_SEC, GOAL_OVER_SB3 = 1000, 2.0  # issue 13's goal for one env on a GPU
+GOAL_STEPS_PER_SEC, GOAL_OVER_SB3 = 1000, 2.0  # the project's goal for one env on a GPU
 
 
 def refuse(message: str) -> NoReturn:
@@ -61,7 +47,10 @@ def pick_device(name: str | None, *, smoke: bool) -> torch.device:
         refuse(f"--device {name} is not a device this benchmark measures; use cuda, cuda:<index> or cpu")
     if device.type == "cuda" and visible <= (device.index or 0):
         seen = f"only {visible} CUDA device(s) are visible" if visible else "no CUDA device is visible"
-        refuse(f"{seen}, so there is nothing to measure on --device {name}; on a CPU machine, check the script with --device cpu --smoke")
+        refuse(
+            f"{seen}, so there is nothing to measure on --device {name}; "
+            "on a CPU machine, check the script with --device cpu --smoke"
+        )
     return device
 
 
@@ -74,23 +63,30 @@ def cpu_name() -> str:
 
 
 def machine(device: torch.device) -> dict[str, Any]:
-    facts = {"device": str(device), "torch": torch.__version__, "cpu": cpu_name(), "cpu_cores": os.cpu_count(), "torch_threads": torch.get_num_threads()}
+    facts = {
+        "device": str(device), "torch": torch.__version__, "cpu": cpu_name(), "cpu_cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+    }
     if device.type == "cuda":
         facts.update(gpu=torch.cuda.get_device_name(device), cuda=torch.version.cuda)
     return facts
 
 
-def interleaved_update_ms(device: torch.device, modes: tuple[str, ...], sizes: dict[str, int], rounds: int) -> dict[str, float]:
+def interleaved_update_ms(
+    device: torch.device, modes: tuple[str, ...], sizes: dict[str, int], rounds: int
+) -> dict[str, float]:
     """Median ms per update of each mode, timed in alternating rounds of 10 on one filled replay: a same-run ratio."""
     cfg = pong_config(learning_starts=sizes["learning_starts"], buffer=sizes["buffer"])
     env = make_train_env(cfg["env"])
     agents = {
-        mode: build_agent({**cfg, "agent": {**cfg["agent"], "compile": mode == "compiled"}}, observation_space=env.observation_space,
-                          action_space=env.action_space, device=device, seed=0)
+        mode: build_agent({**cfg, "agent": {**cfg["agent"], "compile": mode == "compiled"}},
+                          observation_space=env.observation_space, action_space=env.action_space, device=device, seed=0)
         for mode in modes
     }
     first = agents[modes[0]]
-    train(env=env, agent=first, logger=tb.Logger(None), total_steps=sizes["learning_starts"] - 1, seed=0, progress=False)
+    train(
+        env=env, agent=first, logger=tb.Logger(None), total_steps=sizes["learning_starts"] - 1, seed=0, progress=False
+    )
     env.close()
     for agent in agents.values():
         agent.replay = first.replay
@@ -112,7 +108,9 @@ def main() -> None:
     if args.smoke:
         sizes = SMOKE
         torch.set_num_threads(1)  # safe on busy cores
+    # --smoke skips the compiled runs: compiling the update takes 25-50 s on a 2-core CPU.
     modes = ("eager",) if args.smoke else ("eager", "compiled")
+    # Budgeted for 3-5 minutes on a recent GPU, 8 at most (an estimate, not yet timed on one).
 
     started = time.perf_counter()
     runs: dict[str, dict[str, Any]] = {}
@@ -120,22 +118,29 @@ def main() -> None:
     def measure(name: str, run: Any, *overrides: str) -> None:
         cfg = pong_config(*overrides, learning_starts=sizes["learning_starts"], buffer=sizes["buffer"])
         runs[name] = run(cfg, measure_steps=sizes["measure_steps"], seed=0, device=device)
-        print(f"{time.perf_counter() - started:6.0f} s  {name}: {runs[name]['steps_per_sec']:.0f} env steps/s", flush=True)
+        print(f"{time.perf_counter() - started:6.0f} s  {name}: {runs[name]['steps_per_sec']:.0f} env steps/s",
+              flush=True)
 
+    # agent.compile=true: torch.compile of the whole update with CUDA graphs, done in rlkit_run's warm-up.
     for mode in modes:
         measure(f"rlkit_{mode}", rlkit_run, f"agent.compile={mode == 'compiled'}")
     measure("sb3", sb3_run)
     for mode in modes:
-        measure(f"rlkit_{mode}_async{ASYNC_COPIES}", rlkit_run, f"agent.compile={mode == 'compiled'}", *copies_overrides(ASYNC_COPIES))
+        measure(
+            f"rlkit_{mode}_async{ASYNC_COPIES}", rlkit_run, f"agent.compile={mode == 'compiled'}",
+            *copies_overrides(ASYNC_COPIES),
+        )
 
     update_ms = interleaved_update_ms(device, modes, sizes, rounds=1 if args.smoke else 5)
-    print(f"{time.perf_counter() - started:6.0f} s  update alone: " + ", ".join(f"{m} {ms:.2f} ms" for m, ms in update_ms.items()), flush=True)
+    print(f"{time.perf_counter() - started:6.0f} s  update alone: "
+          + ", ".join(f"{m} {ms:.2f} ms" for m, ms in update_ms.items()), flush=True)
     for name, run in runs.items():
         if name.startswith("rlkit"):
             run["over_sb3"] = run["steps_per_sec"] / runs["sb3"]["steps_per_sec"]
     figures: dict[str, Any] = {
         **machine(device), "smoke": args.smoke, **sizes, "runs": runs, "wall_seconds": time.perf_counter() - started,
-        "update_ms_interleaved": update_ms, "update_ceiling_steps_per_sec": {m: update_ceiling(ms) for m, ms in update_ms.items()},
+        "update_ms_interleaved": update_ms,
+        "update_ceiling_steps_per_sec": {m: update_ceiling(ms) for m, ms in update_ms.items()},
     }
     best = max(runs[f"rlkit_{mode}"]["steps_per_sec"] for mode in modes)
     figures["rlkit_best_over_sb3"] = best / runs["sb3"]["steps_per_sec"]
@@ -149,19 +154,22 @@ def main() -> None:
         return {mode: value for mode, value in found.items() if value is not None}
 
     where = figures.get("gpu", f"{figures['cpu']}, {figures['torch_threads']} torch thread(s)")
-    print(f"\nrlkit DQN on Pong, {where} ({device}, torch {figures['torch']}); Nature CNN, batch 32, one update per 4 env steps")
+    print(f"\nrlkit DQN on Pong, {where} ({device}, torch {figures['torch']}); "
+          "Nature CNN, batch 32, one update per 4 env steps")
     print_table(("", "eager", "compiled"), [
         ("update alone (ms, alternating rounds)", *per_mode(update_ms, ".2f")),
         ("update ceiling (env steps/s)", *per_mode(figures["update_ceiling_steps_per_sec"], ".0f")),
         ("learning, 1 env (env steps/s)", *per_mode(of_runs("steps_per_sec"), ".0f")),
-        (f"learning, {ASYNC_COPIES} async envs (env steps/s)", *per_mode(of_runs("steps_per_sec", f"_async{ASYNC_COPIES}"), ".0f")),
+        (f"learning, {ASYNC_COPIES} async envs (env steps/s)",
+         *per_mode(of_runs("steps_per_sec", f"_async{ASYNC_COPIES}"), ".0f")),
         ("SB3 DQN learning, 1 env (env steps/s)", f"{runs['sb3']['steps_per_sec']:.0f}", "-"),
         ("rlkit / SB3, 1 env", *per_mode(of_runs("over_sb3"), ".2f")),
         ("warm-up incl. compiling (s)", *per_mode(of_runs("warmup_s"), ".1f")),
         ("peak GPU memory, 1 env (MB)", *per_mode(of_runs("peak_gpu_mb"), ".0f")),
     ])
     if device.type == "cuda":
-        print(f"goal (issue 13): >= {GOAL_STEPS_PER_SEC} env steps/s with 1 env: {'met' if best >= GOAL_STEPS_PER_SEC else 'not met'}; "
+        print(f"goal: >= {GOAL_STEPS_PER_SEC} env steps/s with 1 env: "
+              f"{'met' if best >= GOAL_STEPS_PER_SEC else 'not met'}; "
               f">= {GOAL_OVER_SB3:.0f}x SB3: {'met' if figures['rlkit_best_over_sb3'] >= GOAL_OVER_SB3 else 'not met'}")
     if args.smoke:
         print("(--smoke: tiny budget, compiled runs skipped; the figures check the script, they measure nothing)")
