@@ -1,10 +1,4 @@
-"""Lines of rlkit a run loads, against the lines rlkit holds: a run should import only the parts its config names.
-
-Each run is a real `python -m rlkit.train` (a short budget: what is imported does not depend on it); at exit it
-lists the rlkit modules in sys.modules and counts their lines.
-
-    python benchmarks/imports.py [--json] [--smoke] [--results-dir DIR]
-"""
+"""Lines of rlkit a run loads, against the lines rlkit holds: a run should import only the parts its config names."""
 
 from __future__ import annotations
 
@@ -26,14 +20,20 @@ RUNS = {  # name -> train overrides
     "taxi q_learning": ["env=taxi"],
 }
 # Modules a CartPole DQN run without videos never uses: importing one of them is a leak.
-UNUSED_BY_CARTPOLE = ("rlkit.envs.atari", "rlkit.digits", "rlkit.replay.frames", "rlkit.replay.samplers.PrioritizedSampler",
-                      "rlkit.watch.video", "rlkit.watch.overlay", "rlkit.watch.screens")
+UNUSED_BY_CARTPOLE = (
+    "rlkit.envs.atari", "rlkit.digits", "rlkit.replay.frames", "rlkit.replay.samplers.PrioritizedSampler",
+    "rlkit.watch.video", "rlkit.watch.overlay", "rlkit.watch.screens",
+)
 
+# Each run is a real `python -m rlkit.train` (a short budget: what is imported does not depend on it); at exit it
+# lists the rlkit modules in sys.modules.
 PROBE = """
 import atexit, json, runpy, sys
 def dump():
     with open({out!r}, "w") as f:
-        json.dump(sorted(m.__file__ for n, m in list(sys.modules.items()) if n.startswith("rlkit") and getattr(m, "__file__", None)), f)
+        json.dump(sorted(
+            m.__file__ for n, m in list(sys.modules.items()) if n.startswith("rlkit") and getattr(m, "__file__", None)
+        ), f)
 atexit.register(dump)
 sys.argv = ["rlkit.train", *{args!r}]
 runpy.run_module("rlkit.train", run_name="__main__")
@@ -48,7 +48,9 @@ def loaded_files(overrides: list[str], steps: int, folder: Path) -> list[Path]:
     out = folder / "modules.json"
     args = [*overrides, f"total_steps={steps}", "progress=false", f"hydra.run.dir={folder / 'run'}"]
     env = {**os.environ, "PYTHONPATH": str(REPO), "SDL_VIDEODRIVER": "dummy"}
-    proc = subprocess.run([sys.executable, "-c", PROBE.format(out=str(out), args=args)], env=env, capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE.format(out=str(out), args=args)], env=env, capture_output=True, text=True
+    )
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(overrides)} failed:\n{proc.stderr[-2000:]}")
     return [Path(p) for p in json.loads(out.read_text())]
@@ -64,9 +66,15 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as folder:
             files = loaded_files(overrides, steps, Path(folder))
         modules = [".".join(f.relative_to(REPO).with_suffix("").parts).removesuffix(".__init__") for f in files]
-        leaks = [m for m in modules if name.startswith("cartpole") and any(m == u or m.startswith(u + ".") for u in UNUSED_BY_CARTPOLE)]
+        leaks = [
+            m for m in modules
+            if name.startswith("cartpole") and any(m == u or m.startswith(u + ".") for u in UNUSED_BY_CARTPOLE)
+        ]
         figures["runs"][name] = {"modules": len(files), "lines": sum(map(lines, files)), "unused_modules_loaded": leaks}
-        rows.append((f"python -m rlkit.train {' '.join(overrides)}", len(files), figures["runs"][name]["lines"], ", ".join(leaks) or "-"))
+        rows.append((
+            f"python -m rlkit.train {' '.join(overrides)}", len(files), figures["runs"][name]["lines"],
+            ", ".join(leaks) or "-",
+        ))
     print_table(("what", "modules", "lines", "unused modules loaded"), rows)
     write_results("imports", figures, results_dir=args.results_dir, echo_json=args.json)
 
