@@ -1,11 +1,5 @@
-"""The background notes' optimizers on the bundled digits with the same budget: test accuracy and wall time.
-
-    python benchmarks/optimizers.py                      # 30 epochs of the default 512x512 MLP, seed 0
-    python benchmarks/optimizers.py --net cnn --seeds 0 1 2 --json
-
-Every optimizer gets the same net, epochs, batch size and seeds; its learning rate is the one in
-conf/optim/<name>.yaml (shared with DQN). Writes benchmarks/results/optimizers.json.
-"""
+"""The background notes' optimizers on the bundled digits with the same net, epochs, batch size and seeds: test
+accuracy and wall time, each at its learning rate in conf/optim/<name>.yaml (shared with DQN)."""
 
 from __future__ import annotations
 
@@ -35,7 +29,8 @@ OPTIMIZERS = ("sgd", "momentum", "adagrad", "rmsprop", "adam", "adadelta")  # th
 def measure(optim: str, *, net: str, epochs: int, batch_size: str, seed: int) -> dict[str, float]:
     """One supervised run in a throw-away folder; its own printout is swallowed to keep the table readable."""
     cfg, choices = compose_config(
-        [f"optim={optim}", f"net={net}", f"epochs={epochs}", f"batch_size={batch_size}", f"seed={seed}", "progress=false"]
+        [f"optim={optim}", f"net={net}", f"epochs={epochs}", f"batch_size={batch_size}", f"seed={seed}",
+         "progress=false"]
     )
     with tempfile.TemporaryDirectory() as run_dir, contextlib.redirect_stdout(io.StringIO()):
         started = time.perf_counter()
@@ -63,7 +58,7 @@ def summarise(runs: list[dict[str, float]]) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = benchmark_parser(__doc__)
-    parser.add_argument("--net", default="mlp", choices=("mlp", "cnn", "perceptron"))
+    parser.add_argument("--net", default="mlp", choices=("mlp", "cnn", "perceptron"))  # mlp: 512x512 on digits
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--batch-size", default="16", help="images per update, or 'full' for batch gradient descent")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
@@ -72,12 +67,17 @@ def main(argv: list[str] | None = None) -> None:
     if args.smoke:
         args.net, args.epochs, args.seeds, args.optimizers = "perceptron", 1, [0], ["sgd", "adam"]
 
-    budget = {"data": "digits", "net": args.net, "epochs": args.epochs, "batch_size": args.batch_size, "seeds": args.seeds}
+    budget = {
+        "data": "digits", "net": args.net, "epochs": args.epochs, "batch_size": args.batch_size, "seeds": args.seeds
+    }
     print(f"digits, same budget for every optimizer: {budget}")
-    measure(args.optimizers[0], net=args.net, epochs=1, batch_size=args.batch_size, seed=0)  # imports, caches: not timed
+    # Imports and caches, not timed.
+    measure(args.optimizers[0], net=args.net, epochs=1, batch_size=args.batch_size, seed=0)
     results: dict[str, Any] = {}
     for optim in args.optimizers:
-        runs = [measure(optim, net=args.net, epochs=args.epochs, batch_size=args.batch_size, seed=s) for s in args.seeds]
+        runs = [
+            measure(optim, net=args.net, epochs=args.epochs, batch_size=args.batch_size, seed=s) for s in args.seeds
+        ]
         results[optim] = summarise(runs)
         print(f"{optim}: test accuracy {results[optim]['test_accuracy_mean']:.4f}", file=sys.stderr, flush=True)
     print_table(
