@@ -1,13 +1,5 @@
-"""Taxi throughput and sample efficiency, all in one run on one machine.
-
-(a) raw env throughput with a random policy, (b) rlkit's Q-learning training throughput (default
-`env=taxi` config, TensorBoard logging on), (c) a plain textbook Q-learning loop written here (numpy
-table, alpha 0.1, epsilon decaying to 0.05). Then, with a 100-episode greedy evaluation every 2,000
-steps for both learners, the env steps and training wall time (evaluation excluded) until the greedy
-mean first reaches 7.0.
-
-    python benchmarks/taxi.py [--seeds 5] [--steps 200000] [--learn-steps 300000] [--json] [--smoke] [--results-dir DIR]
-"""
+"""Taxi throughput (raw env, rlkit's Q-learning, a textbook loop) and sample efficiency (steps and training time until
+a 100-episode greedy mean first reaches 7.0), all in one run on one machine."""
 
 from __future__ import annotations
 
@@ -57,6 +49,7 @@ def raw_env_steps_per_sec(steps: int, seed: int) -> float:
 
 
 def rlkit_run(cfg: dict, *, steps: int, seed: int, eval_every: int, final_episodes: int = FINAL_EPISODES) -> dict:
+    # The default `env=taxi` config, TensorBoard logging on, as a real run.
     env, eval_env = make_train_env(cfg["env"]), make_env(cfg["env"])
     agent = build_agent(
         cfg, observation_space=env.observation_space, action_space=env.action_space,
@@ -129,7 +122,9 @@ def main() -> None:
     parser = benchmark_parser(__doc__)
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--steps", type=int, default=200_000, help="env steps per throughput run")
-    parser.add_argument("--learn-steps", type=int, default=300_000, help="step budget of the textbook sample-efficiency runs")
+    parser.add_argument(
+        "--learn-steps", type=int, default=300_000, help="step budget of the textbook sample-efficiency runs"
+    )
     args = parser.parse_args()
     if args.smoke:  # rlkit learns for its config's total_steps: cut that too
         args.seeds, args.steps, args.learn_steps = 1, 2_000, 4_000
@@ -139,9 +134,13 @@ def main() -> None:
     raw, rlkit_tp, textbook_tp, rlkit_learn, textbook_learn = [], [], [], [], []
     for seed in range(args.seeds):
         raw.append(raw_env_steps_per_sec(args.steps, seed))
-        rlkit_tp.append(rlkit_run(cfg, steps=args.steps, seed=seed, eval_every=0, final_episodes=final_episodes)["steps_per_sec"])
+        rlkit_tp.append(
+            rlkit_run(cfg, steps=args.steps, seed=seed, eval_every=0, final_episodes=final_episodes)["steps_per_sec"]
+        )
         textbook_tp.append(textbook_run(steps=args.steps, seed=seed, eval_every=0)["steps_per_sec"])
-        rlkit_learn.append(rlkit_run(cfg, steps=int(cfg["total_steps"]), seed=seed, eval_every=EVAL_EVERY, final_episodes=final_episodes))
+        rlkit_learn.append(rlkit_run(
+            cfg, steps=int(cfg["total_steps"]), seed=seed, eval_every=EVAL_EVERY, final_episodes=final_episodes
+        ))
         textbook_learn.append(textbook_run(steps=args.learn_steps, seed=seed, eval_every=EVAL_EVERY))
         print(f"seed {seed}: rlkit reached {TARGET} at {rlkit_learn[-1]['steps_to_target']} steps, "
               f"textbook at {textbook_learn[-1]['steps_to_target']}", flush=True)
@@ -170,8 +169,10 @@ def main() -> None:
 
     rows = [
         ("raw env, random policy", f"{figures['raw_steps_per_sec']:,.0f}", "1.00", "-", "-"),
-        ("rlkit Q-learning", f"{figures['rlkit_steps_per_sec']:,.0f}", f"{figures['rlkit_over_raw']:.2f}", f"{s_rl}", f"{t_rl:.2f}" if t_rl else "-"),
-        ("textbook Q-learning", f"{figures['textbook_steps_per_sec']:,.0f}", f"{figures['textbook_over_raw']:.2f}", f"{s_tb}", f"{t_tb:.2f}" if t_tb else "-"),
+        ("rlkit Q-learning", f"{figures['rlkit_steps_per_sec']:,.0f}", f"{figures['rlkit_over_raw']:.2f}", f"{s_rl}",
+         f"{t_rl:.2f}" if t_rl else "-"),
+        ("textbook Q-learning", f"{figures['textbook_steps_per_sec']:,.0f}", f"{figures['textbook_over_raw']:.2f}",
+         f"{s_tb}", f"{t_tb:.2f}" if t_tb else "-"),
     ]
     print(f"\nTaxi, median of {args.seeds} seeds")
     print_table(("", "steps/s", "x raw", f"steps to {TARGET}", f"s to {TARGET}"), rows)
