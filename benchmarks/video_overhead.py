@@ -1,15 +1,5 @@
-"""What the evaluation videos and their Q-value overlay cost a default CartPole run (issue 12: at most 5%).
-
-    python benchmarks/video_overhead.py [--repeats 3] [--total-steps 50000] [--json] [--smoke] [--results-dir DIR]
-
-Runs `python -m rlkit.train env=cartpole` in this process with its default videos (conf/tuned/cartpole_dqn.yaml)
-and with video.every_steps=0: same seed, same steps, the two alternating so machine load falls on both.
-Reports the seconds the videos themselves took (time/video_seconds, measured inside each run) against the
-training loop's time and the run's wall time, and the median wall and CPU time of whole runs with and without
-videos. On a shared machine the wall medians move with other jobs' load more than the videos cost; CPU time
-and the in-run video seconds do not.
-The same seed must give the same final return with and without videos: recording never touches training.
-"""
+"""What the evaluation videos and their Q-value overlay cost a default CartPole run (the aim: at most 5%), and
+that recording never touches training: the same seed gives the same final return with and without videos."""
 
 from __future__ import annotations
 
@@ -44,10 +34,15 @@ def run_once(*, videos: bool, total_steps: int, extra: list[str]) -> dict[str, A
         wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
         events = EventAccumulator(run_dir, size_guidance={"scalars": 0})
         events.Reload()
-        video_seconds = [e.value for e in events.Scalars(tb.VIDEO_SECONDS)] if tb.VIDEO_SECONDS in events.Tags()["scalars"] else []
+        # Measured inside the run: on a shared machine, wall medians move with other jobs' load more than the videos
+        # cost; CPU time and the in-run video seconds do not.
+        video_seconds = (
+            [e.value for e in events.Scalars(tb.VIDEO_SECONDS)] if tb.VIDEO_SECONDS in events.Tags()["scalars"] else []
+        )
     return {
-        "wall_seconds": wall, "cpu_seconds": cpu, "train_seconds": result.train_seconds, "video_seconds": sum(video_seconds),
-        "videos": len(video_seconds), "final_return": result.final_eval.mean if result.final_eval else float("nan"),
+        "wall_seconds": wall, "cpu_seconds": cpu, "train_seconds": result.train_seconds,
+        "video_seconds": sum(video_seconds), "videos": len(video_seconds),
+        "final_return": result.final_eval.mean if result.final_eval else float("nan"),
     }
 
 
@@ -61,7 +56,11 @@ def main() -> None:
         args.repeats, args.total_steps = 1, 2000
         extra = ["video.every_steps=1000", "eval_every_steps=0", "final_eval_episodes=2"]
 
-    run_once(videos=True, total_steps=1000, extra=["video.every_steps=500", "eval_every_steps=0", "final_eval_episodes=1"])  # warm-up
+    run_once(  # warm-up
+        videos=True, total_steps=1000, extra=["video.every_steps=500", "eval_every_steps=0", "final_eval_episodes=1"]
+    )
+    # The default videos (conf/tuned/cartpole_dqn.yaml) against video.every_steps=0, same seed and steps, in this
+    # process, alternating so machine load falls on both.
     runs: dict[str, list[dict[str, Any]]] = {"videos off": [], "videos on": []}
     for repeat in range(args.repeats):
         order = [False, True] if repeat % 2 == 0 else [True, False]
@@ -69,7 +68,8 @@ def main() -> None:
             figures = run_once(videos=videos, total_steps=args.total_steps, extra=extra)
             runs["videos on" if videos else "videos off"].append(figures)
             print(f"repeat {repeat + 1}, videos {'on' if videos else 'off'}: {figures['wall_seconds']:.1f} s wall, "
-                  f"{figures['video_seconds']:.2f} s in {figures['videos']} videos, final return {figures['final_return']:.1f}", flush=True)
+                  f"{figures['video_seconds']:.2f} s in {figures['videos']} videos, "
+                  f"final return {figures['final_return']:.1f}", flush=True)
 
     def median(mode: str, key: str) -> float:
         return statistics.median(r[key] for r in runs[mode])
@@ -87,13 +87,16 @@ def main() -> None:
         "video_seconds_over_train_seconds": median("videos on", "video_seconds") / median("videos on", "train_seconds"),
         "video_seconds_over_wall_seconds": median("videos on", "video_seconds") / on_wall,
         "videos_per_run": runs["videos on"][0]["videos"],
-        "same_final_return": all(a["final_return"] == b["final_return"] for a, b in zip(runs["videos on"], runs["videos off"], strict=True)),
+        "same_final_return": all(
+            a["final_return"] == b["final_return"] for a, b in zip(runs["videos on"], runs["videos off"], strict=True)
+        ),
         "runs": runs,
     }
     print_table(
         ["cartpole, seed 0", "wall s (median)", "CPU s", "training loop s", "video s", "final return"],
-        [[mode, f"{median(mode, 'wall_seconds'):.1f}", f"{median(mode, 'cpu_seconds'):.1f}", f"{median(mode, 'train_seconds'):.1f}",
-          f"{median(mode, 'video_seconds'):.2f}", f"{median(mode, 'final_return'):.1f}"] for mode in runs],
+        [[mode, f"{median(mode, 'wall_seconds'):.1f}", f"{median(mode, 'cpu_seconds'):.1f}",
+          f"{median(mode, 'train_seconds'):.1f}", f"{median(mode, 'video_seconds'):.2f}",
+          f"{median(mode, 'final_return'):.1f}"] for mode in runs],
     )
     walls = [r["wall_seconds"] for mode in runs for r in runs[mode]]
     print(f"videos + overlay: {figures['median_video_seconds']:.2f} s per run (time/video_seconds), "
