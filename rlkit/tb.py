@@ -28,7 +28,7 @@ SUPERVISED_TEST_LOSS = "supervised/test_loss"
 SUPERVISED_TEST_ACCURACY = "supervised/test_accuracy"
 SUPERVISED_CONFUSION_MATRIX = "supervised/confusion_matrix"
 # What supervised runs logged before their prefix; report reads both.
-SUPERVISED_TEST_ACCURACY_BEFORE_ISSUE_11 = "test/accuracy"
+SUPERVISED_TEST_ACCURACY_UNPREFIXED = "test/accuracy"
 
 
 def evaluation_metrics(mean: float, std: float, seconds: float) -> dict[str, float]:

@@ -31,7 +31,7 @@ class Metric(NamedTuple):
 METRICS = (
     Metric(tb.EVAL_RETURN_MEAN, "return", "env steps", 2),
     Metric(tb.SUPERVISED_TEST_ACCURACY, "test accuracy", "epochs", 4),
-    Metric(tb.SUPERVISED_TEST_ACCURACY_BEFORE_ISSUE_11, "test accuracy", "epochs", 4),
+    Metric(tb.SUPERVISED_TEST_ACCURACY_UNPREFIXED, "test accuracy", "epochs", 4),
 )
 
 
@@ -139,7 +139,7 @@ def load_runs(root: Path) -> list[Run]:
         raise RlkitError(f"{root} is not a folder; give a run or sweep folder such as runs/multirun/<date>/<time>")
     runs = [run for run in map(load_run, find_run_dirs(root)) if run is not None]
     if not runs:
-        tags = " or ".join(m.tag for m in METRICS if m.tag != tb.SUPERVISED_TEST_ACCURACY_BEFORE_ISSUE_11)
+        tags = " or ".join(m.tag for m in METRICS if m.tag != tb.SUPERVISED_TEST_ACCURACY_UNPREFIXED)
         raise RlkitError(f"no TensorBoard runs with {tags} below {root}; give a run or sweep folder")
     first = next(m for m in METRICS if any(run.metric == m for run in runs))
     return [run for run in runs if run.metric == first]

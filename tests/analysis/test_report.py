@@ -170,7 +170,7 @@ def test_probability_of_improvement_compares_settings_within_an_env(two_settings
     assert "## Probability of improvement" in paths[-1].read_text() and len(paths) == 3
 
 
-@pytest.mark.parametrize("tag", [tb.SUPERVISED_TEST_ACCURACY, tb.SUPERVISED_TEST_ACCURACY_BEFORE_ISSUE_11])
+@pytest.mark.parametrize("tag", [tb.SUPERVISED_TEST_ACCURACY, tb.SUPERVISED_TEST_ACCURACY_UNPREFIXED])
 def test_supervised_runs_are_reported_on_test_accuracy_per_epoch(tmp_path, tag):
     for seed, accuracy in enumerate([0.98, 0.99, 0.97]):
         config = {"seed": seed, "data": {"name": "digits"}, "epochs": 2}
