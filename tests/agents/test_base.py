@@ -1,4 +1,4 @@
-"""The learning maths of rlkit.agents.base as pure functions: schedules, epsilon-greedy, step crossings, space checks."""
+"""The learning maths of rlkit.agents.base as pure functions: schedules, epsilon-greedy, the Every cadence, space checks."""
 
 import re
 import sys
