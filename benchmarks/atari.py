@@ -23,7 +23,7 @@ from rlkit import tb  # noqa: E402
 from rlkit.cli.app import conf_dir  # noqa: E402
 from rlkit.config.registry import build_agent  # noqa: E402
 from rlkit.envs.builders import make_train_env, single_spaces  # noqa: E402
-from rlkit.loop import train  # noqa: E402
+from rlkit.loop import TrainPlan, train  # noqa: E402
 from rlkit.replay.buffer import ReplayBuffer  # noqa: E402
 from rlkit.replay.frames import FrameReplayBuffer  # noqa: E402
 from rlkit.replay.rings import StepRings  # noqa: E402
@@ -98,16 +98,16 @@ def rlkit_run(cfg: dict[str, Any], *, measure_steps: int, seed: int, device: tor
         logger = tb.Logger(log_dir)  # as a real run: TensorBoard on
         # Stop one vector step short of learning_starts: the first update (and compiling) falls in the warm-up.
         fill_steps = cfg["agent"]["learning_starts_steps"] - cfg["env"].get("num_envs", 1)
-        filled = train(env=env, agent=agent, logger=logger, total_steps=fill_steps, seed=seed, progress=False)
+        filled = train(env=env, agent=agent, plan=TrainPlan(total_steps=fill_steps, seed=seed, progress=False), logger=logger)
         started = time.perf_counter()
         for _ in range(3):
             agent._learn()  # private: warm-up outside the clock (compiling takes a minute, once per run)
         synchronize(device)
         warmup_s = time.perf_counter() - started
-        result = train(
-            env=env, agent=agent, logger=logger, total_steps=filled.steps + measure_steps, seed=seed,
-            start_step=filled.steps, progress=False,
+        plan = TrainPlan(
+            total_steps=filled.steps + measure_steps, seed=seed, progress=False, start_step=filled.steps
         )
+        result = train(env=env, agent=agent, plan=plan, logger=logger)
         logger.close()
     update_ms = time_updates(agent, device)
     env.close()

@@ -65,8 +65,8 @@ def run_sb3(seed: int, steps: int, eval_every: int, threads: int) -> dict[str, A
     if threads > 0:
         torch.set_num_threads(threads)
 
-    class Greedy:
-        def act(self, obs: Any, *, explore: bool) -> int:
+    class Greedy:  # a Policy (rlkit.agents.base) over SB3's network: evaluate only calls act
+        def act(self, obs: Any) -> int:
             return int(model.predict(obs, deterministic=True)[0])
 
     class PeriodicEval(BaseCallback):

@@ -20,7 +20,7 @@ from benchmarks.common import benchmark_parser, print_table, write_results  # no
 from rlkit import tb  # noqa: E402
 from rlkit.config.registry import build_agent  # noqa: E402
 from rlkit.envs.builders import make_train_env  # noqa: E402
-from rlkit.loop import train  # noqa: E402
+from rlkit.loop import TrainPlan, train  # noqa: E402
 
 ASYNC_COPIES = 8
 GOAL_STEPS_PER_SEC, GOAL_OVER_SB3 = 1000, 2.0  # the project's goal for one env on a GPU
@@ -84,9 +84,8 @@ def interleaved_update_ms(
         for mode in modes
     }
     first = agents[modes[0]]
-    train(
-        env=env, agent=first, logger=tb.Logger(None), total_steps=sizes["learning_starts"] - 1, seed=0, progress=False
-    )
+    plan = TrainPlan(total_steps=sizes["learning_starts"] - 1, seed=0, progress=False)
+    train(env=env, agent=first, plan=plan, logger=tb.Logger(None))
     env.close()
     for agent in agents.values():
         agent.replay = first.replay

@@ -21,7 +21,7 @@ from rlkit import tb  # noqa: E402
 from rlkit.cli.app import conf_dir  # noqa: E402
 from rlkit.config.registry import build_agent  # noqa: E402
 from rlkit.envs.builders import make_env, make_train_env, resolve_env_id  # noqa: E402
-from rlkit.loop import evaluate, train  # noqa: E402
+from rlkit.loop import TrainPlan, evaluate, train  # noqa: E402
 from rlkit.runtime import resolve_device  # noqa: E402
 
 TARGET = 7.0
@@ -57,13 +57,11 @@ def rlkit_run(cfg: dict, *, steps: int, seed: int, eval_every: int, final_episod
     )
     with tempfile.TemporaryDirectory() as log_dir:
         logger = tb.Logger(log_dir)
-        result = train(
-            env=env, agent=agent, logger=logger, total_steps=steps, seed=seed, eval_env=eval_env,
-            eval_every_steps=eval_every, eval_episodes=EVAL_EPISODES, progress=False,
-        )
+        plan = TrainPlan(total_steps=steps, seed=seed, eval_every_steps=eval_every, eval_episodes=EVAL_EPISODES, progress=False)
+        result = train(env=env, agent=agent, plan=plan, logger=logger, eval_env=eval_env)
         logger.close()
     first = next((e for e in result.evaluations if e.result.mean >= TARGET), None)
-    final = evaluate(eval_env, agent, episodes=final_episodes, seed=seed + 1_000_000).mean
+    final = evaluate(eval_env, agent.policy(), episodes=final_episodes, seed=seed + 1_000_000).mean
     return {
         "steps_per_sec": result.steps_per_sec,
         "steps_to_target": first.step if first else None,

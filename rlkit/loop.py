@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import gymnasium as gym
 import numpy as np
 from tqdm.auto import tqdm
 
 from rlkit import tb
-from rlkit.agents.base import Agent, Transition
+from rlkit.agents.base import Agent, Every, Policy, Transition, check_finite_loss
 from rlkit.runtime import one_torch_thread
 
 
@@ -25,9 +27,11 @@ class VideoRecorder(Protocol):
 
     every_steps: int
 
-    def record(self, agent: Agent, step: int) -> float:
+    def record(self, policy: Policy, step: int) -> float:
         """Seconds spent, kept out of training time as evaluations are."""
         ...
+
+
 class Saver(Protocol):
     """Writes the run's state at a step (rlkit.runs.resume.Checkpointer); the loop only says when."""
 
@@ -88,7 +92,7 @@ class TrainResult:
 
 def evaluate(
     env: gym.Env,
-    agent: Agent,
+    policy: Policy,
     *,
     episodes: int,
     seed: int | None = None,
@@ -104,11 +108,11 @@ def evaluate(
     the episodes done, the steps and the mean so far, so a long evaluation never looks hung (issue 11).
     """
     with one_torch_thread():
-        return _greedy_episodes(env, agent, episodes=episodes, seed=seed, max_steps=max_steps, progress=progress, desc=desc)
+        return _greedy_episodes(env, policy, episodes=episodes, seed=seed, max_steps=max_steps, progress=progress, desc=desc)
 
 
 def _greedy_episodes(
-    env: gym.Env, agent: Agent, *, episodes: int, seed: int | None, max_steps: int | None, progress: bool, desc: str
+    env: gym.Env, policy: Policy, *, episodes: int, seed: int | None, max_steps: int | None, progress: bool, desc: str
 ) -> EvalResult:
     started = time.perf_counter()
     budget = max_steps if max_steps is not None else sys.maxsize
@@ -127,7 +131,7 @@ def _greedy_episodes(
         obs, _ = env.reset(seed=None if seed is None else seed + episode)
         total, length, done = 0.0, 0, False
         while not done and steps < budget:
-            obs, reward, terminated, truncated, _ = env.step(agent.act(obs, explore=False))
+            obs, reward, terminated, truncated, _ = env.step(policy.act(obs))
             total += float(reward)
             length += 1
             steps += 1
@@ -149,9 +153,69 @@ def _greedy_episodes(
     return EvalResult(np.array(returns), np.array(lengths, dtype=np.int64), time.perf_counter() - started, cut_short)
 
 
-def next_multiple(step: int, every: int) -> int:
-    """First multiple of `every` after `step`; never, if every <= 0."""
-    return (step // every + 1) * every if every > 0 else sys.maxsize
+@dataclass(frozen=True)
+class TrainPlan:
+    """What one call of train() does and when; cadences in env steps, 0 for never. start_step > 0 resumes a run."""
+
+    total_steps: int
+    seed: int
+    eval_every_steps: int = 0
+    eval_episodes: int = 10
+    eval_max_steps: int | None = None
+    log_every_steps: int = 1000
+    checkpoint_every_steps: int = 0
+    progress: bool = True
+    start_step: int = 0
+
+
+class Stopwatch:
+    """Training seconds: wall time since start, less the time spent inside off_clock() (evaluations, videos)."""
+
+    def __init__(self, *, step: int = 0, clock: Callable[[], float] = time.perf_counter) -> None:
+        self._clock = clock
+        self._started = clock()
+        self._off = 0.0
+        self._lap_step, self._lap_seconds = step, 0.0
+
+    @contextmanager
+    def off_clock(self) -> Iterator[None]:
+        paused = self._clock()
+        try:
+            yield
+        finally:
+            self._off += self._clock() - paused
+
+    def seconds(self) -> float:
+        return self._clock() - self._started - self._off
+
+    def lap(self, step: int) -> float:
+        """Env steps per training second since the previous lap (or the start)."""
+        seconds = self.seconds()
+        rate = (step - self._lap_step) / max(seconds - self._lap_seconds, 1e-9)
+        self._lap_step, self._lap_seconds = step, seconds
+        return rate
+
+
+@dataclass(frozen=True)
+class Cadence:
+    """The loop's four "every N steps" events; one the run lacks the part for (no eval env, no saver) is Every(0)."""
+
+    log: Every
+    eval: Every
+    video: Every
+    checkpoint: Every
+
+    @classmethod
+    def of(cls, plan: TrainPlan, *, evaluating: bool, video: VideoRecorder | None, saving: bool) -> Cadence:
+        return cls(
+            log=Every(plan.log_every_steps), eval=Every(plan.eval_every_steps if evaluating else 0),
+            video=Every(video.every_steps if video is not None else 0),
+            checkpoint=Every(plan.checkpoint_every_steps if saving else 0),
+        )
+
+    def next_event(self, step: int) -> int:
+        """The first step after `step` at which any event is due: before it the loop only acts, steps and observes."""
+        return min(self.log.next_after(step), self.eval.next_after(step), self.video.next_after(step), self.checkpoint.next_after(step))
 
 
 class EpisodeWindow:
@@ -170,6 +234,17 @@ class EpisodeWindow:
         self.returns.append(float(episode_return))
         self.lengths.append(int(length))
 
+    def add_vector(self, info: Mapping[str, Any]) -> None:
+        """The episodes a vector env's step ended, as RecordEpisodeStatistics marks them in info["_episode"]."""
+        if "episode" in info:
+            for i in np.flatnonzero(info["_episode"]):
+                self.add(info["episode"]["r"][i], info["episode"]["l"][i])
+
+    def add_single(self, info: Mapping[str, Any]) -> None:
+        """The episode a single env's step ended."""
+        if "episode" in info:  # absent when a lost life ended the episode but not the game (Atari)
+            self.add(info["episode"]["r"], info["episode"]["l"])
+
     def flush(self) -> dict[str, float]:
         if not self.returns:
             return {}
@@ -184,104 +259,97 @@ def train(
     *,
     env: gym.Env | gym.vector.VectorEnv,
     agent: Agent,
+    plan: TrainPlan,
     logger: tb.Logger,
-    total_steps: int,
-    seed: int,
     eval_env: gym.Env | None = None,
-    eval_every_steps: int = 0,
-    eval_episodes: int = 10,
-    eval_max_steps: int | None = None,
-    log_every_steps: int = 1000,
-    checkpoint_every_steps: int = 0,
     saver: Saver | None = None,
-    start_step: int = 0,
     stop: StopRequest | None = None,
-    progress: bool = True,
     video: VideoRecorder | None = None,
 ) -> TrainResult:
     """Act, step, observe, log, evaluate, checkpoint. Env steps count every copy of a vector env.
 
-    With start_step > 0 the run resumes: the env is reset without a seed, continuing the RNG state the
+    With plan.start_step > 0 the run resumes: the env is reset without a seed, continuing the RNG state the
     caller restored. When `stop.requested` turns true the loop ends after the current step.
     """
     vector = isinstance(env, gym.vector.VectorEnv)
     num_envs = env.num_envs if vector else 1
-    obs, _ = env.reset(seed=seed if start_step == 0 else None)
+    obs, _ = env.reset(seed=plan.seed if plan.start_step == 0 else None)
     valid = np.ones(num_envs, dtype=bool) if vector else True
-    step = start_step
+    step = plan.start_step
     result = TrainResult(steps=step, episodes=0, train_seconds=0.0, start_step=step)
-    next_log = next_multiple(step, log_every_steps)
-    next_eval = next_multiple(step, eval_every_steps) if eval_env is not None else sys.maxsize
-    next_checkpoint = next_multiple(step, checkpoint_every_steps) if saver is not None else sys.maxsize
-    next_video = next_multiple(step, video.every_steps) if video is not None else sys.maxsize
-    next_event = min(next_log, next_eval, next_checkpoint, next_video)
+    cadence = Cadence.of(plan, evaluating=eval_env is not None, video=video, saving=saver is not None)
+    next_event = cadence.next_event(step)
     window = EpisodeWindow()
-    bar = tqdm(total=total_steps, initial=step, unit="step", disable=not progress, mininterval=0.5, dynamic_ncols=True)
-    started = window_start = time.perf_counter()
-    window_steps = step
-    off_clock = off_clock_total = 0.0  # seconds of evaluations and videos: in this log window, and in all
+    bar = tqdm(total=plan.total_steps, initial=step, unit="step", disable=not plan.progress, mininterval=0.5, dynamic_ncols=True)
+    clock = Stopwatch(step=step)  # evaluations and videos run off the training clock
 
-    while step < total_steps:
+    while step < plan.total_steps:
         action = agent.act(obs, explore=True)
         next_obs, reward, terminated, truncated, info = env.step(action)
         metrics = agent.observe(Transition(obs, action, reward, next_obs, terminated, truncated, valid))
         step += num_envs
         if metrics:
+            check_finite_loss(agent, step=step)  # a diverged network stops the run before it is logged or saved
             logger.scalars(metrics, step)
         if vector:
             valid = ~(terminated | truncated)  # the next step of these copies is gymnasium's autoreset step
-            if "episode" in info:
-                for i in np.flatnonzero(info["_episode"]):
-                    window.add(info["episode"]["r"][i], info["episode"]["l"][i])
+            window.add_vector(info)
         elif terminated or truncated:
-            if "episode" in info:  # absent when a lost life ended the episode but not the game (Atari)
-                window.add(info["episode"]["r"], info["episode"]["l"])
+            window.add_single(info)
             next_obs, _ = env.reset()
         obs = next_obs
         if stop is not None and stop.requested:
             break
         if step < next_event:
             continue
-
-        if step >= next_log:
-            now = time.perf_counter()
-            line = {tb.STEPS_PER_SEC: (step - window_steps) / max(now - window_start - off_clock, 1e-9), **window.flush()}
-            logger.scalars(line, step)
-            if tb.EPISODIC_RETURN in line:
-                result.train_returns.append((step, line[tb.EPISODIC_RETURN]))
-                bar.set_postfix(episodes=window.episodes, ret=f"{line[tb.EPISODIC_RETURN]:.2f}", refresh=False)
-            bar.update(step - bar.n)
-            window_start, window_steps, off_clock = now, step, 0.0
-            next_log = next_multiple(step, log_every_steps)
-        if step >= next_eval and step < total_steps:
-            trained_seconds = time.perf_counter() - started - off_clock_total
-            evaluation = evaluate(
-                eval_env, agent, episodes=eval_episodes, seed=seed + 10_000 + step, max_steps=eval_max_steps,
-                progress=progress, desc=f"evaluation at step {step:,}",
-            )
-            result.evaluations.append(Evaluation(step, trained_seconds, evaluation))
-            logger.scalars(tb.evaluation_metrics(evaluation.mean, evaluation.std, evaluation.seconds), step)
-            off_clock += evaluation.seconds
-            off_clock_total += evaluation.seconds
-            next_eval = next_multiple(step, eval_every_steps)
-        if step >= next_video:  # also at the last step: the trained agent's episode
-            with one_torch_thread():
-                seconds = video.record(agent, step)
-            off_clock += seconds  # off the training clock, as evaluations are
-            off_clock_total += seconds
-            next_video = next_multiple(step, video.every_steps)
-        if step >= next_checkpoint and step < total_steps:
+        before = step - num_envs  # a vector env's step crosses a multiple without landing on it
+        if cadence.log.crossed(before, step):
+            _log_window(logger, window, result, bar, step=step, steps_per_sec=clock.lap(step))
+        if cadence.eval.crossed(before, step) and step < plan.total_steps:
+            _evaluate_during_training(eval_env, agent.policy(), plan, logger, result, clock, step=step)
+        if cadence.video.crossed(before, step):  # also at the last step: the trained agent's episode
+            with clock.off_clock(), one_torch_thread():
+                video.record(agent.policy(), step)
+        if cadence.checkpoint.crossed(before, step) and step < plan.total_steps:
             logger.flush()  # every point up to a checkpoint is on disk with it: a resume keeps them all
             saver.save(step)
-            next_checkpoint = next_multiple(step, checkpoint_every_steps)
-        next_event = min(next_log, next_eval, next_checkpoint, next_video)
+        next_event = cadence.next_event(step)
+    return _finish(logger, window, result, bar, saver, step=step, interrupted=step < plan.total_steps, train_seconds=clock.seconds())
 
+
+def _log_window(logger: tb.Logger, window: EpisodeWindow, result: TrainResult, bar: tqdm, *, step: int, steps_per_sec: float) -> None:
+    """One log line: training speed and the episodes that ended in the window, which also make the learning curve."""
+    line = {tb.STEPS_PER_SEC: steps_per_sec, **window.flush()}
+    logger.scalars(line, step)
+    if tb.EPISODIC_RETURN in line:
+        result.train_returns.append((step, line[tb.EPISODIC_RETURN]))
+        bar.set_postfix(episodes=window.episodes, ret=f"{line[tb.EPISODIC_RETURN]:.2f}", refresh=False)
+    bar.update(step - bar.n)
+
+
+def _evaluate_during_training(
+    eval_env: gym.Env, policy: Policy, plan: TrainPlan, logger: tb.Logger, result: TrainResult, clock: Stopwatch, *, step: int
+) -> None:
+    """Greedy episodes on the live weights, off the training clock; logged and kept in the result."""
+    trained_seconds = clock.seconds()
+    with clock.off_clock():
+        evaluation = evaluate(
+            eval_env, policy, episodes=plan.eval_episodes, seed=plan.seed + 10_000 + step, max_steps=plan.eval_max_steps,
+            progress=plan.progress, desc=f"evaluation at step {step:,}",
+        )
+    result.evaluations.append(Evaluation(step, trained_seconds, evaluation))
+    logger.scalars(tb.evaluation_metrics(evaluation.mean, evaluation.std, evaluation.seconds), step)
+
+
+def _finish(
+    logger: tb.Logger, window: EpisodeWindow, result: TrainResult, bar: tqdm, saver: Saver | None, *, step: int,
+    interrupted: bool, train_seconds: float,
+) -> TrainResult:
+    """The last window's episodes, the result's totals and the final checkpoint (an interrupted run's too)."""
     logger.scalars(window.flush(), step)
     bar.update(step - bar.n)
     bar.close()
-    result.steps, result.episodes = step, window.episodes
-    result.interrupted = step < total_steps
-    result.train_seconds = time.perf_counter() - started - off_clock_total  # evaluations and videos excluded
+    result.steps, result.episodes, result.interrupted, result.train_seconds = step, window.episodes, interrupted, train_seconds
     if saver is not None:
         logger.flush()
         saver.save(step)

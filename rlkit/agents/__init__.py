@@ -1,5 +1,6 @@
-"""Agents behind one interface; rlkit.config.registry maps the names configs use to these classes."""
+"""Agents behind one interface, and the policies they hand out for acting; rlkit.config.registry maps the names
+configs use to these classes."""
 
-from rlkit.agents.base import Agent, ReplayOwner, Transition, linear_schedule
+from rlkit.agents.base import Agent, Policy, ReplayOwner, Transition, linear_schedule
 
-__all__ = ["Agent", "ReplayOwner", "Transition", "linear_schedule"]
+__all__ = ["Agent", "Policy", "ReplayOwner", "Transition", "linear_schedule"]

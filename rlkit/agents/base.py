@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import math
+import sys
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import gymnasium as gym
 import numpy as np
 
-from rlkit.errors import RlkitError
+from rlkit.errors import NonFiniteLossError, RlkitError
 
 NO_METRICS: Mapping[str, float] = {}
 
@@ -27,6 +30,22 @@ class Transition(NamedTuple):
 
 
 @runtime_checkable
+class Policy(Protocol):
+    """How to act, apart from how to learn: greedy actions and the Q-values behind them, from weights alone.
+
+    Play, evaluation, videos and the Q-value overlay hold one of these, never a learner with an optimizer and a replay.
+    """
+
+    def act(self, obs: Any) -> Any:
+        """The greedy action for one observation, or an array of them for a batch."""
+        ...
+
+    def q_values(self, obs: Any) -> np.ndarray:
+        """Q-values of one observation, shape (actions,), or of a batch, shape (batch, actions)."""
+        ...
+
+
+@runtime_checkable
 class Agent(Protocol):
     """How to act and how to learn, with nothing about networks or batches (tabular and deep agents fit)."""
 
@@ -36,6 +55,10 @@ class Agent(Protocol):
 
     def observe(self, transition: Transition) -> Mapping[str, float]:
         """Store the transition, learn when due, and return metrics to log (often empty)."""
+        ...
+
+    def policy(self) -> Policy:
+        """The greedy policy on the agent's live weights (no copy): what evaluation and videos act with."""
         ...
 
     def state_dict(self) -> dict[str, Any]:
@@ -54,6 +77,23 @@ class QValues(Protocol):
     def q_values(self, obs: Any) -> np.ndarray:
         """Q-values of one observation, shape (actions,), or of a batch, shape (batch, actions)."""
         ...
+
+
+@runtime_checkable
+class ReportsLoss(Protocol):
+    """A learner with a loss that can diverge (DQN); check_finite_loss asks it."""
+
+    def last_loss(self) -> float | None:
+        """The last update's loss (one device sync), None before the first update."""
+        ...
+
+
+def check_finite_loss(agent: Any, *, step: int) -> None:
+    """Stop a diverged run before it logs or saves that state: the loop calls this when observe returns metrics,
+    the checkpointer before every save."""
+    loss = agent.last_loss() if isinstance(agent, ReportsLoss) else None
+    if loss is not None and not math.isfinite(loss):
+        raise NonFiniteLossError(f"loss became {loss} by env step {step}")
 
 
 @runtime_checkable
@@ -99,9 +139,22 @@ def epsilon_greedy(q_values_BA: np.ndarray, *, epsilon: float, rng: np.random.Ge
     return actions_B
 
 
-def crossings(prev_step: int, step: int, every_steps: int) -> int:
-    """How many multiples of every_steps lie in (prev_step, step]: vector envs advance several steps at once."""
-    return step // every_steps - prev_step // every_steps
+@dataclass(frozen=True, slots=True)
+class Every:
+    """The one "every N env steps" cadence (N <= 0: never), for the loop's events and the agents' alike.
+
+    It counts multiples of N crossed, never equality: a vector env advances num_envs steps at once.
+    """
+
+    steps: int
+
+    def crossed(self, before: int, after: int) -> int:
+        """How many multiples of N lie in (before, after]."""
+        return after // self.steps - before // self.steps if self.steps > 0 else 0
+
+    def next_after(self, step: int) -> int:
+        """The first multiple of N after `step` (sys.maxsize when never): hot loops compare against it."""
+        return (step // self.steps + 1) * self.steps if self.steps > 0 else sys.maxsize
 
 
 def require_discrete(space: gym.Space, *, what: str, agent: str, fix: str) -> int:

@@ -4,7 +4,7 @@ optimizer, target-update rule and exploration schedule come in ready-made (rlkit
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,10 +14,10 @@ import torch
 from torch import nn
 
 from rlkit import tb
-from rlkit.agents.base import NO_METRICS, Transition, crossings, epsilon_greedy, linear_schedule, require_discrete, require_positive
+from rlkit.agents.base import NO_METRICS, Every, Transition, epsilon_greedy, linear_schedule, require_discrete, require_positive
 from rlkit.agents.target_nets import TargetUpdate
 from rlkit.agents.targets import bootstrap_q, td_target
-from rlkit.errors import NonFiniteLossError, RlkitError
+from rlkit.errors import RlkitError
 from rlkit.replay.buffer import Replay
 
 
@@ -36,6 +36,59 @@ class LinearSchedule:
 def stored_obs_dtype(space: gym.Space) -> np.dtype:
     """The dtype observations keep on their way to the network: Discrete states are int64 indices."""
     return np.dtype(np.int64) if isinstance(space, gym.spaces.Discrete) else np.dtype(space.dtype)
+
+
+class QNetworkPolicy:
+    """Greedy actions from a Q-network's weights on a device: no optimizer, no replay, no target network."""
+
+    def __init__(self, q_net: nn.Module, *, observation_space: gym.Space, device: torch.device | str) -> None:
+        self.q_net, self.device = q_net, torch.device(device)
+        self.obs_shape: tuple[int, ...] = tuple(observation_space.shape or ())
+        self.obs_dtype = stored_obs_dtype(observation_space)
+        # One-observation acting writes into this tensor through a numpy view: no allocation per step.
+        self._one_obs_np = np.zeros((1, *self.obs_shape), dtype=self.obs_dtype)
+        self._one_obs = torch.from_numpy(self._one_obs_np)
+
+    def act(self, obs: Any) -> Any:
+        if np.ndim(obs) == len(self.obs_shape):  # one observation: an int, from the preallocated input
+            self._one_obs_np[0] = obs
+            with torch.inference_mode():
+                return int(self.q_net(self._one_obs.to(self.device)).argmax())
+        return self.q_values(obs).argmax(axis=1)
+
+    def q_values(self, obs: Any) -> np.ndarray:
+        """Shape (actions,) for one observation, (batch, actions) for a batch."""
+        obs = np.asarray(obs, dtype=self.obs_dtype)
+        one = obs.ndim == len(self.obs_shape)
+        with torch.inference_mode():
+            q_BA = self.q_net(torch.as_tensor(obs[None] if one else obs).to(self.device)).cpu().numpy()
+        return q_BA[0] if one else q_BA
+
+
+def dqn_update(
+    obs: torch.Tensor, actions: torch.Tensor, rewards: torch.Tensor, next_obs: torch.Tensor, discounts: torch.Tensor,
+    weights: torch.Tensor | None, *, q_net: nn.Module, target_net: nn.Module, optimizer: torch.optim.Optimizer,
+    params: Sequence[torch.Tensor], loss: Callable[..., torch.Tensor], double: bool, max_grad_norm: float | None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor]:
+    """One gradient step on a batch, all on the device: (loss, mean Q, gradient norm or None, |TD error|_B).
+
+    `discounts` is gamma ** n per row (0 past a termination); `weights` are a prioritized replay's importance
+    weights (None: uniform); `params` are q_net's, listed once (walking the module tree costs more than Adam's step).
+    """
+    q_B = q_net(obs).gather(1, actions.unsqueeze(1)).squeeze(1)
+    with torch.no_grad():
+        next_online_BA = q_net(next_obs) if double else None
+        next_q_B = bootstrap_q(target_net(next_obs), next_online_BA)
+        target_B = td_target(rewards, next_q_B, discounts)
+    if weights is None:
+        loss_value = loss(q_B, target_B)
+    else:  # prioritized: importance weights undo the sampling bias
+        loss_value = (weights * loss(q_B, target_B, reduction="none")).mean()
+    optimizer.zero_grad(set_to_none=True)
+    loss_value.backward()
+    grad_norm = None if max_grad_norm is None else nn.utils.clip_grad_norm_(params, max_grad_norm)
+    optimizer.step()
+    return loss_value.detach(), q_B.detach().mean(), grad_norm, (target_B - q_B).detach().abs()
 
 
 def compiled_update(update: Callable[..., tuple], device: torch.device) -> Callable[..., tuple]:
@@ -108,11 +161,10 @@ class DQNAgent:
         self.device = torch.device(device)
         self.obs_shape: tuple[int, ...] = tuple(observation_space.shape or ())
         self.obs_dtype = stored_obs_dtype(observation_space)
-        self._update = compiled_update(self._eager_update, self.device) if compile else self._eager_update
+        self._train_every, self._metrics_every = Every(self.train_every_steps), Every(self.metrics_every_steps)
+        self._update = compiled_update(self._bound_update, self.device) if compile else self._bound_update
         self._rng = np.random.default_rng(seed)
-        # One-observation acting writes into this tensor through a numpy view: no allocation per step.
-        self._act_obs_np = np.zeros((1, *self.obs_shape), dtype=self.obs_dtype)
-        self._act_obs = torch.from_numpy(self._act_obs_np)
+        self._policy = QNetworkPolicy(q_net, observation_space=observation_space, device=self.device)
         self._last_update: tuple[torch.Tensor, torch.Tensor, torch.Tensor | None] | None = None
         self.steps = self.updates = 0
         self.epsilon = float(exploration(0))
@@ -121,12 +173,12 @@ class DQNAgent:
         if np.ndim(obs) == len(self.obs_shape):  # one observation: the num_envs == 1 fast path
             if explore and self._rng.random() < self.epsilon:
                 return int(self._rng.integers(self.n_actions))
-            self._act_obs_np[0] = obs
-            with torch.inference_mode():
-                return int(self.q_net(self._act_obs.to(self.device)).argmax())
-        with torch.inference_mode():
-            q_BA = self.q_net(torch.as_tensor(obs).to(self.device)).cpu().numpy()
-        return epsilon_greedy(q_BA, epsilon=self.epsilon if explore else 0.0, rng=self._rng)
+            return self._policy.act(obs)
+        return epsilon_greedy(self._policy.q_values(obs), epsilon=self.epsilon if explore else 0.0, rng=self._rng)
+
+    def policy(self) -> QNetworkPolicy:
+        """Greedy on the online network itself: evaluation during training acts on the weights as they are."""
+        return self._policy
 
     def observe(self, transition: Transition) -> Mapping[str, float]:
         obs, action, reward, next_obs, terminated, truncated, valid = transition
@@ -143,13 +195,13 @@ class DQNAgent:
         prev_steps, self.steps = self.steps, self.steps + copies
         self.epsilon = self.exploration(self.steps)
         if self.steps >= self.learning_starts_steps:
-            updates = crossings(prev_steps, self.steps, self.train_every_steps) * self.gradient_steps
+            updates = self._train_every.crossed(prev_steps, self.steps) * self.gradient_steps
             # A run resumed without its replay refills the buffer before learning again.
             if updates and len(self.replay) >= min(self.learning_starts_steps, self.replay.capacity, self.batch_size * 4):
                 for _ in range(updates):
                     self._learn()
             self.target_update(self._target_params, self._params, prev_steps=prev_steps, steps=self.steps)
-        if crossings(prev_steps, self.steps, self.metrics_every_steps):
+        if self._metrics_every.crossed(prev_steps, self.steps):
             return self._metrics()
         return NO_METRICS
 
@@ -162,33 +214,18 @@ class DQNAgent:
         self.updates += 1
         self._last_update = (loss, q_mean, grad_norm)
 
-    def _eager_update(
-        self, obs: torch.Tensor, actions: torch.Tensor, rewards: torch.Tensor, next_obs: torch.Tensor,
-        discounts: torch.Tensor, weights: torch.Tensor | None,
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor]:
-        """One gradient step on a batch, all on the device: (loss, mean Q, gradient norm or None, |TD error|_B)."""
-        q_B = self.q_net(obs).gather(1, actions.unsqueeze(1)).squeeze(1)
-        with torch.no_grad():
-            next_online_BA = self.q_net(next_obs) if self.double else None
-            next_q_B = bootstrap_q(self.target_net(next_obs), next_online_BA)
-            target_B = td_target(rewards, next_q_B, discounts)
-        if weights is None:
-            loss = self.loss_fn(q_B, target_B)
-        else:  # prioritized: importance weights undo the sampling bias
-            loss = (weights * self.loss_fn(q_B, target_B, reduction="none")).mean()
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        grad_norm = None if self.max_grad_norm is None else nn.utils.clip_grad_norm_(self._params, self.max_grad_norm)
-        self.optimizer.step()
-        return loss.detach(), q_B.detach().mean(), grad_norm, (target_B - q_B).detach().abs()
+    def _bound_update(self, *batch: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor]:
+        """dqn_update on this agent's parts; compile=true wraps this very function."""
+        return dqn_update(
+            *batch, q_net=self.q_net, target_net=self.target_net, optimizer=self.optimizer, params=self._params,
+            loss=self.loss_fn, double=self.double, max_grad_norm=self.max_grad_norm,
+        )
 
-    def _check_finite(self) -> None:
-        """A diverged network must never be saved: checked at every report and before every checkpoint."""
-        if self._last_update is not None and not torch.isfinite(self._last_update[0]):
-            raise NonFiniteLossError(f"loss became {self._last_update[0].item()} by env step {self.steps} (update {self.updates})")
+    def last_loss(self) -> float | None:
+        """The last update's loss, for check_finite_loss (rlkit.agents.base): a diverged network is never saved."""
+        return None if self._last_update is None else self._last_update[0].item()
 
     def _metrics(self) -> dict[str, float]:
-        self._check_finite()
         metrics = {tb.EPSILON: self.epsilon}
         if self._last_update is not None:  # .item() only here: one device sync per report, not per update
             loss, q_mean, grad_norm = self._last_update
@@ -199,14 +236,9 @@ class DQNAgent:
 
     def q_values(self, obs: Any) -> np.ndarray:
         """The online network's Q-values for one observation, shape (actions,), or a batch, shape (batch, actions)."""
-        obs = np.asarray(obs, dtype=self.obs_dtype)
-        one = obs.ndim == len(self.obs_shape)
-        with torch.inference_mode():
-            q_BA = self.q_net(torch.as_tensor(obs[None] if one else obs).to(self.device)).cpu().numpy()
-        return q_BA[0] if one else q_BA
+        return self._policy.q_values(obs)
 
     def state_dict(self) -> dict[str, Any]:
-        self._check_finite()
         return {
             "q_net": self.q_net.state_dict(),
             "target_net": self.target_net.state_dict(),

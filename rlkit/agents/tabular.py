@@ -11,8 +11,38 @@ import numpy as np
 import torch
 
 from rlkit import tb
-from rlkit.agents.base import NO_METRICS, Transition, check_unit_interval, linear_schedule, require_discrete
+from rlkit.agents.base import NO_METRICS, Every, Transition, check_unit_interval, linear_schedule, require_discrete
 from rlkit.errors import RlkitError
+
+
+class TablePolicy:
+    """Greedy actions from a Q-table (a list of per-state rows): all that play and evaluation need of a tabular run."""
+
+    def __init__(self, q_table: list[list[float]]) -> None:
+        self.q_table = q_table  # shared, not copied: the agent updates these rows in place
+
+    def act(self, obs: Any) -> Any:
+        if isinstance(obs, np.ndarray) and obs.ndim == 1:
+            return np.fromiter((self._greedy(int(o)) for o in obs), dtype=np.int64, count=obs.shape[0])
+        return self._greedy(int(obs))
+
+    def _greedy(self, state: int) -> int:
+        row = self.q_table[state]
+        return row.index(max(row))
+
+    def q_values(self, obs: Any) -> np.ndarray:
+        """The table's row for one state, shape (actions,), or its rows for a batch of states."""
+        if np.ndim(obs) == 0:
+            return np.array(self.q_table[int(obs)], dtype=np.float64)
+        return np.array([self.q_table[int(state)] for state in obs], dtype=np.float64)
+
+
+def table_from_state(state: Mapping[str, Any], *, n_states: int, n_actions: int) -> list[list[float]]:
+    """A checkpoint's Q-table as rows, refused with one line when it does not fit the env."""
+    table = state["q_table"]
+    if tuple(table.shape) != (n_states, n_actions):
+        raise RlkitError(f"checkpoint Q-table has shape {tuple(table.shape)}, this env needs ({n_states}, {n_actions})")
+    return table.tolist()
 
 
 class QLearningAgent:
@@ -49,9 +79,10 @@ class QLearningAgent:
         self.epsilon_end = float(epsilon_end)
         self.epsilon_decay_steps = int(epsilon_decay_steps)
         self.metrics_every_steps = max(1, int(metrics_every_steps))
+        self._metrics_every = Every(self.metrics_every_steps)
         self.q_table = [[float(initial_q)] * self.n_actions for _ in range(self.n_states)]
         self.steps = 0
-        self._next_metrics_step = self.metrics_every_steps
+        self._next_metrics_step = self._metrics_every.next_after(0)
         self.epsilon = self.epsilon_start
         self._rng = random.Random(seed)
 
@@ -81,8 +112,8 @@ class QLearningAgent:
             )
         else:
             self.epsilon = self.epsilon_end
-        if self.steps >= self._next_metrics_step:
-            self._next_metrics_step += self.metrics_every_steps
+        if self.steps >= self._next_metrics_step:  # one comparison a step; the cadence is asked only when due
+            self._next_metrics_step = self._metrics_every.next_after(self.steps)
             return {tb.EPSILON: self.epsilon}
         return NO_METRICS
 
@@ -92,11 +123,13 @@ class QLearningAgent:
         row = self.q_table[state]
         row[action] += self.learning_rate * (target - row[action])
 
+    def policy(self) -> TablePolicy:
+        """Greedy on the live table (no copy)."""
+        return TablePolicy(self.q_table)
+
     def q_values(self, obs: Any) -> np.ndarray:
         """The table's row for one state, shape (actions,), or its rows for a batch of states."""
-        if np.ndim(obs) == 0:
-            return np.array(self.q_table[int(obs)], dtype=np.float64)
-        return np.array([self.q_table[int(state)] for state in obs], dtype=np.float64)
+        return self.policy().q_values(obs)
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -107,14 +140,9 @@ class QLearningAgent:
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        table = state["q_table"]
-        if tuple(table.shape) != (self.n_states, self.n_actions):
-            raise RlkitError(
-                f"checkpoint Q-table has shape {tuple(table.shape)}, this env needs ({self.n_states}, {self.n_actions})"
-            )
-        self.q_table = table.tolist()
+        self.q_table[:] = table_from_state(state, n_states=self.n_states, n_actions=self.n_actions)  # in place: a policy handed out shares it
         self.steps = int(state["steps"])
-        self._next_metrics_step = (self.steps // self.metrics_every_steps + 1) * self.metrics_every_steps
+        self._next_metrics_step = self._metrics_every.next_after(self.steps)
         self.epsilon = float(state["epsilon"])
         if "rng_state" in state:
             version, internal, gauss = state["rng_state"]

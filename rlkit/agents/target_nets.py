@@ -6,12 +6,12 @@ A rule is a part the DQN agent is given (issue 14: parts, not flags); it sees pa
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import torch
 
-from rlkit.agents.base import crossings
+from rlkit.agents.base import Every
 
 
 class TargetUpdate(Protocol):
@@ -30,16 +30,18 @@ class PolyakUpdate:
 
     tau: float
     every_steps: int = 1
+    _every: Every = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not 0.0 < self.tau <= 1.0:
             raise ValueError(f"a target update needs tau in (0, 1] (1 is a hard copy), got {self.tau}")
         if self.every_steps < 1:
             raise ValueError(f"a target update needs every_steps >= 1, got {self.every_steps}")
+        object.__setattr__(self, "_every", Every(self.every_steps))  # frozen: set once, here
 
     @torch.no_grad()
     def __call__(self, target: Sequence[torch.Tensor], online: Sequence[torch.Tensor], *, prev_steps: int, steps: int) -> bool:
-        if not crossings(prev_steps, steps, self.every_steps):
+        if not self._every.crossed(prev_steps, steps):
             return False
         for target_p, online_p in zip(target, online, strict=True):
             if self.tau == 1.0:

@@ -1,4 +1,7 @@
-"""Rebuild env and agent from a run's checkpoint and watch it play greedily: the work of `python -m rlkit.play`."""
+"""Rebuild env and greedy policy from a run's checkpoint and watch it play: the work of `python -m rlkit.play`.
+
+Play acts and never learns: it rebuilds the network (or table) alone, with no optimizer, replay or target network.
+"""
 
 from __future__ import annotations
 
@@ -11,29 +14,29 @@ import gymnasium as gym
 import numpy as np
 from omegaconf import DictConfig
 
-from rlkit.agents import Agent
-from rlkit.config.registry import build_agent
+from rlkit.agents.base import Policy
 from rlkit.checkpoint import checkpoint_path
+from rlkit.config.policies import build_policy
 from rlkit.envs.builders import import_env_module, make_env
 from rlkit.errors import RlkitError
 from rlkit.watch.follow import FileStamp, RunProgress, follow, run_progress
 from rlkit.watch.overlay import QOverlay, overlay_by_name
-from rlkit.runs.resume import for_restoring, load_agent_state, read_saved_run
+from rlkit.runs.resume import SavedRun, read_saved_run
 from rlkit.runtime import resolve_device, set_torch_threads
 from rlkit.watch.screens import Screen, TerminalBoard, VideoFile, Window, check_video_path, display_available, quiet_offscreen_rendering
 
 RENDER_CHOICES = ("auto", "ansi", "human", "none")
-ACTING_REPLAY_ROWS = 1024  # a replay to satisfy the agent's constructor, never filled: play does not learn
 
 
-def for_acting(config: Mapping[str, Any]) -> dict[str, Any]:
-    """A saved run's config for an agent that only acts: a DQN run's replay (7 GB for a 1M-step Pong run) shrinks
-    to ACTING_REPLAY_ROWS, or to its batch when that is larger, since the builder refuses a buffer below one batch."""
-    agent = config["agent"]
-    if "buffer_size" not in agent:
-        return dict(config)
-    rows = min(int(agent["buffer_size"]), max(int(agent.get("batch_size", 1)), ACTING_REPLAY_ROWS))
-    return {**config, "agent": {**agent, "buffer_size": rows}}
+def load_policy(saved: SavedRun, env: gym.Env, *, device: Any) -> Policy:
+    """The checkpoint's greedy policy for this env; a state that does not fit it is one clear error."""
+    try:
+        return build_policy(
+            saved.config, saved.agent_state, observation_space=env.observation_space, action_space=env.action_space,
+            device=device, origin=str(saved.path),
+        )
+    except (KeyError, RuntimeError, ValueError, TypeError, AttributeError, IndexError) as exc:
+        raise RlkitError(f"checkpoint {saved.path} does not fit this env/agent config: {type(exc).__name__} {exc}") from None
 
 
 def choose_render(render: str, video: str | None, env_cfg: dict[str, Any], run_dir: Path) -> tuple[str | None, Path | None]:
@@ -80,9 +83,9 @@ def open_screen(render: str | None, video: Path | None, env: gym.Env, *, delay: 
 
 
 def play_episodes(
-    env: gym.Env, agent: Agent, *, episodes: int, seed: int, screen: Screen | None, overlay: QOverlay | None = None, first: int = 0
+    env: gym.Env, policy: Policy, *, episodes: int, seed: int, screen: Screen | None, overlay: QOverlay | None = None, first: int = 0
 ) -> list[float]:
-    """Greedy episodes; each frame goes to the screen, with the agent's Q-values drawn on it when an overlay is given."""
+    """Greedy episodes; each frame goes to the screen, with the policy's Q-values drawn on it when an overlay is given."""
 
     def show(obs: Any) -> None:
         if screen is not None:
@@ -95,7 +98,7 @@ def play_episodes(
         show(obs)
         total, length, done = 0.0, 0, False
         while not done:
-            obs, reward, terminated, truncated, _ = env.step(agent.act(obs, explore=False))
+            obs, reward, terminated, truncated, _ = env.step(policy.act(obs))
             total += float(reward)
             length += 1
             done = terminated or truncated
@@ -120,24 +123,22 @@ def play(cfg: DictConfig) -> list[float]:
     device = resolve_device(cfg.device.name)
     render_mode, video = choose_render(str(cfg.render), cfg.video, config["env"], run_dir)
     env = make_play_env(config["env"], render_mode)
-    agent = build_agent(
-        for_acting(for_restoring(config)), observation_space=env.observation_space, action_space=env.action_space, device=device,
-        seed=int(cfg.seed), origin=str(saved.path),
-    )
-    load_agent_state(agent, saved)
+    policy = load_policy(saved, env, device=device)
     progress = run_progress(saved.step, saved.config)
     print(f"rlkit.play: {saved.agent_name} on {saved.env_name} after {saved.step} steps ({run_dir}) on {device}{progress.note}")
-    overlay = overlay_by_name(cfg.overlay, agent, env, key="overlay")
+    overlay = overlay_by_name(cfg.overlay, policy, env, key="overlay")
     screen = open_screen(render_mode, video, env, delay=cfg.delay)
     returns: list[float] = []
 
     def play_one(episode: int) -> float:
-        returns.extend(play_episodes(env, agent, episodes=1, seed=int(cfg.seed), screen=screen, overlay=overlay, first=episode))
+        returns.extend(play_episodes(env, policy, episodes=1, seed=int(cfg.seed), screen=screen, overlay=overlay, first=episode))
         return returns[-1]
 
-    def reload() -> RunProgress:
+    def reload() -> RunProgress:  # a new network from the newest checkpoint, and the overlay drawing its values
+        nonlocal policy, overlay
         newest = read_saved_run(cfg.run)
-        load_agent_state(agent, newest)
+        policy = load_policy(newest, env, device=device)
+        overlay = overlay_by_name(cfg.overlay, policy, env, key="overlay")
         return run_progress(newest.step, newest.config)
 
     try:

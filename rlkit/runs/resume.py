@@ -19,7 +19,7 @@ import numpy as np
 import torch
 import yaml
 
-from rlkit.agents.base import Agent, ReplayOwner
+from rlkit.agents.base import Agent, ReplayOwner, check_finite_loss
 from rlkit.checkpoint import checkpoint_path, load_arrays, load_checkpoint, save_arrays, save_checkpoint
 from rlkit.cli.app import check_group_overrides
 from rlkit.envs.builders import check_stored_env
@@ -169,6 +169,8 @@ class Checkpointer:
         return f"the last good checkpoint (step {self.last_good}) is {self.run_dir / FILENAME}"
 
     def save(self, step: int) -> None:
+        """Write the run's state at `step`, unless its loss has turned NaN/inf: a diverged network is never saved."""
+        check_finite_loss(self.agent, step=step)
         try:
             if self.replay is not None:  # first, so a replay file never claims a step its checkpoint has not reached
                 save_arrays(self.run_dir / REPLAY_FILENAME, {**self.replay.replay_arrays(), "step": np.array(step)})

@@ -23,7 +23,7 @@ from rlkit.config.registry import build_agent
 from rlkit.envs.builders import make_env, make_train_env, single_spaces
 from rlkit.errors import NonFiniteLossError, RlkitError
 from rlkit.watch.video import build_eval_video
-from rlkit.loop import Evaluation, TrainResult, evaluate, train
+from rlkit.loop import Evaluation, TrainPlan, TrainResult, evaluate, train
 from rlkit.analysis.plots import plot_learning_curve
 from rlkit.runs.resume import Checkpointer, ResumePlan, for_restoring, restore
 from rlkit.run_folder import RunLock
@@ -51,7 +51,7 @@ def check_job(config: Mapping[str, Any] | DictConfig) -> RunSettings:
     device = resolve_device(settings.device)
     with closing(make_env(config["env"])) as env:  # one copy, but the agent is checked as the run will build it
         agent = build_run_agent(config, env, device=device, settings=settings, num_envs=int(config["env"].get("num_envs", 1)))
-    video = build_eval_video(config.get("video"), env_cfg=config["env"], logger=tb.Logger(None), agent=agent, seed=settings.seed)
+    video = build_eval_video(config.get("video"), env_cfg=config["env"], logger=tb.Logger(None), policy=agent.policy(), seed=settings.seed)
     if video is not None:
         video.close()
     return settings
@@ -87,28 +87,17 @@ def run(
             replay=agent if settings.checkpoint_replay and isinstance(agent, ReplayOwner) else None,
             last_good=start_step if resume is not None else None,
         )
-        video = build_eval_video(config.get("video"), env_cfg=config["env"], logger=logger, agent=agent, seed=settings.seed)
+        video = build_eval_video(config.get("video"), env_cfg=config["env"], logger=logger, policy=agent.policy(), seed=settings.seed)
         env_id = env.spec.id if env.spec else config["env"].get("id")
         print(f"rlkit: env={env_name} ({env_id}) agent={agent_name} device={device} -> {run_dir}", flush=True)
         try:
-            result = train(
-                env=env,
-                agent=agent,
-                logger=logger,
-                total_steps=settings.total_steps,
-                seed=settings.seed,
-                eval_env=eval_env,
-                eval_every_steps=settings.eval_every_steps,
-                eval_episodes=settings.eval_episodes,
-                eval_max_steps=settings.eval_max_steps,
-                log_every_steps=settings.log_every_steps,
-                checkpoint_every_steps=settings.checkpoint_every_steps,
-                saver=checkpointer,
-                start_step=start_step,
-                stop=stop,
-                progress=settings.progress,
-                video=video,
+            plan = TrainPlan(
+                total_steps=settings.total_steps, seed=settings.seed, eval_every_steps=settings.eval_every_steps,
+                eval_episodes=settings.eval_episodes, eval_max_steps=settings.eval_max_steps,
+                log_every_steps=settings.log_every_steps, checkpoint_every_steps=settings.checkpoint_every_steps,
+                progress=settings.progress, start_step=start_step,
             )
+            result = train(env=env, agent=agent, plan=plan, logger=logger, eval_env=eval_env, saver=checkpointer, stop=stop, video=video)
             if result.interrupted:
                 print(
                     f"rlkit: stopped by {stop.signal_name} at step {result.steps}; checkpoint saved.\n"
@@ -117,7 +106,7 @@ def run(
                 )
                 sys.exit(130)
             final = evaluate(
-                eval_env, agent, episodes=settings.final_eval_episodes, seed=settings.seed + 1_000_000,
+                eval_env, agent.policy(), episodes=settings.final_eval_episodes, seed=settings.seed + 1_000_000,
                 max_steps=settings.eval_max_steps, progress=settings.progress, desc="final evaluation",
             )
             result.evaluations.append(Evaluation(result.steps, result.train_seconds, final))

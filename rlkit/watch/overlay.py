@@ -1,7 +1,7 @@
 """Q-values drawn on what play and the evaluation videos show: a bar per action, the greedy one highlighted.
 
 Pixels get a band below the frame (the game stays uncovered); a text board gets one line of values under it.
-The values come from any agent with `q_values(obs)` (rlkit.agents.base.QValues): the table or the network.
+The values come from a policy's `q_values(obs)` (rlkit.agents.base.Policy): the table or the network.
 """
 
 from __future__ import annotations
@@ -126,34 +126,34 @@ def q_line(q_values_A: np.ndarray, names: Sequence[str]) -> str:
 
 
 class QOverlay:
-    """Draws the agent's Q-values for the observation a rendered frame shows (pixels or a text board)."""
+    """Draws a policy's Q-values for the observation a rendered frame shows (pixels or a text board)."""
 
-    def __init__(self, agent: QValues, names: Sequence[str]) -> None:
-        self.agent = agent
+    def __init__(self, policy: QValues, names: Sequence[str]) -> None:
+        self.policy = policy
         self.names = list(names)
 
     def __call__(self, frame: Any, obs: Any) -> Any:
         """A text board with a line of values under it, or an RGB array with the band below it."""
-        q_A = self.agent.q_values(obs)
+        q_A = self.policy.q_values(obs)
         if isinstance(frame, str):
             return f"{frame.rstrip(chr(10))}\n{q_line(q_A, self.names)}\n"
         return draw_q_bars(frame, q_A, self.names)
 
     def under(self, image: Image.Image, obs: Any) -> Image.Image:
         """The same band under a Pillow image: the evaluation videos stay in Pillow from render to GIF."""
-        band = q_band(self.agent.q_values(obs), self.names, image.width)
+        band = q_band(self.policy.q_values(obs), self.names, image.width)
         canvas = Image.new("RGB", (image.width, image.height + band.height))
         canvas.paste(image, (0, 0))
         canvas.paste(band, (0, image.height))
         return canvas
 
 
-def overlay_by_name(name: str | None, agent: Any, env: gym.Env, *, key: str) -> QOverlay | None:
+def overlay_by_name(name: str | None, policy: Any, env: gym.Env, *, key: str) -> QOverlay | None:
     """The overlay a config asks for (`q` or null), refused with one line for an agent that has no Q-values."""
     if name in (None, "none"):
         return None
     if name != "q":
         raise RlkitError(f"{key}={name} is not valid; choose q (draw each action's Q-value) or null")
-    if not isinstance(agent, QValues):
-        raise RlkitError(f"{key}=q needs an agent with q_values(obs); {type(agent).__name__} has none")
-    return QOverlay(agent, action_names(env))
+    if not isinstance(policy, QValues):
+        raise RlkitError(f"{key}=q needs a policy with q_values(obs); {type(policy).__name__} has none")
+    return QOverlay(policy, action_names(env))

@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image
 
 from rlkit import tb
-from rlkit.agents.base import Agent
+from rlkit.agents.base import Policy
 from rlkit.envs.builders import make_env
 from rlkit.errors import RlkitError
 from rlkit.watch.overlay import QOverlay, overlay_by_name
@@ -95,10 +95,10 @@ class EvalVideo:
         self.fps = float(env.metadata.get("render_fps") or 30) / frame_stride
         self.recordings, self.total_seconds = 0, 0.0
 
-    def record(self, agent: Agent, step: int) -> float:
+    def record(self, policy: Policy, step: int) -> float:
         """Record, log and time one greedy episode; returns the seconds it took."""
         started = time.perf_counter()
-        frames = self._episode(agent, seed=self.seed + step)
+        frames = self._episode(policy, seed=self.seed + step)
         if self.text:
             boards = "\n".join(f"step {i * self.frame_stride}\n{ansi_to_html(board)}" for i, board in enumerate(frames))
             self.logger.text(tb.EVAL_VIDEO, f"<pre>{boards}</pre>", step)
@@ -110,12 +110,12 @@ class EvalVideo:
         self.total_seconds += seconds
         return seconds
 
-    def _episode(self, agent: Agent, *, seed: int) -> list[Any]:
+    def _episode(self, policy: Policy, *, seed: int) -> list[Any]:
         """Frames at steps 0, stride, 2*stride, ... up to the episode's end or max_steps; only those are rendered."""
         obs, _ = self.env.reset(seed=seed)
         frames = [self._frame(obs)]
         for t in range(1, self.max_steps + 1):
-            obs, _, terminated, truncated, _ = self.env.step(agent.act(obs, explore=False))
+            obs, _, terminated, truncated, _ = self.env.step(policy.act(obs))
             if t % self.frame_stride == 0:
                 frames.append(self._frame(obs))
             if terminated or truncated:
@@ -137,7 +137,7 @@ class EvalVideo:
 
 
 def build_eval_video(
-    video_cfg: Mapping[str, Any] | None, *, env_cfg: Mapping[str, Any], logger: tb.Logger, agent: Agent, seed: int
+    video_cfg: Mapping[str, Any] | None, *, env_cfg: Mapping[str, Any], logger: tb.Logger, policy: Policy, seed: int
 ) -> EvalVideo | None:
     """The recorder `video.*` asks for, or None when video.every_steps is 0; every requirement is checked here,
     before training starts, with one line that names the fix."""
@@ -166,7 +166,7 @@ def build_eval_video(
     return EvalVideo(
         env=env, logger=logger, every_steps=every_steps, max_steps=int(cfg.get("max_steps", 1000)),
         frame_stride=int(cfg.get("frame_stride", 1)), size=size,
-        overlay=overlay_by_name(cfg.get("overlay"), agent, env, key="video.overlay"), seed=seed + 20_000_000,
+        overlay=overlay_by_name(cfg.get("overlay"), policy, env, key="video.overlay"), seed=seed + 20_000_000,
     )
 
 

@@ -1,12 +1,13 @@
-"""The learning maths of rlkit.agents.base as pure functions: schedules, epsilon-greedy, step crossings, space checks."""
+"""The learning maths of rlkit.agents.base as pure functions: schedules, epsilon-greedy, the Every cadence, space checks."""
 
 import re
+import sys
 
 import gymnasium as gym
 import numpy as np
 import pytest
 
-from rlkit.agents.base import Agent, QValues, ReplayOwner, Transition, check_unit_interval, crossings, epsilon_greedy
+from rlkit.agents.base import Agent, Every, Policy, QValues, ReplayOwner, Transition, check_unit_interval, epsilon_greedy
 from rlkit.agents.base import linear_schedule, require_discrete
 from rlkit.agents.tabular import QLearningAgent
 from rlkit.errors import RlkitError
@@ -66,7 +67,7 @@ def test_epsilon_greedy_is_reproducible_from_the_seed():
     assert first.tolist() == again.tolist() and first.tolist() != other.tolist()
 
 
-# crossings: how many multiples of every_steps lie in (prev_step, step]
+# Every: how many multiples of every_steps lie in (prev_step, step], and the next one
 
 
 @pytest.mark.parametrize(
@@ -84,16 +85,37 @@ def test_epsilon_greedy_is_reproducible_from_the_seed():
         (999, 1007, 1000, 1),
     ],
 )
-def test_crossings_counts_multiples_in_the_half_open_interval(prev_step, step, every_steps, expected):
-    assert crossings(prev_step, step, every_steps) == expected
+def test_every_counts_multiples_in_the_half_open_interval(prev_step, step, every_steps, expected):
+    assert Every(every_steps).crossed(prev_step, step) == expected
 
 
-def test_crossings_agrees_with_counting_one_step_at_a_time():
+def test_every_agrees_with_counting_one_step_at_a_time():
     for every_steps in (1, 3, 4, 7):
         for prev_step in range(0, 20):
             for step in range(prev_step, prev_step + 15):
                 counted = sum(1 for s in range(prev_step + 1, step + 1) if s % every_steps == 0)
-                assert crossings(prev_step, step, every_steps) == counted, (prev_step, step, every_steps)
+                assert Every(every_steps).crossed(prev_step, step) == counted, (prev_step, step, every_steps)
+
+
+@pytest.mark.parametrize("num_envs", [1, 3, 8, 16])
+def test_every_fires_once_per_multiple_passed_when_a_vector_env_jumps_num_envs_steps(num_envs):
+    """The steps at which an event fires, stepping num_envs at a time: never equality, so no multiple is skipped."""
+    every, fired, next_at = Every(10), [], Every(10).next_after(0)
+    for step in range(num_envs, 100 + 1, num_envs):
+        if step >= next_at:  # the loop's hot-path test; crossed() says how many
+            fired.append((step, every.crossed(step - num_envs, step)))
+            next_at = every.next_after(step)
+    expected = {1: [(s, 1) for s in range(10, 101, 10)],
+                3: [(12, 1), (21, 1), (30, 1), (42, 1), (51, 1), (60, 1), (72, 1), (81, 1), (90, 1)],
+                8: [(16, 1), (24, 1), (32, 1), (40, 1), (56, 1), (64, 1), (72, 1), (80, 1), (96, 1)],
+                16: [(16, 1), (32, 2), (48, 1), (64, 2), (80, 2), (96, 1)]}[num_envs]  # 20 and 30 in one jump
+    assert fired == expected
+
+
+def test_every_jumps_over_several_multiples_and_zero_means_never():
+    assert Every(4).crossed(0, 16) == 4 and Every(4).next_after(16) == 20 and Every(4).next_after(17) == 20
+    assert Every(0).crossed(0, 10**9) == 0 and Every(0).next_after(5) == sys.maxsize
+    assert Every(-3).crossed(0, 30) == 0
 
 
 # check_unit_interval and require_discrete: refusals name the key and the bad value
@@ -141,3 +163,4 @@ def test_the_tabular_agent_is_an_agent_with_q_values_and_no_replay():
         epsilon_start=1.0, epsilon_end=0.1, epsilon_decay_steps=10,
     )
     assert (isinstance(agent, Agent), isinstance(agent, QValues), isinstance(agent, ReplayOwner)) == (True, True, False)
+    assert isinstance(agent.policy(), Policy) and not hasattr(agent.policy(), "observe")

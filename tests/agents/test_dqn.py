@@ -19,14 +19,14 @@ from torch.nn import functional as F
 from rlkit import tb
 from rlkit.agents import Transition
 from rlkit.agents.base import NO_METRICS
-from rlkit.agents.dqn import DQNAgent, LinearSchedule
+from rlkit.agents.dqn import DQNAgent, LinearSchedule, dqn_update
 from rlkit.agents.target_nets import PolyakUpdate, hard_update
 from rlkit.config.registry import build_agent
 from rlkit.checkpoint import load_checkpoint, save_checkpoint
 from rlkit.config.dqn import build_dqn
 from rlkit.errors import RlkitError
 from rlkit.replay.frames import FrameReplayBuffer
-from rlkit.loop import evaluate, train
+from rlkit.loop import TrainPlan, evaluate, train
 from rlkit.nets import CNNBody, DuelingHead, LinearHead, MLPBody, OneHot, Scale
 from rlkit.replay.samplers import PrioritizedSampler, UniformSampler
 from rlkit.replay.buffer import ReplayBuffer
@@ -152,7 +152,7 @@ def test_vector_env_autoreset_steps_never_enter_replay() -> None:
         observation_space=envs.single_observation_space, action_space=envs.single_action_space, device=CPU, seed=0, num_envs=2, **SMALL
     )
     assert isinstance(agent.replay, ReplayBuffer) and agent.replay.num_envs == 2  # built for both copies before the first step
-    train(env=envs, agent=agent, logger=tb.Logger(None), total_steps=40, seed=0, progress=False)
+    train(env=envs, agent=agent, plan=TrainPlan(total_steps=40, seed=0, progress=False), logger=tb.Logger(None))
     # 20 steps per copy, minus the autoreset steps: copy 0 resets every 4 steps, copy 1 every 5.
     assert len(agent.replay) == (20 - 20 // 4) + (20 - 20 // 5)
     batch = agent.replay.sample(500)
@@ -207,7 +207,7 @@ def test_checkpoint_round_trip_restores_identical_q_values(tmp_path: Path, corri
     spaces = dict(observation_space=corridor.observation_space, action_space=corridor.action_space, device=torch.device("cpu"))
     agent = build_agent(config, seed=0, **spaces)
     env = gym.wrappers.RecordEpisodeStatistics(corridor)
-    train(env=env, agent=agent, logger=tb.Logger(None), total_steps=200, seed=0, progress=False)
+    train(env=env, agent=agent, plan=TrainPlan(total_steps=200, seed=0, progress=False), logger=tb.Logger(None))
     save_checkpoint(tmp_path / "checkpoint.pt", {"config": config, "agent_state": agent.state_dict()})
 
     loaded = load_checkpoint(tmp_path)  # weights_only: tensors and plain data only
@@ -272,8 +272,8 @@ def test_learns_a_tiny_deterministic_env(variant: dict[str, Any]) -> None:
         env, gamma=0.9, batch_size=32, learning_starts_steps=200, train_every_steps=2, target_update_every_steps=100,
         epsilon_decay_steps=1000, optimizer=functools.partial(torch.optim.Adam, lr=3e-3), **variant,
     )
-    train(env=env, agent=agent, logger=tb.Logger(None), total_steps=2500, seed=0, progress=False)
-    result = evaluate(Corridor(length=4), agent, episodes=3, seed=0)
+    train(env=env, agent=agent, plan=TrainPlan(total_steps=2500, seed=0, progress=False), logger=tb.Logger(None))
+    result = evaluate(Corridor(length=4), agent.policy(), episodes=3, seed=0)
     assert result.returns.tolist() == [1.0, 1.0, 1.0] and result.lengths.tolist() == [4, 4, 4]
 
 
@@ -305,3 +305,53 @@ def test_a_compiled_update_matches_the_eager_one() -> None:
         torch.testing.assert_close(b, a, rtol=0, atol=1e-5)
     rows = np.arange(eager.replay.capacity)  # and gave the sampled rows the same new priorities
     np.testing.assert_allclose(compiled.replay.sampler.weights()[rows], eager.replay.sampler.weights()[rows], rtol=0, atol=1e-5)
+
+
+# Acting apart from learning: the greedy policy and the update as a function
+
+
+def test_the_policy_acts_as_the_agents_greedy_act_and_shares_its_live_weights() -> None:
+    agent = parts_agent(linear_q([1.0, -1.0], [0.0, 0.5]))  # Q(s) = (s, 0.5 - s): action 1 below s = 0.25
+    policy = agent.policy()
+    batch = np.array([[0.0], [1.0], [-3.0], [0.5], [0.2]], np.float32)
+    assert policy.act(batch).tolist() == agent.act(batch, explore=False).tolist() == [1, 0, 1, 0, 1]
+    assert [policy.act(obs) for obs in batch] == [agent.act(obs, explore=False) for obs in batch] == [1, 0, 1, 0, 1]
+    assert policy.q_values(batch[1]).tolist() == [1.0, -0.5] and policy.q_values(batch).shape == (5, 2)
+    assert not hasattr(policy, "optimizer") and not hasattr(policy, "replay") and not hasattr(policy, "target_net")
+    with torch.no_grad():
+        agent.q_net.bias.copy_(torch.tensor([0.0, 5.0]))  # learning moves the agent's weights: the policy sees them
+    assert policy.act(batch[1]) == 1 and policy.q_values(batch[1]).tolist() == [1.0, 4.0]
+
+
+def test_dqn_update_is_a_function_of_tensors_and_modules_with_values_known_by_hand() -> None:
+    q_net = nn.Linear(1, 2, bias=False)
+    with torch.no_grad():
+        q_net.weight.copy_(torch.tensor([[1.0], [0.5]]))
+    target_net = nn.Linear(1, 2, bias=False).requires_grad_(False)
+    target_net.load_state_dict(q_net.state_dict())
+    optimizer = torch.optim.SGD(q_net.parameters(), lr=0.5)
+    batch = (torch.tensor([[1.0]]), torch.tensor([0]), torch.tensor([1.0]), torch.tensor([[1.0]]), torch.tensor([0.5]), None)
+    loss, q_mean, grad_norm, td_abs_B = dqn_update(
+        *batch, q_net=q_net, target_net=target_net, optimizer=optimizer, params=list(q_net.parameters()),
+        loss=F.mse_loss, double=False, max_grad_norm=None,
+    )
+    # Q(s, 0) = 1; target 1 + 0.5 * max(1, 0.5) = 1.5; MSE 0.25; dL/dw0 = 2 * (1 - 1.5) * 1 = -1; SGD: w0 = 1 + 0.5.
+    assert (loss.item(), q_mean.item(), grad_norm, td_abs_B.tolist()) == (0.25, 1.0, None, [0.5])
+    assert q_net.weight.detach().flatten().tolist() == [1.5, 0.5] and target_net.weight.flatten().tolist() == [1.0, 0.5]
+
+
+def test_a_diverged_loss_is_named_by_check_finite_loss_and_never_saved(tmp_path: Path) -> None:
+    from rlkit.agents.base import check_finite_loss
+    from rlkit.errors import NonFiniteLossError
+    from rlkit.runs.resume import Checkpointer
+
+    agent = parts_agent(linear_q([1.0, -1.0], [0.0, 0.5]))
+    check_finite_loss(agent, step=0)  # no update yet: nothing to check
+    agent._last_update = (torch.tensor(float("nan")), torch.tensor(0.0), None)
+    with pytest.raises(NonFiniteLossError, match=r"^loss became nan by env step 7$"):
+        check_finite_loss(agent, step=7)
+    agent.state_dict()  # the state dict itself no longer judges: the loop and the checkpointer call the check
+    saver = Checkpointer(tmp_path, env_name="e", agent_name="dqn", config={}, agent=agent, env=None, replay=None, last_good=None)
+    with pytest.raises(NonFiniteLossError, match="by env step 3"):
+        saver.save(3)
+    assert list(tmp_path.iterdir()) == [] and saver.last_good is None

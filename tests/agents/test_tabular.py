@@ -3,13 +3,14 @@ import re
 import gymnasium as gym
 import numpy as np
 import pytest
+import torch
 
 from rlkit import tb
 from rlkit.agents.base import Transition
 from rlkit.agents.tabular import QLearningAgent
 from rlkit.envs.builders import make_env, make_train_env
 from rlkit.errors import RlkitError
-from rlkit.loop import evaluate, train
+from rlkit.loop import TrainPlan, evaluate, train
 
 
 def make_agent(n_states=3, n_actions=2, **overrides):
@@ -139,7 +140,24 @@ def test_learns_frozenlake_4x4_non_slippery_to_optimal_return(num_envs):
         epsilon_decay_steps=5000,
         initial_q=1.0,
     )
-    train(env=env, agent=agent, logger=tb.Logger(None), total_steps=10_000, seed=0, progress=False)
-    result = evaluate(eval_env, agent, episodes=20, seed=0)
+    train(env=env, agent=agent, plan=TrainPlan(total_steps=10_000, seed=0, progress=False), logger=tb.Logger(None))
+    result = evaluate(eval_env, agent.policy(), episodes=20, seed=0)
     assert result.mean == 1.0
     assert (result.lengths == 6).all()  # the shortest path to the goal
+
+
+def test_the_table_policy_acts_as_the_agents_greedy_act_on_the_live_table() -> None:
+    from rlkit.agents.tabular import TablePolicy, table_from_state
+
+    agent = QLearningAgent(observation_space=gym.spaces.Discrete(16), action_space=gym.spaces.Discrete(4), learning_rate=0.5,
+                           gamma=0.9, epsilon_start=1.0, epsilon_end=0.1, epsilon_decay_steps=10)
+    table = np.random.default_rng(1).uniform(-1, 1, size=(16, 4))
+    agent.load_state_dict({"q_table": torch.tensor(table), "steps": 0, "epsilon": 1.0})
+    policy = agent.policy()
+    states = np.arange(16)
+    assert policy.act(states).tolist() == agent.act(states, explore=False).tolist() == table.argmax(axis=1).tolist()
+    assert [policy.act(int(s)) for s in states] == table.argmax(axis=1).tolist()
+    agent.load_state_dict({"q_table": torch.tensor(-table), "steps": 5, "epsilon": 0.5})  # in place: the policy follows
+    assert policy.act(states).tolist() == (-table).argmax(axis=1).tolist()
+    from_weights = TablePolicy(table_from_state({"q_table": torch.tensor(table)}, n_states=16, n_actions=4))
+    np.testing.assert_array_equal(from_weights.q_values(states), table)

@@ -3,6 +3,7 @@
 from collections.abc import Iterator
 
 import gymnasium as gym
+import numpy as np
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
@@ -160,11 +161,20 @@ def test_every_optimizer_option_builds_a_torch_optimizer(config, name: str) -> N
     assert type(optimizer) is OPTIMIZERS[name]
 
 
-@pytest.mark.parametrize("overrides", [("env=cartpole",), ("env=acrobot",), ("env=mountaincar",), ("env=taxi", "agent=dqn")])
-def test_resolved_configs_rebuild_the_agent_as_play_does(config, overrides: tuple[str, ...]) -> None:
+@pytest.mark.parametrize(
+    "overrides", [("env=cartpole",), ("env=cartpole", "agent.dueling=true"), ("env=acrobot",), ("env=mountaincar",), ("env=taxi", "agent=dqn")]
+)
+def test_resolved_configs_rebuild_the_agent_and_the_policy_play_builds(config, overrides: tuple[str, ...]) -> None:
+    from rlkit.config.policies import build_policy, head_name
+
     stored = plain_config(config(*overrides, hydra_node=False))  # what a checkpoint keeps
     env = make_env(stored["env"])
-    agent = build_agent(stored, observation_space=env.observation_space, action_space=env.action_space,
-                        device=torch.device("cpu"), seed=0)
+    spaces = {"observation_space": env.observation_space, "action_space": env.action_space}
+    agent = build_agent(stored, **spaces, device=torch.device("cpu"), seed=0)
     assert isinstance(agent, DQNAgent)
     assert isinstance(env.action_space, gym.spaces.Discrete) and agent.n_actions == env.action_space.n
+    policy = build_policy(stored, agent.state_dict(), **spaces, device=torch.device("cpu"))
+    assert head_name(stored) == ("dueling" if "agent.dueling=true" in overrides else "linear")
+    assert type(policy.q_net.head) is type(agent.q_net.head)
+    obs_B = np.stack([env.observation_space.sample() for _ in range(64)])
+    np.testing.assert_array_equal(policy.q_values(obs_B), agent.q_values(obs_B))

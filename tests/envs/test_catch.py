@@ -22,7 +22,7 @@ from rlkit.config.settings import plain_config
 from rlkit.agents.dqn import DQNAgent
 from rlkit.envs.builders import single_spaces
 from rlkit.replay.frames import FrameReplayBuffer
-from rlkit.loop import evaluate, train
+from rlkit.loop import TrainPlan, evaluate, train
 from rlkit.nets import CNNBody, Scale
 
 # The Nature CNN's layer kinds at half the widths: ~4x cheaper updates on CPU, the same image path.
@@ -86,7 +86,7 @@ def test_catch_stacks_come_back_from_the_frame_replay_exactly_per_copy() -> None
     assert isinstance(agent, DQNAgent) and isinstance(agent.q_net.inputs, Scale) and agent.q_net.inputs.divisor == 255.0
     assert isinstance(agent.q_net.body, CNNBody)
     recorder = Recorder(agent)
-    train(env=envs, agent=recorder, logger=tb.Logger(None), total_steps=270, seed=3, progress=False)
+    train(env=envs, agent=recorder, plan=TrainPlan(total_steps=270, seed=3, progress=False), logger=tb.Logger(None))
 
     replay = agent.replay
     assert isinstance(replay, FrameReplayBuffer) and replay.num_envs == 3
@@ -108,9 +108,9 @@ def learn_catch(*overrides: str, copies: int = 1, total_steps: int = 4000) -> tu
     env = make_catch() if copies == 1 else gym.vector.AsyncVectorEnv([make_catch] * copies)
     agent = catch_agent(env, *overrides, total_steps=total_steps)
     started = time.perf_counter()
-    train(env=env, agent=agent, logger=tb.Logger(None), total_steps=total_steps, seed=0, progress=False)
+    train(env=env, agent=agent, plan=TrainPlan(total_steps=total_steps, seed=0, progress=False), logger=tb.Logger(None))
     env.close()
-    result = evaluate(make_catch(), agent, episodes=100, seed=10_000)
+    result = evaluate(make_catch(), agent.policy(), episodes=100, seed=10_000)
     return result.mean, time.perf_counter() - started
 
 

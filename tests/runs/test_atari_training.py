@@ -25,7 +25,7 @@ from rlkit.config.dqn import build_dqn
 from rlkit.envs.builders import make_train_env
 from rlkit.errors import RlkitError
 from rlkit.replay.frames import FrameReplayBuffer
-from rlkit.loop import train
+from rlkit.loop import TrainPlan, train
 from rlkit.nets import CNNBody, MLPBody
 from rlkit.replay.samplers import PrioritizedSampler, UniformSampler
 from rlkit.replay.buffer import ReplayBuffer
@@ -186,7 +186,7 @@ def test_async_pong_copies_act_in_one_batch_and_learn_from_their_own_streams(con
     )
     batch_sizes = []
     agent.q_net.register_forward_pre_hook(lambda _, args: batch_sizes.append(len(args[0])))
-    result = train(env=env, agent=agent, logger=tb.Logger(None), total_steps=300, seed=0, progress=False)
+    result = train(env=env, agent=agent, plan=TrainPlan(total_steps=300, seed=0, progress=False), logger=tb.Logger(None))
     env.close()
     assert result.steps == 300 and agent.updates == 51  # at steps 100, 104, ..., 300: train_every_steps counts the steps of all copies
     assert batch_sizes.count(2) == 150  # one forward pass over both copies per vector step

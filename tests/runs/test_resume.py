@@ -170,6 +170,9 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monk
                 raise NonFiniteLossError("loss became nan at step 2500")
             return metrics
 
+        def policy(self):
+            return self.inner.policy()
+
         def state_dict(self):
             return self.inner.state_dict()
 

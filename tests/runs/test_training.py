@@ -13,7 +13,6 @@ import torch
 
 from rlkit.config.registry import build_agent
 from rlkit.checkpoint import load_checkpoint, save_checkpoint
-from rlkit.runs.playback import ACTING_REPLAY_ROWS, for_acting
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -41,22 +40,47 @@ def test_short_cartpole_run_writes_a_checkpoint_play_can_rebuild(tmp_path: Path)
     assert list(tmp_path.glob("events.out.tfevents.*"))
 
 
-def test_play_builds_a_small_replay_whatever_the_run_kept(tmp_path: Path) -> None:
-    """A 1M-step Pong run keeps 7 GB of replay; play only acts, so it must not ask the RAM for it (issue 14)."""
-    acting = for_acting({"agent": {"type": "dqn", "buffer_size": 1_000_000, "batch_size": 32}})["agent"]
-    assert (acting["buffer_size"], acting["batch_size"]) == (ACTING_REPLAY_ROWS, 32)
-    assert for_acting({"agent": {"type": "dqn", "buffer_size": 5000, "batch_size": 4096}})["agent"]["buffer_size"] == 4096
-    assert for_acting({"agent": {"type": "dqn", "buffer_size": 500}})["agent"]["buffer_size"] == 500
-    assert for_acting({"agent": {"type": "q_learning", "gamma": 0.9}}) == {"agent": {"type": "q_learning", "gamma": 0.9}}
+def test_play_rebuilds_only_the_network_and_acts_as_the_full_agent(tmp_path: Path, monkeypatch, capsys) -> None:
+    """Play acts and never learns: no optimizer, no replay, no target net; odd learning settings cannot stop it."""
+    import rlkit.config.dqn
+    import rlkit.config.registry
+    from conftest import compose_app
+
+    from rlkit.loop import evaluate
+    from rlkit.runs.playback import load_policy, play
+    from rlkit.runs.resume import read_saved_run
+
     done = run_train("env=cartpole", "total_steps=300", "agent.learning_starts_steps=100", "eval_every_steps=0",
                      "final_eval_episodes=1", "progress=false", f"hydra.run.dir={tmp_path}")
     assert done.returncode == 0, done.stderr
     data = load_checkpoint(tmp_path)
+    env = gym.make("CartPole-v1")
+    agent = build_agent(data["config"], observation_space=env.observation_space, action_space=env.action_space,
+                        device=torch.device("cpu"), seed=0)
+    agent.load_state_dict(data["agent_state"])
+    expected_returns = evaluate(env, agent.policy(), episodes=2, seed=0).returns.tolist()
+
     data["config"]["agent"]["buffer_size"] = 10_000_000_000  # 428 GiB: train refuses it, play must not care
+    data["config"]["optim"]["lr"] = -1.0  # torch.optim refuses it: play builds no optimizer
     save_checkpoint(tmp_path / "checkpoint.pt", {k: v for k, v in data.items() if k not in ("kind", "format")})
-    played = subprocess.run([sys.executable, "-m", "rlkit.play", f"run={tmp_path}", "episodes=1", "render=none"],
-                            cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert played.returncode == 0 and "episode 1" in played.stdout, played.stderr
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("play built a part that learns")
+
+    for name in ("build_replay", "DQNAgent", "ReplayBuffer", "FrameReplayBuffer"):
+        monkeypatch.setattr(rlkit.config.dqn, name, refuse)
+    monkeypatch.setattr(rlkit.config.registry, "optimizer_factory", refuse)
+    assert play(compose_app("play", f"run={tmp_path}", "episodes=2", "render=none")) == expected_returns
+    assert "episode 2: return" in capsys.readouterr().out
+
+    policy = load_policy(read_saved_run(tmp_path), env, device=torch.device("cpu"))
+    obs_B = np.random.default_rng(0).uniform(-2.0, 2.0, size=(256, 4)).astype(np.float32)
+    greedy = agent.act(obs_B, explore=False)
+    assert 0 < greedy.sum() < 256  # both actions occur: the comparison can fail
+    assert policy.act(obs_B).tolist() == greedy.tolist()
+    assert [policy.act(obs) for obs in obs_B[:20]] == [agent.act(obs, explore=False) for obs in obs_B[:20]]
+    np.testing.assert_array_equal(policy.q_values(obs_B), agent.q_values(obs_B))
+    assert not any(hasattr(policy, part) for part in ("optimizer", "replay", "target_net"))
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA device is visible")

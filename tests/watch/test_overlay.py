@@ -50,7 +50,7 @@ def highlighted_rows(frame: np.ndarray, frame_height: int, n_actions: int, *, to
 def tabular(env: gym.Env, table: np.ndarray) -> QLearningAgent:
     agent = QLearningAgent(observation_space=env.observation_space, action_space=env.action_space, learning_rate=0.5,
                            gamma=0.9, epsilon_start=0.0, epsilon_end=0.0, epsilon_decay_steps=1)
-    agent.q_table = table.tolist()
+    agent.q_table[:] = table.tolist()  # in place: the agent's policies share its table
     return agent
 
 
@@ -100,8 +100,9 @@ def test_play_frames_differ_only_in_the_band_and_the_greedy_bar_follows_the_tabl
     env = gym.make("FrozenLake-v1", is_slippery=False, render_mode="rgb_array")
     agent = tabular(env, table)
     plain, overlaid = Frames(), Frames()
-    assert play_episodes(env, agent, episodes=1, seed=0, screen=plain) == [1.0]
-    play_episodes(env, agent, episodes=1, seed=0, screen=overlaid, overlay=QOverlay(agent, action_names(env)))
+    policy = agent.policy()
+    assert play_episodes(env, policy, episodes=1, seed=0, screen=plain) == [1.0]
+    play_episodes(env, policy, episodes=1, seed=0, screen=overlaid, overlay=QOverlay(policy, action_names(env)))
     assert len(plain.frames) == len(overlaid.frames) == len(STATES)
     height = plain.frames[0].shape[0]
     for state, before, after in zip(STATES, plain.frames, overlaid.frames):

@@ -15,7 +15,7 @@ from conftest import compose_app, compose_train
 from rlkit import tb
 from rlkit.errors import RlkitError
 from rlkit.watch.video import ansi_to_html, build_eval_video
-from rlkit.loop import train
+from rlkit.loop import TrainPlan, train
 from rlkit.watch.overlay import band_height
 from rlkit.runs.training import run
 
@@ -73,11 +73,19 @@ def test_ansi_highlights_become_bold_cells() -> None:
 
 
 class ActionZero:
-    def act(self, obs, *, explore):
+    """An agent that always plays 0, and its own greedy policy (act without explore is the same action)."""
+
+    def act(self, obs, *, explore=False):
         return 0
+
+    def q_values(self, obs):
+        return np.zeros(1)
 
     def observe(self, transition):
         return {}
+
+    def policy(self):
+        return self
 
 
 class SleepyRecorder:
@@ -98,7 +106,8 @@ def test_the_loop_records_at_each_multiple_and_keeps_video_time_out_of_training_
     env = gym.wrappers.RecordEpisodeStatistics(gym.make("rlkit-test/Counting-v0", length=3))
     recorder = SleepyRecorder()
     started = time.perf_counter()
-    result = train(env=env, agent=ActionZero(), logger=tb.Logger(None), total_steps=90, seed=0, progress=False, video=recorder)
+    plan = TrainPlan(total_steps=90, seed=0, progress=False)
+    result = train(env=env, agent=ActionZero(), plan=plan, logger=tb.Logger(None), video=recorder)
     wall = time.perf_counter() - started
     assert recorder.steps == [30, 60, 90]  # the last step too: the trained agent's episode
     assert result.train_seconds <= wall - 0.15
@@ -118,7 +127,7 @@ def test_bad_video_settings_are_refused_before_training(override: str, message: 
     cfg = compose_train("env=cartpole", "video.every_steps=100", override)
     env = gym.make("CartPole-v1")
     with pytest.raises(RlkitError, match=message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[").replace("]", r"\]")):
-        build_eval_video(cfg.video, env_cfg=cfg.env, logger=tb.Logger(None), agent=object(), seed=0)
+        build_eval_video(cfg.video, env_cfg=cfg.env, logger=tb.Logger(None), policy=object(), seed=0)
     env.close()
 
 
@@ -138,7 +147,7 @@ def test_a_missing_renderer_is_named_before_training(monkeypatch) -> None:
     monkeypatch.setattr(rlkit.watch.video, "make_env", lambda env_cfg, render_mode: NoPygame())
     cfg = compose_train("env=cartpole", "video.every_steps=100")
     with pytest.raises(RlkitError, match=r"video.every_steps=100 cannot render CartPole-v1: pygame is not installed.*video.every_steps=0"):
-        build_eval_video(cfg.video, env_cfg=cfg.env, logger=tb.Logger(None), agent=object(), seed=0)
+        build_eval_video(cfg.video, env_cfg=cfg.env, logger=tb.Logger(None), policy=object(), seed=0)
 
 
 def test_the_default_configs_record_cartpole_and_atari_at_a_sensible_cadence() -> None:
