@@ -19,7 +19,7 @@ from rlkit.errors import RlkitError
 from rlkit.cli.overrides import compose
 from rlkit.cli.streams import quiet_closed_pipes
 
-CONFIG_GROUPS = ("env", "agent", "net", "optim", "preset", "device")
+CONFIG_GROUPS = ("env", "agent", "agent/sampler", "net", "optim", "replay", "preset", "device")
 
 
 def run_names() -> tuple[str, str]:
