@@ -70,7 +70,7 @@ def resume_main(argv: list[str]) -> None:
     run without Hydra. env_module imports the module that registers a run's own env (env.id=<module>:<EnvId>)."""
     from rlkit.runs import training
     from rlkit.envs.builders import import_env_module
-    from rlkit.runs.resume import for_restoring, prepare_resume
+    from rlkit.runs.resume import prepare_resume
 
     with one_line_errors():
         for module in [arg.partition("=")[2] for arg in argv if arg.startswith("env_module=")]:
@@ -83,7 +83,7 @@ def resume_main(argv: list[str]) -> None:
             raise RlkitError("resume= needs exactly one run folder: python -m rlkit.train resume=runs/<env>/<agent>/<timestamp>")
         others = [arg for arg in argv if not arg.startswith("resume=")]
         plan = prepare_resume(Path(targets[0]).expanduser(), others, conf=conf_dir(), groups=CONFIG_GROUPS)
-        training.check_job(for_restoring(plan.config))
+        training.check_job(plan.config, resumed=True)
         training.run(plan.config, plan.run_dir, env_name=plan.env_name, agent_name=plan.agent_name, resume=plan)
 
 

@@ -39,6 +39,8 @@ FLAG_PARTS: dict[str, tuple[str, dict[bool, str]]] = {
     "env.dedup_frames": ("replay", {True: "frames", False: "transitions"}),
 }
 FLAG_VALUES = {"true": True, "false": False}
+# Keys only one option of a group has, typed while another option is chosen: that option is named.
+OPTION_KEYS = {f"agent.sampler.{leaf}": "agent/sampler=prioritized" for leaf in ("alpha", "beta_start", "beta_steps", "eps")}
 
 
 def current_name(override: str) -> str:
@@ -59,9 +61,11 @@ def old_key(key: str, value: str | None = None) -> RlkitError | None:
         choice, parts = FLAG_PARTS[key]
         flag = FLAG_VALUES.get((value or "true").strip().lower(), True)
         return RlkitError(f"{key} is now {choice}: use {choice}={parts[flag]}")
+    shown = value if value is not None else "<value>"
     if key in MOVED_KEYS:
-        new = MOVED_KEYS[key]
-        return RlkitError(f"{key} is now {new}: use agent/sampler=prioritized {new}={value if value is not None else '<value>'}")
+        return RlkitError(f"{key} is now {MOVED_KEYS[key]}: use {OPTION_KEYS[MOVED_KEYS[key]]} {MOVED_KEYS[key]}={shown}")
+    if key in OPTION_KEYS:
+        return RlkitError(f"{key} is not a setting of the sampler chosen; {OPTION_KEYS[key]} takes it: {OPTION_KEYS[key]} {key}={shown}")
     return None
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -12,13 +13,14 @@ import numpy as np
 from omegaconf import DictConfig
 
 from rlkit.agents import Agent
-from rlkit.config.registry import build_agent
+from rlkit.config.dqn import DQNSettings
+from rlkit.config.registry import PartsSettings, build_agent
 from rlkit.checkpoint import checkpoint_path
 from rlkit.envs.builders import import_env_module, make_env
 from rlkit.errors import RlkitError
 from rlkit.watch.follow import FileStamp, RunProgress, follow, run_progress
 from rlkit.watch.overlay import QOverlay, overlay_by_name
-from rlkit.runs.resume import for_restoring, load_agent_state, read_saved_run
+from rlkit.runs.resume import load_agent_state, read_saved_run, restoring
 from rlkit.runtime import resolve_device, set_torch_threads
 from rlkit.watch.screens import Screen, TerminalBoard, VideoFile, Window, check_video_path, display_available, quiet_offscreen_rendering
 
@@ -26,14 +28,13 @@ RENDER_CHOICES = ("auto", "ansi", "human", "none")
 ACTING_REPLAY_ROWS = 1024  # a replay to satisfy the agent's constructor, never filled: play does not learn
 
 
-def for_acting(config: Mapping[str, Any]) -> dict[str, Any]:
-    """A saved run's config for an agent that only acts: a DQN run's replay (7 GB for a 1M-step Pong run) shrinks
-    to ACTING_REPLAY_ROWS, or to its batch when that is larger, since the builder refuses a buffer below one batch."""
-    agent = config["agent"]
-    if "buffer_size" not in agent:
-        return dict(config)
-    rows = min(int(agent["buffer_size"]), max(int(agent.get("batch_size", 1)), ACTING_REPLAY_ROWS))
-    return {**config, "agent": {**agent, "buffer_size": rows}}
+def for_acting(parts: PartsSettings) -> PartsSettings:
+    """A saved run's parts for an agent that only acts: a DQN run's replay (7 GB for a 1M-step Pong run) shrinks
+    to ACTING_REPLAY_ROWS, or to its batch when that is larger, since a buffer below one batch is refused."""
+    if not isinstance(parts.settings, DQNSettings):
+        return parts
+    rows = min(parts.settings.buffer_size, max(parts.settings.batch_size, ACTING_REPLAY_ROWS))
+    return dataclasses.replace(parts, settings=dataclasses.replace(parts.settings, buffer_size=rows))
 
 
 def choose_render(render: str, video: str | None, env_cfg: dict[str, Any], run_dir: Path) -> tuple[str | None, Path | None]:
@@ -120,8 +121,9 @@ def play(cfg: DictConfig) -> list[float]:
     device = resolve_device(cfg.device.name)
     render_mode, video = choose_render(str(cfg.render), cfg.video, config["env"], run_dir)
     env = make_play_env(config["env"], render_mode)
+    assert saved.parts is not None  # read_saved_run checked the config's parts once
     agent = build_agent(
-        for_acting(for_restoring(config)), observation_space=env.observation_space, action_space=env.action_space, device=device,
+        for_acting(restoring(saved.parts)), observation_space=env.observation_space, action_space=env.action_space, device=device,
         seed=int(cfg.seed), origin=str(saved.path),
     )
     load_agent_state(agent, saved)

@@ -8,6 +8,7 @@ with the checkpoint's; nothing in the folder is written before all of that has p
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -27,6 +28,8 @@ from rlkit.errors import RlkitError
 from rlkit.cli.overrides import checked_data_overrides, compose, compose_checked, parse_overrides
 from rlkit.plain import show, where_in
 from rlkit.run_folder import FILENAME, REPLAY_FILENAME
+from rlkit.config.dqn import DQNSettings
+from rlkit.config.registry import PartsSettings
 from rlkit.config.settings import RESUMABLE_KEYS, VIDEO_KEYS, check_run_config, lookup, plain_config, run_settings, upgrade_stored_config
 
 RESUME_GROUPS = ("device",)  # the one config group a resumed run may switch
@@ -52,6 +55,7 @@ class SavedRun:
     agent_state: Mapping[str, Any]
     rng: Mapping[str, Any]
     env_rng: list[Any]
+    parts: PartsSettings | None = None  # the config's agent, net, optim and replay nodes, checked when it was read
 
 
 def _legacy_node(node: Any, key: str, origin: str) -> dict[str, Any]:
@@ -88,16 +92,16 @@ def read_saved_run(run_or_file: str | Path) -> SavedRun:
             raise RlkitError(f"{origin}: its '{name}' field holds {show(data[name])}, not a valid {name}; it was not written by rlkit.train")
     config = _from_format_1(data["config"], origin) if data["format"] == 1 else dict(data["config"])
     config = upgrade_stored_config(config)  # settings and env nodes as today's code reads them
-    check_run_config(config, origin=origin)
+    parts = check_run_config(config, origin=origin).parts
     check_stored_env(config["env"], origin=origin)
-    return SavedRun(path, data["env"], data["agent"], data["step"], config, data["agent_state"], data["rng"], data["env_rng"])
+    return SavedRun(path, data["env"], data["agent"], data["step"], config, data["agent_state"], data["rng"], data["env_rng"], parts)
 
 
-def for_restoring(config: Mapping[str, Any]) -> dict[str, Any]:
-    """A config to rebuild a saved agent: its weights come from the checkpoint, so no supervised body is read again."""
-    if "body_init" not in config["agent"]:
-        return dict(config)
-    return {**config, "agent": {**config["agent"], "body_init": None}}
+def restoring(parts: PartsSettings) -> PartsSettings:
+    """Parts to rebuild a saved agent: its weights come from the checkpoint, so no supervised body is read again."""
+    if isinstance(parts.settings, DQNSettings) and parts.settings.body_init is not None:
+        return dataclasses.replace(parts, settings=dataclasses.replace(parts.settings, body_init=None))
+    return parts
 
 
 def load_agent_state(agent: Agent, saved: SavedRun) -> None:

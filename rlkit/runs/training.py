@@ -19,26 +19,16 @@ from omegaconf import DictConfig
 
 from rlkit import tb
 from rlkit.agents import Agent, ReplayOwner
-import dataclasses
-
-from rlkit.config.dqn import DQNSettings
 from rlkit.config.registry import PartsSettings, build_agent
 from rlkit.envs.builders import make_env, make_train_env, single_spaces
 from rlkit.errors import NonFiniteLossError, RlkitError
 from rlkit.watch.video import build_eval_video
 from rlkit.loop import Evaluation, TrainResult, evaluate, train
 from rlkit.analysis.plots import plot_learning_curve
-from rlkit.runs.resume import Checkpointer, ResumePlan, restore
+from rlkit.runs.resume import Checkpointer, ResumePlan, restore, restoring
 from rlkit.run_folder import RunLock
 from rlkit.runtime import GracefulStop, resolve_device, seed_everything, set_torch_threads
 from rlkit.config.settings import RunSettings, check_run_config, plain_config
-
-
-def restoring(parts: PartsSettings) -> PartsSettings:
-    """Parts to rebuild a saved agent: its weights come from the checkpoint, so no supervised body is read again."""
-    if isinstance(parts.settings, DQNSettings) and parts.settings.body_init is not None:
-        return dataclasses.replace(parts, settings=dataclasses.replace(parts.settings, body_init=None))
-    return parts
 
 
 def build_run_agent(parts: PartsSettings, env: Any, *, device: torch.device, settings: RunSettings, num_envs: int) -> Agent:
@@ -65,16 +55,16 @@ def checked_settings(config: Mapping[str, Any]) -> RunSettings:
     return settings
 
 
-def check_job(config: Mapping[str, Any] | DictConfig) -> RunSettings:
+def check_job(config: Mapping[str, Any] | DictConfig, *, resumed: bool = False) -> RunSettings:
     """Everything that can refuse a run, checked before its folder exists: values, the env, the agent (and its RAM),
-    and what evaluation videos need."""
+    and what evaluation videos need. A resumed run's agent is built as restore() will fill it (rlkit.runs.resume.restoring)."""
     if isinstance(config, DictConfig):
         config = plain_config(config)
     settings = checked_settings(config)
     assert settings.parts is not None
     device = resolve_device(settings.device)
     with closing(make_env(config["env"])) as env:  # one copy, but the agent is checked as the run will build it
-        agent = build_run_agent(settings.parts, env, device=device, settings=settings, num_envs=int(config["env"].get("num_envs", 1)))
+        agent = build_run_agent(restoring(settings.parts) if resumed else settings.parts, env, device=device, settings=settings, num_envs=int(config["env"].get("num_envs", 1)))
     video = build_eval_video(config.get("video"), env_cfg=config["env"], logger=tb.Logger(None), agent=agent, seed=settings.seed)
     if video is not None:
         video.close()

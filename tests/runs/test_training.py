@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from typing import Any
 from pathlib import Path
 
 import gymnasium as gym
@@ -11,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from rlkit.config.registry import build_agent
+from rlkit.config.registry import build_agent, check_parts
 from rlkit.checkpoint import load_checkpoint, save_checkpoint
 from rlkit.runs.playback import ACTING_REPLAY_ROWS, for_acting
 
@@ -43,11 +44,14 @@ def test_short_cartpole_run_writes_a_checkpoint_play_can_rebuild(tmp_path: Path)
 
 def test_play_builds_a_small_replay_whatever_the_run_kept(tmp_path: Path) -> None:
     """A 1M-step Pong run keeps 7 GB of replay; play only acts, so it must not ask the RAM for it (issue 14)."""
-    acting = for_acting({"agent": {"type": "dqn", "buffer_size": 1_000_000, "batch_size": 32}})["agent"]
-    assert (acting["buffer_size"], acting["batch_size"]) == (ACTING_REPLAY_ROWS, 32)
-    assert for_acting({"agent": {"type": "dqn", "buffer_size": 5000, "batch_size": 4096}})["agent"]["buffer_size"] == 4096
-    assert for_acting({"agent": {"type": "dqn", "buffer_size": 500}})["agent"]["buffer_size"] == 500
-    assert for_acting({"agent": {"type": "q_learning", "gamma": 0.9}}) == {"agent": {"type": "q_learning", "gamma": 0.9}}
+    def acting(agent: dict) -> Any:
+        return for_acting(check_parts({"agent": agent, "net": {"type": "mlp"}, "optim": {"type": "adam"}})).settings
+
+    big = acting({"type": "dqn", "buffer_size": 1_000_000, "batch_size": 32})
+    assert (big.buffer_size, big.batch_size) == (ACTING_REPLAY_ROWS, 32)
+    assert acting({"type": "dqn", "buffer_size": 5000, "batch_size": 4096}).buffer_size == 4096
+    assert acting({"type": "dqn", "buffer_size": 500}).buffer_size == 500
+    assert acting({"type": "q_learning", "gamma": 0.9}) == {"gamma": 0.9}
     done = run_train("env=cartpole", "total_steps=300", "agent.learning_starts_steps=100", "eval_every_steps=0",
                      "final_eval_episodes=1", "progress=false", f"hydra.run.dir={tmp_path}")
     assert done.returncode == 0, done.stderr
