@@ -23,6 +23,7 @@ from rlkit.digits.datasets import ImageDataset, load_digits, load_mnist
 from rlkit.config.dqn import DQN_PARTS, HEADS, REPLAYS, SAMPLERS, DQNSettings, build_dqn, dqn_settings, head_choice, replay_choice
 from rlkit.errors import RlkitError
 from rlkit.nets import CNNBody, MLPBody, Scale
+from rlkit.cli.overrides import old_key
 from rlkit.config.nodes import checked
 
 
@@ -94,6 +95,10 @@ def check_parts(config: Mapping[str, Any], *, origin: str = "") -> PartsSettings
     body = {k: v for k, v in net.items() if k != "head"} if isinstance(net, Mapping) else net
     replay, head_name = replay_choice(config.get("replay"), origin=origin), head_choice(head, origin=origin)
     node = config.get("agent")
+    for key, value in node.items() if isinstance(node, Mapping) else ():
+        moved = old_key(f"agent.{key}", str(value).lower() if isinstance(value, bool) else str(value))  # a flag that became a part
+        if moved is not None:
+            raise RlkitError(f"{moved} (in {origin})" if origin else str(moved))
     sampled = isinstance(node, Mapping) and node.get("type") == "dqn"  # the sampler node is DQN's, checked with it
     name, _, kwargs = checked(
         {k: v for k, v in node.items() if k != "sampler"} if sampled else node, AGENT_NODES, key="agent", origin=origin,
