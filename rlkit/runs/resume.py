@@ -25,7 +25,7 @@ from rlkit.checkpoint import checkpoint_path, load_arrays, load_checkpoint, save
 from rlkit.cli.app import check_group_overrides
 from rlkit.envs.builders import check_stored_env
 from rlkit.errors import RlkitError
-from rlkit.cli.overrides import checked_data_overrides, compose, compose_checked, parse_overrides
+from rlkit.cli.overrides import OPTION_KEYS, checked_data_overrides, compose, compose_checked, config_keys, parse_overrides
 from rlkit.plain import show, where_in
 from rlkit.run_folder import FILENAME, REPLAY_FILENAME
 from rlkit.config.dqn import DQNSettings
@@ -227,6 +227,17 @@ def _learning_differences(composed: Mapping[str, Any], saved: Mapping[str, Any])
     return [key for key in keys if ours.get(key, "<missing>") != theirs.get(key, "<missing>")]
 
 
+def _without_unused_sampler_settings(lines: list[str], conf: Path, groups: Sequence[str]) -> list[str]:
+    """Recorded lines minus prioritized-sampler settings of a run that sampled uniformly: an old run could set
+    agent.priority_alpha without agent.prioritized=true, and then it never counted (nor does its stored config keep it)."""
+    settings = [line for line in lines if line.partition("=")[0] in OPTION_KEYS]
+    if not settings:
+        return lines
+    choices = [line for line in lines if line.partition("=")[0] in groups or "/" in line.partition("=")[0]]
+    keys = config_keys(compose(conf, "train", choices))
+    return [line for line in lines if line not in settings or line.partition("=")[0] in keys]
+
+
 def prepare_resume(run_dir: Path, new_overrides: Sequence[str], *, conf: Path, groups: Sequence[str]) -> ResumePlan:
     """Check everything a resume needs, writing nothing: the checkpoint, the recorded command, the new settings."""
     allowed = (*RESUMABLE_KEYS, *RESUME_GROUPS)
@@ -245,7 +256,9 @@ def prepare_resume(run_dir: Path, new_overrides: Sequence[str], *, conf: Path, g
         raise RlkitError(f"resume={run_dir} has no {FILENAME} yet; start a new run instead")
     saved = read_saved_run(run_dir)
     origin = str(run_dir / ".hydra" / "overrides.yaml")
-    accepted = check_group_overrides([o.input_line for o in checked_data_overrides(recorded, origin=origin)], conf, groups)
+    accepted = _without_unused_sampler_settings(
+        check_group_overrides([o.input_line for o in checked_data_overrides(recorded, origin=origin)], conf, groups), conf, groups
+    )
     cfg = compose_checked(conf, "train", parse_overrides(accepted), groups=groups, entry="rlkit.train")
     names = (str(cfg.hydra.runtime.choices.env), str(cfg.hydra.runtime.choices.agent))
     if names != (saved.env_name, saved.agent_name):

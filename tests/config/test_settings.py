@@ -144,3 +144,24 @@ def test_a_run_checks_its_parts_once(tmp_path, capsys, monkeypatch) -> None:
                             "final_eval_episodes=1", "progress=false", f"hydra.run.dir={tmp_path / 'run'}", capsys=capsys)
     assert code == 0, err
     assert counts == {"check_parts": 1, "dqn_settings": 1}
+
+
+@pytest.mark.parametrize(
+    ("nodes", "message"),
+    [
+        ({"replay": {"type": "frames", "_target_": "os.system"}},
+         "replay._target_ in /r/checkpoint.pt: rlkit never instantiates a _target_; a config names its class with type:"),
+        ({"agent": {"sampler": {"type": "${oc.env:HOME}"}}},
+         "agent.sampler.type in /r/checkpoint.pt=${oc.env:HOME}: interpolations (${...}) in data are never resolved"),
+        ({"net": {"head": {"_target_": "rlkit.checkpoint.torch.load"}}}, "net.head._target_ in /r/checkpoint.pt: rlkit never instantiates"),
+        ({"agent": {"sampler": "prioritized"}}, "agent.sampler in /r/checkpoint.pt must be a mapping with a type: key, got prioritized"),
+        ({"agent": {"prioritized": "rlkit.checkpoint.torch.load"}},
+         "agent.prioritized is now agent/sampler: use agent/sampler=prioritized (in /r/checkpoint.pt)"),
+    ],
+)
+def test_a_run_folder_s_part_nodes_are_data(nodes: dict[str, Any], message: str) -> None:
+    """What a checkpoint says of its parts is looked up by name, never instantiated or resolved."""
+    config = {"agent": {"type": "dqn", **nodes.pop("agent", {})}, "net": {"type": "mlp", **nodes.pop("net", {})}, "optim": {"type": "adam"}, **nodes}
+    with pytest.raises(RlkitError) as refused:
+        check_parts(config, origin="/r/checkpoint.pt")
+    assert str(refused.value).startswith(message) and "\n" not in str(refused.value)

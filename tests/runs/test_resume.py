@@ -463,3 +463,13 @@ def test_a_dqn_run_saved_with_the_old_flags_plays_and_resumes_with_its_parts(tmp
     after = load_checkpoint(run_dir)
     assert after["step"] == 800 and after["config"]["agent"]["sampler"] == sampler and "dueling" not in after["config"]["agent"]
     assert overrides.read_text() == old  # the record of how the run started is kept as written
+
+
+def test_an_old_runs_priority_setting_without_prioritized_replay_is_left_out_on_resume(tmp_path, train):
+    """agent.priority_alpha=0.5 without agent.prioritized=true never counted: its run resumes, uniform as it learned."""
+    run_dir = tmp_path / "run"
+    train(run_dir, "env=cartpole", "total_steps=600", "agent.learning_starts_steps=200")
+    overrides = run_dir / ".hydra" / "overrides.yaml"
+    overrides.write_text(overrides.read_text() + "- agent.priority_alpha=0.5\n")
+    plan = plan_for(run_dir, "total_steps=800")
+    assert plan.config["agent"]["sampler"] == {"type": "uniform"} and plan.config["replay"] == {"type": "transitions"}
