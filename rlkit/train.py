@@ -16,7 +16,7 @@ from rlkit.cli.overrides import compose
 from rlkit.cli.streams import quiet_closed_pipes
 from rlkit.errors import RlkitError
 
-CONFIG_GROUPS = ("env", "agent", "net", "optim", "preset", "device")
+CONFIG_GROUPS = ("env", "agent", "agent/sampler", "net", "optim", "replay", "preset", "device")
 
 
 def run_names() -> tuple[str, str]:
@@ -67,7 +67,7 @@ def resume_main(argv: list[str]) -> None:
     job, run without Hydra. env_module imports the module that registers a run's own env (env.id=<module>:<EnvId>)."""
     from rlkit.envs.builders import import_env_module
     from rlkit.runs import training
-    from rlkit.runs.resume import for_restoring, prepare_resume
+    from rlkit.runs.resume import prepare_resume
 
     with one_line_errors():
         for module in [arg.partition("=")[2] for arg in argv if arg.startswith("env_module=")]:
@@ -84,7 +84,7 @@ def resume_main(argv: list[str]) -> None:
             )
         others = [arg for arg in argv if not arg.startswith("resume=")]
         plan = prepare_resume(Path(targets[0]).expanduser(), others, conf=conf_dir(), groups=CONFIG_GROUPS)
-        training.check_job(for_restoring(plan.config))
+        training.check_job(plan.config, resumed=True)
         training.run(plan.config, plan.run_dir, env_name=plan.env_name, agent_name=plan.agent_name, resume=plan)
 
 

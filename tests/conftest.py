@@ -191,3 +191,19 @@ def compose_app(config_name: str, *overrides: str):
 
     with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
         return compose(config_name=config_name, overrides=list(overrides))
+
+
+def dqn_settings_for(*, sampler: Any = None, replay: str = "transitions", head: str = "linear", **values: Any):
+    """The checked DQNSettings a DQN node with these values (today's keys) gives: the one pass build_agent runs."""
+    from rlkit.config.dqn import dqn_settings
+
+    return dqn_settings(values, sampler=sampler, replay=replay, head=head)
+
+
+def build_dqn_for(observation_space: gym.Space, action_space: gym.Space, *, net: Any, optimizer: Any, num_envs: int = 1,
+                  seed: int = 0, device: Any = "cpu", **node: Any):
+    """rlkit.config.dqn.build_dqn from a DQN node's values, checked as build_agent checks them."""
+    from rlkit.config.dqn import build_dqn
+
+    return build_dqn(dqn_settings_for(**node), observation_space=observation_space, action_space=action_space,
+                     device=torch.device(device), seed=seed, num_envs=num_envs, net=net, optimizer=optimizer)

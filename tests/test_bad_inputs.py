@@ -277,6 +277,30 @@ def test_a_full_disk_keeps_the_last_good_checkpoint(tmp_path, monkeypatch, capsy
 SUBPROCESS_CASES = ["max_episode_steps=-1", "agent.lr=0.1", "play a text file", "report on a YAML list", "IDX labels of 10 or more"]
 
 
+@pytest.mark.parametrize(
+    ("typed", "message"),
+    [
+        (("env=cartpole", "agent.dueling=true"), "agent.dueling is now net.head.type: use net.head.type=dueling"),
+        (("env=cartpole", "agent.prioritized=true"), "agent.prioritized is now agent/sampler: use agent/sampler=prioritized"),
+        (("env=cartpole", "agent.prioritized=false"), "agent.prioritized is now agent/sampler: use agent/sampler=uniform"),
+        (("env=cartpole", "agent.priority_alpha=0.5"),
+         "agent.priority_alpha is now agent.sampler.alpha: use agent/sampler=prioritized agent.sampler.alpha=0.5"),
+        (("env=cartpole", "agent.dedup_frames=true"), "agent.dedup_frames is now replay: use replay=frames"),
+        (("env=pong", "env.dedup_frames=false"), "env.dedup_frames is now replay: use replay=transitions"),
+        (("env=cartpole", "agent.sampler.beta_start=0.5"),
+         "agent.sampler.beta_start is not a setting of the sampler chosen; agent/sampler=prioritized takes it: "
+         "agent/sampler=prioritized agent.sampler.beta_start=0.5"),
+    ],
+)
+def test_a_flag_that_became_a_part_names_the_part_as_a_subprocess(typed, message, tmp_path):
+    """Keys from before DQN's parts had names, typed as a user would: one line naming what to type today."""
+    work = tmp_path / "cwd"
+    work.mkdir()
+    proc = run_cli("rlkit.train", *typed, cwd=work, timeout=300)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (2, "", f"error: {message}\n")
+    assert list(work.iterdir()) == []
+
+
 @pytest.mark.parametrize("case", SUBPROCESS_CASES)
 def test_bad_input_as_a_subprocess(case, world, tmp_path):
     entry, make_args, message = CASES[case]

@@ -12,10 +12,10 @@ from rlkit import tb
 from rlkit.agents.base import NO_METRICS, Transition
 from rlkit.agents.dqn import DQNAgent
 from rlkit.agents.tabular import QLearningAgent
-from rlkit.config.dqn import build_dqn
 from rlkit.envs.builders import make_train_env, single_spaces
 from rlkit.loop import TrainPlan, evaluate, train
 from rlkit.nets import MLPBody
+from conftest import build_dqn_for
 
 
 class ZeroPolicy:
@@ -169,8 +169,8 @@ def test_train_returns_are_window_means_of_ended_episodes():
 
 def dqn(observation_space: gym.Space, action_space: gym.Space, *, num_envs: int) -> DQNAgent:
     net, optimizer = functools.partial(MLPBody, hidden=(16,)), functools.partial(torch.optim.Adam, lr=1e-3)
-    return build_dqn(observation_space=observation_space, action_space=action_space, device=torch.device("cpu"), seed=0,
-                     num_envs=num_envs, net=net, optimizer=optimizer, learning_starts_steps=100, batch_size=16)
+    return build_dqn_for(observation_space, action_space, num_envs=num_envs, net=net, optimizer=optimizer, learning_starts_steps=100,
+                         batch_size=16)
 
 
 def q_learning(observation_space: gym.Space, action_space: gym.Space, *, num_envs: int) -> QLearningAgent:

@@ -265,7 +265,7 @@ class DQNAgent:
         except RuntimeError as exc:
             detail = str(exc).strip().splitlines()[-1].strip()
             raise RlkitError(
-                f"checkpoint network does not fit this agent ({detail}); play needs the env, net and dueling of the run"
+                f"checkpoint network does not fit this agent ({detail}); play needs the env, net and net.head of the run"
             ) from None
         if "optimizer" in state:
             self.optimizer.load_state_dict(state["optimizer"])

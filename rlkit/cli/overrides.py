@@ -24,16 +24,49 @@ from rlkit.plain import refuse_code
 # gymnasium.make's keyword arguments are open-ended: the one place where `+key=` may add a key.
 OPEN_PREFIXES = ("env.kwargs.",)
 # Keys renamed since run folders were first written, old -> today's: a recorded override and a stored config are
-# read under today's name, and a user typing the old one is told the new one (issue 14: one name for one thing).
+# read under today's name, and a user typing the old one is told the new one (one name for one thing).
 RENAMED_KEYS = {"agent.discount": "agent.gamma"}
+# Settings that moved into a part's node: prioritized replay's settings are the prioritized sampler's now.
+MOVED_KEYS = {
+    "agent.priority_alpha": "agent.sampler.alpha", "agent.priority_beta_start": "agent.sampler.beta_start",
+    "agent.priority_beta_steps": "agent.sampler.beta_steps", "agent.priority_eps": "agent.sampler.eps",
+}
+# Flags that became parts named in the config: old key -> (how a command line picks the part, {flag: part}).
+FLAG_PARTS: dict[str, tuple[str, dict[bool, str]]] = {
+    "agent.dueling": ("net.head.type", {True: "dueling", False: "linear"}),
+    "agent.prioritized": ("agent/sampler", {True: "prioritized", False: "uniform"}),
+    "agent.dedup_frames": ("replay", {True: "frames", False: "transitions"}),
+    "env.dedup_frames": ("replay", {True: "frames", False: "transitions"}),
+}
+FLAG_VALUES = {"true": True, "false": False}
+# Keys only one option of a group has, typed while another option is chosen: that option is named.
+OPTION_KEYS = {f"agent.sampler.{leaf}": "agent/sampler=prioritized" for leaf in ("alpha", "beta_start", "beta_steps", "eps")}
 
 
 def current_name(override: str) -> str:
-    """An override line in today's key names (RENAMED_KEYS), its +/~ prefix and value kept: agent.discount=0.9 is
-    agent.gamma=0.9."""
+    """An override line in today's key names, its +/~ prefix and value kept: agent.discount=0.9 is agent.gamma=0.9,
+    agent.priority_alpha=0.5 is agent.sampler.alpha=0.5 and agent.dueling=true is net.head.type=dueling."""
     key, sep, value = override.partition("=")
     bare = key.lstrip("+~")
-    return key[: len(key) - len(bare)] + RENAMED_KEYS.get(bare, bare) + sep + value
+    prefix = key[: len(key) - len(bare)]
+    if bare in FLAG_PARTS and value.strip().lower() in FLAG_VALUES:
+        choice, parts = FLAG_PARTS[bare]
+        return f"{prefix}{choice}={parts[FLAG_VALUES[value.strip().lower()]]}"
+    return prefix + RENAMED_KEYS.get(bare, MOVED_KEYS.get(bare, bare)) + sep + value
+
+
+def old_key(key: str, value: str | None = None) -> RlkitError | None:
+    """One line telling a user who typed a key from before the parts had names what to type today, or None."""
+    if key in FLAG_PARTS:
+        choice, parts = FLAG_PARTS[key]
+        flag = FLAG_VALUES.get((value or "true").strip().lower(), True)
+        return RlkitError(f"{key} is now {choice}: use {choice}={parts[flag]}")
+    shown = value if value is not None else "<value>"
+    if key in MOVED_KEYS:
+        return RlkitError(f"{key} is now {MOVED_KEYS[key]}: use {OPTION_KEYS[MOVED_KEYS[key]]} {MOVED_KEYS[key]}={shown}")
+    if key in OPTION_KEYS:
+        return RlkitError(f"{key} is not a setting of the sampler chosen; {OPTION_KEYS[key]} takes it: {OPTION_KEYS[key]} {key}={shown}")
+    return None
 
 
 def first_line(exc: BaseException) -> str:
@@ -93,8 +126,11 @@ def closest_keys(key: str, keys: Iterable[str], n: int = 3) -> list[str]:
     return list(dict.fromkeys([*same_leaf, *abbreviated, *spelled, *close_leaf]))[:n]
 
 
-def unknown_key(key: str, keys: Iterable[str], *, entry: str) -> RlkitError:
+def unknown_key(key: str, keys: Iterable[str], *, entry: str, value: str | None = None) -> RlkitError:
     keys = set(keys)
+    moved = old_key(key, value)
+    if moved is not None:
+        return moved
     if RENAMED_KEYS.get(key) in keys:
         return RlkitError(f"unknown key {key}; it is called {RENAMED_KEYS[key]} now: {RENAMED_KEYS[key]}=<value>")
     close = closest_keys(key, keys)
@@ -176,7 +212,7 @@ def check_keys(overrides: Sequence[Override], keys: set[str], *, groups: Sequenc
                 raise RlkitError(f"{override.input_line}: {key} exists; set it without the +: {key}={override.get_value_element_as_str()}")
             raise unknown_key(key, keys, entry=entry)
         if key not in keys:
-            raise unknown_key(key, keys, entry=entry)
+            raise unknown_key(key, keys, entry=entry, value=override.get_value_element_as_str())
 
 
 def compose_checked(conf: Path, config_name: str, overrides: Sequence[Override], *, groups: Sequence[str], entry: str) -> DictConfig:

@@ -1,13 +1,17 @@
-"""The DQN agent's parts built from its config node (conf/agent/dqn.yaml): network, replay, optimizer, target rule.
+"""The DQN agent's parts from its config: the agent node checked once into DQNSettings, then built from them.
 
-A composition-root helper (issue 14: parts, not flags): `build_dqn`'s keywords are exactly the config's keys, so
-rlkit.config.registry checks a config against this signature; the agent itself only ever sees the parts.
+`dqn_settings` makes the typed settings in one pass (every type and range check); `build_dqn` builds the network,
+replay, sampler, optimizer and target rule from them without checking again. The parts are named in the config
+(replay: transitions|frames, agent.sampler.type, net.head.type) and looked up here in fixed registries.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -18,18 +22,153 @@ from torch.nn import functional as F
 from rlkit.agents.base import check_unit_interval, require_discrete, require_positive
 from rlkit.agents.dqn import DQNAgent, LinearSchedule, stored_obs_dtype
 from rlkit.agents.target_nets import PolyakUpdate
+from rlkit.config.nodes import checked
 from rlkit.errors import RlkitError
-from rlkit.replay.frames import FrameReplayBuffer
 from rlkit.nets import DuelingHead, LinearHead, Network, OneHot, Scale, body_for_shape
 from rlkit.nets.transfer import init_body_from_supervised
-from rlkit.replay.samplers import PrioritizedSampler
+from rlkit.plain import where_in
 from rlkit.replay.buffer import Replay, ReplayBuffer
+from rlkit.replay.frames import FrameReplayBuffer
 from rlkit.replay.rings import StepRings
+from rlkit.replay.samplers import PrioritizedSampler, Sampler, UniformSampler
 
 LOSSES: dict[str, Callable[..., torch.Tensor]] = {
     "huber": F.smooth_l1_loss,  # Huber with delta 1, as in the Nature DQN's clipped error
     "mse": F.mse_loss,
 }
+
+
+def linear_q_head(*, in_features: int, n_actions: int) -> LinearHead:
+    """One Q-value per action."""
+    return LinearHead(in_features=in_features, out_features=n_actions)
+
+
+# The parts a DQN config names, each by a fixed name (rlkit.config.registry re-exports them).
+REPLAYS: dict[str, Callable[..., Replay]] = {"transitions": ReplayBuffer, "frames": FrameReplayBuffer}
+SAMPLERS: dict[str, Callable[..., Sampler]] = {"uniform": UniformSampler, "prioritized": PrioritizedSampler}
+HEADS: dict[str, Callable[..., nn.Module]] = {"linear": linear_q_head, "dueling": DuelingHead}
+# Arguments the builders pass themselves, never config values.
+REPLAY_RUN_TIME = frozenset({"rings", "obs_shape", "obs_dtype", "device", "seed", "sampler"})
+HEAD_RUN_TIME = frozenset({"in_features", "n_actions", "hidden"})
+DQN_PARTS = frozenset({"sampler", "replay", "head"})  # DQNSettings fields made from their own nodes
+
+
+@dataclass(frozen=True)
+class UniformSampling:
+    """Every stored transition equally likely (conf/agent/sampler/uniform.yaml)."""
+
+    type: str = "uniform"
+
+    def sampler(self) -> Callable[..., Sampler]:
+        return UniformSampler
+
+    def beta(self) -> LinearSchedule | None:
+        return None
+
+
+@dataclass(frozen=True)
+class PrioritizedSampling:
+    """Prioritized replay (conf/agent/sampler/prioritized.yaml): P(i) ~ |TD error|^alpha, importance weights
+    annealed from beta_start to 1 over beta_steps. beta_steps has no code default: conf/ resolves it from total_steps."""
+
+    beta_steps: int
+    alpha: float = 0.6
+    beta_start: float = 0.4
+    eps: float = 1e-6
+    type: str = "prioritized"
+
+    def sampler(self) -> Callable[..., Sampler]:
+        return functools.partial(PrioritizedSampler, alpha=self.alpha, eps=self.eps)
+
+    def beta(self) -> LinearSchedule | None:
+        return LinearSchedule(start=self.beta_start, end=1.0, duration_steps=self.beta_steps)
+
+
+SAMPLER_SETTINGS: dict[str, Callable[..., UniformSampling | PrioritizedSampling]] = {
+    "uniform": UniformSampling, "prioritized": PrioritizedSampling,
+}
+
+
+@dataclass(frozen=True)
+class DQNSettings:
+    """The agent node of conf/agent/dqn.yaml, checked, with its sampler and the replay and head the config picks.
+    The defaults are conf/'s (tests/config/test_settings.py composes conf/ and compares)."""
+
+    gamma: float = 0.99
+    n_step: int = 1
+    double: bool = True
+    buffer_size: int = 100_000
+    batch_size: int = 64
+    learning_starts_steps: int = 1000
+    train_every_steps: int = 4
+    gradient_steps: int = 1
+    target_update_every_steps: int = 1000
+    tau: float = 1.0
+    loss: str = "huber"
+    max_grad_norm: float | None = 10.0
+    epsilon_start: float = 1.0
+    epsilon_end: float = 0.05
+    epsilon_decay_steps: int = 10_000
+    metrics_every_steps: int = 500
+    compile: bool = False
+    body_init: str | None = None
+    sampler: UniformSampling | PrioritizedSampling = UniformSampling()
+    replay: str = "transitions"
+    head: str = "linear"
+
+
+def _part(node: Any, settings: Mapping[str, Callable[..., Any]], *, key: str, choose: str, origin: str) -> Any:
+    """A part's settings from its node, a key its type needs but the node lacks named."""
+    _, make, kwargs = checked(node, settings, key=key, origin=origin, choose=choose)
+    missing = [f.name for f in dataclasses.fields(make) if f.name not in kwargs and f.name != "type"
+               and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    if missing:
+        raise RlkitError(f"{where_in(f'{key}.{missing[0]}', origin)} is missing; {key}.type={node['type']} needs it")
+    return make(**kwargs)
+
+
+def replay_choice(node: Any, *, origin: str = "") -> str:
+    """The replay a run's `replay` node names (transitions when a config written in code has none)."""
+    return checked({"type": "transitions"} if node is None else node, REPLAYS, key="replay", origin=origin, run_time=REPLAY_RUN_TIME)[0]
+
+
+def head_choice(node: Any, *, origin: str = "") -> str:
+    """The Q head a run's `net.head` node names (linear when a config written in code has none)."""
+    return checked({"type": "linear"} if node is None else node, HEADS, key="net.head", origin=origin, run_time=HEAD_RUN_TIME)[0]
+
+
+def dqn_settings(
+    values: Mapping[str, Any], *, sampler: Any = None, replay: str = "transitions", head: str = "linear", origin: str = ""
+) -> DQNSettings:
+    """The typed DQN settings in one pass: `values` are the agent node's other keys, already type-checked against
+    DQNSettings (rlkit.config.registry), `sampler` its sampler node, `replay` and `head` the names replay_choice and
+    head_choice read; every range is checked here, once."""
+    sampling = _part(
+        {"type": "uniform"} if sampler is None else sampler, SAMPLER_SETTINGS, key="agent.sampler", choose="agent/sampler", origin=origin
+    )
+    settings = DQNSettings(**values, sampler=sampling, replay=replay, head=head)
+    require_positive(
+        n_step=settings.n_step, buffer_size=settings.buffer_size, batch_size=settings.batch_size,
+        train_every_steps=settings.train_every_steps, gradient_steps=settings.gradient_steps,
+        target_update_every_steps=settings.target_update_every_steps, metrics_every_steps=settings.metrics_every_steps,
+    )
+    check_unit_interval(gamma=settings.gamma, epsilon_start=settings.epsilon_start, epsilon_end=settings.epsilon_end)
+    if not 0.0 < settings.tau <= 1.0:
+        raise RlkitError(f"agent.tau must be in (0, 1] (1 is a hard copy), got {settings.tau}")
+    if settings.batch_size > settings.buffer_size:
+        raise RlkitError(
+            f"agent.batch_size={settings.batch_size} is larger than agent.buffer_size={settings.buffer_size}; lower the batch or grow the buffer"
+        )
+    if settings.loss not in LOSSES:
+        raise RlkitError(f"agent.loss={settings.loss} is not known; choose one of: {', '.join(LOSSES)}")
+    if isinstance(sampling, PrioritizedSampling):
+        require_positive(**{"sampler.beta_steps": sampling.beta_steps})
+        check_unit_interval(**{"sampler.beta_start": sampling.beta_start})
+        if sampling.alpha < 0:
+            raise RlkitError(f"agent.sampler.alpha must be >= 0 (0 is uniform), got {sampling.alpha}")
+        if sampling.eps <= 0:
+            raise RlkitError(f"agent.sampler.eps must be > 0 (a zero priority is never replayed), got {sampling.eps}")
+    return settings
 
 
 def input_encoding(space: gym.Space) -> tuple[nn.Module, tuple[int, ...]]:
@@ -44,16 +183,15 @@ def input_encoding(space: gym.Space) -> tuple[nn.Module, tuple[int, ...]]:
 
 
 def build_q_network(
-    *, inputs: nn.Module, input_shape: tuple[int, ...], n_actions: int, net: Callable[..., nn.Module], dueling: bool,
-    device: torch.device, seed: int, body_init: str | None = None,
+    *, inputs: nn.Module, input_shape: tuple[int, ...], n_actions: int, net: Callable[..., nn.Module],
+    head: Callable[..., nn.Module], device: torch.device, seed: int, body_init: str | None = None,
 ) -> Network:
     """`inputs`, a body for `input_shape` and a Q head, on `device`; the same initial weights for a seed, whatever ran before.
     A body that cannot take `input_shape` is a ValueError."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         body = body_for_shape(net, input_shape)
-        head = DuelingHead(in_features=body.out_features, n_actions=n_actions) if dueling else LinearHead(in_features=body.out_features, out_features=n_actions)
-        q_net = Network(inputs=inputs, body=body, head=head)
+        q_net = Network(inputs=inputs, body=body, head=head(in_features=body.out_features, n_actions=n_actions))
     if body_init:  # start from a body a supervised run trained (python -m rlkit.supervised)
         init_body_from_supervised(q_net.body, body_init)
     q_net.to(device)
@@ -63,13 +201,10 @@ def build_q_network(
 
 
 def build_replay(
-    *, observation_space: gym.Space, num_envs: int, capacity: int, n_step: int, gamma: float, dedup_frames: bool,
-    prioritized: bool, priority_alpha: float, priority_eps: float, device: torch.device, seed: int,
+    *, buffer: Callable[..., Replay], sampler: Callable[..., Sampler], observation_space: gym.Space, num_envs: int,
+    capacity: int, n_step: int, gamma: float, device: torch.device, seed: int,
 ) -> Replay:
-    """Frame stacks keep one frame per step (dedup_frames); prioritized replay is a sampler either buffer takes.
-    The buffer refuses, before allocating, one that cannot fit in RAM."""
-    sampler = functools.partial(PrioritizedSampler, alpha=priority_alpha, eps=priority_eps) if prioritized else None
-    buffer = FrameReplayBuffer if dedup_frames else ReplayBuffer
+    """The replay buffer with its sampler; it refuses, before allocating, one that cannot fit in RAM."""
     obs_shape = tuple(observation_space.shape or ())
     try:
         return buffer(
@@ -81,6 +216,7 @@ def build_replay(
 
 
 def build_dqn(
+    settings: DQNSettings,
     *,
     observation_space: gym.Space,
     action_space: gym.Space,
@@ -89,69 +225,33 @@ def build_dqn(
     num_envs: int,
     net: Callable[..., nn.Module],
     optimizer: Callable[..., torch.optim.Optimizer],
-    gamma: float = 0.99,
-    n_step: int = 1,
-    double: bool = True,
-    dueling: bool = False,
-    buffer_size: int = 100_000,
-    batch_size: int = 64,
-    learning_starts_steps: int = 1000,
-    train_every_steps: int = 4,
-    gradient_steps: int = 1,
-    target_update_every_steps: int = 1000,
-    tau: float = 1.0,
-    loss: str = "huber",
-    max_grad_norm: float | None = 10.0,
-    epsilon_start: float = 1.0,
-    epsilon_end: float = 0.05,
-    epsilon_decay_steps: int = 10_000,
-    metrics_every_steps: int = 500,
-    prioritized: bool = False,
-    priority_alpha: float = 0.6,
-    priority_beta_start: float = 0.4,
-    priority_beta_steps: int = 1_000_000,
-    priority_eps: float = 1e-6,
-    dedup_frames: bool = False,
-    compile: bool = False,
-    body_init: str | None = None,
 ) -> DQNAgent:
-    """The DQN agent a config node describes (keywords: conf/agent/dqn.yaml's keys), for `num_envs` env copies."""
+    """The DQN agent checked settings describe, for `num_envs` env copies; the spaces are checked, not the settings."""
     n_actions = require_discrete(action_space, what="action", agent="dqn", fix="pick a discrete-action env")
-    require_positive(
-        n_step=n_step, buffer_size=buffer_size, batch_size=batch_size, train_every_steps=train_every_steps,
-        gradient_steps=gradient_steps, target_update_every_steps=target_update_every_steps,
-        metrics_every_steps=metrics_every_steps, priority_beta_steps=priority_beta_steps,
-    )
-    check_unit_interval(gamma=gamma, epsilon_start=epsilon_start, epsilon_end=epsilon_end)
-    if not 0.0 < tau <= 1.0:
-        raise RlkitError(f"agent.tau must be in (0, 1] (1 is a hard copy), got {tau}")
-    if int(batch_size) > int(buffer_size):
-        raise RlkitError(f"agent.batch_size={batch_size} is larger than agent.buffer_size={buffer_size}; lower the batch or grow the buffer")
-    if loss not in LOSSES:
-        raise RlkitError(f"agent.loss={loss} is not known; choose one of: {', '.join(LOSSES)}")
     inputs, input_shape = input_encoding(observation_space)  # before any buffer: a space no network reads is refused
     device = torch.device(device)
     # Its own stream of the run's seed: the replay samples the same rows whatever the agent drew before.
     replay_seed = int(np.random.SeedSequence(seed).spawn(1)[0].generate_state(1)[0])
     replay = build_replay(  # before the network: a buffer that cannot fit is refused first
-        observation_space=observation_space, num_envs=num_envs, capacity=buffer_size, n_step=n_step, gamma=gamma,
-        dedup_frames=dedup_frames, prioritized=prioritized, priority_alpha=priority_alpha, priority_eps=priority_eps,
-        device=device, seed=replay_seed,
+        buffer=REPLAYS[settings.replay], sampler=settings.sampler.sampler(), observation_space=observation_space,
+        num_envs=num_envs, capacity=settings.buffer_size, n_step=settings.n_step, gamma=settings.gamma, device=device,
+        seed=replay_seed,
     )
     try:
         q_net = build_q_network(
-            inputs=inputs, input_shape=input_shape, n_actions=n_actions, net=net, dueling=dueling, device=device, seed=seed,
-            body_init=body_init,
+            inputs=inputs, input_shape=input_shape, n_actions=n_actions, net=net, head=HEADS[settings.head], device=device,
+            seed=seed, body_init=settings.body_init,
         )
     except ValueError as exc:
         raise RlkitError(f"net does not fit observations {observation_space}: {exc}; try net=mlp") from None
     return DQNAgent(
         observation_space=observation_space, action_space=action_space, num_envs=num_envs, q_net=q_net,
         optimizer=optimizer(list(q_net.parameters())), replay=replay,
-        target_update=PolyakUpdate(tau=tau, every_steps=target_update_every_steps),  # tau 1: a hard copy
-        exploration=LinearSchedule(start=epsilon_start, end=epsilon_end, duration_steps=epsilon_decay_steps),
-        priority_beta=LinearSchedule(start=priority_beta_start, end=1.0, duration_steps=priority_beta_steps) if prioritized else None,
-        loss=LOSSES[loss], double=double, batch_size=batch_size, learning_starts_steps=learning_starts_steps,
-        train_every_steps=train_every_steps, gradient_steps=gradient_steps, max_grad_norm=max_grad_norm,
-        metrics_every_steps=metrics_every_steps, compile=compile, device=device, seed=seed,
+        target_update=PolyakUpdate(tau=settings.tau, every_steps=settings.target_update_every_steps),  # tau 1: a hard copy
+        exploration=LinearSchedule(start=settings.epsilon_start, end=settings.epsilon_end, duration_steps=settings.epsilon_decay_steps),
+        priority_beta=settings.sampler.beta(), loss=LOSSES[settings.loss], double=settings.double,
+        batch_size=settings.batch_size, learning_starts_steps=settings.learning_starts_steps,
+        train_every_steps=settings.train_every_steps, gradient_steps=settings.gradient_steps,
+        max_grad_norm=settings.max_grad_norm, metrics_every_steps=settings.metrics_every_steps, compile=settings.compile,
+        device=device, seed=seed,
     )

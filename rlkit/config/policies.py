@@ -15,27 +15,23 @@ import torch
 from rlkit.agents.base import Policy, require_discrete
 from rlkit.agents.dqn import QNetworkPolicy
 from rlkit.agents.tabular import TablePolicy, table_from_state
-from rlkit.config.dqn import build_q_network, input_encoding
-from rlkit.config.registry import body_factory
+from rlkit.config.dqn import HEADS, DQNSettings, build_q_network, input_encoding
+from rlkit.config.registry import PartsSettings
 from rlkit.errors import RlkitError
 
 
-def head_name(config: Mapping[str, Any]) -> str:
-    """The Q head a run config picks, "linear" or "dueling": the one place the network rebuild reads that choice."""
-    return "dueling" if config["agent"].get("dueling") else "linear"
-
-
 def dqn_policy(
-    config: Mapping[str, Any], agent_state: Mapping[str, Any], *, observation_space: gym.Space, action_space: gym.Space,
-    device: torch.device, origin: str = "",
+    parts: PartsSettings, agent_state: Mapping[str, Any], *, observation_space: gym.Space, action_space: gym.Space,
+    device: torch.device,
 ) -> QNetworkPolicy:
     """The run's Q-network with the checkpoint's online weights (agent_state["q_net"]), greedy on `device`."""
     n_actions = require_discrete(action_space, what="action", agent="dqn", fix="pick a discrete-action env")
+    assert isinstance(parts.settings, DQNSettings)
     inputs, input_shape = input_encoding(observation_space)
     try:
         q_net = build_q_network(
-            inputs=inputs, input_shape=input_shape, n_actions=n_actions, net=body_factory(config["net"], origin=origin),
-            dueling=head_name(config) == "dueling", device=device, seed=0,  # the seed's weights are overwritten below
+            inputs=inputs, input_shape=input_shape, n_actions=n_actions, net=parts.net,
+            head=HEADS[parts.settings.head], device=device, seed=0,  # the seed's weights are overwritten below
         )
     except ValueError as exc:
         raise RlkitError(f"net does not fit observations {observation_space}: {exc}; try net=mlp") from None
@@ -43,13 +39,13 @@ def dqn_policy(
         q_net.load_state_dict(agent_state["q_net"])
     except RuntimeError as exc:
         detail = str(exc).strip().splitlines()[-1].strip()
-        raise RlkitError(f"checkpoint network does not fit this agent ({detail}); play needs the env, net and dueling of the run") from None
+        raise RlkitError(f"checkpoint network does not fit this agent ({detail}); play needs the env, net and net.head of the run") from None
     return QNetworkPolicy(q_net.requires_grad_(False), observation_space=observation_space, device=device)
 
 
 def table_policy(
-    config: Mapping[str, Any], agent_state: Mapping[str, Any], *, observation_space: gym.Space, action_space: gym.Space,
-    device: torch.device, origin: str = "",
+    parts: PartsSettings, agent_state: Mapping[str, Any], *, observation_space: gym.Space, action_space: gym.Space,
+    device: torch.device,
 ) -> TablePolicy:
     """The checkpoint's Q-table, checked against the env's spaces."""
     fix = "use agent=dqn (a network instead of a table)"
@@ -62,13 +58,12 @@ POLICIES: dict[str, Callable[..., Policy]] = {"dqn": dqn_policy, "q_learning": t
 
 
 def build_policy(
-    config: Mapping[str, Any], agent_state: Mapping[str, Any], *, observation_space: gym.Space, action_space: gym.Space,
-    device: torch.device, origin: str = "",
+    parts: PartsSettings, agent_state: Mapping[str, Any], *, observation_space: gym.Space, action_space: gym.Space,
+    device: torch.device,
 ) -> Policy:
-    """The greedy policy of a run config already checked as data (rlkit.runs.resume.read_saved_run)."""
-    name = config["agent"]["type"]
-    if name not in POLICIES:
-        raise RlkitError(f"agent.type={name} has no policy to play; choose one of: {', '.join(POLICIES)}")
-    return POLICIES[name](
-        config, agent_state, observation_space=observation_space, action_space=action_space, device=device, origin=origin
+    """The greedy policy of a saved run's checked parts (rlkit.runs.resume.read_saved_run)."""
+    if parts.agent not in POLICIES:
+        raise RlkitError(f"agent.type={parts.agent} has no policy to play; choose one of: {', '.join(POLICIES)}")
+    return POLICIES[parts.agent](
+        parts, agent_state, observation_space=observation_space, action_space=action_space, device=device
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-import typing
+from dataclasses import dataclass
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -19,63 +19,34 @@ from torch import nn
 
 from rlkit.agents.base import Agent
 from rlkit.agents.tabular import QLearningAgent
-from rlkit.config.dqn import build_dqn
+from rlkit.config.dqn import DQN_PARTS, HEADS, REPLAYS, SAMPLERS, DQNSettings, build_dqn, dqn_settings, head_choice, replay_choice
 from rlkit.errors import RlkitError
 from rlkit.nets import CNNBody, MLPBody, Scale
-from rlkit.plain import check_value, refuse_code, show, where_in
+from rlkit.cli.overrides import old_key
+from rlkit.config.nodes import checked
 
-AGENTS: dict[str, Callable[..., Agent]] = {"dqn": build_dqn, "q_learning": QLearningAgent}
+
+
+def build_q_learning(settings: Mapping[str, Any], *, observation_space: gym.Space, action_space: gym.Space, device: torch.device,
+                     seed: int, **_parts: Any) -> QLearningAgent:
+    """The tabular agent from its checked keywords; it has no network, optimizer or env copies to be told of."""
+    return QLearningAgent(observation_space=observation_space, action_space=action_space, device=device, seed=seed, **settings)
+
+
+AGENTS: dict[str, Callable[..., Agent]] = {"dqn": build_dqn, "q_learning": build_q_learning}
+AGENT_NODES: dict[str, Callable[..., Any]] = {"dqn": DQNSettings, "q_learning": QLearningAgent}  # what each node may set
 BODIES: dict[str, Callable[..., nn.Module]] = {"mlp": MLPBody, "cnn": CNNBody}
 OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
     "sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adagrad": torch.optim.Adagrad,
     "rmsprop": torch.optim.RMSprop, "adadelta": torch.optim.Adadelta,
 }
+__all__ = ["AGENTS", "BODIES", "HEADS", "OPTIMIZERS", "REPLAYS", "SAMPLERS", "PartsSettings", "build_agent", "check_parts", "checked"]
 INPUTS: dict[str, Callable[..., nn.Module]] = {"scale": Scale}
 
 # Arguments the builders pass themselves: run-time facts and the parts built here, never config values.
-AGENT_RUN_TIME = frozenset({"observation_space", "action_space", "device", "seed", "num_envs", "net", "optimizer"})
+AGENT_RUN_TIME = frozenset({"observation_space", "action_space", "device", "seed", "num_envs", "net", "optimizer"}) | DQN_PARTS
 BODY_RUN_TIME = frozenset({"in_features", "in_channels", "input_hw"})
 OPTIM_RUN_TIME = frozenset({"params"})
-
-
-def _annotations(factory: Callable[..., Any]) -> dict[str, Any]:
-    """Parameter -> annotation; a parameter without one is typed by its default (or takes any plain value)."""
-    target = factory.__init__ if inspect.isclass(factory) else factory
-    try:
-        hints = typing.get_type_hints(target)
-    except (NameError, TypeError):
-        hints = {}
-    out = {}
-    for name, parameter in inspect.signature(factory).parameters.items():
-        if name in hints:
-            out[name] = hints[name]
-        elif parameter.default not in (inspect.Parameter.empty, None):
-            out[name] = type(parameter.default)
-        else:
-            out[name] = Any
-    return out
-
-
-def checked(
-    node: Any, choices: Mapping[str, Callable[..., Any]], *, key: str, origin: str = "", run_time: frozenset[str] = frozenset()
-) -> tuple[str, Callable[..., Any], dict[str, Any]]:
-    """(name, factory, keyword arguments) for a node that names a registry entry and sets plain values."""
-    refuse_code(node, key, origin)
-    if not isinstance(node, Mapping):
-        raise RlkitError(f"{where_in(key, origin)} must be a mapping with a type: key, got {show(node)}")
-    name = node.get("type")
-    if not isinstance(name, str) or name not in choices:
-        raise RlkitError(f"{where_in(key + '.type', origin)}={show(name)} is not known; choose one of: {', '.join(choices)}")
-    factory = choices[name]
-    annotations = _annotations(factory)
-    foreign = sorted(k for k in node if k != "type" and (k not in annotations or k in run_time or k == "self"))
-    if foreign:
-        takers = [other for other, f in choices.items() if other != name and set(foreign) <= set(_annotations(f)) - run_time]
-        hint = f"; {key}={takers[0]} takes {'it' if len(foreign) == 1 else 'them'}" if takers else ""
-        keys = ", ".join(f"{key}.{k}" for k in foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
-        raise RlkitError(f"{where_in(keys, origin)} {'is' if len(foreign) == 1 else 'are'} not a setting of {key}={name}{hint}")
-    kwargs = {k: check_value(v, annotations[k], f"{key}.{k}", origin) for k, v in node.items() if k != "type"}
-    return name, factory, kwargs
 
 
 def _guarded(factory: Callable[..., Any], what: str, errors: tuple[type[Exception], ...]) -> Callable[..., Any]:
@@ -105,15 +76,38 @@ def optimizer_factory(optim: Any, *, origin: str = "") -> Callable[..., torch.op
     return _guarded(functools.partial(optimizer, **kwargs), f"optim={name} refuses its settings", (ValueError, TypeError))
 
 
-def check_parts(config: Mapping[str, Any], *, origin: str = "") -> None:
-    """The agent, net and optim nodes of a run config checked as data, without building anything."""
-    checked(config.get("agent"), AGENTS, key="agent", origin=origin, run_time=AGENT_RUN_TIME)
-    checked(config.get("net"), BODIES, key="net", origin=origin, run_time=BODY_RUN_TIME)
-    checked(config.get("optim"), OPTIMIZERS, key="optim", origin=origin, run_time=OPTIM_RUN_TIME)
+@dataclass(frozen=True)
+class PartsSettings:
+    """A run's agent, net and optim nodes checked once: what build_agent builds from, without checking again."""
+
+    agent: str  # a name in AGENTS
+    settings: DQNSettings | Mapping[str, Any]  # q_learning: its constructor's checked keywords
+    net: Callable[..., nn.Module]  # a body awaiting its input size
+    optimizer: Callable[..., torch.optim.Optimizer]  # an optimizer awaiting the parameters
+
+
+def check_parts(config: Mapping[str, Any], *, origin: str = "") -> PartsSettings:
+    """The agent, net (body and head), optim and replay nodes of a run config checked as data, once, into settings."""
+    net = config.get("net")
+    head = net.get("head") if isinstance(net, Mapping) else None
+    body = {k: v for k, v in net.items() if k != "head"} if isinstance(net, Mapping) else net
+    replay, head_name = replay_choice(config.get("replay"), origin=origin), head_choice(head, origin=origin)
+    node = config.get("agent")
+    for key, value in node.items() if isinstance(node, Mapping) else ():
+        moved = old_key(f"agent.{key}", str(value).lower() if isinstance(value, bool) else str(value))  # a flag that became a part
+        if moved is not None:
+            raise RlkitError(f"{moved} (in {origin})" if origin else str(moved))
+    sampled = isinstance(node, Mapping) and node.get("type") == "dqn"  # the sampler node is DQN's, checked with it
+    name, _, kwargs = checked(
+        {k: v for k, v in node.items() if k != "sampler"} if sampled else node, AGENT_NODES, key="agent", origin=origin,
+        run_time=AGENT_RUN_TIME,
+    )
+    settings = dqn_settings(kwargs, sampler=node.get("sampler"), replay=replay, head=head_name, origin=origin) if sampled else kwargs
+    return PartsSettings(agent=name, settings=settings, net=body_factory(body, origin=origin), optimizer=optimizer_factory(config.get("optim"), origin=origin))
 
 
 def build_agent(
-    config: Mapping[str, Any],
+    parts: PartsSettings | Mapping[str, Any],
     *,
     observation_space: gym.Space,
     action_space: gym.Space,
@@ -122,15 +116,13 @@ def build_agent(
     num_envs: int = 1,
     origin: str = "",
 ) -> Agent:
-    """The agent of a run config: its agent, net and optim nodes side by side, plus the run-time facts
+    """The agent checked parts describe (a plain run config is checked first), plus the run-time facts
     (`num_envs`: the env copies it will observe at once; 1 for a single env, as play and evaluation use)."""
-    name, agent, kwargs = checked(config.get("agent"), AGENTS, key="agent", origin=origin, run_time=AGENT_RUN_TIME)
-    parts = {"net": body_factory(config.get("net"), origin=origin), "optimizer": optimizer_factory(config.get("optim"), origin=origin)}
-    optional = {"num_envs": num_envs, **parts}  # passed only to agents that take them (the tabular agent does not)
-    takes = inspect.signature(agent).parameters
-    return agent(
-        observation_space=observation_space, action_space=action_space, device=device, seed=seed,
-        **{key: value for key, value in optional.items() if key in takes}, **kwargs,
+    if not isinstance(parts, PartsSettings):
+        parts = check_parts(parts, origin=origin)
+    return AGENTS[parts.agent](
+        parts.settings, observation_space=observation_space, action_space=action_space, device=device, seed=seed,
+        num_envs=num_envs, net=parts.net, optimizer=parts.optimizer,
     )
 
 

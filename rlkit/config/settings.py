@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import typing
 from collections.abc import Mapping
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from rlkit.config.registry import check_parts
+from rlkit.config.registry import PartsSettings, check_parts
 from rlkit.envs.builders import check_env_config, upgrade_stored_env
 from rlkit.errors import RlkitError
-from rlkit.cli.overrides import RENAMED_KEYS
+from rlkit.cli.overrides import FLAG_PARTS, MOVED_KEYS, RENAMED_KEYS
 from rlkit.plain import check_value, refuse_code, where_in
 
 SEED_LIMIT = 2**32  # numpy's legacy seeding takes 32 bits; torch and gymnasium take more
@@ -38,6 +39,7 @@ class RunSettings:
     checkpoint_every_steps: int
     checkpoint_replay: bool
     device: str
+    parts: PartsSettings | None = None  # the agent, net, optim and replay nodes, once check_run_config checked them
 
 
 # Config key (dotted) -> RunSettings field.
@@ -50,7 +52,7 @@ SETTING_KEYS = {
 # Settings a resumed run may change: how long and how visibly it runs, not what it learns (issue 8).
 RESUMABLE_KEYS = tuple(key for key in SETTING_KEYS if key != "seed")
 TOP_LEVEL_KEYS = ("seed", "total_steps", "eval_every_steps", "eval_episodes", "final_eval_episodes", "eval_max_steps",
-                  "log_every_steps", "progress", "torch_threads", "checkpoint", "device", "video", "env", "agent", "net", "optim")
+                  "log_every_steps", "progress", "torch_threads", "checkpoint", "device", "video", "env", "agent", "net", "optim", "replay")
 # Settings added since checkpoints were first written, with the value that gives an older run's behaviour.
 ADDED_SETTINGS: dict[str, Any] = {"eval_max_steps": None}
 # Evaluation videos (rlkit.watch.video) change what a run shows, not what it learns: a resume may change them too.
@@ -91,10 +93,62 @@ def _renamed(config: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _set(config: dict[str, Any], key: str, value: Any) -> None:
+    """config[a][b] = value for 'a.b', each node on the way copied, so the mapping read from disk stays as it was."""
+    *path, leaf = key.split(".")
+    node = config
+    for part in path:
+        node[part] = dict(node[part]) if isinstance(node.get(part), Mapping) else {}
+        node = node[part]
+    node[leaf] = value
+
+
+def _parts_from_flags(config: Mapping[str, Any]) -> dict[str, Any]:
+    """Flags a run stored before its parts had names (FLAG_PARTS: agent.dueling, agent.prioritized,
+    agent.dedup_frames, env.dedup_frames) as today's nodes (net.head, agent.sampler, replay), each part's settings
+    moved into it (MOVED_KEYS); a prioritized setting of a run that sampled uniformly never counted and is dropped.
+    A non-bool flag is left where it stood, for the checks to refuse; a part already named is kept."""
+    out = dict(config)
+    for old, (choice, parts) in FLAG_PARTS.items():
+        node_key, leaf = old.split(".")
+        node = out.get(node_key)
+        if not isinstance(node, Mapping) or not isinstance(node.get(leaf), bool):
+            continue
+        out[node_key] = {k: v for k, v in node.items() if k != leaf}
+        target = choice.replace("/", ".") + ("" if choice.endswith(".type") else ".type")
+        if lookup_or_none(out, target) is None:
+            _set(out, target, parts[node[leaf]])
+    agent = out.get("agent")
+    if isinstance(agent, Mapping) and any(old.split(".")[1] in agent for old in MOVED_KEYS):
+        prioritized = lookup_or_none(out, "agent.sampler.type") == "prioritized"
+        out["agent"] = {k: v for k, v in agent.items() if f"agent.{k}" not in MOVED_KEYS}
+        for old, new in MOVED_KEYS.items():
+            if prioritized and old.split(".")[1] in agent and lookup_or_none(out, new) is None:
+                _set(out, new, agent[old.split(".")[1]])
+    return out
+
+
+def lookup_or_none(config: Mapping[str, Any], key: str) -> Any:
+    node: Any = config
+    for part in key.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
 def upgrade_stored_config(config: Mapping[str, Any]) -> dict[str, Any]:
     """A config read from a checkpoint in today's shape: settings added since it was written get the values that
-    reproduce its run, renamed keys get today's names, and its env node is upgraded (rlkit.envs.builders.upgrade_stored_env)."""
-    return {**ADDED_SETTINGS, **_renamed(config), "env": upgrade_stored_env(config.get("env"))}
+    reproduce its run, renamed keys get today's names, flags become the parts they chose, and its env node is
+    upgraded (rlkit.envs.builders.upgrade_stored_env)."""
+    upgraded = _parts_from_flags({**ADDED_SETTINGS, **_renamed(config)})
+    upgraded.setdefault("replay", {"type": "transitions"})  # the only replay before replays had names
+    if isinstance(upgraded.get("net"), Mapping) and "head" not in upgraded["net"]:
+        upgraded["net"] = {**upgraded["net"], "head": {"type": "linear"}}
+    agent = upgraded.get("agent")
+    if isinstance(agent, Mapping) and agent.get("type") == "dqn" and "sampler" not in agent:
+        upgraded["agent"] = {**agent, "sampler": {"type": "uniform"}}
+    return {**upgraded, "env": upgrade_stored_env(upgraded.get("env"))}
 
 
 def run_settings(config: Mapping[str, Any], *, origin: str = "") -> RunSettings:
@@ -118,7 +172,8 @@ def run_settings(config: Mapping[str, Any], *, origin: str = "") -> RunSettings:
 
 
 def check_run_config(config: Any, *, origin: str = "") -> RunSettings:
-    """Every part of a training run's config checked as data, before anything is built from it."""
+    """Every part of a training run's config checked as data, once, before anything is built from it: the settings
+    carry the checked agent, net, optim and replay nodes (`parts`) that build_agent builds from."""
     refuse_code(config, "", origin)
     if not isinstance(config, Mapping):
         raise RlkitError(f"{where_in('config', origin)} must be a mapping of settings")
@@ -136,5 +191,4 @@ def check_run_config(config: Any, *, origin: str = "") -> RunSettings:
         if "video" in config and key in config["video"]:
             check_value(config["video"][key], annotation, f"video.{key}", origin)
     check_env_config(config["env"], origin=origin)
-    check_parts(config, origin=origin)
-    return settings
+    return dataclasses.replace(settings, parts=check_parts(config, origin=origin))

@@ -133,8 +133,7 @@ ENV_BUILDERS: dict[str, EnvBuilder] = {
     "gym": EnvBuilder(make=_make_gym, settings={"kwargs": Any}, required=("id",), check_stored=_check_stored_gym),
     "atari": EnvBuilder(
         make=_make_atari,
-        # make_atari_env's keyword arguments, and dedup_frames, which the DQN agent's replay reads (agent.dedup_frames)
-        settings={**{k: v for k, v in typing.get_type_hints(make_atari_env).items() if k in ATARI_KEYWORDS}, "dedup_frames": bool},
+        settings={k: v for k, v in typing.get_type_hints(make_atari_env).items() if k in ATARI_KEYWORDS},  # make_atari_env's keywords
         required=tuple(k for k in ATARI_KEYWORDS if k != "max_episode_steps"),
         check_stored=_check_stored_atari,
     ),

@@ -6,7 +6,6 @@ Play acts and never learns: it rebuilds the network (or table) alone, with no op
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +30,10 @@ RENDER_CHOICES = ("auto", "ansi", "human", "none")
 def load_policy(saved: SavedRun, env: gym.Env, *, device: Any) -> Policy:
     """The checkpoint's greedy policy for this env; a state that does not fit it is one clear error."""
     try:
+        assert saved.parts is not None  # read_saved_run checked the config's parts once
         return build_policy(
-            saved.config, saved.agent_state, observation_space=env.observation_space, action_space=env.action_space,
-            device=device, origin=str(saved.path),
+            saved.parts, saved.agent_state, observation_space=env.observation_space, action_space=env.action_space,
+            device=device,
         )
     except (KeyError, RuntimeError, ValueError, TypeError, AttributeError, IndexError) as exc:
         raise RlkitError(f"checkpoint {saved.path} does not fit this env/agent config: {type(exc).__name__} {exc}") from None

@@ -8,6 +8,7 @@ with the checkpoint's; nothing in the folder is written before all of that has p
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -24,9 +25,11 @@ from rlkit.checkpoint import checkpoint_path, load_arrays, load_checkpoint, save
 from rlkit.cli.app import check_group_overrides
 from rlkit.envs.builders import check_stored_env
 from rlkit.errors import RlkitError
-from rlkit.cli.overrides import checked_data_overrides, compose, compose_checked, parse_overrides
+from rlkit.cli.overrides import OPTION_KEYS, checked_data_overrides, compose, compose_checked, config_keys, parse_overrides
 from rlkit.plain import show, where_in
 from rlkit.run_folder import FILENAME, REPLAY_FILENAME
+from rlkit.config.dqn import DQNSettings
+from rlkit.config.registry import PartsSettings
 from rlkit.config.settings import RESUMABLE_KEYS, VIDEO_KEYS, check_run_config, lookup, plain_config, run_settings, upgrade_stored_config
 
 RESUME_GROUPS = ("device",)  # the one config group a resumed run may switch
@@ -52,6 +55,7 @@ class SavedRun:
     agent_state: Mapping[str, Any]
     rng: Mapping[str, Any]
     env_rng: list[Any]
+    parts: PartsSettings | None = None  # the config's agent, net, optim and replay nodes, checked when it was read
 
 
 def _legacy_node(node: Any, key: str, origin: str) -> dict[str, Any]:
@@ -88,16 +92,16 @@ def read_saved_run(run_or_file: str | Path) -> SavedRun:
             raise RlkitError(f"{origin}: its '{name}' field holds {show(data[name])}, not a valid {name}; it was not written by rlkit.train")
     config = _from_format_1(data["config"], origin) if data["format"] == 1 else dict(data["config"])
     config = upgrade_stored_config(config)  # settings and env nodes as today's code reads them
-    check_run_config(config, origin=origin)
+    parts = check_run_config(config, origin=origin).parts
     check_stored_env(config["env"], origin=origin)
-    return SavedRun(path, data["env"], data["agent"], data["step"], config, data["agent_state"], data["rng"], data["env_rng"])
+    return SavedRun(path, data["env"], data["agent"], data["step"], config, data["agent_state"], data["rng"], data["env_rng"], parts)
 
 
-def for_restoring(config: Mapping[str, Any]) -> dict[str, Any]:
-    """A config to rebuild a saved agent: its weights come from the checkpoint, so no supervised body is read again."""
-    if "body_init" not in config["agent"]:
-        return dict(config)
-    return {**config, "agent": {**config["agent"], "body_init": None}}
+def restoring(parts: PartsSettings) -> PartsSettings:
+    """Parts to rebuild a saved agent: its weights come from the checkpoint, so no supervised body is read again."""
+    if isinstance(parts.settings, DQNSettings) and parts.settings.body_init is not None:
+        return dataclasses.replace(parts, settings=dataclasses.replace(parts.settings, body_init=None))
+    return parts
 
 
 def load_agent_state(agent: Agent, saved: SavedRun) -> None:
@@ -225,6 +229,17 @@ def _learning_differences(composed: Mapping[str, Any], saved: Mapping[str, Any])
     return [key for key in keys if ours.get(key, "<missing>") != theirs.get(key, "<missing>")]
 
 
+def _without_unused_sampler_settings(lines: list[str], conf: Path, groups: Sequence[str]) -> list[str]:
+    """Recorded lines minus prioritized-sampler settings of a run that sampled uniformly: an old run could set
+    agent.priority_alpha without agent.prioritized=true, and then it never counted (nor does its stored config keep it)."""
+    settings = [line for line in lines if line.partition("=")[0] in OPTION_KEYS]
+    if not settings:
+        return lines
+    choices = [line for line in lines if line.partition("=")[0] in groups or "/" in line.partition("=")[0]]
+    keys = config_keys(compose(conf, "train", choices))
+    return [line for line in lines if line not in settings or line.partition("=")[0] in keys]
+
+
 def prepare_resume(run_dir: Path, new_overrides: Sequence[str], *, conf: Path, groups: Sequence[str]) -> ResumePlan:
     """Check everything a resume needs, writing nothing: the checkpoint, the recorded command, the new settings."""
     allowed = (*RESUMABLE_KEYS, *RESUME_GROUPS)
@@ -243,7 +258,9 @@ def prepare_resume(run_dir: Path, new_overrides: Sequence[str], *, conf: Path, g
         raise RlkitError(f"resume={run_dir} has no {FILENAME} yet; start a new run instead")
     saved = read_saved_run(run_dir)
     origin = str(run_dir / ".hydra" / "overrides.yaml")
-    accepted = check_group_overrides([o.input_line for o in checked_data_overrides(recorded, origin=origin)], conf, groups)
+    accepted = _without_unused_sampler_settings(
+        check_group_overrides([o.input_line for o in checked_data_overrides(recorded, origin=origin)], conf, groups), conf, groups
+    )
     cfg = compose_checked(conf, "train", parse_overrides(accepted), groups=groups, entry="rlkit.train")
     names = (str(cfg.hydra.runtime.choices.env), str(cfg.hydra.runtime.choices.agent))
     if names != (saved.env_name, saved.agent_name):

@@ -19,39 +19,58 @@ from omegaconf import DictConfig
 
 from rlkit import tb
 from rlkit.agents import Agent, ReplayOwner
-from rlkit.config.registry import build_agent
+from rlkit.config.registry import PartsSettings, build_agent
 from rlkit.envs.builders import make_env, make_train_env, single_spaces
 from rlkit.errors import NonFiniteLossError, RlkitError
 from rlkit.watch.video import build_eval_video
 from rlkit.loop import Evaluation, TrainPlan, TrainResult, evaluate, train
 from rlkit.analysis.plots import plot_learning_curve
-from rlkit.runs.resume import Checkpointer, ResumePlan, for_restoring, restore
+from rlkit.runs.resume import Checkpointer, ResumePlan, restore, restoring
 from rlkit.run_folder import RunLock
 from rlkit.runtime import GracefulStop, resolve_device, seed_everything, set_torch_threads
 from rlkit.config.settings import RunSettings, check_run_config, plain_config
 
 
-def build_run_agent(config: Mapping[str, Any], env: Any, *, device: torch.device, settings: RunSettings, num_envs: int) -> Agent:
+def build_run_agent(parts: PartsSettings, env: Any, *, device: torch.device, settings: RunSettings, num_envs: int) -> Agent:
     """The run's agent for this env's spaces and `num_envs` copies; checkpoint.replay=true needs one that keeps a replay buffer."""
     observation_space, action_space = single_spaces(env)
     agent = build_agent(
-        config, observation_space=observation_space, action_space=action_space, device=device, seed=settings.seed, num_envs=num_envs
+        parts, observation_space=observation_space, action_space=action_space, device=device, seed=settings.seed, num_envs=num_envs
     )
     if settings.checkpoint_replay and not isinstance(agent, ReplayOwner):
-        raise RlkitError(f"agent={config['agent']['type']} keeps no replay buffer; drop checkpoint.replay=true")
+        raise RlkitError(f"agent={parts.agent} keeps no replay buffer; drop checkpoint.replay=true")
     return agent
 
 
-def check_job(config: Mapping[str, Any] | DictConfig) -> RunSettings:
+_last_checked: list[tuple[dict[str, Any], RunSettings]] = []  # check_job's config and settings, which run() reuses
+
+
+def checked_settings(config: Mapping[str, Any]) -> RunSettings:
+    """check_run_config's settings, once per config in a process: run() after check_job checks nothing again."""
+    for seen, settings in _last_checked:
+        if seen == config:
+            return settings
+    settings = check_run_config(config)
+    _last_checked[:] = [(dict(config), settings)]
+    return settings
+
+
+def check_job(config: Mapping[str, Any] | DictConfig, *, resumed: bool = False) -> RunSettings:
     """Everything that can refuse a run, checked before its folder exists: values, the env, the agent (and its RAM),
-    and what evaluation videos need."""
+    and what evaluation videos need. A resumed run's agent is built as restore() will fill it (rlkit.runs.resume.restoring)."""
     if isinstance(config, DictConfig):
         config = plain_config(config)
-    settings = check_run_config(config)
+    settings = checked_settings(config)
+    assert settings.parts is not None
     device = resolve_device(settings.device)
     with closing(make_env(config["env"])) as env:  # one copy, but the agent is checked as the run will build it
-        agent = build_run_agent(config, env, device=device, settings=settings, num_envs=int(config["env"].get("num_envs", 1)))
-    video = build_eval_video(config.get("video"), env_cfg=config["env"], logger=tb.Logger(None), policy=agent.policy(), seed=settings.seed)
+        agent = build_run_agent(
+            restoring(settings.parts) if resumed else settings.parts, env, device=device, settings=settings,
+            num_envs=int(config["env"].get("num_envs", 1)),
+        )
+    video = build_eval_video(
+        config.get("video"), env_cfg=config["env"], logger=tb.Logger(None), policy=agent.policy(), seed=settings.seed
+    )
     if video is not None:
         video.close()
     return settings
@@ -65,7 +84,8 @@ def run(
     started = time.perf_counter()
     if isinstance(config, DictConfig):
         config = plain_config(config)
-    settings = check_run_config(config)
+    settings = checked_settings(config)
+    assert settings.parts is not None
     # Signals are caught from the start: a SIGTERM while the run is being set up stops it after its first step, saved.
     with RunLock(run_dir), GracefulStop() as stop:
         device = resolve_device(settings.device)
@@ -74,7 +94,7 @@ def run(
         env = make_train_env(config["env"])
         eval_env = make_env(config["env"])
         agent = build_run_agent(
-            for_restoring(config) if resume else config, env, device=device, settings=settings, num_envs=getattr(env, "num_envs", 1)
+            restoring(settings.parts) if resume else settings.parts, env, device=device, settings=settings, num_envs=getattr(env, "num_envs", 1)
         )
         start_step = 0
         if resume is not None:

@@ -11,7 +11,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from conftest import CountingEnv, Corridor
+from conftest import CountingEnv, Corridor, build_dqn_for
 
 from torch import nn
 from torch.nn import functional as F
@@ -23,7 +23,6 @@ from rlkit.agents.dqn import DQNAgent, LinearSchedule, dqn_update
 from rlkit.agents.target_nets import PolyakUpdate, hard_update
 from rlkit.config.registry import build_agent
 from rlkit.checkpoint import load_checkpoint, save_checkpoint
-from rlkit.config.dqn import build_dqn
 from rlkit.errors import RlkitError
 from rlkit.replay.frames import FrameReplayBuffer
 from rlkit.loop import TrainPlan, evaluate, train
@@ -42,7 +41,7 @@ LINE = gym.spaces.Box(-10.0, 10.0, (1,), np.float32)
 
 def build(observation_space: gym.Space, action_space: gym.Space, **overrides: Any) -> DQNAgent:
     """The agent rlkit.config.registry makes from a config node with SMALL's values, for one env copy."""
-    return build_dqn(observation_space=observation_space, action_space=action_space, device=CPU, seed=0, num_envs=1, **{**SMALL, **overrides})
+    return build_dqn_for(observation_space, action_space, **{**SMALL, **overrides})
 
 
 def make_agent(env: gym.Env, **overrides: Any) -> DQNAgent:
@@ -148,9 +147,7 @@ def test_the_target_network_follows_its_rule_exactly(rule: Any, at_4: float) -> 
 
 def test_vector_env_autoreset_steps_never_enter_replay() -> None:
     envs = gym.wrappers.vector.RecordEpisodeStatistics(gym.vector.SyncVectorEnv([CountingEnv, lambda: CountingEnv(length=4)]))
-    agent = build_dqn(
-        observation_space=envs.single_observation_space, action_space=envs.single_action_space, device=CPU, seed=0, num_envs=2, **SMALL
-    )
+    agent = build_dqn_for(envs.single_observation_space, envs.single_action_space, num_envs=2, **SMALL)
     assert isinstance(agent.replay, ReplayBuffer) and agent.replay.num_envs == 2  # built for both copies before the first step
     train(env=envs, agent=agent, plan=TrainPlan(total_steps=40, seed=0, progress=False), logger=tb.Logger(None))
     # 20 steps per copy, minus the autoreset steps: copy 0 resets every 4 steps, copy 1 every 5.
@@ -178,13 +175,14 @@ def test_the_config_picks_the_parts(corridor: Corridor) -> None:
     assert plain.target_update == hard_update(every_steps=5) and plain.loss_fn is F.smooth_l1_loss and plain.double
     assert plain.exploration == LinearSchedule(start=1.0, end=0.05, duration_steps=50) and plain.priority_beta is None
     assert isinstance(plain.replay, ReplayBuffer) and isinstance(plain.replay.sampler, UniformSampler) and plain.replay.capacity == 100_000
-    polyak = make_agent(corridor, tau=0.25, target_update_every_steps=2, loss="mse", prioritized=True, priority_beta_steps=300,
+    polyak = make_agent(corridor, tau=0.25, target_update_every_steps=2, loss="mse",
+                        sampler={"type": "prioritized", "alpha": 0.6, "beta_start": 0.4, "beta_steps": 300, "eps": 1e-6},
                         buffer_size=64, n_step=3, gamma=0.5)
     assert polyak.target_update == PolyakUpdate(tau=0.25, every_steps=2) and polyak.loss_fn is F.mse_loss
     assert polyak.priority_beta == LinearSchedule(start=0.4, end=1.0, duration_steps=300)
     assert isinstance(polyak.replay.sampler, PrioritizedSampler) and polyak.replay.sampler.alpha == 0.6
     assert (polyak.replay.capacity, polyak.replay.rings.n_step, polyak.replay.rings.gamma) == (64, 3, 0.5)
-    frames = build(gym.spaces.Box(0, 255, (4, 8, 8), np.uint8), gym.spaces.Discrete(2), dedup_frames=True, buffer_size=50)
+    frames = build(gym.spaces.Box(0, 255, (4, 8, 8), np.uint8), gym.spaces.Discrete(2), replay="frames", buffer_size=50)
     assert isinstance(frames.replay, FrameReplayBuffer) and frames.replay.capacity == 50
 
 
@@ -200,8 +198,8 @@ def test_the_agent_refuses_parts_that_do_not_fit_together() -> None:
 
 def test_checkpoint_round_trip_restores_identical_q_values(tmp_path: Path, corridor: Corridor) -> None:
     config = {  # a run config's agent, net and optim nodes, named from rlkit.config.registry's registries
-        "agent": {"type": "dqn", "batch_size": 8, "learning_starts_steps": 10, "train_every_steps": 1, "dueling": True, "n_step": 2},
-        "net": {"type": "mlp", "hidden": [16, 16], "activation_name": "tanh"},
+        "agent": {"type": "dqn", "batch_size": 8, "learning_starts_steps": 10, "train_every_steps": 1, "n_step": 2},
+        "net": {"type": "mlp", "hidden": [16, 16], "activation_name": "tanh", "head": {"type": "dueling"}},
         "optim": {"type": "adam", "lr": 0.01},
     }
     spaces = dict(observation_space=corridor.observation_space, action_space=corridor.action_space, device=torch.device("cpu"))
@@ -246,8 +244,8 @@ def test_input_module_follows_the_observation_space() -> None:
         build(vector, gym.spaces.Discrete(2), net=CNNBody)
 
 
-def test_dueling_flag_puts_a_dueling_head_on_the_body(corridor: Corridor) -> None:
-    assert isinstance(make_agent(corridor, dueling=True).q_net.head, DuelingHead)
+def test_the_head_the_config_names_sits_on_the_body(corridor: Corridor) -> None:
+    assert isinstance(make_agent(corridor, head="dueling").q_net.head, DuelingHead)
     assert isinstance(make_agent(corridor).q_net.head, LinearHead)
 
 
@@ -265,7 +263,7 @@ def test_continuous_actions_are_refused(corridor: Corridor) -> None:
         build(corridor.observation_space, gym.spaces.Box(-1, 1, (1,)))
 
 
-@pytest.mark.parametrize("variant", [{}, {"n_step": 3, "dueling": True, "double": False, "loss": "mse"}])
+@pytest.mark.parametrize("variant", [{}, {"n_step": 3, "head": "dueling", "double": False, "loss": "mse"}])
 def test_learns_a_tiny_deterministic_env(variant: dict[str, Any]) -> None:
     env = gym.wrappers.RecordEpisodeStatistics(Corridor(length=4))
     agent = make_agent(
@@ -284,7 +282,8 @@ def test_a_compiled_update_matches_the_eager_one() -> None:
     tiny_cnn = functools.partial(CNNBody, channels=(4,), kernel_sizes=(3,), strides=(2,), hidden=16)
     settings = dict(
         SMALL, net=tiny_cnn, optimizer=functools.partial(torch.optim.Adam, lr=1e-3), batch_size=16, learning_starts_steps=40,
-        train_every_steps=40, metrics_every_steps=40, dedup_frames=True, prioritized=True, max_grad_norm=0.5,
+        train_every_steps=40, metrics_every_steps=40, replay="frames", max_grad_norm=0.5,
+        sampler={"type": "prioritized", "alpha": 0.6, "beta_start": 0.4, "beta_steps": 1_000_000, "eps": 1e-6},
     )
     stacks = np.random.default_rng(0).integers(0, 256, size=(41, *frames.shape), dtype=np.uint8)
     stacks[0, :3] = 0  # an episode's first stack is zero-padded

@@ -264,3 +264,15 @@ def test_an_old_runs_discount_groups_with_gamma(tmp_path):
     runs = [load_run(tmp_path / str(job)) for job in range(4)]
     assert [run.overrides[1] for run in runs] == ["agent.gamma=0.9", "agent.gamma=0.9", "+agent.gamma=0.9", "agent.gamma=0.9"]
     assert [len(group) for group in group_runs(runs).values()] == [4]
+
+
+def test_an_old_runs_dqn_flags_group_with_the_parts_they_became(tmp_path):
+    """Runs from before DQN's parts had names recorded agent.prioritized=true, agent.dueling=true, agent.priority_alpha=...:
+    each groups with the run that names the part today."""
+    old = ["env=cartpole", "agent.prioritized=true", "agent.dueling=true", "agent.priority_alpha=0.5", "agent.dedup_frames=false"]
+    new = ["env=cartpole", "agent/sampler=prioritized", "net.head.type=dueling", "agent.sampler.alpha=0.5", "replay=transitions"]
+    for job, overrides in enumerate((old, new, old)):
+        write_run(tmp_path / str(job), env="cartpole", seed=job, curve={100: 1.0}, steps_per_sec=10.0, overrides=[*overrides, f"seed={job}"])
+    runs = [load_run(tmp_path / str(job)) for job in range(3)]
+    assert [list(run.overrides[:5]) for run in runs] == [new, new, new]
+    assert [len(group) for group in group_runs(runs).values()] == [3]

@@ -121,7 +121,7 @@ HEAVY_MODULES = ("torch", "gymnasium", "tensorboard")
 @pytest.mark.parametrize(
     "module,groups,absent",
     [
-        ("rlkit.train", ("env", "agent", "net", "optim", "preset", "device", "hydra/launcher", "hydra/sweeper"), ("data", "data_net", "tuned")),
+        ("rlkit.train", ("env", "agent", "agent/sampler", "net", "optim", "replay", "preset", "device", "hydra/launcher", "hydra/sweeper"), ("data", "data_net", "tuned")),
         ("rlkit.supervised", ("data", "net", "optim", "device", "hydra/launcher", "hydra/sweeper"), ("env", "agent", "preset", "tuned", "data_net")),
     ],
 )

@@ -12,7 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 from conftest import compose_train
 from rlkit.agents.dqn import DQNAgent
 from rlkit.agents.tabular import QLearningAgent
-from rlkit.config.registry import build_agent, optimizer_factory
+from rlkit.config.registry import check_parts, build_agent, optimizer_factory
 from rlkit.cli.app import conf_dir
 from rlkit.envs.builders import make_env
 from rlkit.errors import RlkitError
@@ -162,10 +162,10 @@ def test_every_optimizer_option_builds_a_torch_optimizer(config, name: str) -> N
 
 
 @pytest.mark.parametrize(
-    "overrides", [("env=cartpole",), ("env=cartpole", "agent.dueling=true"), ("env=acrobot",), ("env=mountaincar",), ("env=taxi", "agent=dqn")]
+    "overrides", [("env=cartpole",), ("env=cartpole", "net.head.type=dueling"), ("env=acrobot",), ("env=mountaincar",), ("env=taxi", "agent=dqn")]
 )
 def test_resolved_configs_rebuild_the_agent_and_the_policy_play_builds(config, overrides: tuple[str, ...]) -> None:
-    from rlkit.config.policies import build_policy, head_name
+    from rlkit.config.policies import build_policy
 
     stored = plain_config(config(*overrides, hydra_node=False))  # what a checkpoint keeps
     env = make_env(stored["env"])
@@ -173,8 +173,8 @@ def test_resolved_configs_rebuild_the_agent_and_the_policy_play_builds(config, o
     agent = build_agent(stored, **spaces, device=torch.device("cpu"), seed=0)
     assert isinstance(agent, DQNAgent)
     assert isinstance(env.action_space, gym.spaces.Discrete) and agent.n_actions == env.action_space.n
-    policy = build_policy(stored, agent.state_dict(), **spaces, device=torch.device("cpu"))
-    assert head_name(stored) == ("dueling" if "agent.dueling=true" in overrides else "linear")
+    policy = build_policy(check_parts(stored), agent.state_dict(), **spaces, device=torch.device("cpu"))
+    assert type(policy.q_net.head).__name__ == ("DuelingHead" if "net.head.type=dueling" in overrides else "LinearHead")
     assert type(policy.q_net.head) is type(agent.q_net.head)
     obs_B = np.stack([env.observation_space.sample() for _ in range(64)])
     np.testing.assert_array_equal(policy.q_values(obs_B), agent.q_values(obs_B))

@@ -282,7 +282,7 @@ def test_dqn_body_init_loads_a_supervised_body_and_refuses_a_mismatch(tmp_path):
     import gymnasium as gym
 
     from rlkit.agents.dqn import DQNAgent
-    from rlkit.config.dqn import build_dqn
+    from conftest import build_dqn_for
     from rlkit.errors import RlkitError
     from rlkit.nets import MLPBody
 
@@ -295,9 +295,8 @@ def test_dqn_body_init_loads_a_supervised_body_and_refuses_a_mismatch(tmp_path):
     trained = load_body_state(run_dir)
 
     def agent(obs_dim: int, hidden: tuple[int, ...]) -> DQNAgent:
-        return build_dqn(
-            observation_space=gym.spaces.Box(0.0, 16.0, (obs_dim,)), action_space=gym.spaces.Discrete(3), device=torch.device("cpu"),
-            seed=0, num_envs=1, net=functools.partial(MLPBody, hidden=hidden), optimizer=functools.partial(torch.optim.Adam, lr=1e-3),
+        return build_dqn_for(
+            gym.spaces.Box(0.0, 16.0, (obs_dim,)), gym.spaces.Discrete(3), net=functools.partial(MLPBody, hidden=hidden), optimizer=functools.partial(torch.optim.Adam, lr=1e-3),
             body_init=str(run_dir),
         )
 

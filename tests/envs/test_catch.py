@@ -28,7 +28,7 @@ from rlkit.nets import CNNBody, Scale
 # The Nature CNN's layer kinds at half the widths: ~4x cheaper updates on CPU, the same image path.
 CATCH_NET = ("net=cnn", "net.channels=[16,32]", "net.kernel_sizes=[8,4]", "net.strides=[4,2]", "net.hidden=128")
 CATCH_DQN = (
-    "agent=dqn", "optim=adam", "optim.lr=5e-4", "agent.dedup_frames=true", "agent.buffer_size=10000", "agent.batch_size=32",
+    "agent=dqn", "optim=adam", "optim.lr=5e-4", "replay=frames", "agent.buffer_size=10000", "agent.batch_size=32",
     "agent.learning_starts_steps=500", "agent.train_every_steps=2", "agent.target_update_every_steps=250",
     "agent.epsilon_decay_steps=2000", "agent.epsilon_end=0.05",
 )
@@ -123,8 +123,8 @@ def test_dqn_learns_catch_from_pixels() -> None:
 
 @pytest.mark.slow
 def test_prioritized_three_step_dqn_learns_catch_from_pixels() -> None:
-    """The same with agent.prioritized=true agent.n_step=3: greedy return >= 0.5, where random play scores -0.71."""
-    mean, seconds = learn_catch("agent.prioritized=true", "agent.n_step=3")
+    """The same with agent/sampler=prioritized agent.n_step=3: greedy return >= 0.5, where random play scores -0.71."""
+    mean, seconds = learn_catch("agent/sampler=prioritized", "agent.n_step=3")
     assert mean >= 0.5, f"greedy return {mean:.2f} after {seconds:.0f} s (random play: {RANDOM_RETURN})"
 
 

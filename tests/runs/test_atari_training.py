@@ -11,7 +11,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from conftest import run_cli
+from conftest import build_dqn_for, run_cli
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
@@ -21,7 +21,6 @@ from rlkit.config.registry import build_agent
 from rlkit.agents.dqn import DQNAgent
 from rlkit.checkpoint import load_checkpoint
 from rlkit.cli.app import conf_dir
-from rlkit.config.dqn import build_dqn
 from rlkit.envs.builders import make_train_env
 from rlkit.errors import RlkitError
 from rlkit.replay.frames import FrameReplayBuffer
@@ -49,7 +48,8 @@ def test_pong_is_the_nature_dqn_by_default(config) -> None:
     assert (agent.buffer_size, agent.batch_size, agent.learning_starts_steps, agent.train_every_steps) == (1_000_000, 32, 50_000, 4)
     assert agent.target_update_every_steps == 40_000 and (agent.epsilon_end, agent.epsilon_decay_steps) == (0.1, 1_000_000)
     assert optim.type == "rmsprop" and optim.lr == 2.5e-4 and optim.alpha == 0.95
-    assert agent.dedup_frames is True and agent.double is False and cfg.total_steps == 5_000_000
+    assert cfg.replay.type == "frames" and cfg.net.head.type == "linear" and agent.sampler.type == "uniform"
+    assert agent.double is False and cfg.total_steps == 5_000_000
     assert (cfg.env.frame_skip, cfg.env.screen_size, cfg.env.frame_stack) == (4, 84, 4)
 
 
@@ -60,15 +60,16 @@ def test_adam_and_rainbow_lite_presets(config) -> None:
     rainbow = config("env=breakout", "preset=rainbow_lite")
     assert rainbow.hydra.runtime.choices.tuned == "breakout_dqn"
     a = rainbow.agent
-    assert (a.double, a.dueling, a.n_step, a.prioritized, a.priority_alpha) == (True, True, 3, True, 0.5)
+    assert (a.double, rainbow.net.head.type, a.n_step, a.sampler.type, a.sampler.alpha) == (True, "dueling", 3, "prioritized", 0.5)
+    assert (a.sampler.beta_start, a.sampler.beta_steps, a.sampler.eps, rainbow.replay.type) == (0.4, rainbow.total_steps, 1e-6, "frames")
     assert rainbow.optim.lr == 6.25e-5 and rainbow.optim.eps == 1.5e-4
 
 
 def test_any_game_and_the_command_line_beat_the_preset(config) -> None:
-    cfg = config("env=atari", "env.game=SpaceInvaders", "agent.prioritized=true", "agent.batch_size=64")
+    cfg = config("env=atari", "env.game=SpaceInvaders", "agent/sampler=prioritized", "agent.batch_size=64")
     assert cfg.env.name == "atari-SpaceInvaders" and cfg.hydra.runtime.choices.tuned == "atari_dqn"
-    assert cfg.agent.prioritized is True and cfg.agent.batch_size == 64 and cfg.agent.priority_beta_steps == cfg.total_steps
-    assert config("env=cartpole").agent.dedup_frames is False  # only envs that stack frames turn it on
+    assert cfg.agent.sampler.type == "prioritized" and cfg.agent.batch_size == 64 and cfg.agent.sampler.beta_steps == cfg.total_steps
+    assert config("env=cartpole").replay.type == "transitions"  # only envs that stack frames pick replay=frames
 
 
 def test_a_preset_on_a_tabular_agent_says_to_use_dqn(config) -> None:
@@ -102,10 +103,7 @@ def frames_agent(**overrides) -> DQNAgent:
         net=small_cnn, optimizer=functools.partial(torch.optim.Adam, lr=1e-3), buffer_size=200, batch_size=16,
         learning_starts_steps=20, train_every_steps=1, target_update_every_steps=10, epsilon_decay_steps=50,
     )
-    return build_dqn(
-        observation_space=env.observation_space, action_space=env.action_space, device=torch.device("cpu"), seed=0, num_envs=1,
-        **(settings | overrides),
-    )
+    return build_dqn_for(env.observation_space, env.action_space, **(settings | overrides))
 
 
 def run_steps(agent: DQNAgent, steps: int) -> None:
@@ -119,7 +117,7 @@ def run_steps(agent: DQNAgent, steps: int) -> None:
 
 
 def test_dqn_with_dedup_frames_and_prioritized_replay_learns_and_updates_priorities() -> None:
-    agent = frames_agent(dedup_frames=True, prioritized=True, priority_alpha=0.5, priority_beta_steps=100)
+    agent = frames_agent(replay="frames", sampler={"type": "prioritized", "alpha": 0.5, "beta_start": 0.4, "beta_steps": 100, "eps": 1e-6})
     before = [p.detach().clone() for p in agent.q_net.parameters()]
     run_steps(agent, 60)
     assert isinstance(agent.replay, FrameReplayBuffer) and isinstance(agent.replay.sampler, PrioritizedSampler)
@@ -134,7 +132,7 @@ def test_dqn_with_dedup_frames_and_prioritized_replay_learns_and_updates_priorit
 
 
 def test_plain_stacks_and_uniform_frames_are_the_other_choices() -> None:
-    plain, uniform = frames_agent(prioritized=True), frames_agent(dedup_frames=True)
+    plain, uniform = frames_agent(sampler={"type": "prioritized", "alpha": 0.6, "beta_start": 0.4, "beta_steps": 1_000_000, "eps": 1e-6}), frames_agent(replay="frames")
     run_steps(plain, 25)
     run_steps(uniform, 25)
     assert isinstance(plain.replay, ReplayBuffer) and isinstance(plain.replay.sampler, PrioritizedSampler)
@@ -145,9 +143,8 @@ def test_plain_stacks_and_uniform_frames_are_the_other_choices() -> None:
 def test_dedup_frames_on_flat_observations_is_a_clear_error() -> None:
     env = gym.make("CartPole-v1")
     with pytest.raises(RlkitError, match=r"agent replay for observations \(4,\) cannot be built: frame replay needs observations shaped \[stack, \*frame\]"):
-        build_dqn(  # refused when the agent is built (the replay is one of its parts), not at its first step
-            observation_space=env.observation_space, action_space=env.action_space, device=torch.device("cpu"), seed=0, num_envs=1,
-            dedup_frames=True, net=functools.partial(MLPBody, hidden=(8,)), optimizer=functools.partial(torch.optim.Adam, lr=1e-3),
+        build_dqn_for(  # refused when the agent is built (the replay is one of its parts), not at its first step
+            env.observation_space, env.action_space, replay="frames", net=functools.partial(MLPBody, hidden=(8,)), optimizer=functools.partial(torch.optim.Adam, lr=1e-3),
         )
 
 

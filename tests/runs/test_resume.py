@@ -277,12 +277,12 @@ def test_resume_keeps_every_tensorboard_point(tmp_path, capsys, train):
 
 def test_a_longer_resumed_run_keeps_its_priority_beta_schedule(tmp_path, capsys):
     run_dir = tmp_path / "run"
-    args = ["env=cartpole", "agent.prioritized=true", "agent.learning_starts_steps=200", "total_steps=600", *TINY, f"hydra.run.dir={run_dir}"]
+    args = ["env=cartpole", "agent/sampler=prioritized", "agent.learning_starts_steps=200", "total_steps=600", *TINY, f"hydra.run.dir={run_dir}"]
     assert run_main(train_main, *args, capsys=capsys)[0] == 0
-    assert load_checkpoint(run_dir)["config"]["agent"]["priority_beta_steps"] == 600  # resolved once, stored
+    assert load_checkpoint(run_dir)["config"]["agent"]["sampler"]["beta_steps"] == 600  # resolved once, stored
     assert run_main(train_main, f"resume={run_dir}", "total_steps=1200", capsys=capsys)[0] == 0
     after = load_checkpoint(run_dir)["config"]
-    assert after["total_steps"] == 1200 and after["agent"]["priority_beta_steps"] == 600
+    assert after["total_steps"] == 1200 and after["agent"]["sampler"]["beta_steps"] == 600
 
 
 def snapshot(folder):
@@ -421,3 +421,58 @@ def test_a_run_saved_when_q_learning_said_discount_plays_and_resumes_with_gamma(
     assert (after["gamma"], "discount" in after) == (0.9, False)  # written anew under today's name
     assert load_checkpoint(run_dir)["step"] == 2000
     assert overrides.read_text().count("agent.discount=0.9") == 1  # the record of how the run started is kept as written
+
+
+def test_a_dqn_run_saved_with_the_old_flags_plays_and_resumes_with_its_parts(tmp_path, capsys, train):
+    """Runs saved before DQN's parts had names stored agent.dueling, agent.prioritized, agent.priority_* and
+    agent.dedup_frames, and recorded them as overrides: both map onto net.head, agent.sampler and replay (a table of names)."""
+    from rlkit.config.registry import build_agent
+    from rlkit.nets import DuelingHead
+    from rlkit.play import main as play_main
+    from rlkit.replay.buffer import ReplayBuffer
+    from rlkit.replay.samplers import PrioritizedSampler
+    from rlkit.runs.resume import read_saved_run
+
+    run_dir = tmp_path / "run"
+    train(run_dir, "env=cartpole", "total_steps=600", "agent.learning_starts_steps=200", "agent/sampler=prioritized",
+          "agent.sampler.alpha=0.5", "net.head.type=dueling")
+    data = load_checkpoint(run_dir)
+    config = data["config"]
+    sampler = config["agent"].pop("sampler")
+    assert sampler == {"type": "prioritized", "alpha": 0.5, "beta_start": 0.4, "beta_steps": 600, "eps": 1e-6}
+    config["agent"].update(dueling=True, prioritized=True, priority_alpha=0.5, priority_beta_start=0.4, priority_beta_steps=600,
+                           priority_eps=1e-6, dedup_frames=False)
+    del config["net"]["head"], config["replay"]
+    save_checkpoint(run_dir / "checkpoint.pt", {k: v for k, v in data.items() if k not in ("kind", "format")})
+    overrides = run_dir / ".hydra" / "overrides.yaml"
+    old = (overrides.read_text().replace("agent/sampler=prioritized", "agent.prioritized=true")
+           .replace("agent.sampler.alpha=0.5", "agent.priority_alpha=0.5").replace("net.head.type=dueling", "agent.dueling=true"))
+    overrides.write_text(old)
+    assert "- agent.prioritized=true\n- agent.priority_alpha=0.5\n- agent.dueling=true\n" in old
+
+    saved = read_saved_run(run_dir)
+    assert (saved.config["agent"]["sampler"], saved.config["net"]["head"], saved.config["replay"]) == (
+        sampler, {"type": "dueling"}, {"type": "transitions"})
+    assert not {"dueling", "prioritized", "priority_alpha", "dedup_frames"} & set(saved.config["agent"])
+    code, out, err = run_main(play_main, f"run={run_dir}", "episodes=1", "render=none", capsys=capsys)
+    assert code == 0 and "rlkit.play: dqn on cartpole after 600 steps" in out, err
+    plan = plan_for(run_dir, "total_steps=800")
+    agent = build_agent(plan.config, observation_space=gym.spaces.Box(-5, 5, (4,)), action_space=gym.spaces.Discrete(2),
+                        device=torch.device("cpu"), seed=0)
+    assert isinstance(agent.q_net.head, DuelingHead) and type(agent.replay) is ReplayBuffer
+    assert isinstance(agent.replay.sampler, PrioritizedSampler) and agent.replay.sampler.alpha == 0.5
+    code, out, err = run_main(train_main, f"resume={run_dir}", "total_steps=800", capsys=capsys)
+    assert code == 0 and f"resuming {run_dir} from step 600" in out, err
+    after = load_checkpoint(run_dir)
+    assert after["step"] == 800 and after["config"]["agent"]["sampler"] == sampler and "dueling" not in after["config"]["agent"]
+    assert overrides.read_text() == old  # the record of how the run started is kept as written
+
+
+def test_an_old_runs_priority_setting_without_prioritized_replay_is_left_out_on_resume(tmp_path, train):
+    """agent.priority_alpha=0.5 without agent.prioritized=true never counted: its run resumes, uniform as it learned."""
+    run_dir = tmp_path / "run"
+    train(run_dir, "env=cartpole", "total_steps=600", "agent.learning_starts_steps=200")
+    overrides = run_dir / ".hydra" / "overrides.yaml"
+    overrides.write_text(overrides.read_text() + "- agent.priority_alpha=0.5\n")
+    plan = plan_for(run_dir, "total_steps=800")
+    assert plan.config["agent"]["sampler"] == {"type": "uniform"} and plan.config["replay"] == {"type": "transitions"}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from typing import Any
 from pathlib import Path
 
 import gymnasium as gym
@@ -11,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from rlkit.config.registry import build_agent
+from rlkit.config.registry import build_agent, check_parts
 from rlkit.checkpoint import load_checkpoint, save_checkpoint
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -9,10 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import LAKE_PATH, compose_app, lake_table, tabular_run
+from conftest import LAKE_PATH, build_dqn_for, compose_app, lake_table, tabular_run
 from rlkit.agents.base import QValues
 from rlkit.agents.tabular import QLearningAgent
-from rlkit.config.dqn import build_dqn
 from rlkit.nets import MLPBody
 from rlkit.watch.overlay import HIGHLIGHT, QOverlay, action_names, band_height, draw_q_bars, q_line, row_span
 from rlkit.runs.playback import play, play_episodes
@@ -62,8 +61,7 @@ def test_both_agent_families_report_q_values_for_one_observation_or_a_batch() ->
     np.testing.assert_array_equal(agent.q_values(9), table[9])
     np.testing.assert_array_equal(agent.q_values(np.array([9, 0])), table[[9, 0]])
     box = gym.spaces.Box(-1.0, 1.0, shape=(3,), dtype=np.float32)
-    dqn = build_dqn(observation_space=box, action_space=gym.spaces.Discrete(2), device=torch.device("cpu"), seed=0, num_envs=1,
-                    net=functools.partial(MLPBody, hidden=(8,)), optimizer=functools.partial(torch.optim.Adam, lr=1e-3))
+    dqn = build_dqn_for(box, gym.spaces.Discrete(2), net=functools.partial(MLPBody, hidden=(8,)), optimizer=functools.partial(torch.optim.Adam, lr=1e-3))
     assert isinstance(dqn, QValues)
     obs = np.array([[0.1, -0.2, 0.3], [0.5, 0.5, -0.5]], dtype=np.float32)
     batch = dqn.q_values(obs)
