@@ -15,23 +15,22 @@ import torch
 from rlkit.agents.base import Policy, require_discrete
 from rlkit.agents.dqn import QNetworkPolicy
 from rlkit.agents.tabular import TablePolicy, table_from_state
-from rlkit.config.dqn import HEADS, DQNSettings, build_q_network, input_encoding
-from rlkit.config.registry import PartsSettings
+from rlkit.config.dqn import HEADS, build_q_network, input_encoding
+from rlkit.config.registry import ActingParts
 from rlkit.errors import RlkitError
 
 
 def dqn_policy(
-    parts: PartsSettings, agent_state: Mapping[str, Any], *, observation_space: gym.Space, action_space: gym.Space,
+    parts: ActingParts, agent_state: Mapping[str, Any], *, observation_space: gym.Space, action_space: gym.Space,
     device: torch.device,
 ) -> QNetworkPolicy:
     """The run's Q-network with the checkpoint's online weights (agent_state["q_net"]), greedy on `device`."""
     n_actions = require_discrete(action_space, what="action", agent="dqn", fix="pick a discrete-action env")
-    assert isinstance(parts.settings, DQNSettings)
     inputs, input_shape = input_encoding(observation_space)
     try:
         q_net = build_q_network(
             inputs=inputs, input_shape=input_shape, n_actions=n_actions, net=parts.net,
-            head=HEADS[parts.settings.head], device=device, seed=0,  # the seed's weights are overwritten below
+            head=HEADS[parts.head], device=device, seed=0,  # the seed's weights are overwritten below
         )
     except ValueError as exc:
         raise RlkitError(f"net does not fit observations {observation_space}: {exc}; try net=mlp") from None
@@ -44,7 +43,7 @@ def dqn_policy(
 
 
 def table_policy(
-    parts: PartsSettings, agent_state: Mapping[str, Any], *, observation_space: gym.Space, action_space: gym.Space,
+    parts: ActingParts, agent_state: Mapping[str, Any], *, observation_space: gym.Space, action_space: gym.Space,
     device: torch.device,
 ) -> TablePolicy:
     """The checkpoint's Q-table, checked against the env's spaces."""
@@ -58,7 +57,7 @@ POLICIES: dict[str, Callable[..., Policy]] = {"dqn": dqn_policy, "q_learning": t
 
 
 def build_policy(
-    parts: PartsSettings, agent_state: Mapping[str, Any], *, observation_space: gym.Space, action_space: gym.Space,
+    parts: ActingParts, agent_state: Mapping[str, Any], *, observation_space: gym.Space, action_space: gym.Space,
     device: torch.device,
 ) -> Policy:
     """The greedy policy of a saved run's checked parts (rlkit.runs.resume.read_saved_run)."""

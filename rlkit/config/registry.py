@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import functools
 import inspect
-from dataclasses import dataclass
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import gymnasium as gym
@@ -19,12 +19,22 @@ from torch import nn
 
 from rlkit.agents.base import Agent
 from rlkit.agents.tabular import QLearningAgent
-from rlkit.config.dqn import DQN_PARTS, HEADS, REPLAYS, SAMPLERS, DQNSettings, build_dqn, dqn_settings, head_choice, replay_choice
+from rlkit.cli.overrides import old_key
+from rlkit.config.dqn import (
+    DQN_PARTS,
+    HEADS,
+    REPLAYS,
+    SAMPLERS,
+    DQNSettings,
+    build_dqn,
+    dqn_settings,
+    head_choice,
+    replay_choice,
+)
+from rlkit.config.nodes import checked
 from rlkit.errors import RlkitError
 from rlkit.nets import CNNBody, MLPBody, Scale
-from rlkit.cli.overrides import old_key
-from rlkit.config.nodes import checked
-
+from rlkit.plain import show, where_in
 
 
 def build_q_learning(settings: Mapping[str, Any], *, observation_space: gym.Space, action_space: gym.Space, device: torch.device,
@@ -86,11 +96,16 @@ class PartsSettings:
     optimizer: Callable[..., torch.optim.Optimizer]  # an optimizer awaiting the parameters
 
 
+def _body_and_head(net: Any) -> tuple[Any, Any]:
+    """A net node split into its body's settings and its `head` node (None where it has none)."""
+    if not isinstance(net, Mapping):
+        return net, None
+    return {k: v for k, v in net.items() if k != "head"}, net.get("head")
+
+
 def check_parts(config: Mapping[str, Any], *, origin: str = "") -> PartsSettings:
     """The agent, net (body and head), optim and replay nodes of a run config checked as data, once, into settings."""
-    net = config.get("net")
-    head = net.get("head") if isinstance(net, Mapping) else None
-    body = {k: v for k, v in net.items() if k != "head"} if isinstance(net, Mapping) else net
+    body, head = _body_and_head(config.get("net"))
     replay, head_name = replay_choice(config.get("replay"), origin=origin), head_choice(head, origin=origin)
     node = config.get("agent")
     for key, value in node.items() if isinstance(node, Mapping) else ():
@@ -104,6 +119,26 @@ def check_parts(config: Mapping[str, Any], *, origin: str = "") -> PartsSettings
     )
     settings = dqn_settings(kwargs, sampler=node.get("sampler"), replay=replay, head=head_name, origin=origin) if sampled else kwargs
     return PartsSettings(agent=name, settings=settings, net=body_factory(body, origin=origin), optimizer=optimizer_factory(config.get("optim"), origin=origin))
+
+
+@dataclass(frozen=True)
+class ActingParts:
+    """What a policy is built from: the agent's name, the body and the head. No learning setting is read."""
+
+    agent: str  # a name in AGENTS
+    net: Callable[..., nn.Module]  # a body awaiting its input size
+    head: str  # a name in HEADS
+
+
+def check_acting_parts(config: Mapping[str, Any], *, origin: str = "") -> ActingParts:
+    """The nodes that define a run's network (agent.type, net and net.head) checked as data, once; the learning
+    settings (the agent's other keys, optim, replay) are neither checked nor built."""
+    node = config.get("agent")
+    name = node.get("type") if isinstance(node, Mapping) else None
+    if not isinstance(name, str) or name not in AGENTS:
+        raise RlkitError(f"{where_in('agent.type', origin)}={show(name)} is not known; choose one of: {', '.join(AGENTS)}")
+    body, head = _body_and_head(config.get("net"))
+    return ActingParts(agent=name, net=body_factory(body, origin=origin), head=head_choice(head, origin=origin))
 
 
 def build_agent(

@@ -6,18 +6,18 @@ The same checks serve a config composed from this installation's conf/ and one r
 
 from __future__ import annotations
 
+import dataclasses
 import typing
 from collections.abc import Mapping
-import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from rlkit.config.registry import PartsSettings, check_parts
+from rlkit.cli.overrides import FLAG_PARTS, MOVED_KEYS, RENAMED_KEYS
+from rlkit.config.registry import ActingParts, PartsSettings, check_acting_parts, check_parts
 from rlkit.envs.builders import check_env_config, upgrade_stored_env
 from rlkit.errors import RlkitError
-from rlkit.cli.overrides import FLAG_PARTS, MOVED_KEYS, RENAMED_KEYS
 from rlkit.plain import check_value, refuse_code, where_in
 
 SEED_LIMIT = 2**32  # numpy's legacy seeding takes 32 bits; torch and gymnasium take more
@@ -39,7 +39,8 @@ class RunSettings:
     checkpoint_every_steps: int
     checkpoint_replay: bool
     device: str
-    parts: PartsSettings | None = None  # the agent, net, optim and replay nodes, once check_run_config checked them
+    # the agent, net, optim and replay nodes once check_run_config checked them (only the network's for acting)
+    parts: PartsSettings | ActingParts | None = None
 
 
 # Config key (dotted) -> RunSettings field.
@@ -171,7 +172,7 @@ def run_settings(config: Mapping[str, Any], *, origin: str = "") -> RunSettings:
     return settings
 
 
-def check_run_config(config: Any, *, origin: str = "") -> RunSettings:
+def check_run_config(config: Any, *, origin: str = "", acting: bool = False) -> RunSettings:
     """Every part of a training run's config checked as data, once, before anything is built from it: the settings
     carry the checked agent, net, optim and replay nodes (`parts`) that build_agent builds from."""
     refuse_code(config, "", origin)
@@ -191,4 +192,5 @@ def check_run_config(config: Any, *, origin: str = "") -> RunSettings:
         if "video" in config and key in config["video"]:
             check_value(config["video"][key], annotation, f"video.{key}", origin)
     check_env_config(config["env"], origin=origin)
-    return dataclasses.replace(settings, parts=check_parts(config, origin=origin))
+    parts = check_acting_parts(config, origin=origin) if acting else check_parts(config, origin=origin)
+    return dataclasses.replace(settings, parts=parts)

@@ -16,13 +16,22 @@ from omegaconf import DictConfig
 from rlkit.agents.base import Policy
 from rlkit.checkpoint import checkpoint_path
 from rlkit.config.policies import build_policy
+from rlkit.config.registry import ActingParts
 from rlkit.envs.builders import import_env_module, make_env
 from rlkit.errors import RlkitError
-from rlkit.watch.follow import FileStamp, RunProgress, follow, run_progress
-from rlkit.watch.overlay import QOverlay, overlay_by_name
 from rlkit.runs.resume import SavedRun, read_saved_run
 from rlkit.runtime import resolve_device, set_torch_threads
-from rlkit.watch.screens import Screen, TerminalBoard, VideoFile, Window, check_video_path, display_available, quiet_offscreen_rendering
+from rlkit.watch.follow import FileStamp, RunProgress, follow, run_progress
+from rlkit.watch.overlay import QOverlay, overlay_by_name
+from rlkit.watch.screens import (
+    Screen,
+    TerminalBoard,
+    VideoFile,
+    Window,
+    check_video_path,
+    display_available,
+    quiet_offscreen_rendering,
+)
 
 RENDER_CHOICES = ("auto", "ansi", "human", "none")
 
@@ -30,7 +39,7 @@ RENDER_CHOICES = ("auto", "ansi", "human", "none")
 def load_policy(saved: SavedRun, env: gym.Env, *, device: Any) -> Policy:
     """The checkpoint's greedy policy for this env; a state that does not fit it is one clear error."""
     try:
-        assert saved.parts is not None  # read_saved_run checked the config's parts once
+        assert isinstance(saved.parts, ActingParts)  # read_saved_run(acting=True) checked the network's nodes once
         return build_policy(
             saved.parts, saved.agent_state, observation_space=env.observation_space, action_space=env.action_space,
             device=device,
@@ -117,7 +126,7 @@ def play(cfg: DictConfig) -> list[float]:
     if cfg.get("env_module"):
         import_env_module(str(cfg.env_module))  # named on the command line; the run's env.id may then name it
     stamp = FileStamp(checkpoint_path(cfg.run))  # before loading: follow=true must see any later checkpoint
-    saved = read_saved_run(cfg.run)  # every field checked as data; nothing in it is instantiated or resolved
+    saved = read_saved_run(cfg.run, acting=True)  # every field checked as data; nothing in it is instantiated or resolved
     run_dir = saved.path.parent
     config = saved.config
     device = resolve_device(cfg.device.name)
@@ -136,7 +145,7 @@ def play(cfg: DictConfig) -> list[float]:
 
     def reload() -> RunProgress:  # a new network from the newest checkpoint, and the overlay drawing its values
         nonlocal policy, overlay
-        newest = read_saved_run(cfg.run)
+        newest = read_saved_run(cfg.run, acting=True)
         policy = load_policy(newest, env, device=device)
         overlay = overlay_by_name(cfg.overlay, policy, env, key="overlay")
         return run_progress(newest.step, newest.config)

@@ -23,14 +23,29 @@ import yaml
 from rlkit.agents.base import Agent, ReplayOwner, check_finite_loss
 from rlkit.checkpoint import checkpoint_path, load_arrays, load_checkpoint, save_arrays, save_checkpoint
 from rlkit.cli.app import check_group_overrides
+from rlkit.cli.overrides import (
+    OPTION_KEYS,
+    checked_data_overrides,
+    compose,
+    compose_checked,
+    config_keys,
+    parse_overrides,
+)
+from rlkit.config.dqn import DQNSettings
+from rlkit.config.registry import ActingParts, PartsSettings
+from rlkit.config.settings import (
+    RESUMABLE_KEYS,
+    VIDEO_KEYS,
+    check_run_config,
+    lookup,
+    plain_config,
+    run_settings,
+    upgrade_stored_config,
+)
 from rlkit.envs.builders import check_stored_env
 from rlkit.errors import RlkitError
-from rlkit.cli.overrides import OPTION_KEYS, checked_data_overrides, compose, compose_checked, config_keys, parse_overrides
 from rlkit.plain import show, where_in
 from rlkit.run_folder import FILENAME, REPLAY_FILENAME
-from rlkit.config.dqn import DQNSettings
-from rlkit.config.registry import PartsSettings
-from rlkit.config.settings import RESUMABLE_KEYS, VIDEO_KEYS, check_run_config, lookup, plain_config, run_settings, upgrade_stored_config
 
 RESUME_GROUPS = ("device",)  # the one config group a resumed run may switch
 SUPERVISED_TASK = "supervised"
@@ -55,7 +70,7 @@ class SavedRun:
     agent_state: Mapping[str, Any]
     rng: Mapping[str, Any]
     env_rng: list[Any]
-    parts: PartsSettings | None = None  # the config's agent, net, optim and replay nodes, checked when it was read
+    parts: PartsSettings | ActingParts | None = None  # the config's nodes, checked when it was read
 
 
 def _legacy_node(node: Any, key: str, origin: str) -> dict[str, Any]:
@@ -77,8 +92,9 @@ def _from_format_1(config: Mapping[str, Any], origin: str) -> dict[str, Any]:
     return out
 
 
-def read_saved_run(run_or_file: str | Path) -> SavedRun:
-    """A training run's checkpoint, refused with one line if any field is missing, mistyped or not plain data."""
+def read_saved_run(run_or_file: str | Path, *, acting: bool = False) -> SavedRun:
+    """A training run's checkpoint, refused with one line if any field is missing, mistyped or not plain data.
+    `acting`: only the network's nodes are checked into parts (play); the learning settings are left unread."""
     data = load_checkpoint(run_or_file)
     path = checkpoint_path(run_or_file)
     origin = str(path)
@@ -92,7 +108,7 @@ def read_saved_run(run_or_file: str | Path) -> SavedRun:
             raise RlkitError(f"{origin}: its '{name}' field holds {show(data[name])}, not a valid {name}; it was not written by rlkit.train")
     config = _from_format_1(data["config"], origin) if data["format"] == 1 else dict(data["config"])
     config = upgrade_stored_config(config)  # settings and env nodes as today's code reads them
-    parts = check_run_config(config, origin=origin).parts
+    parts = check_run_config(config, origin=origin, acting=acting).parts
     check_stored_env(config["env"], origin=origin)
     return SavedRun(path, data["env"], data["agent"], data["step"], config, data["agent_state"], data["rng"], data["env_rng"], parts)
 

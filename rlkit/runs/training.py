@@ -19,16 +19,16 @@ from omegaconf import DictConfig
 
 from rlkit import tb
 from rlkit.agents import Agent, ReplayOwner
+from rlkit.analysis.plots import plot_learning_curve
 from rlkit.config.registry import PartsSettings, build_agent
+from rlkit.config.settings import RunSettings, check_run_config, plain_config
 from rlkit.envs.builders import make_env, make_train_env, single_spaces
 from rlkit.errors import NonFiniteLossError, RlkitError
-from rlkit.watch.video import build_eval_video
 from rlkit.loop import Evaluation, TrainPlan, TrainResult, evaluate, train
-from rlkit.analysis.plots import plot_learning_curve
-from rlkit.runs.resume import Checkpointer, ResumePlan, restore, restoring
 from rlkit.run_folder import RunLock
+from rlkit.runs.resume import Checkpointer, ResumePlan, restore, restoring
 from rlkit.runtime import GracefulStop, resolve_device, seed_everything, set_torch_threads
-from rlkit.config.settings import RunSettings, check_run_config, plain_config
+from rlkit.watch.video import build_eval_video
 
 
 def build_run_agent(parts: PartsSettings, env: Any, *, device: torch.device, settings: RunSettings, num_envs: int) -> Agent:

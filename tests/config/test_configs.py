@@ -6,19 +6,19 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+from conftest import compose_train
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf
 
-from conftest import compose_train
 from rlkit.agents.dqn import DQNAgent
 from rlkit.agents.tabular import QLearningAgent
-from rlkit.config.registry import check_parts, build_agent, optimizer_factory
 from rlkit.cli.app import conf_dir
+from rlkit.cli.overrides import checked_data_overrides, compose_checked, parse_overrides
+from rlkit.config.registry import build_agent, check_acting_parts, optimizer_factory
+from rlkit.config.settings import plain_config
 from rlkit.envs.builders import make_env
 from rlkit.errors import RlkitError
-from rlkit.cli.overrides import checked_data_overrides, compose_checked, parse_overrides
 from rlkit.runtime import resolve_device
-from rlkit.config.settings import plain_config
 from rlkit.train import CONFIG_GROUPS
 
 CONF = conf_dir()
@@ -173,7 +173,7 @@ def test_resolved_configs_rebuild_the_agent_and_the_policy_play_builds(config, o
     agent = build_agent(stored, **spaces, device=torch.device("cpu"), seed=0)
     assert isinstance(agent, DQNAgent)
     assert isinstance(env.action_space, gym.spaces.Discrete) and agent.n_actions == env.action_space.n
-    policy = build_policy(check_parts(stored), agent.state_dict(), **spaces, device=torch.device("cpu"))
+    policy = build_policy(check_acting_parts(stored), agent.state_dict(), **spaces, device=torch.device("cpu"))
     assert type(policy.q_net.head).__name__ == ("DuelingHead" if "net.head.type=dueling" in overrides else "LinearHead")
     assert type(policy.q_net.head) is type(agent.q_net.head)
     obs_B = np.stack([env.observation_space.sample() for _ in range(64)])

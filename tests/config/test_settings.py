@@ -7,9 +7,9 @@ import dataclasses
 from typing import Any
 
 import pytest
+from conftest import run_main
 from omegaconf import OmegaConf
 
-from conftest import run_main
 from rlkit.cli.app import conf_dir
 from rlkit.cli.overrides import OPTION_KEYS
 from rlkit.config import dqn as dqn_config

@@ -17,18 +17,18 @@ from omegaconf import DictConfig
 
 from rlkit import tb
 from rlkit.agents import Transition
-from rlkit.config.registry import build_agent
 from rlkit.agents.dqn import DQNAgent
 from rlkit.checkpoint import load_checkpoint
 from rlkit.cli.app import conf_dir
+from rlkit.config.registry import build_agent
+from rlkit.config.settings import plain_config
 from rlkit.envs.builders import make_train_env
 from rlkit.errors import RlkitError
-from rlkit.replay.frames import FrameReplayBuffer
 from rlkit.loop import TrainPlan, train
 from rlkit.nets import CNNBody, MLPBody
-from rlkit.replay.samplers import PrioritizedSampler, UniformSampler
 from rlkit.replay.buffer import ReplayBuffer
-from rlkit.config.settings import plain_config
+from rlkit.replay.frames import FrameReplayBuffer
+from rlkit.replay.samplers import PrioritizedSampler, UniformSampler
 
 
 @pytest.fixture(scope="module")

@@ -11,15 +11,15 @@ from pathlib import Path
 import gymnasium as gym
 import pytest
 import torch
+from conftest import REPO, run_cli, run_main
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from conftest import REPO, run_cli, run_main
 from rlkit import tb
 from rlkit.checkpoint import load_checkpoint, save_checkpoint
 from rlkit.cli.app import conf_dir
+from rlkit.config.settings import plain_config
 from rlkit.errors import RlkitError
 from rlkit.runs.resume import prepare_resume
-from rlkit.config.settings import plain_config
 from rlkit.train import CONFIG_GROUPS
 from rlkit.train import main as train_main
 

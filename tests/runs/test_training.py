@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from typing import Any
 from pathlib import Path
 
 import gymnasium as gym
@@ -12,8 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from rlkit.config.registry import build_agent, check_parts
 from rlkit.checkpoint import load_checkpoint, save_checkpoint
+from rlkit.config.registry import build_agent
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -43,10 +42,10 @@ def test_short_cartpole_run_writes_a_checkpoint_play_can_rebuild(tmp_path: Path)
 
 def test_play_rebuilds_only_the_network_and_acts_as_the_full_agent(tmp_path: Path, monkeypatch, capsys) -> None:
     """Play acts and never learns: no optimizer, no replay, no target net; odd learning settings cannot stop it."""
-    import rlkit.config.dqn
-    import rlkit.config.registry
     from conftest import compose_app
 
+    import rlkit.config.dqn
+    import rlkit.config.registry
     from rlkit.loop import evaluate
     from rlkit.runs.playback import load_policy, play
     from rlkit.runs.resume import read_saved_run
@@ -74,7 +73,7 @@ def test_play_rebuilds_only_the_network_and_acts_as_the_full_agent(tmp_path: Pat
     assert play(compose_app("play", f"run={tmp_path}", "episodes=2", "render=none")) == expected_returns
     assert "episode 2: return" in capsys.readouterr().out
 
-    policy = load_policy(read_saved_run(tmp_path), env, device=torch.device("cpu"))
+    policy = load_policy(read_saved_run(tmp_path, acting=True), env, device=torch.device("cpu"))
     obs_B = np.random.default_rng(0).uniform(-2.0, 2.0, size=(256, 4)).astype(np.float32)
     greedy = agent.act(obs_B, explore=False)
     assert 0 < greedy.sum() < 256  # both actions occur: the comparison can fail
