@@ -21,8 +21,8 @@ RUNS = {  # name -> train overrides
 }
 # Modules a CartPole DQN run without videos never uses: importing one of them is a leak.
 UNUSED_BY_CARTPOLE = (
-    "rlkit.envs.atari", "rlkit.digits", "rlkit.replay.frames", "rlkit.replay.samplers.PrioritizedSampler",
-    "rlkit.watch.video", "rlkit.watch.overlay", "rlkit.watch.screens",
+    "rlkit.envs.atari", "rlkit.digits", "rlkit.replay.frames", "rlkit.replay.prioritized", "rlkit.agents.tabular",
+    "rlkit.watch", "rlkit.runs.resume", "rlkit.analysis.report", "rlkit.analysis.stats",
 )
 
 # Each run is a real `python -m rlkit.train` (a short budget: what is imported does not depend on it); at exit it

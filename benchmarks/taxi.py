@@ -20,7 +20,8 @@ from benchmarks.common import benchmark_parser, print_table, write_results  # no
 from rlkit import tb  # noqa: E402
 from rlkit.cli.app import conf_dir  # noqa: E402
 from rlkit.config.registry import build_agent  # noqa: E402
-from rlkit.envs.builders import make_env, make_train_env, resolve_env_id  # noqa: E402
+from rlkit.envs.builders import make_env, make_train_env
+from rlkit.envs.gym import resolve_env_id  # noqa: E402
 from rlkit.loop import TrainPlan, evaluate, train  # noqa: E402
 from rlkit.runtime import resolve_device  # noqa: E402
 

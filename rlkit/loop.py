@@ -33,7 +33,7 @@ class VideoRecorder(Protocol):
 
 
 class Saver(Protocol):
-    """Writes the run's state at a step (rlkit.runs.resume.Checkpointer); the loop only says when."""
+    """Writes the run's state at a step (rlkit.runs.checkpointer.Checkpointer); the loop only says when."""
 
     def save(self, step: int) -> None: ...
 

@@ -65,7 +65,7 @@ APP = App(
 def resume_main(argv: list[str]) -> None:
     """`resume=<run> [total_steps=N ...] [env_module=<module>]`: prepared by rlkit.runs.resume, checked like a fresh
     job, run without Hydra. env_module imports the module that registers a run's own env (env.id=<module>:<EnvId>)."""
-    from rlkit.envs.builders import import_env_module
+    from rlkit.envs.gym import import_env_module
     from rlkit.runs import training
     from rlkit.runs.resume import prepare_resume
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from conftest import run_cli, run_main
+
 from rlkit import play, report, supervised, train
 from rlkit.checkpoint import load_checkpoint, save_checkpoint
 from rlkit.digits.datasets import MNIST_FILES
@@ -174,7 +174,7 @@ CASES: dict[str, tuple[str, Callable[..., list[str]], str]] = {
     "run dir is a file": ("rlkit.train", lambda t, w, m: [f"hydra.run.dir={w['text']}"], "is a file; pass a folder for the new run"),
     "run dir unwritable": ("rlkit.train", lambda t, w, m: ["hydra.run.dir=/proc/rlkit-run"], "hydra.run.dir=/proc/rlkit-run cannot be written: /proc"),
     "run dir holds a run": (
-        "rlkit.train", lambda t, w, m: [f"hydra.run.dir={w['taxi']}"], f"already holds a run; continue it with python -m rlkit.train resume={{taxi}}",
+        "rlkit.train", lambda t, w, m: [f"hydra.run.dir={w['taxi']}"], "already holds a run; continue it with python -m rlkit.train resume={taxi}",
     ),
     "full disk": (
         "rlkit.train", full_disk_run,

@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 import torch
 import yaml
-
 from conftest import run_cli, run_main
+
 from rlkit import play, report, train
 from rlkit.checkpoint import load_checkpoint, save_checkpoint
 

@@ -5,7 +5,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO, run_python
 
 PACKAGE = REPO / "rlkit"
@@ -13,7 +12,7 @@ PACKAGE = REPO / "rlkit"
 # lower row; never a row above it, nor another package of its own row.
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("rlkit.errors",),
-    ("rlkit.plain", "rlkit.tb", "rlkit.runtime", "rlkit.run_folder"),
+    ("rlkit.plain", "rlkit.tb", "rlkit.runtime", "rlkit.run_folder", "rlkit.lazy"),
     ("rlkit.checkpoint",),
     ("rlkit.nets", "rlkit.replay"),
     ("rlkit.agents",),
@@ -118,3 +117,19 @@ def test_loading_an_agent_or_the_nets_loads_no_env_code_and_no_tensorboard(modul
     proc = run_python("-c", code)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout) == []
+
+
+def test_a_cartpole_run_imports_only_the_parts_its_config_names(tmp_path):
+    """A real CartPole DQN run without videos: no Atari, digits, frame replay, prioritized sampler, tabular agent,
+    watch, resume or report module is loaded; a prioritized run does load its sampler (the check can fail)."""
+    from benchmarks.imports import UNUSED_BY_CARTPOLE, loaded_files
+
+    def modules(*overrides: str) -> set[str]:
+        files = loaded_files(["env=cartpole", "video.every_steps=0", *overrides], 300, tmp_path / str(len(overrides)))
+        return {module_name(path, REPO) for path in files}
+
+    def unused(loaded: set[str]) -> list[str]:
+        return sorted(m for m in loaded if any(m == u or m.startswith(u + ".") for u in UNUSED_BY_CARTPOLE))
+
+    assert unused(modules()) == []
+    assert unused(modules("agent/sampler=prioritized", "agent.sampler.alpha=0.5")) == ["rlkit.replay.prioritized"]

@@ -7,6 +7,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+from conftest import build_dqn_for
 
 from rlkit import tb
 from rlkit.agents.base import NO_METRICS, Transition
@@ -15,7 +16,6 @@ from rlkit.agents.tabular import QLearningAgent
 from rlkit.envs.builders import make_train_env, single_spaces
 from rlkit.loop import TrainPlan, evaluate, train
 from rlkit.nets import MLPBody
-from conftest import build_dqn_for
 
 
 class ZeroPolicy:

@@ -7,11 +7,11 @@ import os
 from pathlib import Path
 
 import pytest
-
 from conftest import run_main
+
 from rlkit import play, train
-from rlkit.errors import RlkitError
 from rlkit.cli.overrides import closest_keys
+from rlkit.errors import RlkitError
 from rlkit.run_folder import LOCK_FILENAME, RunLock, check_new_run_dir
 from rlkit.runtime import resolve_device
 

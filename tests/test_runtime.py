@@ -9,6 +9,7 @@ from rlkit.cli.app import conf_dir
 from rlkit.errors import RlkitError
 from rlkit.runtime import resolve_device, set_torch_threads
 
+
 @pytest.mark.parametrize("cuda,mps,expected", [
     (True, True, torch.device("cuda")),
     (True, False, torch.device("cuda")),

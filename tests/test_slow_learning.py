@@ -1,7 +1,6 @@
 """Learning targets that take longer than the fast suite allows (run with `pytest -m slow`)."""
 
 import pytest
-
 from conftest import run_cli
 
 

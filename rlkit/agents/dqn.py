@@ -14,7 +14,15 @@ import torch
 from torch import nn
 
 from rlkit import tb
-from rlkit.agents.base import NO_METRICS, Every, Transition, epsilon_greedy, linear_schedule, require_discrete, require_positive
+from rlkit.agents.base import (
+    NO_METRICS,
+    Every,
+    Transition,
+    epsilon_greedy,
+    linear_schedule,
+    require_discrete,
+    require_positive,
+)
 from rlkit.agents.target_nets import TargetUpdate
 from rlkit.agents.targets import bootstrap_q, td_target
 from rlkit.errors import RlkitError

@@ -147,3 +147,9 @@ class QLearningAgent:
         if "rng_state" in state:
             version, internal, gauss = state["rng_state"]
             self._rng.setstate((version, tuple(internal), gauss))
+
+
+def build_q_learning(settings: Mapping[str, Any], *, observation_space: gym.Space, action_space: gym.Space, device: torch.device,
+                     seed: int, **_parts: Any) -> QLearningAgent:
+    """The tabular agent from its checked keywords; it has no network, optimizer or env copies to be told of."""
+    return QLearningAgent(observation_space=observation_space, action_space=action_space, device=device, seed=seed, **settings)

@@ -24,13 +24,13 @@ from rlkit.agents.dqn import DQNAgent, LinearSchedule, stored_obs_dtype
 from rlkit.agents.target_nets import PolyakUpdate
 from rlkit.config.nodes import checked
 from rlkit.errors import RlkitError
+from rlkit.lazy import LazyRegistry
 from rlkit.nets import DuelingHead, LinearHead, Network, OneHot, Scale, body_for_shape
 from rlkit.nets.transfer import init_body_from_supervised
 from rlkit.plain import where_in
 from rlkit.replay.buffer import Replay, ReplayBuffer
-from rlkit.replay.frames import FrameReplayBuffer
 from rlkit.replay.rings import StepRings
-from rlkit.replay.samplers import PrioritizedSampler, Sampler, UniformSampler
+from rlkit.replay.samplers import Sampler, UniformSampler
 
 LOSSES: dict[str, Callable[..., torch.Tensor]] = {
     "huber": F.smooth_l1_loss,  # Huber with delta 1, as in the Nature DQN's clipped error
@@ -44,8 +44,12 @@ def linear_q_head(*, in_features: int, n_actions: int) -> LinearHead:
 
 
 # The parts a DQN config names, each by a fixed name (rlkit.config.registry re-exports them).
-REPLAYS: dict[str, Callable[..., Replay]] = {"transitions": ReplayBuffer, "frames": FrameReplayBuffer}
-SAMPLERS: dict[str, Callable[..., Sampler]] = {"uniform": UniformSampler, "prioritized": PrioritizedSampler}
+REPLAYS: LazyRegistry[Callable[..., Replay]] = LazyRegistry(
+    {"transitions": ReplayBuffer, "frames": "rlkit.replay.frames:FrameReplayBuffer"}
+)
+SAMPLERS: LazyRegistry[Callable[..., Sampler]] = LazyRegistry(
+    {"uniform": UniformSampler, "prioritized": "rlkit.replay.prioritized:PrioritizedSampler"}
+)
 HEADS: dict[str, Callable[..., nn.Module]] = {"linear": linear_q_head, "dueling": DuelingHead}
 # Arguments the builders pass themselves, never config values.
 REPLAY_RUN_TIME = frozenset({"rings", "obs_shape", "obs_dtype", "device", "seed", "sampler"})
@@ -60,7 +64,7 @@ class UniformSampling:
     type: str = "uniform"
 
     def sampler(self) -> Callable[..., Sampler]:
-        return UniformSampler
+        return SAMPLERS["uniform"]
 
     def beta(self) -> LinearSchedule | None:
         return None
@@ -78,7 +82,7 @@ class PrioritizedSampling:
     type: str = "prioritized"
 
     def sampler(self) -> Callable[..., Sampler]:
-        return functools.partial(PrioritizedSampler, alpha=self.alpha, eps=self.eps)
+        return functools.partial(SAMPLERS["prioritized"], alpha=self.alpha, eps=self.eps)
 
     def beta(self) -> LinearSchedule | None:
         return LinearSchedule(start=self.beta_start, end=1.0, duration_steps=self.beta_steps)

@@ -60,7 +60,7 @@ def build_policy(
     parts: ActingParts, agent_state: Mapping[str, Any], *, observation_space: gym.Space, action_space: gym.Space,
     device: torch.device,
 ) -> Policy:
-    """The greedy policy of a saved run's checked parts (rlkit.runs.resume.read_saved_run)."""
+    """The greedy policy of a saved run's checked parts (rlkit.runs.saved.read_saved_run)."""
     if parts.agent not in POLICIES:
         raise RlkitError(f"agent.type={parts.agent} has no policy to play; choose one of: {', '.join(POLICIES)}")
     return POLICIES[parts.agent](

@@ -2,7 +2,7 @@
 
 A config node names its class with `type:` and holds plain values (numbers, strings, bools, null, lists of
 numbers), each checked against the constructor's signature before anything is built. The same checks serve
-this installation's conf/ and the data read back from a run folder, which is never code (issue 8).
+this installation's conf/ and the data read back from a run folder, which is never code.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ import torch
 from torch import nn
 
 from rlkit.agents.base import Agent
-from rlkit.agents.tabular import QLearningAgent
 from rlkit.cli.overrides import old_key
 from rlkit.config.dqn import (
     DQN_PARTS,
@@ -33,18 +32,16 @@ from rlkit.config.dqn import (
 )
 from rlkit.config.nodes import checked
 from rlkit.errors import RlkitError
+from rlkit.lazy import LazyRegistry
 from rlkit.nets import CNNBody, MLPBody, Scale
 from rlkit.plain import show, where_in
 
-
-def build_q_learning(settings: Mapping[str, Any], *, observation_space: gym.Space, action_space: gym.Space, device: torch.device,
-                     seed: int, **_parts: Any) -> QLearningAgent:
-    """The tabular agent from its checked keywords; it has no network, optimizer or env copies to be told of."""
-    return QLearningAgent(observation_space=observation_space, action_space=action_space, device=device, seed=seed, **settings)
-
-
-AGENTS: dict[str, Callable[..., Agent]] = {"dqn": build_dqn, "q_learning": build_q_learning}
-AGENT_NODES: dict[str, Callable[..., Any]] = {"dqn": DQNSettings, "q_learning": QLearningAgent}  # what each node may set
+AGENTS: LazyRegistry[Callable[..., Agent]] = LazyRegistry(
+    {"dqn": build_dqn, "q_learning": "rlkit.agents.tabular:build_q_learning"}
+)
+AGENT_NODES: LazyRegistry[Callable[..., Any]] = LazyRegistry(  # what each agent node may set
+    {"dqn": DQNSettings, "q_learning": "rlkit.agents.tabular:QLearningAgent"}
+)
 BODIES: dict[str, Callable[..., nn.Module]] = {"mlp": MLPBody, "cnn": CNNBody}
 OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
     "sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adagrad": torch.optim.Adagrad,

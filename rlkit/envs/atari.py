@@ -4,13 +4,17 @@ with max-pooling, 84x84 grey, 4 stacked frames), as config flags."""
 from __future__ import annotations
 
 import difflib
+import inspect
 import re
+import typing
+from collections.abc import Mapping
 from functools import cache
 from typing import Any, SupportsFloat
 
 import gymnasium as gym
 from gymnasium.wrappers import AtariPreprocessing, ClipReward, FrameStackObservation, RecordEpisodeStatistics, TimeLimit
 
+from rlkit.envs.builders import EnvBuilder
 from rlkit.errors import RlkitError
 
 EMULATOR_FPS = 60
@@ -126,3 +130,23 @@ def make_atari_env(
     # One rendered frame per agent step: a video plays at real speed at 60 / frame_skip frames per second.
     env.metadata = {**env.metadata, "render_fps": EMULATOR_FPS / frame_skip}
     return env
+
+
+# The Atari settings of an env node are make_atari_env's keyword arguments, passed as they are.
+ATARI_KEYWORDS = tuple(name for name in inspect.signature(make_atari_env).parameters if name not in ("train", "render_mode"))
+
+
+def _make_atari(env_cfg: Mapping[str, Any], *, train: bool, render_mode: str | None) -> gym.Env:
+    return make_atari_env(**{key: env_cfg.get(key) for key in ATARI_KEYWORDS}, train=train, render_mode=render_mode)
+
+
+def _check_stored_atari(env_cfg: Mapping[str, Any], origin: str) -> None:
+    atari_env_id(str(env_cfg["game"]))  # a ROM that ale-py ships, or one line naming close ones
+
+
+ATARI_BUILDER = EnvBuilder(
+    make=_make_atari,
+    settings={k: v for k, v in typing.get_type_hints(make_atari_env).items() if k in ATARI_KEYWORDS},
+    required=tuple(k for k in ATARI_KEYWORDS if k != "max_episode_steps"),
+    check_stored=_check_stored_atari,
+)

@@ -7,9 +7,6 @@ folder picks a builder by name, never code. Every copy of a vector env comes fro
 from __future__ import annotations
 
 import functools
-import importlib
-import inspect
-import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -18,14 +15,11 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.wrappers import RecordEpisodeStatistics, TransformObservation
 
-from rlkit.envs.atari import atari_env_id, make_atari_env
+from rlkit.envs.gym import COMMAND_LINE_ENV_MODULES, ENV_ID_SUCCESSORS, resolve_env_id
 from rlkit.errors import RlkitError
+from rlkit.lazy import LazyRegistry
 from rlkit.plain import check_value, refuse_code, show, where_in
 
-# gymnasium 1.3+ registers Taxi as v4 (same default dynamics) and raises DeprecatedEnv for v3; older
-# releases only know v3. We ask for what the user named and take its registered twin if needed.
-ENV_ID_SUCCESSORS = {"Taxi-v3": "Taxi-v4"}
-ENV_ID_PREDECESSORS = {new: old for old, new in ENV_ID_SUCCESSORS.items()}
 # What every env node may hold, and the type of each value; each builder adds its own settings.
 COMMON_SETTINGS: dict[str, Any] = {
     "name": str, "builder": str, "id": str | None, "max_episode_steps": int | None, "num_envs": int,
@@ -33,38 +27,6 @@ COMMON_SETTINGS: dict[str, Any] = {
 }
 VECTORIZATION_MODES = ("sync", "async")
 OWN_ENV_HINT = "env=gym needs env.id=<a registered id>, or env.id=<module>:<EnvId> to import the module that registers it"
-
-
-# Modules this process imported because its command line named them (env.id=<module>:<EnvId>, env_module=): the
-# only ones an env.id read from a run folder may name.
-COMMAND_LINE_ENV_MODULES: set[str] = set()
-
-
-def import_env_module(module: str) -> None:
-    """Import a module that registers envs with gymnasium: named on the command line only, never by a run folder."""
-    try:
-        importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        raise RlkitError(f"cannot import {module} to register its envs: {exc}; run from the folder that holds it") from None
-    except Exception as exc:  # the user's own module failed: say where, in one line
-        raise RlkitError(f"importing {module} to register its envs failed: {type(exc).__name__}: {exc}") from None
-    COMMAND_LINE_ENV_MODULES.add(module)
-
-
-def resolve_env_id(env_id: str) -> str:
-    """The id under which this gymnasium release registers `env_id` (or its twin); `module:EnvId` imports the module
-    first, as gymnasium.make does."""
-    module, _, env_id = env_id.rpartition(":")
-    if module:
-        import_env_module(module)
-    registry = gym.envs.registry
-    if env_id in registry:
-        return env_id
-    for twin in (ENV_ID_SUCCESSORS.get(env_id), ENV_ID_PREDECESSORS.get(env_id)):
-        if twin is not None and twin in registry:
-            return twin
-    known = sorted(k for k in registry if "/" not in k)[:12]
-    raise RlkitError(f"gymnasium has no env '{env_id}'; registered ids include: {', '.join(known)}, ...")
 
 
 def channels_first(env: gym.Env) -> gym.Env:
@@ -107,18 +69,6 @@ def _check_stored_gym(env_cfg: Mapping[str, Any], origin: str) -> None:
     resolve_env_id(env_id)
 
 
-# The Atari settings of an env node are make_atari_env's keyword arguments, passed as they are.
-ATARI_KEYWORDS = tuple(name for name in inspect.signature(make_atari_env).parameters if name not in ("train", "render_mode"))
-
-
-def _make_atari(env_cfg: Mapping[str, Any], *, train: bool, render_mode: str | None) -> gym.Env:
-    return make_atari_env(**{key: env_cfg.get(key) for key in ATARI_KEYWORDS}, train=train, render_mode=render_mode)
-
-
-def _check_stored_atari(env_cfg: Mapping[str, Any], origin: str) -> None:
-    atari_env_id(str(env_cfg["game"]))  # a ROM that ale-py ships, or one line naming close ones
-
-
 @dataclass(frozen=True)
 class EnvBuilder:
     """How one copy of an env is made from its config node, and what the node holds for it."""
@@ -129,15 +79,10 @@ class EnvBuilder:
     check_stored: Callable[[Mapping[str, Any], str], None]  # what an env read from a run folder must also pass
 
 
-ENV_BUILDERS: dict[str, EnvBuilder] = {
+ENV_BUILDERS: LazyRegistry[EnvBuilder] = LazyRegistry({
     "gym": EnvBuilder(make=_make_gym, settings={"kwargs": Any}, required=("id",), check_stored=_check_stored_gym),
-    "atari": EnvBuilder(
-        make=_make_atari,
-        settings={k: v for k, v in typing.get_type_hints(make_atari_env).items() if k in ATARI_KEYWORDS},  # make_atari_env's keywords
-        required=tuple(k for k in ATARI_KEYWORDS if k != "max_episode_steps"),
-        check_stored=_check_stored_atari,
-    ),
-}
+    "atari": "rlkit.envs.atari:ATARI_BUILDER",
+})
 
 
 def env_builder(env_cfg: Mapping[str, Any], origin: str = "") -> EnvBuilder:

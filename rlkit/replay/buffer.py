@@ -17,8 +17,8 @@ import numpy as np
 import torch
 
 from rlkit.errors import RlkitError
-from rlkit.replay.samplers import Sampler, UniformSampler
 from rlkit.replay.rings import StepRings
+from rlkit.replay.samplers import Sampler, UniformSampler
 
 
 class Batch(NamedTuple):

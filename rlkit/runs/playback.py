@@ -17,9 +17,10 @@ from rlkit.agents.base import Policy
 from rlkit.checkpoint import checkpoint_path
 from rlkit.config.policies import build_policy
 from rlkit.config.registry import ActingParts
-from rlkit.envs.builders import import_env_module, make_env
+from rlkit.envs.builders import make_env
+from rlkit.envs.gym import import_env_module
 from rlkit.errors import RlkitError
-from rlkit.runs.resume import SavedRun, read_saved_run
+from rlkit.runs.saved import SavedRun, read_saved_run
 from rlkit.runtime import resolve_device, set_torch_threads
 from rlkit.watch.follow import FileStamp, RunProgress, follow, run_progress
 from rlkit.watch.overlay import QOverlay, overlay_by_name

@@ -12,7 +12,7 @@ import time
 from collections.abc import Mapping
 from contextlib import closing
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from omegaconf import DictConfig
@@ -26,9 +26,12 @@ from rlkit.envs.builders import make_env, make_train_env, single_spaces
 from rlkit.errors import NonFiniteLossError, RlkitError
 from rlkit.loop import Evaluation, TrainPlan, TrainResult, evaluate, train
 from rlkit.run_folder import RunLock
-from rlkit.runs.resume import Checkpointer, ResumePlan, restore, restoring
+from rlkit.runs.checkpointer import Checkpointer
+from rlkit.runs.saved import restoring
 from rlkit.runtime import GracefulStop, resolve_device, seed_everything, set_torch_threads
-from rlkit.watch.video import build_eval_video
+
+if TYPE_CHECKING:  # a resumed run's plan; rlkit.runs.resume loads only when a run resumes
+    from rlkit.runs.resume import ResumePlan
 
 
 def build_run_agent(parts: PartsSettings, env: Any, *, device: torch.device, settings: RunSettings, num_envs: int) -> Agent:
@@ -40,6 +43,15 @@ def build_run_agent(parts: PartsSettings, env: Any, *, device: torch.device, set
     if settings.checkpoint_replay and not isinstance(agent, ReplayOwner):
         raise RlkitError(f"agent={parts.agent} keeps no replay buffer; drop checkpoint.replay=true")
     return agent
+
+
+def eval_video(video_cfg: Mapping[str, Any] | None, **kwargs: Any) -> Any:
+    """The run's evaluation-video recorder, or None; rlkit.watch's video, overlay and screens load only when it records."""
+    if not (video_cfg or {}).get("every_steps"):
+        return None
+    from rlkit.watch.video import build_eval_video
+
+    return build_eval_video(video_cfg, **kwargs)
 
 
 _last_checked: list[tuple[dict[str, Any], RunSettings]] = []  # check_job's config and settings, which run() reuses
@@ -57,7 +69,7 @@ def checked_settings(config: Mapping[str, Any]) -> RunSettings:
 
 def check_job(config: Mapping[str, Any] | DictConfig, *, resumed: bool = False) -> RunSettings:
     """Everything that can refuse a run, checked before its folder exists: values, the env, the agent (and its RAM),
-    and what evaluation videos need. A resumed run's agent is built as restore() will fill it (rlkit.runs.resume.restoring)."""
+    and what evaluation videos need. A resumed run's agent is built as restore() will fill it (rlkit.runs.saved.restoring)."""
     if isinstance(config, DictConfig):
         config = plain_config(config)
     settings = checked_settings(config)
@@ -68,7 +80,7 @@ def check_job(config: Mapping[str, Any] | DictConfig, *, resumed: bool = False) 
             restoring(settings.parts) if resumed else settings.parts, env, device=device, settings=settings,
             num_envs=int(config["env"].get("num_envs", 1)),
         )
-    video = build_eval_video(
+    video = eval_video(
         config.get("video"), env_cfg=config["env"], logger=tb.Logger(None), policy=agent.policy(), seed=settings.seed
     )
     if video is not None:
@@ -98,6 +110,8 @@ def run(
         )
         start_step = 0
         if resume is not None:
+            from rlkit.runs.resume import restore
+
             env.reset(seed=settings.seed)  # create the env RNGs that restore() overwrites
             start_step = restore(resume, agent=agent, env=env, with_replay=settings.checkpoint_replay)
         # A resumed run hides what the interrupted one logged after its checkpoint, and keeps the checkpoint's own step.
@@ -107,7 +121,7 @@ def run(
             replay=agent if settings.checkpoint_replay and isinstance(agent, ReplayOwner) else None,
             last_good=start_step if resume is not None else None,
         )
-        video = build_eval_video(config.get("video"), env_cfg=config["env"], logger=logger, policy=agent.policy(), seed=settings.seed)
+        video = eval_video(config.get("video"), env_cfg=config["env"], logger=logger, policy=agent.policy(), seed=settings.seed)
         env_id = env.spec.id if env.spec else config["env"].get("id")
         print(f"rlkit: env={env_name} ({env_id}) agent={agent_name} device={device} -> {run_dir}", flush=True)
         try:

@@ -7,8 +7,18 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from rlkit.agents.base import Agent, Every, Policy, QValues, ReplayOwner, Transition, check_unit_interval, epsilon_greedy
-from rlkit.agents.base import linear_schedule, require_discrete
+from rlkit.agents.base import (
+    Agent,
+    Every,
+    Policy,
+    QValues,
+    ReplayOwner,
+    Transition,
+    check_unit_interval,
+    epsilon_greedy,
+    linear_schedule,
+    require_discrete,
+)
 from rlkit.agents.tabular import QLearningAgent
 from rlkit.errors import RlkitError
 

@@ -11,8 +11,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from conftest import CountingEnv, Corridor, build_dqn_for
-
+from conftest import Corridor, CountingEnv, build_dqn_for
 from torch import nn
 from torch.nn import functional as F
 
@@ -21,15 +20,16 @@ from rlkit.agents import Transition
 from rlkit.agents.base import NO_METRICS
 from rlkit.agents.dqn import DQNAgent, LinearSchedule, dqn_update
 from rlkit.agents.target_nets import PolyakUpdate, hard_update
-from rlkit.config.registry import build_agent
 from rlkit.checkpoint import load_checkpoint, save_checkpoint
+from rlkit.config.registry import build_agent
 from rlkit.errors import RlkitError
-from rlkit.replay.frames import FrameReplayBuffer
 from rlkit.loop import TrainPlan, evaluate, train
 from rlkit.nets import CNNBody, DuelingHead, LinearHead, MLPBody, OneHot, Scale
-from rlkit.replay.samplers import PrioritizedSampler, UniformSampler
 from rlkit.replay.buffer import ReplayBuffer
+from rlkit.replay.frames import FrameReplayBuffer
+from rlkit.replay.prioritized import PrioritizedSampler
 from rlkit.replay.rings import StepRings
+from rlkit.replay.samplers import UniformSampler
 
 SMALL = dict(
     net=functools.partial(MLPBody, hidden=(16,)), optimizer=functools.partial(torch.optim.Adam, lr=1e-2), batch_size=8,
@@ -342,7 +342,7 @@ def test_dqn_update_is_a_function_of_tensors_and_modules_with_values_known_by_ha
 def test_a_diverged_loss_is_named_by_check_finite_loss_and_never_saved(tmp_path: Path) -> None:
     from rlkit.agents.base import check_finite_loss
     from rlkit.errors import NonFiniteLossError
-    from rlkit.runs.resume import Checkpointer
+    from rlkit.runs.checkpointer import Checkpointer
 
     agent = parts_agent(linear_q([1.0, -1.0], [0.0, 0.5]))
     check_finite_loss(agent, step=0)  # no update yet: nothing to check

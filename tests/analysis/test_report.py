@@ -6,16 +6,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import run_cli
 from omegaconf import OmegaConf
 
-from conftest import run_cli
 from rlkit import tb
 from rlkit.analysis import stats
+from rlkit.analysis.plots import new_figure
+from rlkit.analysis.records import load_run
+from rlkit.analysis.report import group_runs, summarise, title_of, varied_settings, write_report
 from rlkit.errors import RlkitError
 from rlkit.loop import EvalResult, Evaluation, TrainResult
-from rlkit.analysis.plots import new_figure
-from rlkit.analysis.report import group_runs, summarise, title_of, varied_settings, write_report
-from rlkit.analysis.records import load_run
 
 TAXI_FINALS = [0.0, 1.0, 2.0, 3.0, 10.0]  # mean 3.2; IQM drops one run at each end: mean(1, 2, 3) = 2.0
 TAXI_SPEEDS = [100.0, 200.0, 300.0, 400.0, 500.0]

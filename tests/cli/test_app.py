@@ -4,9 +4,9 @@ import re
 import shutil
 
 import pytest
+from conftest import run_cli, run_cli_into_closed_pipe, run_main, run_python
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from conftest import run_cli, run_cli_into_closed_pipe, run_main, run_python
 from rlkit import tb
 from rlkit.checkpoint import load_checkpoint
 
@@ -135,7 +135,7 @@ def test_help_lists_only_the_groups_the_entry_point_takes(module, groups, absent
 
 def test_train_help_shows_the_taxi_id_that_is_used():
     """gymnasium >= 1.3 (installed here) registers Taxi-v4 and refuses v3: help shows what the run will make."""
-    from rlkit.envs.builders import resolve_env_id
+    from rlkit.envs.gym import resolve_env_id
 
     config = run_cli("rlkit.train", "--help").stdout.split("== Composed config")[1]
     assert "  id: Taxi-v4\n" in config and resolve_env_id("Taxi-v4") == "Taxi-v4"

@@ -11,14 +11,13 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import compose_train, run_cli
 from omegaconf import OmegaConf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from conftest import compose_train, run_cli
 from rlkit import tb
 from rlkit.checkpoint import load_checkpoint
-from rlkit.cli.app import App, check_plugin_overrides, run_hydra_app
-from rlkit.cli.app import conf_dir
+from rlkit.cli.app import App, check_plugin_overrides, conf_dir, run_hydra_app
 from rlkit.errors import RlkitError
 
 CONF = conf_dir()

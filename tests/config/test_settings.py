@@ -21,7 +21,8 @@ from rlkit.errors import RlkitError
 from rlkit.nets import DuelingHead
 from rlkit.replay.buffer import ReplayBuffer
 from rlkit.replay.frames import FrameReplayBuffer
-from rlkit.replay.samplers import PrioritizedSampler, UniformSampler
+from rlkit.replay.prioritized import PrioritizedSampler
+from rlkit.replay.samplers import UniformSampler
 from rlkit.train import main as train_main
 
 

@@ -15,16 +15,15 @@ import torch
 from omegaconf import OmegaConf
 
 from rlkit import tb
-from rlkit.config.registry import body_factory, build_inputs, optimizer_factory
 from rlkit.checkpoint import FILENAME, load_checkpoint, save_checkpoint
-from rlkit.cli.app import check_group_overrides
-from rlkit.cli.app import conf_dir
+from rlkit.cli.app import check_group_overrides, conf_dir
+from rlkit.config.registry import body_factory, build_inputs, optimizer_factory
 from rlkit.digits.confusion import confusion_image, confusion_matrix
+from rlkit.digits.training import FitResult, batch_size_for, build_model, run
 from rlkit.errors import RlkitError
 from rlkit.nets import CNNBody, LinearHead, MLPBody, Network, Scale
 from rlkit.nets.transfer import init_body_from_supervised, load_body_state
 from rlkit.supervised import CONFIG_GROUPS, compose_config
-from rlkit.digits.training import FitResult, batch_size_for, build_model, run
 
 REPO = Path(__file__).resolve().parents[2]
 OPTIMIZERS = {  # option -> (torch class, lr in conf/optim)
@@ -280,9 +279,9 @@ def test_dqn_body_init_loads_a_supervised_body_and_refuses_a_mismatch(tmp_path):
     import functools
 
     import gymnasium as gym
+    from conftest import build_dqn_for
 
     from rlkit.agents.dqn import DQNAgent
-    from conftest import build_dqn_for
     from rlkit.errors import RlkitError
     from rlkit.nets import MLPBody
 

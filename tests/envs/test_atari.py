@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from rlkit.envs.atari import atari_env_id
 from rlkit.cli.app import conf_dir
+from rlkit.envs.atari import atari_env_id
 from rlkit.envs.builders import make_env, make_train_env
 from rlkit.errors import RlkitError
 

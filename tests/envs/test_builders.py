@@ -1,7 +1,8 @@
 import gymnasium as gym
 import pytest
 
-from rlkit.envs.builders import check_env_config, make_env, make_train_env, resolve_env_id
+from rlkit.envs.builders import check_env_config, make_env, make_train_env
+from rlkit.envs.gym import resolve_env_id
 from rlkit.errors import RlkitError
 
 

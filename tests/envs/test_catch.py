@@ -17,13 +17,13 @@ from conftest import compose_train
 
 from rlkit import tb
 from rlkit.agents import Agent, Transition
+from rlkit.agents.dqn import DQNAgent
 from rlkit.config.registry import build_agent
 from rlkit.config.settings import plain_config
-from rlkit.agents.dqn import DQNAgent
 from rlkit.envs.builders import single_spaces
-from rlkit.replay.frames import FrameReplayBuffer
 from rlkit.loop import TrainPlan, evaluate, train
 from rlkit.nets import CNNBody, Scale
+from rlkit.replay.frames import FrameReplayBuffer
 
 # The Nature CNN's layer kinds at half the widths: ~4x cheaper updates on CPU, the same image path.
 CATCH_NET = ("net=cnn", "net.channels=[16,32]", "net.kernel_sizes=[8,4]", "net.strides=[4,2]", "net.hidden=128")

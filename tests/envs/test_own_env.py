@@ -8,10 +8,11 @@ import sys
 import gymnasium as gym
 import numpy as np
 import pytest
-
 from conftest import run_cli
+
 from rlkit.checkpoint import load_checkpoint
-from rlkit.envs.builders import check_stored_env, import_env_module, make_env, natural_parts, upgrade_stored_env
+from rlkit.envs.builders import check_stored_env, make_env, natural_parts, upgrade_stored_env
+from rlkit.envs.gym import import_env_module
 from rlkit.errors import RlkitError
 
 OWN = "tests.own_env"

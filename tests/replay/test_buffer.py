@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import functools
 from pathlib import Path
 
@@ -10,12 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-from rlkit.replay import buffer as replay
-from rlkit.errors import RlkitError
 from rlkit.checkpoint import load_arrays, save_arrays
-from rlkit.replay.samplers import PrioritizedSampler, UniformSampler
+from rlkit.errors import RlkitError
+from rlkit.replay import buffer as replay
 from rlkit.replay.buffer import ReplayBuffer
+from rlkit.replay.prioritized import PrioritizedSampler
 from rlkit.replay.rings import StepRings, n_step_return, n_step_window
+from rlkit.replay.samplers import UniformSampler
 
 
 def fill(buffer: ReplayBuffer, steps: range, *, terminated: set[int] = set(), truncated: set[int] = set()) -> None:

@@ -10,8 +10,9 @@ import pytest
 import torch
 
 from rlkit.replay.frames import FrameReplayBuffer, HostStaging
-from rlkit.replay.samplers import PrioritizedSampler, UniformSampler
+from rlkit.replay.prioritized import PrioritizedSampler
 from rlkit.replay.rings import StepRings
+from rlkit.replay.samplers import UniformSampler
 
 STACK = 4
 FRAME = (2, 3)

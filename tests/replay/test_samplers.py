@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rlkit.replay.samplers import PrioritizedSampler, SumTree, UniformSampler, importance_weights
+from rlkit.replay.prioritized import PrioritizedSampler, SumTree, importance_weights
+from rlkit.replay.samplers import UniformSampler
 
 
 @pytest.mark.parametrize("capacity", [1, 7, 37, 1000, 4099])

@@ -28,7 +28,8 @@ from rlkit.loop import TrainPlan, train
 from rlkit.nets import CNNBody, MLPBody
 from rlkit.replay.buffer import ReplayBuffer
 from rlkit.replay.frames import FrameReplayBuffer
-from rlkit.replay.samplers import PrioritizedSampler, UniformSampler
+from rlkit.replay.prioritized import PrioritizedSampler
+from rlkit.replay.samplers import UniformSampler
 
 
 @pytest.fixture(scope="module")

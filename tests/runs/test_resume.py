@@ -396,7 +396,7 @@ def test_a_run_saved_when_q_learning_said_discount_plays_and_resumes_with_gamma(
     """Issue 14 renamed the tabular agent's `discount` to `gamma` (DQN's name): old checkpoints and recorded overrides map."""
     from rlkit.config.registry import build_agent
     from rlkit.play import main as play_main
-    from rlkit.runs.resume import read_saved_run
+    from rlkit.runs.saved import read_saved_run
 
     run_dir = tmp_path / "run"
     train(run_dir, "env=taxi", "total_steps=1000", "agent.gamma=0.9")
@@ -430,8 +430,8 @@ def test_a_dqn_run_saved_with_the_old_flags_plays_and_resumes_with_its_parts(tmp
     from rlkit.nets import DuelingHead
     from rlkit.play import main as play_main
     from rlkit.replay.buffer import ReplayBuffer
-    from rlkit.replay.samplers import PrioritizedSampler
-    from rlkit.runs.resume import read_saved_run
+    from rlkit.replay.prioritized import PrioritizedSampler
+    from rlkit.runs.saved import read_saved_run
 
     run_dir = tmp_path / "run"
     train(run_dir, "env=cartpole", "total_steps=600", "agent.learning_starts_steps=200", "agent/sampler=prioritized",

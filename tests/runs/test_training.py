@@ -48,7 +48,7 @@ def test_play_rebuilds_only_the_network_and_acts_as_the_full_agent(tmp_path: Pat
     import rlkit.config.registry
     from rlkit.loop import evaluate
     from rlkit.runs.playback import load_policy, play
-    from rlkit.runs.resume import read_saved_run
+    from rlkit.runs.saved import read_saved_run
 
     done = run_train("env=cartpole", "total_steps=300", "agent.learning_starts_steps=100", "eval_every_steps=0",
                      "final_eval_episodes=1", "progress=false", f"hydra.run.dir={tmp_path}")

@@ -9,8 +9,8 @@ import time
 
 import numpy as np
 import torch
-
 from conftest import REPO, lake_table, tabular_run
+
 from rlkit.checkpoint import load_checkpoint, save_checkpoint
 from rlkit.watch.follow import FileStamp, RunProgress, follow
 

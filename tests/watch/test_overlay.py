@@ -8,13 +8,13 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-
 from conftest import LAKE_PATH, build_dqn_for, compose_app, lake_table, tabular_run
+
 from rlkit.agents.base import QValues
 from rlkit.agents.tabular import QLearningAgent
 from rlkit.nets import MLPBody
-from rlkit.watch.overlay import HIGHLIGHT, QOverlay, action_names, band_height, draw_q_bars, q_line, row_span
 from rlkit.runs.playback import play, play_episodes
+from rlkit.watch.overlay import HIGHLIGHT, QOverlay, action_names, band_height, draw_q_bars, q_line, row_span
 
 STATES = [state for state, _ in LAKE_PATH] + [15]
 

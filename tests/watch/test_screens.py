@@ -8,8 +8,8 @@ import re
 
 import numpy as np
 import pytest
-
 from conftest import compose_app, lake_table, run_cli, tabular_run
+
 from rlkit.errors import RlkitError
 from rlkit.runs.playback import play
 from rlkit.watch.screens import LIVE_BOARD_DELAY_S, TerminalBoard, Window, check_video_path

@@ -8,16 +8,16 @@ import time
 import gymnasium as gym
 import numpy as np
 import pytest
+from conftest import compose_app, compose_train
 from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from conftest import compose_app, compose_train
 from rlkit import tb
 from rlkit.errors import RlkitError
-from rlkit.watch.video import ansi_to_html, build_eval_video
 from rlkit.loop import TrainPlan, train
-from rlkit.watch.overlay import band_height
 from rlkit.runs.training import run
+from rlkit.watch.overlay import band_height
+from rlkit.watch.video import ansi_to_html, build_eval_video
 
 # 600 steps, a video at 300 and 600; episodes capped at 6 steps and every 2nd frame kept: frames of steps 0, 2, 4, 6.
 SHORT_CARTPOLE = [
@@ -162,8 +162,9 @@ def test_the_default_configs_record_cartpole_and_atari_at_a_sensible_cadence() -
 def test_a_resumed_run_may_turn_videos_on(tmp_path, capsys) -> None:
     """Videos change what a run shows, not what it learns: resume takes video.* and keeps the rest of conf/'s node."""
     from conftest import run_main
-    from rlkit.runs.resume import prepare_resume
+
     from rlkit.cli.app import conf_dir
+    from rlkit.runs.resume import prepare_resume
     from rlkit.train import CONFIG_GROUPS
     from rlkit.train import main as train_main
 
