@@ -67,8 +67,9 @@ def test_play_rebuilds_only_the_network_and_acts_as_the_full_agent(tmp_path: Pat
     def refuse(*args, **kwargs):
         raise AssertionError("play built a part that learns")
 
-    for name in ("build_replay", "DQNAgent", "ReplayBuffer", "FrameReplayBuffer"):
+    for name in ("build_replay", "DQNAgent", "ReplayBuffer"):
         monkeypatch.setattr(rlkit.config.dqn, name, refuse)
+    monkeypatch.setattr(rlkit.config.dqn, "REPLAYS", {"transitions": refuse, "frames": refuse})
     monkeypatch.setattr(rlkit.config.registry, "optimizer_factory", refuse)
     assert play(compose_app("play", f"run={tmp_path}", "episodes=2", "render=none")) == expected_returns
     assert "episode 2: return" in capsys.readouterr().out
