@@ -105,7 +105,7 @@ def evaluate(
 
     max_steps caps the agent steps of the whole evaluation (an Atari game can last 27,000): episodes not over by
     then are left out, unless none is, and then the one cut short counts. With progress, a bar on stderr shows
-    the episodes done, the steps and the mean so far, so a long evaluation never looks hung (issue 11).
+    the episodes done, the steps and the mean so far, so a long evaluation never looks hung.
     """
     with one_torch_thread():
         return _greedy_episodes(env, policy, episodes=episodes, seed=seed, max_steps=max_steps, progress=progress, desc=desc)

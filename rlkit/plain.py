@@ -137,3 +137,14 @@ def check_value(value: Any, annotation: Any, key: str, origin: str = "") -> Any:
         expected = describe(annotation) or "set at run time, not in a config"
         raise RlkitError(f"{where_in(key, origin)}={show(value)} must be {expected}")
     return converted
+
+
+def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A nested config as dotted keys: {"agent.gamma": 0.99, ...}; an empty node stays a value, tuples become lists."""
+    flat: dict[str, Any] = {}
+    for key, value in config.items():
+        if isinstance(value, Mapping) and value:
+            flat.update(flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = list(value) if isinstance(value, tuple) else value
+    return flat

@@ -7,6 +7,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from rlkit.plain import flatten
+
 # RL runs (python -m rlkit.train); x-axis: env steps.
 EPISODIC_RETURN = "charts/episodic_return"
 EPISODIC_LENGTH = "charts/episodic_length"
@@ -36,18 +38,13 @@ def evaluation_metrics(mean: float, std: float, seconds: float) -> dict[str, flo
     return {EVAL_RETURN_MEAN: mean, EVAL_RETURN_STD: std, EVAL_SECONDS: seconds}
 
 
-def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested config -> {"agent.learning_rate": 0.5, ...} with TensorBoard-friendly values."""
-    flat: dict[str, Any] = {}
-    for key, value in config.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            flat.update(flatten(value, prefix=f"{name}."))
-        elif isinstance(value, (bool, int, float, str)):
-            flat[name] = value
-        elif value is not None:
-            flat[name] = str(value)
-    return flat
+def hparam_values(config: Mapping[str, Any]) -> dict[str, Any]:
+    """A nested config's leaves under dotted keys as TensorBoard takes them: numbers, bools and strings, others as text."""
+    return {
+        key: value if isinstance(value, (bool, int, float, str)) else str(value)
+        for key, value in flatten(config).items()
+        if value is not None and not isinstance(value, Mapping)
+    }
 
 
 class Logger:
@@ -78,7 +75,7 @@ class Logger:
         if self._writer is not None:
             from torch.utils.tensorboard.summary import hparams as hparams_summaries
 
-            summaries = hparams_summaries(flatten(hparams), dict.fromkeys(metric_tags, 0.0))  # only the tags are read
+            summaries = hparams_summaries(hparam_values(hparams), dict.fromkeys(metric_tags, 0.0))  # only the tags are read
             for summary in summaries:  # experiment, session start, session end
                 self._writer._get_file_writer().add_summary(summary)
 

@@ -26,6 +26,7 @@ from rlkit.agents.base import (
 from rlkit.agents.target_nets import TargetUpdate
 from rlkit.agents.targets import bootstrap_q, td_target
 from rlkit.errors import RlkitError
+from rlkit.nets.transfer import load_network_state
 from rlkit.replay.buffer import Replay
 
 
@@ -267,14 +268,8 @@ class DQNAgent:
         return len(self.replay)
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        try:
-            self.q_net.load_state_dict(state["q_net"])
-            self.target_net.load_state_dict(state.get("target_net", state["q_net"]))
-        except RuntimeError as exc:
-            detail = str(exc).strip().splitlines()[-1].strip()
-            raise RlkitError(
-                f"checkpoint network does not fit this agent ({detail}); play needs the env, net and net.head of the run"
-            ) from None
+        load_network_state(self.q_net, state["q_net"])
+        load_network_state(self.target_net, state.get("target_net", state["q_net"]))
         if "optimizer" in state:
             self.optimizer.load_state_dict(state["optimizer"])
         self.steps, self.updates = int(state.get("steps", 0)), int(state.get("updates", 0))

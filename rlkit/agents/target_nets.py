@@ -1,7 +1,5 @@
-"""How a target network follows the online one: a hard copy every N env steps, or Polyak averaging.
-
-A rule is a part the DQN agent is given (issue 14: parts, not flags); it sees parameter tensors, not networks.
-"""
+"""How a target network follows the online one: a hard copy every N env steps, or Polyak averaging. A rule is a
+part the agent is given, and sees parameter tensors, not networks."""
 
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ from hydra._internal.utils import get_args_parser
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from rlkit.cli.overrides import compose, compose_checked, first_values, parse_overrides, resolved_run_dir
-from rlkit.errors import RlkitError
+from rlkit.errors import RlkitError, one_line
 from rlkit.run_folder import check_new_run_dir
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -104,7 +104,7 @@ def check_plugin_overrides(argv: Sequence[str], conf: Path) -> list[str]:
 
 def error_line(exc: BaseException) -> str:
     """`error: <message>` on one line, whatever the message holds (a torch error may span several)."""
-    return "error: " + "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+    return "error: " + one_line(exc)
 
 
 @contextlib.contextmanager

@@ -1,6 +1,5 @@
-"""Command-line overrides as data: parsed by Hydra's grammar, checked against the keys a config really has,
-and composed with Hydra's compose API, so a bad key is one line naming the closest valid keys (issues 8 and 9).
-"""
+"""Command-line overrides as data: parsed by Hydra's grammar, checked against the keys a config really has and
+composed with Hydra's compose API, so a bad key is one line naming the closest valid keys."""
 
 from __future__ import annotations
 
@@ -18,7 +17,7 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from rlkit.errors import RlkitError
+from rlkit.errors import FIRST, RlkitError, one_line
 from rlkit.plain import refuse_code
 
 # gymnasium.make's keyword arguments are open-ended: the one place where `+key=` may add a key.
@@ -69,16 +68,11 @@ def old_key(key: str, value: str | None = None) -> RlkitError | None:
     return None
 
 
-def first_line(exc: BaseException) -> str:
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return lines[0] if lines else type(exc).__name__
-
-
 def parse_overrides(lines: Sequence[str]) -> list[Override]:
     try:
         return OverridesParser.create().parse_overrides(list(lines))
     except HydraException as exc:
-        raise RlkitError(first_line(exc)) from None
+        raise RlkitError(one_line(exc, lines=FIRST)) from None
 
 
 def compose(conf: Path, config_name: str, lines: Sequence[str]) -> DictConfig:
@@ -87,7 +81,7 @@ def compose(conf: Path, config_name: str, lines: Sequence[str]) -> DictConfig:
         with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
             return hydra_compose(config_name, overrides=list(lines), return_hydra_config=True)
     except (HydraException, OmegaConfBaseException) as exc:
-        raise RlkitError(first_line(exc)) from None
+        raise RlkitError(one_line(exc, lines=FIRST)) from None
 
 
 def config_keys(node: Any, prefix: str = "") -> set[str]:

@@ -1,9 +1,5 @@
-"""The DQN agent's parts from its config: the agent node checked once into DQNSettings, then built from them.
-
-`dqn_settings` makes the typed settings in one pass (every type and range check); `build_dqn` builds the network,
-replay, sampler, optimizer and target rule from them without checking again. The parts are named in the config
-(replay: transitions|frames, agent.sampler.type, net.head.type) and looked up here in fixed registries.
-"""
+"""The DQN agent from its config: the node checked once into frozen DQNSettings (every type and range), then built
+from them without checking again; replay, sampler and head are parts named in the config."""
 
 from __future__ import annotations
 

@@ -1,8 +1,5 @@
-"""One config node checked against the factory its `type:` names: the keys it may set and each value's type.
-
-A node holds plain values (numbers, strings, bools, null, lists of numbers), each checked against the factory's
-signature before anything is built; the same check serves conf/ and data read back from a run folder.
-"""
+"""One config node checked against the factory its `type:` names: plain values only, each of the type the factory's
+signature gives, the same check for conf/ and for data read back from a run folder."""
 
 from __future__ import annotations
 

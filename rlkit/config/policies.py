@@ -1,8 +1,5 @@
-"""A saved run's greedy policy rebuilt from its config and agent state: the network or table, and nothing that learns.
-
-Only the keys that define the network are read (the net node, the Q head, the env's spaces); the optimizer, the
-replay and every other learning setting stay unbuilt, so an odd one in a checkpoint cannot stop play.
-"""
+"""A saved run's greedy policy from its weights and the nodes that define its network, so an odd learning setting in
+a checkpoint cannot stop play: no optimizer, replay or target network is built."""
 
 from __future__ import annotations
 
@@ -18,6 +15,7 @@ from rlkit.agents.tabular import TablePolicy, table_from_state
 from rlkit.config.dqn import HEADS, build_q_network, input_encoding
 from rlkit.config.registry import ActingParts
 from rlkit.errors import RlkitError
+from rlkit.nets.transfer import load_network_state
 
 
 def dqn_policy(
@@ -34,11 +32,7 @@ def dqn_policy(
         )
     except ValueError as exc:
         raise RlkitError(f"net does not fit observations {observation_space}: {exc}; try net=mlp") from None
-    try:
-        q_net.load_state_dict(agent_state["q_net"])
-    except RuntimeError as exc:
-        detail = str(exc).strip().splitlines()[-1].strip()
-        raise RlkitError(f"checkpoint network does not fit this agent ({detail}); play needs the env, net and net.head of the run") from None
+    load_network_state(q_net, agent_state["q_net"])
     return QNetworkPolicy(q_net.requires_grad_(False), observation_space=observation_space, device=device)
 
 

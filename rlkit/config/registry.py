@@ -1,9 +1,5 @@
-"""Config data -> objects through fixed registries of names: nothing is ever instantiated from a `_target_`.
-
-A config node names its class with `type:` and holds plain values (numbers, strings, bools, null, lists of
-numbers), each checked against the constructor's signature before anything is built. The same checks serve
-this installation's conf/ and the data read back from a run folder, which is never code.
-"""
+"""Config data to objects through fixed registries of names, each node checked once against its constructor:
+nothing is instantiated from a `_target_`, so a run folder's config picks classes but never names code."""
 
 from __future__ import annotations
 
@@ -31,7 +27,7 @@ from rlkit.config.dqn import (
     replay_choice,
 )
 from rlkit.config.nodes import checked
-from rlkit.errors import RlkitError
+from rlkit.errors import LAST, RlkitError, one_line
 from rlkit.lazy import LazyRegistry
 from rlkit.nets import CNNBody, MLPBody, Scale
 from rlkit.plain import show, where_in
@@ -64,7 +60,7 @@ def _guarded(factory: Callable[..., Any], what: str, errors: tuple[type[Exceptio
         try:
             return factory(*args, **kwargs)
         except errors as exc:
-            detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+            detail = one_line(exc, lines=LAST)
             raise RlkitError(f"{what}: {detail}") from None
 
     build.__signature__ = inspect.signature(factory)  # type: ignore[attr-defined]  # callers ask for in_channels

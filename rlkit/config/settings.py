@@ -1,8 +1,5 @@
-"""A training run's config as plain data: the typed top-level settings, the nodes built from names, and which
-settings a resumed run may change.
-
-The same checks serve a config composed from this installation's conf/ and one read back from a checkpoint.
-"""
+"""A training run's config checked as plain data, once, into typed settings (run, video and parts); the same checks
+serve conf/ and a checkpoint's config, and say which settings a resumed run may change."""
 
 from __future__ import annotations
 
@@ -50,7 +47,7 @@ SETTING_KEYS = {
     "progress": "progress", "torch_threads": "torch_threads", "checkpoint.every_steps": "checkpoint_every_steps",
     "checkpoint.replay": "checkpoint_replay", "device.name": "device",
 }
-# Settings a resumed run may change: how long and how visibly it runs, not what it learns (issue 8).
+# Settings a resumed run may change: how long and how visibly it runs, not what it learns.
 RESUMABLE_KEYS = tuple(key for key in SETTING_KEYS if key != "seed")
 TOP_LEVEL_KEYS = ("seed", "total_steps", "eval_every_steps", "eval_episodes", "final_eval_episodes", "eval_max_steps",
                   "log_every_steps", "progress", "torch_threads", "checkpoint", "device", "video", "env", "agent", "net", "optim", "replay")
@@ -182,7 +179,7 @@ def check_run_config(config: Any, *, origin: str = "", acting: bool = False) -> 
     if unknown:
         raise RlkitError(f"{where_in(unknown[0], origin)} is not a setting of rlkit.train; its settings: {', '.join(TOP_LEVEL_KEYS)}")
     for node, keys in (("checkpoint", {"every_steps", "replay"}), ("device", {"name"}), ("video", set(VIDEO_KEYS))):
-        if node == "video" and node not in config:  # checkpoints written before issue 12 have no video node
+        if node == "video" and node not in config:  # older checkpoints have no video node
             continue
         value = lookup(config, node, origin)
         if not isinstance(value, Mapping) or set(value) - keys:

@@ -1,8 +1,5 @@
-"""Env config nodes -> gymnasium envs, single or vector, and the agent and net an env's spaces call for.
-
-A node names its builder (`builder: gym | atari`), looked up in the fixed ENV_BUILDERS: a config read from a run
-folder picks a builder by name, never code. Every copy of a vector env comes from that builder, one way for all.
-"""
+"""Env config nodes to gymnasium envs, single or vector, through builders looked up by name (a run folder picks one,
+never code), and the agent and net an env's spaces call for."""
 
 from __future__ import annotations
 

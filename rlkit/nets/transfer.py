@@ -1,15 +1,16 @@
-"""A body trained by python -m rlkit.supervised, copied into a Q-network's body (agent.body_init).
-It lives next to the bodies, not in the supervised entry point, so agents never import a CLI module."""
+"""Saved weights into networks: a checkpoint's Q-network, or a body trained by python -m rlkit.supervised
+(agent.body_init); beside the bodies, so agents never import a CLI module."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 
 from rlkit.checkpoint import load_checkpoint
-from rlkit.errors import RlkitError
+from rlkit.errors import LAST, RlkitError, one_line
 
 SUPERVISED_TASK = "supervised"  # the "task" a supervised run's checkpoint records
 
@@ -46,3 +47,14 @@ def init_body_from_supervised(body: nn.Module, run_dir: str | Path) -> None:
                 f"in the supervised run {run_dir}; {hint}"
             )
     body.load_state_dict(trained)
+
+
+def load_network_state(net: nn.Module, state: Any) -> None:
+    """A checkpoint's weights into `net`; weights of another shape are one line naming what must match."""
+    try:
+        net.load_state_dict(state)
+    except RuntimeError as exc:
+        raise RlkitError(
+            f"checkpoint network does not fit this agent ({one_line(exc, lines=LAST)}); the env, net and net.head must "
+            "be the run's"
+        ) from None

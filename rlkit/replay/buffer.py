@@ -1,9 +1,5 @@
-"""Experience replay: the Replay protocol, its Batch, and ReplayBuffer, a preallocated numpy ring per env copy.
-
-Rows come from a sampler (uniform or prioritized, rlkit.replay.samplers) and n-step windows are built when
-sampling (rlkit.replay.rings), so an n-step window never mixes env copies or crosses an episode end.
-FrameReplayBuffer (Atari frames stored once) keeps the same API: `add`, `sample -> Batch`, `len`, `nbytes`.
-"""
+"""Experience replay behind one protocol: ReplayBuffer, a preallocated numpy ring per env copy, with its rows drawn
+by a sampler and n-step windows built when sampling, so a window never mixes copies or crosses an episode end."""
 
 from __future__ import annotations
 

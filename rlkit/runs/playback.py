@@ -1,7 +1,5 @@
-"""Rebuild env and greedy policy from a run's checkpoint and watch it play: the work of `python -m rlkit.play`.
-
-Play acts and never learns: it rebuilds the network (or table) alone, with no optimizer, replay or target network.
-"""
+"""`python -m rlkit.play`'s work: the env and the greedy policy rebuilt from a run's checkpoint, shown on a board, a
+window or a video; it acts and never learns."""
 
 from __future__ import annotations
 

@@ -30,7 +30,7 @@ from rlkit.config.settings import (
     run_settings,
 )
 from rlkit.errors import RlkitError
-from rlkit.plain import show
+from rlkit.plain import flatten, show
 from rlkit.run_folder import FILENAME, REPLAY_FILENAME
 from rlkit.runs.saved import load_agent_state, read_saved_run, set_env_rng_state, set_rng_state
 
@@ -58,21 +58,11 @@ def _recorded_overrides(run_dir: Path) -> list[str]:
         raise RlkitError(f"{path} is not valid YAML ({type(exc).__name__}); it was not written by rlkit.train") from None
     if not isinstance(lines, list) or not all(isinstance(line, str) for line in lines):
         raise RlkitError(f"{path} must be a list of key=value lines")
-    return [line for line in lines if not line.startswith("resume=")]  # recorded by resumes before issue 8
-
-
-def _flat(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, value in config.items():
-        if isinstance(value, Mapping) and value:
-            flat.update(_flat(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = list(value) if isinstance(value, tuple) else value
-    return flat
+    return [line for line in lines if not line.startswith("resume=")]  # recorded by older resumes
 
 
 def _learning_differences(composed: Mapping[str, Any], saved: Mapping[str, Any]) -> list[str]:
-    ours, theirs = _flat(composed), _flat(saved)
+    ours, theirs = flatten(composed), flatten(saved)
     keys = sorted(k for k in (ours.keys() | theirs.keys()) - set(RESUMABLE_KEYS) if not k.startswith("video."))
     return [key for key in keys if ours.get(key, "<missing>") != theirs.get(key, "<missing>")]
 
@@ -119,10 +109,10 @@ def prepare_resume(run_dir: Path, new_overrides: Sequence[str], *, conf: Path, g
     if differ:
         first, more = differ[0], f" (and {len(differ) - 1} more: {', '.join(differ[1:4])})" if len(differ) > 1 else ""
         raise RlkitError(
-            f"resume refuses {run_dir}: this installation's conf/ gives {first}={show(_flat(composed).get(first))} where its "
-            f"checkpoint has {show(_flat(saved.config).get(first))}{more}; a resumed run must learn as it started: start a new run instead"
+            f"resume refuses {run_dir}: this installation's conf/ gives {first}={show(flatten(composed).get(first))} where its "
+            f"checkpoint has {show(flatten(saved.config).get(first))}{more}; a resumed run must learn as it started: start a new run instead"
         )
-    given = _flat(plain_config(compose(conf, "train", [*accepted, *new])))
+    given = flatten(plain_config(compose(conf, "train", [*accepted, *new])))
     named = {"device.name" if o.key_or_group == "device" else o.key_or_group for o in parse_overrides(new)}
     config = dict(composed)  # learning settings: as composed, equal to the checkpoint's
     for key in RESUMABLE_KEYS:  # the others: as the last run left them, unless given now

@@ -1,9 +1,5 @@
-"""One training run, composed from plain config data: build env, agent, logger and checkpointer; run the loop;
-evaluate; print the summary and draw the learning curve. `python -m rlkit.train` (rlkit.train) calls it.
-
-A fresh run is checked (check_job) before Hydra makes its folder; a resumed one arrives prepared by rlkit.runs.resume.
-Either way the run holds its folder's lock while it writes there.
-"""
+"""One training run from plain config data, holding its folder's lock: env, agent, logger and checkpointer built,
+the loop run, the final evaluation, the summary and the learning curve."""
 
 from __future__ import annotations
 
@@ -187,7 +183,7 @@ def _print_summary(result: TrainResult, run_dir: Path, *, device: str, settings:
 
 
 def _write_learning_curve(result: TrainResult, path: Path, *, title: str) -> None:
-    """Issue 6: people would rather look than read. matplotlib is an optional extra: without it, say so and go on."""
+    """People would rather look than read. matplotlib is an optional extra: without it, say so and go on."""
     try:
         plot_learning_curve(
             path, train_returns=result.train_returns, evaluations=[(e.step, e.result.mean) for e in result.evaluations], title=title

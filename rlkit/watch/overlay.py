@@ -1,8 +1,5 @@
-"""Q-values drawn on what play and the evaluation videos show: a bar per action, the greedy one highlighted.
-
-Pixels get a band below the frame (the game stays uncovered); a text board gets one line of values under it.
-The values come from a policy's `q_values(obs)` (rlkit.agents.base.Policy): the table or the network.
-"""
+"""Q-values drawn on what play and evaluation videos show, a bar per action with the greedy one highlighted: a band
+below a frame (the game stays uncovered) or a line under a text board."""
 
 from __future__ import annotations
 

@@ -1,10 +1,5 @@
-"""Evaluation videos in TensorBoard: one greedy episode every N env steps, logged under eval/video (issue 12).
-
-Pixel envs give an animated GIF in the Images tab, as SummaryWriter.add_video writes it; text envs (Taxi,
-FrozenLake, CliffWalking) give their boards in the Text tab. The cost stays small and visible: frames are
-rendered only when kept (frame_stride), shrunk before the overlay is drawn, the episode is capped at
-max_steps, and each recording's seconds go to time/video_seconds (the loop keeps them out of steps/s).
-"""
+"""Evaluation videos in TensorBoard under eval/video, one greedy episode every N env steps: a GIF in the Images tab,
+or a text env's boards in the Text tab, at a small and visible cost (time/video_seconds)."""
 
 from __future__ import annotations
 
