@@ -290,6 +290,9 @@ SUBPROCESS_CASES = ["max_episode_steps=-1", "agent.lr=0.1", "play a text file", 
         (("env=cartpole", "agent.sampler.beta_start=0.5"),
          "agent.sampler.beta_start is not a setting of the sampler chosen; agent/sampler=prioritized takes it: "
          "agent/sampler=prioritized agent.sampler.beta_start=0.5"),
+        (("env=cartpole", "agent.sampler.type=prioritized"),
+         "agent.sampler.beta_steps is missing; agent.sampler.type=prioritized needs it: pick the part with "
+         "agent/sampler=prioritized"),
     ],
 )
 def test_a_flag_that_became_a_part_names_the_part_as_a_subprocess(typed, message, tmp_path):

@@ -123,7 +123,11 @@ def _part(node: Any, settings: Mapping[str, Callable[..., Any]], *, key: str, ch
     missing = [f.name for f in dataclasses.fields(make) if f.name not in kwargs and f.name != "type"
                and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
     if missing:
-        raise RlkitError(f"{where_in(f'{key}.{missing[0]}', origin)} is missing; {key}.type={node['type']} needs it")
+        group = key.replace(".", "/")  # the config group that sets all of a part's keys: agent/sampler=prioritized
+        raise RlkitError(
+            f"{where_in(f'{key}.{missing[0]}', origin)} is missing; {key}.type={node['type']} needs it"
+            + ("" if origin else f": pick the part with {group}={node['type']}")
+        )
     return make(**kwargs)
 
 

@@ -79,7 +79,8 @@ def test_one_pass_makes_frozen_typed_settings() -> None:
          "agent.sampler.alpha is not a setting of agent.sampler=uniform; agent/sampler=prioritized takes it"),
         ({"agent": {"sampler": {"type": "rank"}}}, "agent.sampler.type=rank is not known; choose one of: uniform, prioritized"),
         ({"agent": {"sampler": {k: v for k, v in PRIORITIZED.items() if k != "beta_steps"}}},
-         "agent.sampler.beta_steps is missing; agent.sampler.type=prioritized needs it"),
+         "agent.sampler.beta_steps is missing; agent.sampler.type=prioritized needs it: pick the part with "
+         "agent/sampler=prioritized"),
         ({"agent": {"sampler": {**PRIORITIZED, "beta_steps": 0}}}, "agent.sampler.beta_steps must be >= 1, got 0"),
         ({"agent": {"sampler": {**PRIORITIZED, "beta_start": 1.5}}}, "agent.sampler.beta_start must be in [0, 1], got 1.5"),
         ({"agent": {"sampler": {**PRIORITIZED, "alpha": -1.0}}}, "agent.sampler.alpha must be >= 0 (0 is uniform), got -1.0"),
