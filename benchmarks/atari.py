@@ -98,7 +98,8 @@ def rlkit_run(cfg: dict[str, Any], *, measure_steps: int, seed: int, device: tor
         logger = tb.Logger(log_dir)  # as a real run: TensorBoard on
         # Stop one vector step short of learning_starts: the first update (and compiling) falls in the warm-up.
         fill_steps = cfg["agent"]["learning_starts_steps"] - cfg["env"].get("num_envs", 1)
-        filled = train(env=env, agent=agent, plan=TrainPlan(total_steps=fill_steps, seed=seed, progress=False), logger=logger)
+        filled = train(env=env, agent=agent, plan=TrainPlan(total_steps=fill_steps, seed=seed, progress=False),
+            logger=logger)
         started = time.perf_counter()
         for _ in range(3):
             agent._learn()  # private: warm-up outside the clock (compiling takes a minute, once per run)

@@ -58,7 +58,8 @@ def rlkit_run(cfg: dict, *, steps: int, seed: int, eval_every: int, final_episod
     )
     with tempfile.TemporaryDirectory() as log_dir:
         logger = tb.Logger(log_dir)
-        plan = TrainPlan(total_steps=steps, seed=seed, eval_every_steps=eval_every, eval_episodes=EVAL_EPISODES, progress=False)
+        plan = TrainPlan(total_steps=steps, seed=seed, eval_every_steps=eval_every, eval_episodes=EVAL_EPISODES,
+            progress=False)
         result = train(env=env, agent=agent, plan=plan, logger=logger, eval_env=eval_env)
         logger.close()
     first = next((e for e in result.evaluations if e.result.mean >= TARGET), None)

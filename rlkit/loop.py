@@ -108,7 +108,8 @@ def evaluate(
     the episodes done, the steps and the mean so far, so a long evaluation never looks hung.
     """
     with one_torch_thread():
-        return _greedy_episodes(env, policy, episodes=episodes, seed=seed, max_steps=max_steps, progress=progress, desc=desc)
+        return _greedy_episodes(env, policy, episodes=episodes, seed=seed, max_steps=max_steps, progress=progress,
+            desc=desc)
 
 
 def _greedy_episodes(
@@ -215,7 +216,8 @@ class Cadence:
 
     def next_event(self, step: int) -> int:
         """The first step after `step` at which any event is due: before it the loop only acts, steps and observes."""
-        return min(self.log.next_after(step), self.eval.next_after(step), self.video.next_after(step), self.checkpoint.next_after(step))
+        return min(self.log.next_after(step), self.eval.next_after(step), self.video.next_after(step),
+            self.checkpoint.next_after(step))
 
 
 class EpisodeWindow:
@@ -280,7 +282,8 @@ def train(
     cadence = Cadence.of(plan, evaluating=eval_env is not None, video=video, saving=saver is not None)
     next_event = cadence.next_event(step)
     window = EpisodeWindow()
-    bar = tqdm(total=plan.total_steps, initial=step, unit="step", disable=not plan.progress, mininterval=0.5, dynamic_ncols=True)
+    bar = tqdm(total=plan.total_steps, initial=step, unit="step", disable=not plan.progress, mininterval=0.5,
+        dynamic_ncols=True)
     clock = Stopwatch(step=step)  # evaluations and videos run off the training clock
 
     while step < plan.total_steps:
@@ -314,10 +317,12 @@ def train(
             logger.flush()  # every point up to a checkpoint is on disk with it: a resume keeps them all
             saver.save(step)
         next_event = cadence.next_event(step)
-    return _finish(logger, window, result, bar, saver, step=step, interrupted=step < plan.total_steps, train_seconds=clock.seconds())
+    return _finish(logger, window, result, bar, saver, step=step, interrupted=step < plan.total_steps,
+        train_seconds=clock.seconds())
 
 
-def _log_window(logger: tb.Logger, window: EpisodeWindow, result: TrainResult, bar: tqdm, *, step: int, steps_per_sec: float) -> None:
+def _log_window(logger: tb.Logger, window: EpisodeWindow, result: TrainResult, bar: tqdm, *, step: int,
+        steps_per_sec: float) -> None:
     """One log line: training speed and the episodes that ended in the window, which also make the learning curve."""
     line = {tb.STEPS_PER_SEC: steps_per_sec, **window.flush()}
     logger.scalars(line, step)
@@ -328,13 +333,15 @@ def _log_window(logger: tb.Logger, window: EpisodeWindow, result: TrainResult, b
 
 
 def _evaluate_during_training(
-    eval_env: gym.Env, policy: Policy, plan: TrainPlan, logger: tb.Logger, result: TrainResult, clock: Stopwatch, *, step: int
+    eval_env: gym.Env, policy: Policy, plan: TrainPlan, logger: tb.Logger, result: TrainResult, clock: Stopwatch, *,
+        step: int
 ) -> None:
     """Greedy episodes on the live weights, off the training clock; logged and kept in the result."""
     trained_seconds = clock.seconds()
     with clock.off_clock():
         evaluation = evaluate(
-            eval_env, policy, episodes=plan.eval_episodes, seed=plan.seed + 10_000 + step, max_steps=plan.eval_max_steps,
+            eval_env, policy, episodes=plan.eval_episodes, seed=plan.seed + 10_000 + step,
+                max_steps=plan.eval_max_steps,
             progress=plan.progress, desc=f"evaluation at step {step:,}",
         )
     result.evaluations.append(Evaluation(step, trained_seconds, evaluation))

@@ -75,7 +75,8 @@ class Logger:
         if self._writer is not None:
             from torch.utils.tensorboard.summary import hparams as hparams_summaries
 
-            summaries = hparams_summaries(hparam_values(hparams), dict.fromkeys(metric_tags, 0.0))  # only the tags are read
+            summaries = hparams_summaries(hparam_values(hparams), dict.fromkeys(metric_tags,
+                0.0))  # only the tags are read
             for summary in summaries:  # experiment, session start, session end
                 self._writer._get_file_writer().add_summary(summary)
 

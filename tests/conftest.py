@@ -46,8 +46,10 @@ gym.register("rlkit-test/Counting-v0", entry_point=DiscreteCountingEnv)
 
 def run_python(*args: str, cwd: Path | None = None, timeout: float = 180) -> subprocess.CompletedProcess:
     """Run `python args...` with this checkout first on the path."""
-    env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", "SDL_VIDEODRIVER": "dummy"}
-    return subprocess.run([sys.executable, *args], cwd=cwd or REPO, env=env, capture_output=True, text=True, timeout=timeout)
+    env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+        "SDL_VIDEODRIVER": "dummy"}
+    return subprocess.run([sys.executable, *args], cwd=cwd or REPO, env=env, capture_output=True, text=True,
+        timeout=timeout)
 
 
 def run_cli(module: str, *args: str, cwd: Path | None = None, timeout: float = 180) -> subprocess.CompletedProcess:
@@ -58,12 +60,14 @@ def run_cli(module: str, *args: str, cwd: Path | None = None, timeout: float = 1
 def run_cli_into_closed_pipe(module: str, *args: str, timeout: float = 180) -> tuple[int, str]:
     """Run `python -m <module> args... | true` as a shell would: stdout is a pipe whose reader has gone before the
     first line. Returns (exit status, stderr)."""
-    env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", "SDL_VIDEODRIVER": "dummy"}
+    env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+        "SDL_VIDEODRIVER": "dummy"}
     read_end, write_end = os.pipe()
     os.close(read_end)
     try:
         proc = subprocess.run(
-            [sys.executable, "-m", module, *args], cwd=REPO, env=env, stdout=write_end, stderr=subprocess.PIPE, text=True,
+            [sys.executable, "-m", module, *args], cwd=REPO, env=env, stdout=write_end, stderr=subprocess.PIPE,
+                text=True,
             timeout=timeout,
         )
     finally:

@@ -20,7 +20,8 @@ from rlkit import play, report, supervised, train
 from rlkit.checkpoint import load_checkpoint, save_checkpoint
 from rlkit.digits.datasets import MNIST_FILES
 
-MAINS = {"rlkit.train": train.main, "rlkit.play": play.main, "rlkit.report": report.main, "rlkit.supervised": supervised.main}
+MAINS = {"rlkit.train": train.main, "rlkit.play": play.main, "rlkit.report": report.main,
+    "rlkit.supervised": supervised.main}
 QUICK = ("progress=false", "eval_every_steps=0", "final_eval_episodes=2", "log_every_steps=500")
 
 
@@ -34,7 +35,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "dqn": ("env=cartpole", "total_steps=400", "agent.learning_starts_steps=100", "checkpoint.replay=true", *QUICK),
     }.items():
         assert run_main(train.main, *args, f"hydra.run.dir={root / name}", capsys=capsys)[0] == 0
-    assert run_main(supervised.main, "epochs=1", "net=perceptron", "progress=false", f"hydra.run.dir={root / 'sup'}", capsys=capsys)[0] == 0
+    assert run_main(supervised.main, "epochs=1", "net=perceptron", "progress=false", f"hydra.run.dir={root / 'sup'}",
+        capsys=capsys)[0] == 0
     (root / "notes.txt").write_text("not a checkpoint\n")
     return {"root": root, "taxi": root / "taxi", "dqn": root / "dqn", "sup": root / "sup", "text": root / "notes.txt"}
 
@@ -116,7 +118,8 @@ def mnist_folder(tmp: Path, *, images_header: tuple[int, ...] | None = None, lab
     for split, (images_name, labels_name) in MNIST_FILES.items():
         bad = split == "train"
         shape = images_header if bad and images_header else images.shape
-        (folder / images_name).write_bytes(bytes([0, 0, 8, len(shape)]) + struct.pack(f">{len(shape)}I", *shape) + images.tobytes())
+        (folder / images_name).write_bytes(bytes([0, 0, 8, len(shape)]) + struct.pack(f">{len(shape)}I",
+            *shape) + images.tobytes())
         y = labels if bad and labels is not None else default_labels
         (folder / labels_name).write_bytes(bytes([0, 0, 8, 1]) + struct.pack(">I", len(y)) + y.tobytes())
     return folder
@@ -143,7 +146,8 @@ def _full_disk(monkeypatch: pytest.MonkeyPatch) -> None:
 # (entry point, how to make its arguments from (tmp, world, monkeypatch), the message)
 CASES: dict[str, tuple[str, Callable[..., list[str]], str]] = {
     "total_steps=abc": ("rlkit.train", lambda t, w, m: ["total_steps=abc"], "total_steps=abc must be an integer"),
-    "total_steps=1500.7": ("rlkit.train", lambda t, w, m: ["total_steps=1500.7"], "total_steps=1500.7 must be an integer"),
+    "total_steps=1500.7": ("rlkit.train", lambda t, w, m: ["total_steps=1500.7"],
+        "total_steps=1500.7 must be an integer"),
     "seed=abc": ("rlkit.train", lambda t, w, m: ["seed=abc"], "seed=abc must be an integer"),
     "seed=-1": ("rlkit.train", lambda t, w, m: ["seed=-1"], "seed must be >= 0 and < 2**32, got -1"),
     "map_name=9x9": (
@@ -155,36 +159,52 @@ CASES: dict[str, tuple[str, Callable[..., list[str]], str]] = {
         "env.max_episode_steps must be >= 1 or null (the registered limit), got -1",
     ),
     "max_episode_steps=0": (
-        "rlkit.train", lambda t, w, m: ["env.max_episode_steps=0"], "env.max_episode_steps must be >= 1 or null (the registered limit), got 0",
+        "rlkit.train", lambda t, w, m: ["env.max_episode_steps=0"],
+            "env.max_episode_steps must be >= 1 or null (the registered limit), got 0",
     ),
     "buffer_size=1e10": (
         "rlkit.train", lambda t, w, m: ["env=cartpole", "agent.buffer_size=10000000000"],
         "agent.buffer_size=10000000000 needs 502.9 GiB of replay memory, more than the",
     ),
-    "hidden=[0]": ("rlkit.train", lambda t, w, m: ["env=cartpole", "net.hidden=[0]"], "net=mlp cannot be built: hidden=[0] needs sizes >= 1"),
-    "hidden=[-4]": ("rlkit.train", lambda t, w, m: ["env=cartpole", "net.hidden=[-4]"], "net=mlp cannot be built: hidden=[-4] needs sizes >= 1"),
-    "lr=-1": ("rlkit.train", lambda t, w, m: ["env=cartpole", "optim.lr=-1"], "optim=adam refuses its settings: Invalid learning rate: -1.0"),
-    "epsilon_start=5": ("rlkit.train", lambda t, w, m: ["agent.epsilon_start=5"], "agent.epsilon_start must be in [0, 1], got 5.0"),
-    "total_step=100": ("rlkit.train", lambda t, w, m: ["total_step=100"], "unknown key total_step; did you mean total_steps?"),
+    "hidden=[0]": ("rlkit.train", lambda t, w, m: ["env=cartpole", "net.hidden=[0]"],
+        "net=mlp cannot be built: hidden=[0] needs sizes >= 1"),
+    "hidden=[-4]": ("rlkit.train", lambda t, w, m: ["env=cartpole", "net.hidden=[-4]"],
+        "net=mlp cannot be built: hidden=[-4] needs sizes >= 1"),
+    "lr=-1": ("rlkit.train", lambda t, w, m: ["env=cartpole", "optim.lr=-1"],
+        "optim=adam refuses its settings: Invalid learning rate: -1.0"),
+    "epsilon_start=5": ("rlkit.train", lambda t, w, m: ["agent.epsilon_start=5"],
+        "agent.epsilon_start must be in [0, 1], got 5.0"),
+    "total_step=100": ("rlkit.train", lambda t, w, m: ["total_step=100"],
+        "unknown key total_step; did you mean total_steps?"),
     "agent.lr=0.1": (
-        "rlkit.train", lambda t, w, m: ["env=cartpole", "agent.lr=0.1"], "unknown key agent.lr; did you mean optim.lr, agent.loss or agent.tau?",
+        "rlkit.train", lambda t, w, m: ["env=cartpole", "agent.lr=0.1"],
+            "unknown key agent.lr; did you mean optim.lr, agent.loss or agent.tau?",
     ),
-    "+total_step=100": ("rlkit.train", lambda t, w, m: ["+total_step=100"], "unknown key total_step; did you mean total_steps?"),
+    "+total_step=100": ("rlkit.train", lambda t, w, m: ["+total_step=100"],
+        "unknown key total_step; did you mean total_steps?"),
     "+agent.lr=0.1": ("rlkit.train", lambda t, w, m: ["+agent.lr=0.1"], "unknown key agent.lr; did you mean optim.lr"),
-    "run dir is a file": ("rlkit.train", lambda t, w, m: [f"hydra.run.dir={w['text']}"], "is a file; pass a folder for the new run"),
-    "run dir unwritable": ("rlkit.train", lambda t, w, m: ["hydra.run.dir=/proc/rlkit-run"], "hydra.run.dir=/proc/rlkit-run cannot be written: /proc"),
+    "run dir is a file": ("rlkit.train", lambda t, w, m: [f"hydra.run.dir={w['text']}"],
+        "is a file; pass a folder for the new run"),
+    "run dir unwritable": ("rlkit.train", lambda t, w, m: ["hydra.run.dir=/proc/rlkit-run"],
+        "hydra.run.dir=/proc/rlkit-run cannot be written: /proc"),
     "run dir holds a run": (
-        "rlkit.train", lambda t, w, m: [f"hydra.run.dir={w['taxi']}"], "already holds a run; continue it with python -m rlkit.train resume={taxi}",
+        "rlkit.train", lambda t, w, m: [f"hydra.run.dir={w['taxi']}"],
+            "already holds a run; continue it with python -m rlkit.train resume={taxi}",
     ),
     "full disk": (
         "rlkit.train", full_disk_run,
         "could not write the checkpoint of step 2000 (No space left on device); the last good checkpoint (step 1000) is",
     ),
-    "play video unwritable": ("rlkit.play", lambda t, w, m: [f"run={w['taxi']}", "video=/proc/x.mp4"], "video=/proc/x.mp4 cannot be written"),
-    "play without run=": ("rlkit.play", lambda t, w, m: [], "play needs run=<a run folder that python -m rlkit.train printed>"),
-    "play a text file": ("rlkit.play", lambda t, w, m: [f"run={w['text']}"], "is not an rlkit checkpoint (not a torch zip file)"),
-    "play a supervised run": ("rlkit.play", lambda t, w, m: [f"run={w['sup']}"], "is a supervised run (python -m rlkit.supervised)"),
-    "play a parent of runs": ("rlkit.play", lambda t, w, m: [f"run={w['root']}"], "holds no checkpoint.pt itself but runs below it:"),
+    "play video unwritable": ("rlkit.play", lambda t, w, m: [f"run={w['taxi']}", "video=/proc/x.mp4"],
+        "video=/proc/x.mp4 cannot be written"),
+    "play without run=": ("rlkit.play", lambda t, w, m: [],
+        "play needs run=<a run folder that python -m rlkit.train printed>"),
+    "play a text file": ("rlkit.play", lambda t, w, m: [f"run={w['text']}"],
+        "is not an rlkit checkpoint (not a torch zip file)"),
+    "play a supervised run": ("rlkit.play", lambda t, w, m: [f"run={w['sup']}"],
+        "is a supervised run (python -m rlkit.supervised)"),
+    "play a parent of runs": ("rlkit.play", lambda t, w, m: [f"run={w['root']}"],
+        "holds no checkpoint.pt itself but runs below it:"),
     "checkpoint lacks step": (
         "rlkit.play", play_edited(lambda d: d.pop("step")),
         "lacks its 'step' field; it was not written by rlkit.train",
@@ -230,16 +250,19 @@ CASES: dict[str, tuple[str, Callable[..., list[str]], str]] = {
         "config.yaml holds a list, not the dict rlkit writes there",
     ),
     "IDX header overflows": (
-        "rlkit.supervised", lambda t, w, m: ["data=mnist", f"data.path={mnist_folder(t, images_header=(2**32 - 1,) * 3)}", f"hydra.run.dir={t / 'run'}"],
+        "rlkit.supervised", lambda t, w, m: ["data=mnist",
+            f"data.path={mnist_folder(t, images_header=(2**32 - 1,) * 3)}", f"hydra.run.dir={t / 'run'}"],
         "holds 3136 data bytes but its header (4294967295, 4294967295, 4294967295) says",
     ),
     "IDX labels of 10 or more": (
-        "rlkit.supervised", lambda t, w, m: ["data=mnist", f"data.path={mnist_folder(t, labels=np.array([0, 3, 12, 9], np.uint8))}", f"hydra.run.dir={t / 'run'}"],
+        "rlkit.supervised", lambda t, w, m: ["data=mnist",
+            f"data.path={mnist_folder(t, labels=np.array([0, 3, 12, 9], np.uint8))}", f"hydra.run.dir={t / 'run'}"],
         "train labels run from 0 to 12; MNIST labels are digits 0..9",
     ),
 }
 if not torch.cuda.is_available():
-    CASES["play device=cuda without a GPU"] = ("rlkit.play", lambda t, w, m: [f"run={w['taxi']}", "device=cuda"], "device=cuda but no CUDA device is visible")
+    CASES["play device=cuda without a GPU"] = ("rlkit.play", lambda t, w, m: [f"run={w['taxi']}", "device=cuda"],
+        "device=cuda but no CUDA device is visible")
 
 
 def expected(message: str, world: dict[str, Path]) -> str:
@@ -266,7 +289,8 @@ def test_bad_input_is_one_line_and_status_2(case, world, tmp_path, monkeypatch, 
 def test_a_full_disk_keeps_the_last_good_checkpoint(tmp_path, monkeypatch, capsys):
     _full_disk(monkeypatch)
     run_dir = tmp_path / "run"
-    code, _, err = run_main(train.main, "env=taxi", "total_steps=3000", "checkpoint.every_steps=1000", *QUICK, f"hydra.run.dir={run_dir}", capsys=capsys)
+    code, _, err = run_main(train.main, "env=taxi", "total_steps=3000", "checkpoint.every_steps=1000", *QUICK,
+        f"hydra.run.dir={run_dir}", capsys=capsys)
     monkeypatch.undo()
     assert code == 2 and err.endswith(f"the last good checkpoint (step 1000) is {run_dir / 'checkpoint.pt'}\n")
     assert load_checkpoint(run_dir)["step"] == 1000
@@ -274,15 +298,18 @@ def test_a_full_disk_keeps_the_last_good_checkpoint(tmp_path, monkeypatch, capsy
 
 
 # The same inputs as a user types them: a few per entry point as real processes.
-SUBPROCESS_CASES = ["max_episode_steps=-1", "agent.lr=0.1", "play a text file", "report on a YAML list", "IDX labels of 10 or more"]
+SUBPROCESS_CASES = ["max_episode_steps=-1", "agent.lr=0.1", "play a text file", "report on a YAML list",
+    "IDX labels of 10 or more"]
 
 
 @pytest.mark.parametrize(
     ("typed", "message"),
     [
         (("env=cartpole", "agent.dueling=true"), "agent.dueling is now net.head.type: use net.head.type=dueling"),
-        (("env=cartpole", "agent.prioritized=true"), "agent.prioritized is now agent/sampler: use agent/sampler=prioritized"),
-        (("env=cartpole", "agent.prioritized=false"), "agent.prioritized is now agent/sampler: use agent/sampler=uniform"),
+        (("env=cartpole", "agent.prioritized=true"),
+            "agent.prioritized is now agent/sampler: use agent/sampler=prioritized"),
+        (("env=cartpole", "agent.prioritized=false"),
+            "agent.prioritized is now agent/sampler: use agent/sampler=uniform"),
         (("env=cartpole", "agent.priority_alpha=0.5"),
          "agent.priority_alpha is now agent.sampler.alpha: use agent/sampler=prioritized agent.sampler.alpha=0.5"),
         (("env=cartpole", "agent.dedup_frames=true"), "agent.dedup_frames is now replay: use replay=frames"),

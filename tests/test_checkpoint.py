@@ -14,7 +14,8 @@ from rlkit.errors import RlkitError
 
 
 def payload(step: int) -> dict:
-    return {"env": "taxi", "agent": "q_learning", "step": step, "config": {"seed": 0}, "agent_state": {"q": torch.arange(6.0)}}
+    return {"env": "taxi", "agent": "q_learning", "step": step, "config": {"seed": 0},
+        "agent_state": {"q": torch.arange(6.0)}}
 
 
 def test_round_trip(tmp_path):
@@ -206,5 +207,6 @@ def test_files_that_are_not_checkpoints_are_one_clear_error(tmp_path, make):
 def test_a_parent_folder_names_the_runs_below_it(tmp_path):
     for name in ("a", "b"):
         ckpt.save_checkpoint(tmp_path / "runs" / name / "checkpoint.pt", payload(1))
-    with pytest.raises(RlkitError, match=r"holds no checkpoint.pt itself but runs below it: .*runs/a, .*runs/b; pass one of them"):
+    with pytest.raises(RlkitError,
+            match=r"holds no checkpoint.pt itself but runs below it: .*runs/a, .*runs/b; pass one of them"):
         ckpt.load_checkpoint(tmp_path / "runs")

@@ -31,7 +31,8 @@ ALLOWED_BEFORE = [
     "rlkit.nets", "rlkit.nets.bodies", "rlkit.nets.heads", "rlkit.nets.inputs", "torch.optim",
 ]
 # Names that read, write or run something: every one the walk finds is tried; the rest are sampled.
-ACTING_NAMES = {"load", "loads", "save", "savez", "savetxt", "tofile", "system", "popen", "exec", "eval", "open", "remove", "unlink", "touch", "write_text"}
+ACTING_NAMES = {"load", "loads", "save", "savez", "savetxt", "tofile", "system", "popen", "exec", "eval", "open",
+    "remove", "unlink", "touch", "write_text"}
 SAMPLE = 24
 
 
@@ -84,7 +85,8 @@ PLACES: list[tuple[str, Callable[[dict, str, Path], None]]] = [
     ("env.kwargs.map_name._target_", lambda c, t, m: c["env"]["kwargs"].update(map_name=payload(t, m))),
     ("agent.learning_rate", lambda c, t, m: c["agent"].update(learning_rate=interpolation(t, m))),
     ("env.id", lambda c, t, m: c["env"].update(id="${oc.env:HOME}")),
-    ("env.id", lambda c, t, m: c["env"].update(id=f"{t.rsplit('.', 1)[0]}:Taxi-v3")),  # gymnasium would import the module
+    ("env.id", lambda c, t, m: c["env"].update(id=f"{t.rsplit('.', 1)[0]}:Taxi-v3")),
+        # gymnasium would import the module
     ("optim._target_", lambda c, t, m: c.update(optim=payload(t, m))),
 ]
 # What a crafted .hydra/overrides.yaml may hold: each must be refused by its line, never handed to Hydra.
@@ -103,7 +105,8 @@ OVERRIDES: list[Callable[[str, Path], str]] = [
 @pytest.fixture(scope="module")
 def base_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run_dir = tmp_path_factory.mktemp("fuzz") / "base"
-    args = ("env=taxi", "total_steps=500", "eval_every_steps=0", "final_eval_episodes=1", "progress=false", f"hydra.run.dir={run_dir}")
+    args = ("env=taxi", "total_steps=500", "eval_every_steps=0", "final_eval_episodes=1", "progress=false",
+        f"hydra.run.dir={run_dir}")
     assert run_main(train.main, *args, capsys=_Quiet())[0] == 0
     return run_dir
 
@@ -119,7 +122,8 @@ def crafted(base: Path, folder: Path, *, plant: Callable[[dict], None] | None = 
     data = load_checkpoint(folder)
     config = data["config"]
     if legacy:  # format 1: classes named by import path (a tabular agent has no net or optimizer inside it)
-        for node, target in (("agent", "rlkit.agents.tabular.QLearningAgent"), ("net", "rlkit.nets.MLPBody"), ("optim", "torch.optim.Adam")):
+        for node, target in (("agent", "rlkit.agents.tabular.QLearningAgent"), ("net", "rlkit.nets.MLPBody"), ("optim",
+                "torch.optim.Adam")):
             config[node] = {"_target_": target, **{k: v for k, v in config[node].items() if k != "type"}}
     if plant is not None:
         plant(config)
@@ -142,7 +146,8 @@ def test_the_walk_finds_loaders_and_the_payloads_are_live(tmp_path):
     """The fuzzer is worth running: the walk reaches unpickling loaders, and instantiating a payload writes its marker."""
     from hydra.utils import instantiate
 
-    loaders = {t.split(".", 2)[0] + "..." + t.rsplit(".", 2)[-2] + ".load" for t in TARGETS if t.endswith((".torch.load", ".np.load"))}
+    loaders = {t.split(".", 2)[0] + "..." + t.rsplit(".",
+        2)[-2] + ".load" for t in TARGETS if t.endswith((".torch.load", ".np.load"))}
     assert loaders == {"rlkit...torch.load", "rlkit...np.load"} and len(TARGETS) > SAMPLE  # both unpickle
     saver = next(t for t in TARGETS if t.endswith("np.save"))
     marker = tmp_path / "marker"
@@ -158,8 +163,10 @@ def test_a_crafted_run_folder_never_runs_code(index, base_run, tmp_path, capsys)
     legacy = index % 3 == 0  # a third of them as format-1 checkpoints, which carry no SHA-256 at all
     folder = crafted(base_run, tmp_path / "run", plant=lambda c: plant(c, target, marker), legacy=legacy)
     names = key.split("[")[0].split("._target_")[0]
-    assert_refused(*run_main(play.main, f"run={folder}", "episodes=1", "render=none", capsys=capsys)[::2], marker, names=names)
-    assert_refused(*run_main(train.main, f"resume={folder}", "total_steps=5000", capsys=capsys)[::2], marker, names=names)
+    assert_refused(*run_main(play.main, f"run={folder}", "episodes=1", "render=none", capsys=capsys)[::2], marker,
+        names=names)
+    assert_refused(*run_main(train.main, f"resume={folder}", "total_steps=5000", capsys=capsys)[::2], marker,
+        names=names)
 
     clean = crafted(base_run, tmp_path / "clean")
     line = OVERRIDES[index % len(OVERRIDES)](target, marker)

@@ -17,14 +17,16 @@ def installed(tmp_path_factory):
     src, target = base / "src", base / "site"
     # Copy the checkout (tracked + untracked, not ignored) so build artefacts never land in the repo.
     files = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=REPO, capture_output=True, text=True, check=True
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=REPO, capture_output=True, text=True,
+            check=True
     ).stdout.split()
     for name in files:
         if (REPO / name).is_file():
             (src / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(REPO / name, src / name)
     proc = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-compile", "-q", "--target", str(target), str(src)],
+        [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-compile", "-q", "--target",
+            str(target), str(src)],
         capture_output=True, text=True,
     )
     if proc.returncode != 0:

@@ -46,7 +46,8 @@ def imported_modules(path: Path, root: Path) -> list[tuple[int, str]]:
             if node.level:
                 anchor = package.split(".")[: len(package.split(".")) - (node.level - 1)]
                 base = ".".join([*anchor, base] if base else anchor)
-            found += [(node.lineno, f"{base}.{alias.name}") if base == "rlkit" else (node.lineno, base) for alias in node.names]
+            found += [(node.lineno, f"{base}.{alias.name}") if base == "rlkit" else (node.lineno,
+                base) for alias in node.names]
     return sorted(set(found))
 
 
@@ -78,14 +79,17 @@ def test_the_walk_sees_every_kind_of_import(tmp_path):
     agents.mkdir(parents=True)
     bad = agents / "bad.py"
     bad.write_text(
-        "import rlkit.envs.builders\nfrom rlkit.envs import atari\nfrom rlkit import supervised\nfrom ..config import registry\n"
-        "from ..runs.training import run\nfrom . import base\nfrom rlkit.agents.base import Agent\nfrom rlkit import tb\n"
+        "import rlkit.envs.builders\nfrom rlkit.envs import atari\nfrom rlkit import supervised\nfrom ..config import "
+            "registry\n"
+        "from ..runs.training import run\nfrom . import base\nfrom rlkit.agents.base import Agent\nfrom rlkit import "
+            "tb\n"
         "from ..replay import buffer\nimport numpy\n"
         "def later():\n    from rlkit.loop import train\n"
     )
     where = "rlkit/agents/bad.py"
     assert bad_imports(bad, tmp_path) == [
-        f"{where}:1 imports rlkit.envs.builders", f"{where}:2 imports rlkit.envs", f"{where}:3 imports rlkit.supervised",
+        f"{where}:1 imports rlkit.envs.builders", f"{where}:2 imports rlkit.envs",
+            f"{where}:3 imports rlkit.supervised",
         f"{where}:4 imports rlkit.config", f"{where}:5 imports rlkit.runs.training", f"{where}:12 imports rlkit.loop",
     ]
     sideways = tmp_path / "rlkit" / "nets" / "bad.py"
@@ -113,7 +117,8 @@ def test_at_most_14_modules_at_the_top():
 @pytest.mark.parametrize("module", ["rlkit.agents.tabular", "rlkit.agents.base", "rlkit.nets"])
 def test_loading_an_agent_or_the_nets_loads_no_env_code_and_no_tensorboard(module):
     """A fresh interpreter: importing the tabular agent must not pull in Atari (ale_py), env building or TensorBoard."""
-    watched = ["ale_py", "rlkit.envs.atari", "rlkit.envs.builders", "rlkit.loop", "rlkit.config.registry", "tensorboard", "hydra"]
+    watched = ["ale_py", "rlkit.envs.atari", "rlkit.envs.builders", "rlkit.loop", "rlkit.config.registry",
+        "tensorboard", "hydra"]
     code = f"import json, sys, {module}; print(json.dumps([m for m in {watched!r} if m in sys.modules]))"
     proc = run_python("-c", code)
     assert proc.returncode == 0, proc.stderr

@@ -147,7 +147,8 @@ def test_each_evaluation_logs_its_seconds_and_stays_off_the_training_clock():
     plan = TrainPlan(total_steps=100, seed=0, eval_every_steps=30, eval_episodes=2, progress=False)
     result = train(env=env, agent=RecordingAgent(), plan=plan, logger=logger, eval_env=eval_env)
     seconds = logger.logged[tb.EVAL_SECONDS]
-    assert sorted(seconds) == [30, 60, 90] and [seconds[e.step] for e in result.evaluations] == [e.result.seconds for e in result.evaluations]
+    assert sorted(seconds) == [30, 60,
+        90] and [seconds[e.step] for e in result.evaluations] == [e.result.seconds for e in result.evaluations]
     assert result.eval_seconds == pytest.approx(sum(seconds.values())) and all(s > 0 for s in seconds.values())
 
 
@@ -162,14 +163,16 @@ def test_periodic_evaluations_happen_on_schedule():
 
 def test_train_returns_are_window_means_of_ended_episodes():
     env = make_train_env({"id": "rlkit-test/Counting-v0", "kwargs": {"length": 3}, "num_envs": 1})
-    result = train(env=env, agent=RecordingAgent(), plan=TrainPlan(total_steps=8, seed=0, log_every_steps=2, progress=False), logger=tb.Logger(None))
+    result = train(env=env, agent=RecordingAgent(), plan=TrainPlan(total_steps=8, seed=0, log_every_steps=2,
+        progress=False), logger=tb.Logger(None))
     # Episodes (return 0+1+2) end at steps 3 and 6; the windows ending at 2 and 8 saw none and add no point.
     assert result.train_returns == [(4, 3.0), (6, 3.0)]
 
 
 def dqn(observation_space: gym.Space, action_space: gym.Space, *, num_envs: int) -> DQNAgent:
     net, optimizer = functools.partial(MLPBody, hidden=(16,)), functools.partial(torch.optim.Adam, lr=1e-3)
-    return build_dqn_for(observation_space, action_space, num_envs=num_envs, net=net, optimizer=optimizer, learning_starts_steps=100,
+    return build_dqn_for(observation_space, action_space, num_envs=num_envs, net=net, optimizer=optimizer,
+        learning_starts_steps=100,
                          batch_size=16)
 
 
@@ -188,7 +191,8 @@ def test_vector_envs_train_both_kinds_of_agent(env_id: str, make_agent, mode: st
     assert isinstance(env, gym.vector.VectorEnv) and env.num_envs == 3
     agent = make_agent(*single_spaces(env), num_envs=env.num_envs)
     try:
-        result = train(env=env, agent=agent, plan=TrainPlan(total_steps=600, seed=0, progress=False), logger=tb.Logger(None))
+        result = train(env=env, agent=agent, plan=TrainPlan(total_steps=600, seed=0, progress=False),
+            logger=tb.Logger(None))
     finally:
         env.close()
     assert result.steps == 600 and agent.steps == 600 and result.episodes > 0
@@ -220,5 +224,6 @@ def test_events_fire_at_each_multiple_crossed_by_a_vector_env():
     logger = RecordingLogger()
     plan = TrainPlan(total_steps=60, seed=0, eval_every_steps=10, eval_episodes=1, log_every_steps=20, progress=False)
     result = train(env=env, agent=RecordingAgent(), plan=plan, logger=logger, eval_env=eval_env)
-    assert [e.step for e in result.evaluations] == [12, 21, 30, 42, 51]  # 60 is the end: the final evaluation is the caller's
+    assert [e.step for e in result.evaluations] == [12, 21, 30, 42,
+        51]  # 60 is the end: the final evaluation is the caller's
     assert sorted(logger.logged[tb.STEPS_PER_SEC]) == [21, 42, 60]

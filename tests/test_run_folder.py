@@ -29,7 +29,8 @@ def test_a_second_writer_is_refused_with_the_holders_pid_and_a_dead_holder_block
     holder.start()
     try:
         assert ready.wait(60)
-        with pytest.raises(RlkitError, match=rf"^{tmp_path} is being written by another rlkit process \(PID {holder.pid}\); wait for it"):
+        with pytest.raises(RlkitError,
+                match=rf"^{tmp_path} is being written by another rlkit process \(PID {holder.pid}\); wait for it"):
             with RunLock(tmp_path):
                 pass
     finally:
@@ -49,7 +50,8 @@ def test_a_new_run_needs_a_folder_of_its_own(tmp_path):
     check_new_run_dir(tmp_path / "new" / "run")  # missing folders are fine: Hydra makes them
     check_new_run_dir(tmp_path)  # an empty existing folder too
     (tmp_path / "old" / ".hydra").mkdir(parents=True)
-    with pytest.raises(RlkitError, match=r"old already holds a run; continue it with RESUME, or pass a new hydra.run.dir$"):
+    with pytest.raises(RlkitError,
+            match=r"old already holds a run; continue it with RESUME, or pass a new hydra.run.dir$"):
         check_new_run_dir(tmp_path / "old", continue_with="RESUME")
     (tmp_path / "file").write_text("x")
     with pytest.raises(RlkitError, match="is a file; pass a folder for the new run"):
@@ -59,7 +61,8 @@ def test_a_new_run_needs_a_folder_of_its_own(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "old"]  # checking created nothing
 
 
-KEYS = {"total_steps", "seed", "optim", "optim.lr", "agent", "agent.type", "agent.learning_rate", "agent.loss", "agent.tau", "env", "env.kwargs"}
+KEYS = {"total_steps", "seed", "optim", "optim.lr", "agent", "agent.type", "agent.learning_rate", "agent.loss",
+    "agent.tau", "env", "env.kwargs"}
 
 
 @pytest.mark.parametrize(
@@ -80,7 +83,9 @@ def test_closest_keys(typed, meant):
 def test_play_takes_the_device_as_train_does(device, tmp_path, capsys):
     """Before issue 8, every device= on play failed with "Could not override 'device'"."""
     run_dir = tmp_path / "run"
-    assert run_main(train.main, "env=taxi", "total_steps=300", "eval_every_steps=0", "final_eval_episodes=1", "progress=false", f"hydra.run.dir={run_dir}", capsys=capsys)[0] == 0
-    code, out, err = run_main(play.main, f"run={run_dir}", "episodes=1", "render=none", f"device={device}", capsys=capsys)
+    assert run_main(train.main, "env=taxi", "total_steps=300", "eval_every_steps=0", "final_eval_episodes=1",
+        "progress=false", f"hydra.run.dir={run_dir}", capsys=capsys)[0] == 0
+    code, out, err = run_main(play.main, f"run={run_dir}", "episodes=1", "render=none", f"device={device}",
+        capsys=capsys)
     assert code == 0, err
     assert "rlkit.play: q_learning on taxi after 300 steps" in out and out.split("\n")[0].endswith(f" on {resolve_device(device)}")

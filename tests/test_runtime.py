@@ -29,26 +29,30 @@ def test_cuda_index_must_be_one_that_is_visible(monkeypatch) -> None:
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
     assert (resolve_device("cuda"), resolve_device("cuda:1")) == (torch.device("cuda", 0), torch.device("cuda", 1))
-    with pytest.raises(RlkitError, match=r"^device=cuda:2 but only 2 CUDA device\(s\) are visible \(cuda:0\.\.cuda:1\)$"):
+    with pytest.raises(RlkitError,
+            match=r"^device=cuda:2 but only 2 CUDA device\(s\) are visible \(cuda:0\.\.cuda:1\)$"):
         resolve_device("cuda:2")
 
 
 @pytest.mark.parametrize("name", ["cuda", "cuda:1"])
 def test_missing_cuda_is_an_error_that_names_the_fix(name: str, monkeypatch) -> None:
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    with pytest.raises(RlkitError, match=f"^device={name} but no CUDA device is visible; use device=auto or device=cpu$"):
+    with pytest.raises(RlkitError,
+            match=f"^device={name} but no CUDA device is visible; use device=auto or device=cpu$"):
         resolve_device(name)
 
 
 def test_missing_mps_is_an_error(monkeypatch) -> None:
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
-    with pytest.raises(RlkitError, match="^device=mps but no Apple MPS device is available; use device=auto or device=cpu$"):
+    with pytest.raises(RlkitError,
+            match="^device=mps but no Apple MPS device is available; use device=auto or device=cpu$"):
         resolve_device("mps")
 
 
 @pytest.mark.parametrize("name", ["gpu", "cuda:x", "tpu"])
 def test_unknown_device_lists_the_choices(name: str) -> None:
-    with pytest.raises(RlkitError, match=f"^device={name} is not a device; choose one of: auto, cpu, cuda, cuda:<index>, mps$"):
+    with pytest.raises(RlkitError,
+            match=f"^device={name} is not a device; choose one of: auto, cpu, cuda, cuda:<index>, mps$"):
         resolve_device(name)
 
 

@@ -206,7 +206,8 @@ class DQNAgent:
         if self.steps >= self.learning_starts_steps:
             updates = self._train_every.crossed(prev_steps, self.steps) * self.gradient_steps
             # A run resumed without its replay refills the buffer before learning again.
-            if updates and len(self.replay) >= min(self.learning_starts_steps, self.replay.capacity, self.batch_size * 4):
+            if updates and len(self.replay) >= min(self.learning_starts_steps, self.replay.capacity,
+                    self.batch_size * 4):
                 for _ in range(updates):
                     self._learn()
             self.target_update(self._target_params, self._params, prev_steps=prev_steps, steps=self.steps)
@@ -217,13 +218,15 @@ class DQNAgent:
     def _learn(self) -> None:
         beta = 1.0 if self.priority_beta is None else self.priority_beta(self.steps)
         batch = self.replay.sample(self.batch_size, beta=beta)
-        loss, q_mean, grad_norm, td_abs_B = self._update(batch.obs, batch.actions, batch.rewards, batch.next_obs, batch.discounts, batch.weights)
+        loss, q_mean, grad_norm, td_abs_B = self._update(batch.obs, batch.actions, batch.rewards, batch.next_obs,
+            batch.discounts, batch.weights)
         if batch.weights is not None:  # prioritized: |TD error| is the sampled rows' new priority
             self.replay.update_priorities(batch.indices, td_abs_B.cpu().numpy())
         self.updates += 1
         self._last_update = (loss, q_mean, grad_norm)
 
-    def _bound_update(self, *batch: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor]:
+    def _bound_update(self, *batch: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None,
+            torch.Tensor]:
         """dqn_update on this agent's parts; compile=true wraps this very function."""
         return dqn_update(
             *batch, q_net=self.q_net, target_net=self.target_net, optimizer=self.optimizer, params=self._params,

@@ -69,7 +69,8 @@ class QLearningAgent:
     ) -> None:
         fix = "use agent=dqn (a network instead of a table)"
         self.n_states = require_discrete(observation_space, what="observation", agent="q_learning", fix=fix)
-        self.n_actions = require_discrete(action_space, what="action", agent="q_learning", fix="pick a discrete-action env")
+        self.n_actions = require_discrete(action_space, what="action", agent="q_learning",
+            fix="pick a discrete-action env")
         if not 0.0 < learning_rate <= 1.0:
             raise RlkitError(f"agent.learning_rate must be in (0, 1], got {learning_rate}")
         check_unit_interval(gamma=gamma, epsilon_start=epsilon_start, epsilon_end=epsilon_end)
@@ -140,7 +141,8 @@ class QLearningAgent:
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        self.q_table[:] = table_from_state(state, n_states=self.n_states, n_actions=self.n_actions)  # in place: a policy handed out shares it
+        self.q_table[:] = table_from_state(state, n_states=self.n_states,
+            n_actions=self.n_actions)  # in place: a policy handed out shares it
         self.steps = int(state["steps"])
         self._next_metrics_step = self._metrics_every.next_after(self.steps)
         self.epsilon = float(state["epsilon"])
@@ -149,7 +151,9 @@ class QLearningAgent:
             self._rng.setstate((version, tuple(internal), gauss))
 
 
-def build_q_learning(settings: Mapping[str, Any], *, observation_space: gym.Space, action_space: gym.Space, device: torch.device,
+def build_q_learning(settings: Mapping[str, Any], *, observation_space: gym.Space, action_space: gym.Space,
+        device: torch.device,
                      seed: int, **_parts: Any) -> QLearningAgent:
     """The tabular agent from its checked keywords; it has no network, optimizer or env copies to be told of."""
-    return QLearningAgent(observation_space=observation_space, action_space=action_space, device=device, seed=seed, **settings)
+    return QLearningAgent(observation_space=observation_space, action_space=action_space, device=device, seed=seed,
+        **settings)

@@ -15,7 +15,8 @@ from rlkit.agents.base import Every
 class TargetUpdate(Protocol):
     """Called after every observed step; updates `target` in place when due and says whether it did."""
 
-    def __call__(self, target: Sequence[torch.Tensor], online: Sequence[torch.Tensor], *, prev_steps: int, steps: int) -> bool: ...
+    def __call__(self, target: Sequence[torch.Tensor], online: Sequence[torch.Tensor], *, prev_steps: int,
+            steps: int) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,8 @@ class PolyakUpdate:
         object.__setattr__(self, "_every", Every(self.every_steps))  # frozen: set once, here
 
     @torch.no_grad()
-    def __call__(self, target: Sequence[torch.Tensor], online: Sequence[torch.Tensor], *, prev_steps: int, steps: int) -> bool:
+    def __call__(self, target: Sequence[torch.Tensor], online: Sequence[torch.Tensor], *, prev_steps: int,
+            steps: int) -> bool:
         if not self._every.crossed(prev_steps, steps):
             return False
         for target_p, online_p in zip(target, online, strict=True):

@@ -39,7 +39,8 @@ FLAG_PARTS: dict[str, tuple[str, dict[bool, str]]] = {
 }
 FLAG_VALUES = {"true": True, "false": False}
 # Keys only one option of a group has, typed while another option is chosen: that option is named.
-OPTION_KEYS = {f"agent.sampler.{leaf}": "agent/sampler=prioritized" for leaf in ("alpha", "beta_start", "beta_steps", "eps")}
+OPTION_KEYS = {f"agent.sampler.{leaf}": "agent/sampler=prioritized" for leaf in ("alpha", "beta_start", "beta_steps",
+    "eps")}
 
 
 def current_name(override: str) -> str:
@@ -62,9 +63,11 @@ def old_key(key: str, value: str | None = None) -> RlkitError | None:
         return RlkitError(f"{key} is now {choice}: use {choice}={parts[flag]}")
     shown = value if value is not None else "<value>"
     if key in MOVED_KEYS:
-        return RlkitError(f"{key} is now {MOVED_KEYS[key]}: use {OPTION_KEYS[MOVED_KEYS[key]]} {MOVED_KEYS[key]}={shown}")
+        return RlkitError(f"{key} is now {MOVED_KEYS[key]}: use {OPTION_KEYS[MOVED_KEYS[key]]} "
+            f"{MOVED_KEYS[key]}={shown}")
     if key in OPTION_KEYS:
-        return RlkitError(f"{key} is not a setting of the sampler chosen; {OPTION_KEYS[key]} takes it: {OPTION_KEYS[key]} {key}={shown}")
+        return RlkitError(f"{key} is not a setting of the sampler chosen; {OPTION_KEYS[key]} takes it: "
+            f"{OPTION_KEYS[key]} {key}={shown}")
     return None
 
 
@@ -193,7 +196,8 @@ def check_keys(overrides: Sequence[Override], keys: set[str], *, groups: Sequenc
         key = override.key_or_group
         if key.startswith(OPEN_PREFIXES):
             if override.type == OverrideType.CHANGE and key not in keys:  # gymnasium.make's keywords: added, not set
-                raise RlkitError(f"{key} is not in this env's kwargs; add a gymnasium.make keyword with +{override.input_line}")
+                raise RlkitError(f"{key} is not in this env's kwargs; add a gymnasium.make keyword with "
+                    f"+{override.input_line}")
             continue
         if override.is_hydra_override() and override.type == OverrideType.CHANGE and "/" not in key and key not in keys:
             raise unknown_key(key, keys, entry=entry)
@@ -203,19 +207,22 @@ def check_keys(overrides: Sequence[Override], keys: set[str], *, groups: Sequenc
             raise RlkitError(f"{override.input_line}: rlkit keys cannot be deleted; set {key}=<value> instead")
         if override.type in (OverrideType.ADD, OverrideType.FORCE_ADD):
             if key in keys:
-                raise RlkitError(f"{override.input_line}: {key} exists; set it without the +: {key}={override.get_value_element_as_str()}")
+                raise RlkitError(f"{override.input_line}: {key} exists; set it without the +: "
+                    f"{key}={override.get_value_element_as_str()}")
             raise unknown_key(key, keys, entry=entry)
         if key not in keys:
             raise unknown_key(key, keys, entry=entry, value=override.get_value_element_as_str())
 
 
-def compose_checked(conf: Path, config_name: str, overrides: Sequence[Override], *, groups: Sequence[str], entry: str) -> DictConfig:
+def compose_checked(conf: Path, config_name: str, overrides: Sequence[Override], *, groups: Sequence[str],
+        entry: str) -> DictConfig:
     """Compose one job's config, refusing unknown keys by name before Hydra's own multi-line report can.
 
     One composition when all is well; the keys of the chosen groups are composed apart only to name a bad key.
     """
     adds = any(
-        o.type != OverrideType.CHANGE and _is_rlkit_key(o, groups) and not o.key_or_group.startswith(OPEN_PREFIXES) for o in overrides
+        o.type != OverrideType.CHANGE and _is_rlkit_key(o,
+            groups) and not o.key_or_group.startswith(OPEN_PREFIXES) for o in overrides
     )
     try:
         cfg = None if adds else compose(conf, config_name, first_values(overrides))

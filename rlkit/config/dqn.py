@@ -133,22 +133,26 @@ def _part(node: Any, settings: Mapping[str, Callable[..., Any]], *, key: str, ch
 
 def replay_choice(node: Any, *, origin: str = "") -> str:
     """The replay a run's `replay` node names (transitions when a config written in code has none)."""
-    return checked({"type": "transitions"} if node is None else node, REPLAYS, key="replay", origin=origin, run_time=REPLAY_RUN_TIME)[0]
+    return checked({"type": "transitions"} if node is None else node, REPLAYS, key="replay", origin=origin,
+        run_time=REPLAY_RUN_TIME)[0]
 
 
 def head_choice(node: Any, *, origin: str = "") -> str:
     """The Q head a run's `net.head` node names (linear when a config written in code has none)."""
-    return checked({"type": "linear"} if node is None else node, HEADS, key="net.head", origin=origin, run_time=HEAD_RUN_TIME)[0]
+    return checked({"type": "linear"} if node is None else node, HEADS, key="net.head", origin=origin,
+        run_time=HEAD_RUN_TIME)[0]
 
 
 def dqn_settings(
-    values: Mapping[str, Any], *, sampler: Any = None, replay: str = "transitions", head: str = "linear", origin: str = ""
+    values: Mapping[str, Any], *, sampler: Any = None, replay: str = "transitions", head: str = "linear",
+        origin: str = ""
 ) -> DQNSettings:
     """The typed DQN settings in one pass: `values` are the agent node's other keys, already type-checked against
     DQNSettings (rlkit.config.registry), `sampler` its sampler node, `replay` and `head` the names replay_choice and
     head_choice read; every range is checked here, once."""
     sampling = _part(
-        {"type": "uniform"} if sampler is None else sampler, SAMPLER_SETTINGS, key="agent.sampler", choose="agent/sampler", origin=origin
+        {"type": "uniform"} if sampler is None else sampler, SAMPLER_SETTINGS, key="agent.sampler",
+            choose="agent/sampler", origin=origin
     )
     settings = DQNSettings(**values, sampler=sampling, replay=replay, head=head)
     require_positive(
@@ -161,7 +165,8 @@ def dqn_settings(
         raise RlkitError(f"agent.tau must be in (0, 1] (1 is a hard copy), got {settings.tau}")
     if settings.batch_size > settings.buffer_size:
         raise RlkitError(
-            f"agent.batch_size={settings.batch_size} is larger than agent.buffer_size={settings.buffer_size}; lower the batch or grow the buffer"
+            f"agent.batch_size={settings.batch_size} is larger than agent.buffer_size={settings.buffer_size}; lower "
+                "the batch or grow the buffer"
         )
     if settings.loss not in LOSSES:
         raise RlkitError(f"agent.loss={settings.loss} is not known; choose one of: {', '.join(LOSSES)}")
@@ -243,7 +248,8 @@ def build_dqn(
     )
     try:
         q_net = build_q_network(
-            inputs=inputs, input_shape=input_shape, n_actions=n_actions, net=net, head=HEADS[settings.head], device=device,
+            inputs=inputs, input_shape=input_shape, n_actions=n_actions, net=net, head=HEADS[settings.head],
+                device=device,
             seed=seed, body_init=settings.body_init,
         )
     except ValueError as exc:
@@ -251,11 +257,14 @@ def build_dqn(
     return DQNAgent(
         observation_space=observation_space, action_space=action_space, num_envs=num_envs, q_net=q_net,
         optimizer=optimizer(list(q_net.parameters())), replay=replay,
-        target_update=PolyakUpdate(tau=settings.tau, every_steps=settings.target_update_every_steps),  # tau 1: a hard copy
-        exploration=LinearSchedule(start=settings.epsilon_start, end=settings.epsilon_end, duration_steps=settings.epsilon_decay_steps),
+        target_update=PolyakUpdate(tau=settings.tau, every_steps=settings.target_update_every_steps),
+            # tau 1: a hard copy
+        exploration=LinearSchedule(start=settings.epsilon_start, end=settings.epsilon_end,
+            duration_steps=settings.epsilon_decay_steps),
         priority_beta=settings.sampler.beta(), loss=LOSSES[settings.loss], double=settings.double,
         batch_size=settings.batch_size, learning_starts_steps=settings.learning_starts_steps,
         train_every_steps=settings.train_every_steps, gradient_steps=settings.gradient_steps,
-        max_grad_norm=settings.max_grad_norm, metrics_every_steps=settings.metrics_every_steps, compile=settings.compile,
+        max_grad_norm=settings.max_grad_norm, metrics_every_steps=settings.metrics_every_steps,
+            compile=settings.compile,
         device=device, seed=seed,
     )

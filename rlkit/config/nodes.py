@@ -31,7 +31,8 @@ def _annotations(factory: Callable[..., Any]) -> dict[str, Any]:
 
 
 def checked(
-    node: Any, choices: Mapping[str, Callable[..., Any]], *, key: str, origin: str = "", run_time: frozenset[str] = frozenset(),
+    node: Any, choices: Mapping[str, Callable[..., Any]], *, key: str, origin: str = "",
+        run_time: frozenset[str] = frozenset(),
     choose: str | None = None,
 ) -> tuple[str, Callable[..., Any], dict[str, Any]]:
     """(name, factory, keyword arguments) for a node that names a registry entry and sets plain values.
@@ -41,14 +42,17 @@ def checked(
         raise RlkitError(f"{where_in(key, origin)} must be a mapping with a type: key, got {show(node)}")
     name = node.get("type")
     if not isinstance(name, str) or name not in choices:
-        raise RlkitError(f"{where_in(key + '.type', origin)}={show(name)} is not known; choose one of: {', '.join(choices)}")
+        raise RlkitError(f"{where_in(key + '.type', origin)}={show(name)} is not known; choose one of: "
+            f"{', '.join(choices)}")
     factory = choices[name]
     annotations = _annotations(factory)
     foreign = sorted(k for k in node if k != "type" and (k not in annotations or k in run_time or k == "self"))
     if foreign:
-        takers = [other for other, f in choices.items() if other != name and set(foreign) <= set(_annotations(f)) - run_time]
+        takers = [other for other,
+            f in choices.items() if other != name and set(foreign) <= set(_annotations(f)) - run_time]
         hint = f"; {choose or key}={takers[0]} takes {'it' if len(foreign) == 1 else 'them'}" if takers else ""
         keys = ", ".join(f"{key}.{k}" for k in foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
-        raise RlkitError(f"{where_in(keys, origin)} {'is' if len(foreign) == 1 else 'are'} not a setting of {key}={name}{hint}")
+        raise RlkitError(f"{where_in(keys, origin)} {'is' if len(foreign) == 1 else 'are'} not a setting of "
+            f"{key}={name}{hint}")
     kwargs = {k: check_value(v, annotations[k], f"{key}.{k}", origin) for k, v in node.items() if k != "type"}
     return name, factory, kwargs

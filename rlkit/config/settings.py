@@ -42,20 +42,24 @@ class RunSettings:
 
 # Config key (dotted) -> RunSettings field.
 SETTING_KEYS = {
-    "seed": "seed", "total_steps": "total_steps", "eval_every_steps": "eval_every_steps", "eval_episodes": "eval_episodes",
-    "final_eval_episodes": "final_eval_episodes", "eval_max_steps": "eval_max_steps", "log_every_steps": "log_every_steps",
+    "seed": "seed", "total_steps": "total_steps", "eval_every_steps": "eval_every_steps",
+        "eval_episodes": "eval_episodes",
+    "final_eval_episodes": "final_eval_episodes", "eval_max_steps": "eval_max_steps",
+        "log_every_steps": "log_every_steps",
     "progress": "progress", "torch_threads": "torch_threads", "checkpoint.every_steps": "checkpoint_every_steps",
     "checkpoint.replay": "checkpoint_replay", "device.name": "device",
 }
 # Settings a resumed run may change: how long and how visibly it runs, not what it learns.
 RESUMABLE_KEYS = tuple(key for key in SETTING_KEYS if key != "seed")
 TOP_LEVEL_KEYS = ("seed", "total_steps", "eval_every_steps", "eval_episodes", "final_eval_episodes", "eval_max_steps",
-                  "log_every_steps", "progress", "torch_threads", "checkpoint", "device", "video", "env", "agent", "net", "optim", "replay")
+                  "log_every_steps", "progress", "torch_threads", "checkpoint", "device", "video", "env", "agent",
+                      "net", "optim", "replay")
 # Settings added since checkpoints were first written, with the value that gives an older run's behaviour.
 ADDED_SETTINGS: dict[str, Any] = {"eval_max_steps": None}
 # Evaluation videos (rlkit.watch.video) change what a run shows, not what it learns: a resume may change them too.
 VIDEO_TYPES: dict[str, Any] = {
-    "every_steps": int, "max_steps": int, "frame_stride": int, "scale": float, "size": list[int] | None, "overlay": str | None,
+    "every_steps": int, "max_steps": int, "frame_stride": int, "scale": float, "size": list[int] | None,
+        "overlay": str | None,
 }
 VIDEO_KEYS = tuple(VIDEO_TYPES)
 
@@ -152,7 +156,8 @@ def upgrade_stored_config(config: Mapping[str, Any]) -> dict[str, Any]:
 def run_settings(config: Mapping[str, Any], *, origin: str = "") -> RunSettings:
     """The typed top-level settings, each checked by type and range with one line naming the key."""
     hints = typing.get_type_hints(RunSettings)
-    values = {field: check_value(lookup(config, key, origin), hints[field], key, origin) for key, field in SETTING_KEYS.items()}
+    values = {field: check_value(lookup(config, key, origin), hints[field], key, origin) for key,
+        field in SETTING_KEYS.items()}
     settings = RunSettings(**values)
     if not 0 <= settings.seed < SEED_LIMIT:
         raise RlkitError(f"{where_in('seed', origin)} must be >= 0 and < 2**32, got {settings.seed}")
@@ -163,9 +168,11 @@ def run_settings(config: Mapping[str, Any], *, origin: str = "") -> RunSettings:
         if values[field] < 0:
             raise RlkitError(f"{where_in(key, origin)} must be >= 0 (0 disables it), got {values[field]}")
     if settings.eval_max_steps is not None and settings.eval_max_steps < 1:
-        raise RlkitError(f"{where_in('eval_max_steps', origin)} must be >= 1 or null (no cap), got {settings.eval_max_steps}")
+        raise RlkitError(f"{where_in('eval_max_steps', origin)} must be >= 1 or null (no cap), got "
+            f"{settings.eval_max_steps}")
     if settings.torch_threads is not None and settings.torch_threads < 1:
-        raise RlkitError(f"{where_in('torch_threads', origin)} must be >= 1 or null (torch's default), got {settings.torch_threads}")
+        raise RlkitError(f"{where_in('torch_threads', origin)} must be >= 1 or null (torch's default), got "
+            f"{settings.torch_threads}")
     return settings
 
 
@@ -177,7 +184,8 @@ def check_run_config(config: Any, *, origin: str = "", acting: bool = False) -> 
         raise RlkitError(f"{where_in('config', origin)} must be a mapping of settings")
     unknown = sorted(set(config) - set(TOP_LEVEL_KEYS))
     if unknown:
-        raise RlkitError(f"{where_in(unknown[0], origin)} is not a setting of rlkit.train; its settings: {', '.join(TOP_LEVEL_KEYS)}")
+        raise RlkitError(f"{where_in(unknown[0], origin)} is not a setting of rlkit.train; its settings: "
+            f"{', '.join(TOP_LEVEL_KEYS)}")
     for node, keys in (("checkpoint", {"every_steps", "replay"}), ("device", {"name"}), ("video", set(VIDEO_KEYS))):
         if node == "video" and node not in config:  # older checkpoints have no video node
             continue

@@ -49,7 +49,8 @@ def _make_gym(env_cfg: Mapping[str, Any], *, train: bool, render_mode: str | Non
         env = gym.make(env_id, disable_env_checker=True, **kwargs)
     except (TypeError, KeyError, ValueError, AssertionError) as exc:  # e.g. FrozenLake's map_name=9x9: KeyError
         settings = ", ".join(f"{k}={show(v)}" for k, v in kwargs.items())
-        raise RlkitError(f"env={env_cfg.get('name')} ({env_id}) refuses env.kwargs {settings}: {type(exc).__name__} {exc}") from None
+        raise RlkitError(f"env={env_cfg.get('name')} ({env_id}) refuses env.kwargs {settings}: {type(exc).__name__} "
+            f"{exc}") from None
     env = channels_first(env)
     return RecordEpisodeStatistics(env) if train else env
 
@@ -86,7 +87,8 @@ def env_builder(env_cfg: Mapping[str, Any], origin: str = "") -> EnvBuilder:
     """The builder an env node names; a node without `builder` makes a gymnasium id."""
     name = env_cfg.get("builder", "gym")
     if name not in ENV_BUILDERS:
-        raise RlkitError(f"{where_in(f'env.builder={show(name)}', origin)} is not known; choose one of: {', '.join(ENV_BUILDERS)}")
+        raise RlkitError(f"{where_in(f'env.builder={show(name)}', origin)} is not known; choose one of: "
+            f"{', '.join(ENV_BUILDERS)}")
     return ENV_BUILDERS[name]
 
 
@@ -99,20 +101,24 @@ def check_env_config(env_cfg: Any, *, origin: str = "") -> None:
     settings = {**COMMON_SETTINGS, **builder.settings}
     for key, value in env_cfg.items():
         if key not in settings:
-            raise RlkitError(f"{where_in('env.' + key, origin)} is not an env setting; env nodes hold: {', '.join(settings)}")
+            raise RlkitError(f"{where_in('env.' + key, origin)} is not an env setting; env nodes hold: "
+                f"{', '.join(settings)}")
         if key != "kwargs":
             check_value(value, settings[key], f"env.{key}", origin)
     for key in builder.required:
         if env_cfg.get(key) is None:
-            raise RlkitError(OWN_ENV_HINT if key == "id" and not origin else f"{where_in('env.' + key, origin)} is missing")
+            raise RlkitError(OWN_ENV_HINT if key == "id" and not origin else f"{where_in('env.' + key, origin)} is "
+                "missing")
     kwargs = env_cfg.get("kwargs") or {}
     if not isinstance(kwargs, Mapping):
-        raise RlkitError(f"{where_in('env.kwargs', origin)}={show(kwargs)} must be a mapping of gymnasium.make keyword arguments")
+        raise RlkitError(f"{where_in('env.kwargs', origin)}={show(kwargs)} must be a mapping of gymnasium.make keyword "
+            "arguments")
     for key, value in kwargs.items():
         check_value(value, Any, f"env.kwargs.{key}", origin)
     steps = env_cfg.get("max_episode_steps")
     if steps is not None and steps < 1:  # gymnasium's TimeLimit would never end an episode: a hang, not an error
-        raise RlkitError(f"{where_in('env.max_episode_steps', origin)} must be >= 1 or null (the registered limit), got {steps}")
+        raise RlkitError(f"{where_in('env.max_episode_steps', origin)} must be >= 1 or null (the registered limit), "
+            f"got {steps}")
     vector_settings(env_cfg, origin=origin)
 
 
@@ -122,7 +128,8 @@ def vector_settings(env_cfg: Mapping[str, Any], *, origin: str = "") -> tuple[in
     if num_envs < 1:
         raise RlkitError(f"{where_in('env.num_envs', origin)} must be >= 1, got {num_envs}")
     if mode not in VECTORIZATION_MODES:
-        raise RlkitError(f"{where_in(f'env.vectorization_mode={show(mode)}', origin)} is not valid; choose sync or async")
+        raise RlkitError(f"{where_in(f'env.vectorization_mode={show(mode)}', origin)} is not valid; choose sync or "
+            "async")
     return int(num_envs), str(mode)
 
 

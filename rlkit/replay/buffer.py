@@ -38,7 +38,8 @@ class Replay(Protocol):
     def __len__(self) -> int: ...
 
     def add(
-        self, obs: Any, action: Any, reward: Any, next_obs: Any, terminated: Any, truncated: Any, *, env_ids: np.ndarray | None = None
+        self, obs: Any, action: Any, reward: Any, next_obs: Any, terminated: Any, truncated: Any, *,
+            env_ids: np.ndarray | None = None
     ) -> None:
         """Store one step of the env copies `env_ids` (default: all, in order)."""
         ...
@@ -101,7 +102,8 @@ def load_arrays_into(
             raise ValueError(f"saved replay has no {name}")
         array = arrays[name]
         if array.shape != target.shape or array.dtype != target.dtype:
-            raise ValueError(f"saved replay {name} is {array.dtype}{array.shape}, this buffer {target.dtype}{target.shape}")
+            raise ValueError(f"saved replay {name} is {array.dtype}{array.shape}, this buffer "
+                f"{target.dtype}{target.shape}")
         low, high = bounds.get(name, (-math.inf, math.inf))
         if array.size and not (np.all(array >= low) and np.all(array <= high)):  # NaN fails both
             raise ValueError(f"saved replay {name} holds values outside [{low:g}, {high:g}]")

@@ -47,7 +47,8 @@ def load_policy(saved: SavedRun, env: gym.Env, *, device: Any) -> Policy:
         raise RlkitError(f"checkpoint {saved.path} does not fit this env/agent config: {type(exc).__name__} {exc}") from None
 
 
-def choose_render(render: str, video: str | None, env_cfg: dict[str, Any], run_dir: Path) -> tuple[str | None, Path | None]:
+def choose_render(render: str, video: str | None, env_cfg: dict[str, Any], run_dir: Path) -> tuple[str | None,
+        Path | None]:
     """(what to show: ansi | human | rgb_array | None, video path) for what the user asked and what the machine offers."""
     if render not in RENDER_CHOICES:
         raise RlkitError(f"render={render} is not valid; choose one of: {', '.join(RENDER_CHOICES)}")
@@ -60,7 +61,8 @@ def choose_render(render: str, video: str | None, env_cfg: dict[str, Any], run_d
             return "human", None
         return "rgb_array", check_video_path(run_dir / "videos" / "play.mp4")
     if render == "human" and not display_available():
-        raise RlkitError("render=human needs a display, and none is set (DISPLAY is empty); use video=play.mp4 or render=ansi")
+        raise RlkitError("render=human needs a display, and none is set (DISPLAY is empty); use video=play.mp4 or "
+            "render=ansi")
     return (None if render == "none" else render), None
 
 
@@ -91,7 +93,8 @@ def open_screen(render: str | None, video: Path | None, env: gym.Env, *, delay: 
 
 
 def play_episodes(
-    env: gym.Env, policy: Policy, *, episodes: int, seed: int, screen: Screen | None, overlay: QOverlay | None = None, first: int = 0
+    env: gym.Env, policy: Policy, *, episodes: int, seed: int, screen: Screen | None, overlay: QOverlay | None = None,
+        first: int = 0
 ) -> list[float]:
     """Greedy episodes; each frame goes to the screen, with the policy's Q-values drawn on it when an overlay is given."""
 
@@ -125,7 +128,8 @@ def play(cfg: DictConfig) -> list[float]:
     if cfg.get("env_module"):
         import_env_module(str(cfg.env_module))  # named on the command line; the run's env.id may then name it
     stamp = FileStamp(checkpoint_path(cfg.run))  # before loading: follow=true must see any later checkpoint
-    saved = read_saved_run(cfg.run, acting=True)  # every field checked as data; nothing in it is instantiated or resolved
+    saved = read_saved_run(cfg.run,
+        acting=True)  # every field checked as data; nothing in it is instantiated or resolved
     run_dir = saved.path.parent
     config = saved.config
     device = resolve_device(cfg.device.name)
@@ -133,13 +137,15 @@ def play(cfg: DictConfig) -> list[float]:
     env = make_play_env(config["env"], render_mode)
     policy = load_policy(saved, env, device=device)
     progress = run_progress(saved.step, saved.config)
-    print(f"rlkit.play: {saved.agent_name} on {saved.env_name} after {saved.step} steps ({run_dir}) on {device}{progress.note}")
+    print(f"rlkit.play: {saved.agent_name} on {saved.env_name} after {saved.step} steps ({run_dir}) on "
+        f"{device}{progress.note}")
     overlay = overlay_by_name(cfg.overlay, policy, env, key="overlay")
     screen = open_screen(render_mode, video, env, delay=cfg.delay)
     returns: list[float] = []
 
     def play_one(episode: int) -> float:
-        returns.extend(play_episodes(env, policy, episodes=1, seed=int(cfg.seed), screen=screen, overlay=overlay, first=episode))
+        returns.extend(play_episodes(env, policy, episodes=1, seed=int(cfg.seed), screen=screen, overlay=overlay,
+            first=episode))
         return returns[-1]
 
     def reload() -> RunProgress:  # a new network from the newest checkpoint, and the overlay drawing its values

@@ -86,7 +86,8 @@ def prepare_resume(run_dir: Path, new_overrides: Sequence[str], *, conf: Path, g
         resumable = override.key_or_group in allowed or override.key_or_group.startswith("video.")
         if not resumable or override.is_sweep_override() or "${" in override.input_line:
             raise RlkitError(
-                f"resume refuses {override.input_line}: it would change what the run learns or where it goes; a resumed "
+                f"resume refuses {override.input_line}: it would change what the run learns or where it goes; a "
+                    "resumed "
                 f"run may change {', '.join(allowed)}, video.*; start a new run to change {override.key_or_group}"
             )
     if not run_dir.is_dir():
@@ -97,20 +98,24 @@ def prepare_resume(run_dir: Path, new_overrides: Sequence[str], *, conf: Path, g
     saved = read_saved_run(run_dir)
     origin = str(run_dir / ".hydra" / "overrides.yaml")
     accepted = _without_unused_sampler_settings(
-        check_group_overrides([o.input_line for o in checked_data_overrides(recorded, origin=origin)], conf, groups), conf, groups
+        check_group_overrides([o.input_line for o in checked_data_overrides(recorded, origin=origin)], conf, groups),
+            conf, groups
     )
     cfg = compose_checked(conf, "train", parse_overrides(accepted), groups=groups, entry="rlkit.train")
     names = (str(cfg.hydra.runtime.choices.env), str(cfg.hydra.runtime.choices.agent))
     if names != (saved.env_name, saved.agent_name):
-        raise RlkitError(f"checkpoint in {run_dir} is for env={saved.env_name} agent={saved.agent_name}, not {names[0]}/{names[1]}")
+        raise RlkitError(f"checkpoint in {run_dir} is for env={saved.env_name} agent={saved.agent_name}, not "
+            f"{names[0]}/{names[1]}")
     composed = plain_config(cfg)
     check_run_config(composed, origin=origin)
     differ = _learning_differences(composed, saved.config)
     if differ:
         first, more = differ[0], f" (and {len(differ) - 1} more: {', '.join(differ[1:4])})" if len(differ) > 1 else ""
         raise RlkitError(
-            f"resume refuses {run_dir}: this installation's conf/ gives {first}={show(flatten(composed).get(first))} where its "
-            f"checkpoint has {show(flatten(saved.config).get(first))}{more}; a resumed run must learn as it started: start a new run instead"
+            f"resume refuses {run_dir}: this installation's conf/ gives {first}={show(flatten(composed).get(first))} "
+                "where its "
+            f"checkpoint has {show(flatten(saved.config).get(first))}{more}; a resumed run must learn as it started: "
+                "start a new run instead"
         )
     given = flatten(plain_config(compose(conf, "train", [*accepted, *new])))
     named = {"device.name" if o.key_or_group == "device" else o.key_or_group for o in parse_overrides(new)}
@@ -120,12 +125,14 @@ def prepare_resume(run_dir: Path, new_overrides: Sequence[str], *, conf: Path, g
         node[leaf] = given[key] if key in named else lookup(saved.config, key)
     saved_video = saved.config.get("video") if isinstance(saved.config.get("video"), Mapping) else {}
     config["video"] = {  # shown, not learned: as given now, else as the last run left them, else conf/'s
-        key: given[f"video.{key}"] if f"video.{key}" in named else saved_video.get(key, given[f"video.{key}"]) for key in VIDEO_KEYS
+        key: given[f"video.{key}"] if f"video.{key}" in named else saved_video.get(key,
+            given[f"video.{key}"]) for key in VIDEO_KEYS
     }
     settings = run_settings(config)
     if saved.step >= settings.total_steps:
         raise RlkitError(
-            f"run {run_dir} already reached step {saved.step} of total_steps={settings.total_steps}; pass total_steps=<more> to go on"
+            f"run {run_dir} already reached step {saved.step} of total_steps={settings.total_steps}; pass "
+                "total_steps=<more> to go on"
         )
     return ResumePlan(run_dir, config, saved.env_name, saved.agent_name, saved.step)
 
@@ -134,7 +141,8 @@ def restore(plan: ResumePlan, *, agent: Agent, env: Any, with_replay: bool) -> i
     """Load the run's checkpoint into agent, env and the global RNGs (under the run's lock); the step to go on from."""
     saved = read_saved_run(plan.run_dir)  # again: another writer may have finished since the plan was made
     if saved.step != plan.step:
-        raise RlkitError(f"{saved.path} moved from step {plan.step} to {saved.step} while this resume started; run it again")
+        raise RlkitError(f"{saved.path} moved from step {plan.step} to {saved.step} while this resume started; run it "
+            "again")
     load_agent_state(agent, saved)
     try:
         set_rng_state(saved.rng)

@@ -53,7 +53,8 @@ class SavedRun:
 def _legacy_node(node: Any, key: str, origin: str) -> dict[str, Any]:
     target = node.get("_target_") if isinstance(node, Mapping) else None
     if target not in LEGACY_TARGETS:
-        raise RlkitError(f"{where_in(key + '._target_', origin)}={show(target)} is not a class rlkit ever wrote; refusing it")
+        raise RlkitError(f"{where_in(key + '._target_', origin)}={show(target)} is not a class rlkit ever wrote; "
+            "refusing it")
     return {"type": LEGACY_TARGETS[target], **{k: v for k, v in node.items() if k not in ("_target_", "_partial_")}}
 
 
@@ -65,7 +66,8 @@ def _from_format_1(config: Mapping[str, Any], origin: str) -> dict[str, Any]:
     agent = dict(agent)
     net, optim = agent.pop("net", config.get("net")), agent.pop("optimizer", config.get("optim"))
     out = {k: v for k, v in config.items() if k != "resume"}
-    out.update(agent=_legacy_node(agent, "agent", origin), net=_legacy_node(net, "net", origin), optim=_legacy_node(optim, "optim", origin))
+    out.update(agent=_legacy_node(agent, "agent", origin), net=_legacy_node(net, "net", origin),
+        optim=_legacy_node(optim, "optim", origin))
     return out
 
 
@@ -76,18 +78,22 @@ def read_saved_run(run_or_file: str | Path, *, acting: bool = False) -> SavedRun
     path = checkpoint_path(run_or_file)
     origin = str(path)
     if data.get("task") == SUPERVISED_TASK:
-        raise RlkitError(f"{path.parent} is a supervised run (python -m rlkit.supervised); give a run of python -m rlkit.train")
-    fields = {"env": str, "agent": str, "step": int, "config": Mapping, "agent_state": Mapping, "rng": Mapping, "env_rng": list}
+        raise RlkitError(f"{path.parent} is a supervised run (python -m rlkit.supervised); give a run of python -m "
+            "rlkit.train")
+    fields = {"env": str, "agent": str, "step": int, "config": Mapping, "agent_state": Mapping, "rng": Mapping,
+        "env_rng": list}
     for name, kind in fields.items():
         if name not in data:
             raise RlkitError(f"{origin} lacks its '{name}' field; it was not written by rlkit.train")
         if not isinstance(data[name], kind) or isinstance(data[name], bool) or (name == "step" and data[name] < 0):
-            raise RlkitError(f"{origin}: its '{name}' field holds {show(data[name])}, not a valid {name}; it was not written by rlkit.train")
+            raise RlkitError(f"{origin}: its '{name}' field holds {show(data[name])}, not a valid {name}; it was not "
+                "written by rlkit.train")
     config = _from_format_1(data["config"], origin) if data["format"] == 1 else dict(data["config"])
     config = upgrade_stored_config(config)  # settings and env nodes as today's code reads them
     parts = check_run_config(config, origin=origin, acting=acting).parts
     check_stored_env(config["env"], origin=origin)
-    return SavedRun(path, data["env"], data["agent"], data["step"], config, data["agent_state"], data["rng"], data["env_rng"], parts)
+    return SavedRun(path, data["env"], data["agent"], data["step"], config, data["agent_state"], data["rng"],
+        data["env_rng"], parts)
 
 
 def restoring(parts: PartsSettings) -> PartsSettings:
@@ -110,7 +116,8 @@ def load_agent_state(agent: Agent, saved: SavedRun) -> None:
 
 def rng_state() -> dict[str, Any]:
     numpy_state = np.random.get_state(legacy=False)
-    numpy_state = {**numpy_state, "state": {**numpy_state["state"], "key": torch.from_numpy(numpy_state["state"]["key"].astype(np.int64))}}
+    numpy_state = {**numpy_state, "state": {**numpy_state["state"],
+        "key": torch.from_numpy(numpy_state["state"]["key"].astype(np.int64))}}
     return {"python": random.getstate(), "numpy": numpy_state, "torch": torch.get_rng_state()}
 
 

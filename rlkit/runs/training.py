@@ -30,11 +30,13 @@ if TYPE_CHECKING:  # a resumed run's plan; rlkit.runs.resume loads only when a r
     from rlkit.runs.resume import ResumePlan
 
 
-def build_run_agent(parts: PartsSettings, env: Any, *, device: torch.device, settings: RunSettings, num_envs: int) -> Agent:
+def build_run_agent(parts: PartsSettings, env: Any, *, device: torch.device, settings: RunSettings,
+        num_envs: int) -> Agent:
     """The run's agent for this env's spaces and `num_envs` copies; checkpoint.replay=true needs one that keeps a replay buffer."""
     observation_space, action_space = single_spaces(env)
     agent = build_agent(
-        parts, observation_space=observation_space, action_space=action_space, device=device, seed=settings.seed, num_envs=num_envs
+        parts, observation_space=observation_space, action_space=action_space, device=device, seed=settings.seed,
+            num_envs=num_envs
     )
     if settings.checkpoint_replay and not isinstance(agent, ReplayOwner):
         raise RlkitError(f"agent={parts.agent} keeps no replay buffer; drop checkpoint.replay=true")
@@ -85,7 +87,8 @@ def check_job(config: Mapping[str, Any] | DictConfig, *, resumed: bool = False) 
 
 
 def run(
-    config: Mapping[str, Any] | DictConfig, run_dir: Path, *, env_name: str, agent_name: str, resume: ResumePlan | None = None
+    config: Mapping[str, Any] | DictConfig, run_dir: Path, *, env_name: str, agent_name: str,
+        resume: ResumePlan | None = None
 ) -> TrainResult:
     """Train one run in run_dir, holding the folder's lock. `config` is plain data as a checkpoint stores it
     (a composed DictConfig is resolved into that first)."""
@@ -102,7 +105,8 @@ def run(
         env = make_train_env(config["env"])
         eval_env = make_env(config["env"])
         agent = build_run_agent(
-            restoring(settings.parts) if resume else settings.parts, env, device=device, settings=settings, num_envs=getattr(env, "num_envs", 1)
+            restoring(settings.parts) if resume else settings.parts, env, device=device, settings=settings,
+                num_envs=getattr(env, "num_envs", 1)
         )
         start_step = 0
         if resume is not None:
@@ -117,7 +121,8 @@ def run(
             replay=agent if settings.checkpoint_replay and isinstance(agent, ReplayOwner) else None,
             last_good=start_step if resume is not None else None,
         )
-        video = eval_video(config.get("video"), env_cfg=config["env"], logger=logger, policy=agent.policy(), seed=settings.seed)
+        video = eval_video(config.get("video"), env_cfg=config["env"], logger=logger, policy=agent.policy(),
+            seed=settings.seed)
         env_id = env.spec.id if env.spec else config["env"].get("id")
         print(f"rlkit: env={env_name} ({env_id}) agent={agent_name} device={device} -> {run_dir}", flush=True)
         try:
@@ -127,7 +132,8 @@ def run(
                 log_every_steps=settings.log_every_steps, checkpoint_every_steps=settings.checkpoint_every_steps,
                 progress=settings.progress, start_step=start_step,
             )
-            result = train(env=env, agent=agent, plan=plan, logger=logger, eval_env=eval_env, saver=checkpointer, stop=stop, video=video)
+            result = train(env=env, agent=agent, plan=plan, logger=logger, eval_env=eval_env, saver=checkpointer,
+                stop=stop, video=video)
             if result.interrupted:
                 print(
                     f"rlkit: stopped by {stop.signal_name} at step {result.steps}; checkpoint saved.\n"
@@ -144,7 +150,8 @@ def run(
             logger.hparams(_hparams(config, env_name, agent_name), [tb.EVAL_RETURN_MEAN, tb.STEPS_PER_SEC])
         except NonFiniteLossError as exc:
             raise RlkitError(
-                f"{exc}; stopped without saving that state; {checkpointer.describe_last_good()}; lower optim.lr or set agent.max_grad_norm"
+                f"{exc}; stopped without saving that state; {checkpointer.describe_last_good()}; lower optim.lr or set "
+                    "agent.max_grad_norm"
             ) from None
         finally:
             logger.close()
@@ -154,8 +161,10 @@ def run(
                 video.close()
     _print_summary(result, run_dir, device=str(device), settings=settings, wall_seconds=time.perf_counter() - started)
     if video is not None and video.recordings:
-        print(f"videos: {video.recordings} greedy episodes in TensorBoard under {tb.EVAL_VIDEO} ({video.total_seconds:.1f} s, not in steps/s)")
-    _write_learning_curve(result, run_dir / "learning_curve.png", title=f"{env_name} / {agent_name}, seed {settings.seed}")
+        print(f"videos: {video.recordings} greedy episodes in TensorBoard under {tb.EVAL_VIDEO} "
+            f"({video.total_seconds:.1f} s, not in steps/s)")
+    _write_learning_curve(result, run_dir / "learning_curve.png",
+        title=f"{env_name} / {agent_name}, seed {settings.seed}")
     return result
 
 
@@ -163,7 +172,8 @@ def _hparams(config: Mapping[str, Any], env_name: str, agent_name: str) -> dict[
     return {"env": env_name, "agent_name": agent_name, **{k: v for k, v in config.items() if k != "progress"}}
 
 
-def _print_summary(result: TrainResult, run_dir: Path, *, device: str, settings: RunSettings, wall_seconds: float) -> None:
+def _print_summary(result: TrainResult, run_dir: Path, *, device: str, settings: RunSettings,
+        wall_seconds: float) -> None:
     """What the run did, what each part of its time went to, and where to look next."""
     final = result.final_eval
     assert final is not None
@@ -173,8 +183,10 @@ def _print_summary(result: TrainResult, run_dir: Path, *, device: str, settings:
         over = f"{final.episodes} of {settings.final_eval_episodes} greedy episodes (eval_max_steps={settings.eval_max_steps} reached)"
     print(
         f"done: {result.steps} steps, {result.episodes} episodes on {device}\n"
-        f"time: {result.train_seconds:.1f} s training ({result.steps_per_sec:,.0f} steps/s; evaluations and videos not included), "
-        f"{result.eval_seconds:.1f} s in {evaluations} evaluation{'s' * (evaluations != 1)}, {wall_seconds:.1f} s wall in all\n"
+        f"time: {result.train_seconds:.1f} s training ({result.steps_per_sec:,.0f} steps/s; evaluations and videos not "
+            "included), "
+        f"{result.eval_seconds:.1f} s in {evaluations} evaluation{'s' * (evaluations != 1)}, {wall_seconds:.1f} s wall "
+            "in all\n"
         f"final evaluation over {over}: return {final.mean:.3f} +- {final.std:.3f} ({final.seconds:.1f} s)\n"
         f"run folder: {run_dir}\n"
         f"watch:  tensorboard --logdir {run_dir}\n"
@@ -186,7 +198,8 @@ def _write_learning_curve(result: TrainResult, path: Path, *, title: str) -> Non
     """People would rather look than read. matplotlib is an optional extra: without it, say so and go on."""
     try:
         plot_learning_curve(
-            path, train_returns=result.train_returns, evaluations=[(e.step, e.result.mean) for e in result.evaluations], title=title
+            path, train_returns=result.train_returns, evaluations=[(e.step, e.result.mean) for e in result.evaluations],
+                title=title
         )
     except RlkitError as exc:
         print(f"curve:  skipped ({exc})")

@@ -38,7 +38,8 @@ def gif_bytes(images: Sequence[Image.Image], *, fps: float) -> bytes:
     palette = mosaic.quantize(colors=256, method=Image.Quantize.MEDIANCUT)
     indexed = [image.quantize(palette=palette, dither=Image.Dither.NONE) for image in images]
     buffer = io.BytesIO()
-    indexed[0].save(buffer, format="GIF", save_all=True, append_images=indexed[1:], duration=round(1000 / fps), loop=0, optimize=False)
+    indexed[0].save(buffer, format="GIF", save_all=True, append_images=indexed[1:], duration=round(1000 / fps), loop=0,
+        optimize=False)
     return buffer.getvalue()
 
 
@@ -98,7 +99,8 @@ class EvalVideo:
             boards = "\n".join(f"step {i * self.frame_stride}\n{ansi_to_html(board)}" for i, board in enumerate(frames))
             self.logger.text(tb.EVAL_VIDEO, f"<pre>{boards}</pre>", step)
         else:
-            self.logger.gif(tb.EVAL_VIDEO, gif_bytes(frames, fps=self.fps), (frames[0].height, frames[0].width, 3), step)
+            self.logger.gif(tb.EVAL_VIDEO, gif_bytes(frames, fps=self.fps), (frames[0].height, frames[0].width, 3),
+                step)
         seconds = time.perf_counter() - started
         self.logger.scalars({tb.VIDEO_SECONDS: seconds}, step)
         self.recordings += 1
@@ -156,7 +158,8 @@ def build_eval_video(
         env.reset(seed=seed)
         first = env.render()
     except gym.error.DependencyNotInstalled as exc:
-        raise RlkitError(f"video.every_steps={every_steps} cannot render {env_cfg.get('id')}: {exc}; or set video.every_steps=0") from None
+        raise RlkitError(f"video.every_steps={every_steps} cannot render {env_cfg.get('id')}: {exc}; or set "
+            "video.every_steps=0") from None
     size = _frame_size(cfg.get("size"), scale, first) if render_mode == "rgb_array" else None
     return EvalVideo(
         env=env, logger=logger, every_steps=every_steps, max_steps=int(cfg.get("max_steps", 1000)),

@@ -63,10 +63,12 @@ def parts_agent(q_net: nn.Module, **overrides: Any) -> DQNAgent:
         optimizer=torch.optim.SGD(q_net.parameters(), lr=0.0),
         replay=ReplayBuffer(rings=StepRings(capacity=16, gamma=0.5), obs_shape=(1,), obs_dtype=np.float32),
         target_update=hard_update(every_steps=1000), exploration=LinearSchedule(start=0.0, end=0.0, duration_steps=1),
-        loss=F.mse_loss, batch_size=1, learning_starts_steps=1, train_every_steps=1, gradient_steps=1, max_grad_norm=None,
+        loss=F.mse_loss, batch_size=1, learning_starts_steps=1, train_every_steps=1, gradient_steps=1,
+            max_grad_norm=None,
         metrics_every_steps=1,
     )
-    return DQNAgent(observation_space=LINE, action_space=gym.spaces.Discrete(2), num_envs=1, q_net=q_net, **{**parts, **overrides})
+    return DQNAgent(observation_space=LINE, action_space=gym.spaces.Discrete(2), num_envs=1, q_net=q_net, **{**parts,
+        **overrides})
 
 
 def params(net: torch.nn.Module) -> list[torch.Tensor]:
@@ -121,7 +123,8 @@ def test_a_terminal_step_is_not_bootstrapped() -> None:
 
 
 def test_epsilon_follows_its_schedule_exactly() -> None:
-    agent = parts_agent(linear_q([0.0, 0.0], [0.0, 0.0]), exploration=LinearSchedule(start=1.0, end=0.2, duration_steps=8),
+    agent = parts_agent(linear_q([0.0, 0.0], [0.0, 0.0]), exploration=LinearSchedule(start=1.0, end=0.2,
+        duration_steps=8),
                         learning_starts_steps=10**6)
     seen = {0: agent.epsilon}
     for step in range(1, 13):
@@ -130,7 +133,8 @@ def test_epsilon_follows_its_schedule_exactly() -> None:
     assert [seen[step] for step in (0, 2, 4, 8, 12)] == pytest.approx([1.0, 0.8, 0.6, 0.2, 0.2], abs=1e-12)
 
 
-@pytest.mark.parametrize(("rule", "at_4"), [(hard_update(every_steps=4), 1.0), (PolyakUpdate(tau=0.5, every_steps=4), 2.0)])
+@pytest.mark.parametrize(("rule", "at_4"), [(hard_update(every_steps=4), 1.0), (PolyakUpdate(tau=0.5, every_steps=4),
+    2.0)])
 def test_the_target_network_follows_its_rule_exactly(rule: Any, at_4: float) -> None:
     """Online weight 1 (lr 0: it never moves), target weight 3: a hard copy gives 1, tau 0.5 the midpoint 2."""
     agent = parts_agent(linear_q([1.0, 1.0], [0.0, 0.0]), target_update=rule)
@@ -146,9 +150,11 @@ def test_the_target_network_follows_its_rule_exactly(rule: Any, at_4: float) -> 
 
 
 def test_vector_env_autoreset_steps_never_enter_replay() -> None:
-    envs = gym.wrappers.vector.RecordEpisodeStatistics(gym.vector.SyncVectorEnv([CountingEnv, lambda: CountingEnv(length=4)]))
+    envs = gym.wrappers.vector.RecordEpisodeStatistics(gym.vector.SyncVectorEnv([CountingEnv,
+        lambda: CountingEnv(length=4)]))
     agent = build_dqn_for(envs.single_observation_space, envs.single_action_space, num_envs=2, **SMALL)
-    assert isinstance(agent.replay, ReplayBuffer) and agent.replay.num_envs == 2  # built for both copies before the first step
+    assert isinstance(agent.replay,
+        ReplayBuffer) and agent.replay.num_envs == 2  # built for both copies before the first step
     train(env=envs, agent=agent, plan=TrainPlan(total_steps=40, seed=0, progress=False), logger=tb.Logger(None))
     # 20 steps per copy, minus the autoreset steps: copy 0 resets every 4 steps, copy 1 every 5.
     assert len(agent.replay) == (20 - 20 // 4) + (20 - 20 // 5)
@@ -174,9 +180,11 @@ def test_the_config_picks_the_parts(corridor: Corridor) -> None:
     plain = make_agent(corridor)
     assert plain.target_update == hard_update(every_steps=5) and plain.loss_fn is F.smooth_l1_loss and plain.double
     assert plain.exploration == LinearSchedule(start=1.0, end=0.05, duration_steps=50) and plain.priority_beta is None
-    assert isinstance(plain.replay, ReplayBuffer) and isinstance(plain.replay.sampler, UniformSampler) and plain.replay.capacity == 100_000
+    assert isinstance(plain.replay, ReplayBuffer) and isinstance(plain.replay.sampler,
+        UniformSampler) and plain.replay.capacity == 100_000
     polyak = make_agent(corridor, tau=0.25, target_update_every_steps=2, loss="mse",
-                        sampler={"type": "prioritized", "alpha": 0.6, "beta_start": 0.4, "beta_steps": 300, "eps": 1e-6},
+                        sampler={"type": "prioritized", "alpha": 0.6, "beta_start": 0.4, "beta_steps": 300,
+                            "eps": 1e-6},
                         buffer_size=64, n_step=3, gamma=0.5)
     assert polyak.target_update == PolyakUpdate(tau=0.25, every_steps=2) and polyak.loss_fn is F.mse_loss
     assert polyak.priority_beta == LinearSchedule(start=0.4, end=1.0, duration_steps=300)
@@ -193,7 +201,8 @@ def test_the_agent_refuses_parts_that_do_not_fit_together() -> None:
     agent = parts_agent(q_net)
     two = np.zeros((2, 1), np.float32)
     with pytest.raises(RlkitError, match="built for num_envs=1 env copies but observed 2"):
-        agent.observe(Transition(two, np.zeros(2, np.int64), np.zeros(2), two, np.zeros(2, bool), np.zeros(2, bool), np.ones(2, bool)))
+        agent.observe(Transition(two, np.zeros(2, np.int64), np.zeros(2), two, np.zeros(2, bool), np.zeros(2, bool),
+            np.ones(2, bool)))
 
 
 def test_checkpoint_round_trip_restores_identical_q_values(tmp_path: Path, corridor: Corridor) -> None:
@@ -202,7 +211,8 @@ def test_checkpoint_round_trip_restores_identical_q_values(tmp_path: Path, corri
         "net": {"type": "mlp", "hidden": [16, 16], "activation_name": "tanh", "head": {"type": "dueling"}},
         "optim": {"type": "adam", "lr": 0.01},
     }
-    spaces = dict(observation_space=corridor.observation_space, action_space=corridor.action_space, device=torch.device("cpu"))
+    spaces = dict(observation_space=corridor.observation_space, action_space=corridor.action_space,
+        device=torch.device("cpu"))
     agent = build_agent(config, seed=0, **spaces)
     env = gym.wrappers.RecordEpisodeStatistics(corridor)
     train(env=env, agent=agent, plan=TrainPlan(total_steps=200, seed=0, progress=False), logger=tb.Logger(None))
@@ -217,7 +227,8 @@ def test_checkpoint_round_trip_restores_identical_q_values(tmp_path: Path, corri
     assert all(torch.equal(a, b) for a, b in zip(params(fresh.target_net), params(agent.target_net)))
     assert (fresh.steps, fresh.updates) == (agent.steps, agent.updates) == (200, 191) and fresh.epsilon == agent.epsilon
     # the keys every saved run folder holds: a renamed key would strand their checkpoints
-    assert set(loaded["agent_state"]) == {"q_net", "target_net", "optimizer", "steps", "updates", "epsilon", "rng_state"}
+    assert set(loaded["agent_state"]) == {"q_net", "target_net", "optimizer", "steps", "updates", "epsilon",
+        "rng_state"}
     assert fresh.optimizer.state_dict()["state"][0]["step"] == agent.optimizer.state_dict()["state"][0]["step"]
 
 
@@ -251,7 +262,8 @@ def test_the_head_the_config_names_sits_on_the_body(corridor: Corridor) -> None:
 
 @pytest.mark.parametrize(
     ("bad", "message"),
-    [({"loss": "l1"}, "huber, mse"), ({"tau": 0.0}, "tau"), ({"batch_size": 0}, "batch_size"), ({"gamma": 1.5}, "gamma")],
+    [({"loss": "l1"}, "huber, mse"), ({"tau": 0.0}, "tau"), ({"batch_size": 0}, "batch_size"), ({"gamma": 1.5},
+        "gamma")],
 )
 def test_bad_hyperparameters_are_refused_by_name(corridor: Corridor, bad: dict[str, Any], message: str) -> None:
     with pytest.raises(RlkitError, match=message):
@@ -281,7 +293,8 @@ def test_a_compiled_update_matches_the_eager_one() -> None:
     frames = gym.spaces.Box(0, 255, shape=(4, 12, 12), dtype=np.uint8)
     tiny_cnn = functools.partial(CNNBody, channels=(4,), kernel_sizes=(3,), strides=(2,), hidden=16)
     settings = dict(
-        SMALL, net=tiny_cnn, optimizer=functools.partial(torch.optim.Adam, lr=1e-3), batch_size=16, learning_starts_steps=40,
+        SMALL, net=tiny_cnn, optimizer=functools.partial(torch.optim.Adam, lr=1e-3), batch_size=16,
+            learning_starts_steps=40,
         train_every_steps=40, metrics_every_steps=40, replay="frames", max_grad_norm=0.5,
         sampler={"type": "prioritized", "alpha": 0.6, "beta_start": 0.4, "beta_steps": 1_000_000, "eps": 1e-6},
     )
@@ -303,7 +316,8 @@ def test_a_compiled_update_matches_the_eager_one() -> None:
         assert not torch.equal(a, before)  # the update moved every parameter
         torch.testing.assert_close(b, a, rtol=0, atol=1e-5)
     rows = np.arange(eager.replay.capacity)  # and gave the sampled rows the same new priorities
-    np.testing.assert_allclose(compiled.replay.sampler.weights()[rows], eager.replay.sampler.weights()[rows], rtol=0, atol=1e-5)
+    np.testing.assert_allclose(compiled.replay.sampler.weights()[rows], eager.replay.sampler.weights()[rows], rtol=0,
+        atol=1e-5)
 
 
 # Acting apart from learning: the greedy policy and the update as a function
@@ -329,7 +343,8 @@ def test_dqn_update_is_a_function_of_tensors_and_modules_with_values_known_by_ha
     target_net = nn.Linear(1, 2, bias=False).requires_grad_(False)
     target_net.load_state_dict(q_net.state_dict())
     optimizer = torch.optim.SGD(q_net.parameters(), lr=0.5)
-    batch = (torch.tensor([[1.0]]), torch.tensor([0]), torch.tensor([1.0]), torch.tensor([[1.0]]), torch.tensor([0.5]), None)
+    batch = (torch.tensor([[1.0]]), torch.tensor([0]), torch.tensor([1.0]), torch.tensor([[1.0]]), torch.tensor([0.5]),
+        None)
     loss, q_mean, grad_norm, td_abs_B = dqn_update(
         *batch, q_net=q_net, target_net=target_net, optimizer=optimizer, params=list(q_net.parameters()),
         loss=F.mse_loss, double=False, max_grad_norm=None,
@@ -350,7 +365,8 @@ def test_a_diverged_loss_is_named_by_check_finite_loss_and_never_saved(tmp_path:
     with pytest.raises(NonFiniteLossError, match=r"^loss became nan by env step 7$"):
         check_finite_loss(agent, step=7)
     agent.state_dict()  # the state dict itself no longer judges: the loop and the checkpointer call the check
-    saver = Checkpointer(tmp_path, env_name="e", agent_name="dqn", config={}, agent=agent, env=None, replay=None, last_good=None)
+    saver = Checkpointer(tmp_path, env_name="e", agent_name="dqn", config={}, agent=agent, env=None, replay=None,
+        last_good=None)
     with pytest.raises(NonFiniteLossError, match="by env step 3"):
         saver.save(3)
     assert list(tmp_path.iterdir()) == [] and saver.last_good is None

@@ -98,7 +98,8 @@ def test_gamma_zero_learns_only_the_reward_and_gamma_one_the_whole_future():
 
 def test_continuous_observations_are_refused_with_the_fix():
     fix = "; use agent=dqn (a network instead of a table)"
-    with pytest.raises(RlkitError, match=r"^agent=q_learning needs a discrete observation space, but the env has Box\(.+\)" + re.escape(fix) + "$"):
+    with pytest.raises(RlkitError,
+            match=r"^agent=q_learning needs a discrete observation space, but the env has Box\(.+\)" + re.escape(fix) + "$"):
         QLearningAgent(
             observation_space=gym.spaces.Box(-1, 1, (4,)),
             action_space=gym.spaces.Discrete(2),
@@ -149,7 +150,8 @@ def test_learns_frozenlake_4x4_non_slippery_to_optimal_return(num_envs):
 def test_the_table_policy_acts_as_the_agents_greedy_act_on_the_live_table() -> None:
     from rlkit.agents.tabular import TablePolicy, table_from_state
 
-    agent = QLearningAgent(observation_space=gym.spaces.Discrete(16), action_space=gym.spaces.Discrete(4), learning_rate=0.5,
+    agent = QLearningAgent(observation_space=gym.spaces.Discrete(16), action_space=gym.spaces.Discrete(4),
+        learning_rate=0.5,
                            gamma=0.9, epsilon_start=1.0, epsilon_end=0.1, epsilon_decay_steps=10)
     table = np.random.default_rng(1).uniform(-1, 1, size=(16, 4))
     agent.load_state_dict({"q_table": torch.tensor(table), "steps": 0, "epsilon": 1.0})

@@ -22,13 +22,16 @@ TAXI_SPEEDS = [100.0, 200.0, 300.0, 400.0, 500.0]
 REPS = 500  # bootstrap resamples in tests: enough for stable quantiles, quick on a busy machine
 
 
-def write_run(run_dir: Path, *, env: str, seed: int, curve: dict[int, float], steps_per_sec: float | None, overrides=None,
+def write_run(run_dir: Path, *, env: str, seed: int, curve: dict[int, float], steps_per_sec: float | None,
+        overrides=None,
               tag: str = tb.EVAL_RETURN_MEAN, config: dict | None = None):
     """A run folder as rlkit.train leaves it: .hydra/config.yaml, overrides.yaml and TensorBoard events."""
     (run_dir / ".hydra").mkdir(parents=True)
-    config = config or {"seed": seed, "progress": False, "total_steps": max(curve), "env": {"name": env, "id": f"{env}-v0"}}
+    config = config or {"seed": seed, "progress": False, "total_steps": max(curve), "env": {"name": env,
+        "id": f"{env}-v0"}}
     OmegaConf.save(config, run_dir / ".hydra" / "config.yaml")
-    OmegaConf.save(overrides if overrides is not None else [f"env={env}", f"seed={seed}"], run_dir / ".hydra" / "overrides.yaml")
+    OmegaConf.save(overrides if overrides is not None else [f"env={env}", f"seed={seed}"],
+        run_dir / ".hydra" / "overrides.yaml")
     logger = tb.Logger(run_dir)
     for step, value in curve.items():
         logger.scalars({tag: value, tb.STEPS_PER_SEC: steps_per_sec or 1.0}, step)
@@ -40,7 +43,8 @@ def write_run(run_dir: Path, *, env: str, seed: int, curve: dict[int, float], st
 def sweep(tmp_path):
     """Jobs 0-4: taxi, seeds 0-4, eval at steps 100 and 200 (value = seed, then the final); jobs 5-6: frozenlake."""
     for seed, (final, speed) in enumerate(zip(TAXI_FINALS, TAXI_SPEEDS)):
-        write_run(tmp_path / str(seed), env="taxi", seed=seed, curve={100: float(seed), 200: final}, steps_per_sec=speed)
+        write_run(tmp_path / str(seed), env="taxi", seed=seed, curve={100: float(seed), 200: final},
+            steps_per_sec=speed)
     for job, seed, final in ((5, 0, 0.5), (6, 1, 1.0)):
         write_run(tmp_path / str(job), env="frozenlake", seed=seed, curve={100: 0.0, 200: final}, steps_per_sec=50.0)
     return tmp_path
@@ -49,7 +53,8 @@ def sweep(tmp_path):
 @pytest.fixture
 def two_settings(tmp_path):
     """One env, two learning rates x 3 seeds: lr=0.5 ends at 5, 6, 7; lr=0.1 at 0, 1, 2."""
-    for job, (lr, seed, final) in enumerate([(lr, s, base + s) for lr, base in ((0.5, 5.0), (0.1, 0.0)) for s in range(3)]):
+    for job, (lr, seed, final) in enumerate([(lr, s, base + s) for lr, base in ((0.5, 5.0), (0.1,
+            0.0)) for s in range(3)]):
         config = {"seed": seed, "env": {"name": "taxi"}, "agent": {"learning_rate": lr}}
         write_run(tmp_path / str(job), env="taxi", seed=seed, curve={50: 0.0, 100: final}, steps_per_sec=10.0,
                   overrides=[f"agent.learning_rate={lr}", f"seed={seed}"], config=config)
@@ -100,8 +105,10 @@ def test_performance_profile_counts_runs_above_each_threshold():
 
 
 def test_probability_of_improvement():
-    assert stats.probability_of_improvement(np.array([5.0, 6.0, 7.0]), np.array([0.0, 1.0, 2.0]), reps=REPS).point[0] == 1.0
-    assert stats.probability_of_improvement(np.array([1.0, 2.0, 3.0]), np.array([1.0, 2.0, 3.0]), reps=REPS).point[0] == 0.5
+    assert stats.probability_of_improvement(np.array([5.0, 6.0, 7.0]), np.array([0.0, 1.0, 2.0]),
+        reps=REPS).point[0] == 1.0
+    assert stats.probability_of_improvement(np.array([1.0, 2.0, 3.0]), np.array([1.0, 2.0, 3.0]),
+        reps=REPS).point[0] == 0.5
     mixed = stats.probability_of_improvement(np.array([1.0, 4.0, 5.0]), np.array([2.0, 3.0, 6.0]), reps=REPS)
     assert mixed.point[0] == pytest.approx(4 / 9) and mixed.low[0] < 4 / 9 < mixed.high[0]
 
@@ -125,7 +132,8 @@ def test_runs_group_by_config_minus_seed(sweep):
 
 def test_summary_has_known_mean_iqm_ci_and_speed(sweep):
     taxi = summarise("env=taxi", [load_run(sweep / str(job)) for job in range(5)], reps=REPS)
-    assert (taxi.runs, taxi.last_step, taxi.finals.mean(), taxi.iqm.point[0], taxi.steps_per_sec) == (5, 200, 3.2, 2.0, 300.0)
+    assert (taxi.runs, taxi.last_step, taxi.finals.mean(), taxi.iqm.point[0], taxi.steps_per_sec) == (5, 200, 3.2, 2.0,
+        300.0)
     assert 0.0 <= taxi.iqm.low[0] < 2.0 < taxi.iqm.high[0] <= 10.0
     band = taxi.band
     assert band is not None and band.x.tolist() == [100, 200] and band.label == "env=taxi (n=5)"
@@ -151,7 +159,8 @@ def test_title_says_when_and_what_varied_not_the_time_folder(tmp_path):
 
 def test_report_writes_figures_and_table_with_exact_values(sweep):
     paths, table = write_report(sweep, reps=REPS)
-    assert paths == [sweep / "report.png", sweep / "performance_profile.png", sweep / "report.md"]  # 2 envs: profiles too
+    assert paths == [sweep / "report.png", sweep / "performance_profile.png",
+        sweep / "report.md"]  # 2 envs: profiles too
     assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in paths[:2])
     rows = {line.split(" | ")[0].strip("| "): line.split(" | ") for line in table.splitlines()[2:]}
     assert rows["env=taxi"][1:5] == ["5", "200", "3.20", "2.00"] and rows["env=taxi"][6] == "300 |"
@@ -177,7 +186,8 @@ def test_supervised_runs_are_reported_on_test_accuracy_per_epoch(tmp_path, tag):
         write_run(tmp_path / str(seed), env="-", seed=seed, curve={1: 0.5, 2: accuracy}, steps_per_sec=None,
                   tag=tag, config=config, overrides=["net=cnn", f"seed={seed}"])
     _, table = write_report(tmp_path, reps=REPS)
-    assert table.splitlines()[0].startswith("| group | runs | epochs | final test accuracy (mean) | final test accuracy (IQM) |")
+    assert table.splitlines()[0].startswith("| group | runs | epochs | final test accuracy (mean) | final test "
+        "accuracy (IQM) |")
     assert table.splitlines()[2].startswith("| data=digits | 3 | 2 | 0.9800 | 0.9800 | [0.97")
 
 
@@ -224,8 +234,10 @@ def _broken_config(tmp: Path, text: str) -> Path:
     [
         (lambda tmp: tmp / "nope", "is not a folder; give a run or sweep folder"),
         (lambda tmp: tmp, "no TensorBoard runs with eval/return_mean or supervised/test_accuracy below"),
-        (lambda tmp: _broken_config(tmp, "env: [taxi\nseed: 0\n"), "0/.hydra/config.yaml is not readable YAML (while parsing"),
-        (lambda tmp: _broken_config(tmp, "- env=taxi\n- seed=0\n"), "0/.hydra/config.yaml holds a list, not the dict rlkit writes"),
+        (lambda tmp: _broken_config(tmp, "env: [taxi\nseed: 0\n"),
+            "0/.hydra/config.yaml is not readable YAML (while parsing"),
+        (lambda tmp: _broken_config(tmp, "- env=taxi\n- seed=0\n"),
+            "0/.hydra/config.yaml holds a list, not the dict rlkit writes"),
     ],
     ids=["not-a-folder", "no-runs", "invalid-yaml", "yaml-list"],
 )
@@ -239,9 +251,11 @@ def test_missing_matplotlib_is_a_clear_error(monkeypatch, tmp_path, capsys):
     from rlkit.runs.training import _write_learning_curve
 
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)  # what `import` sees when matplotlib is absent
-    with pytest.raises(RlkitError, match=r"plots need matplotlib, a dependency of rlkit that is missing here; pip install"):
+    with pytest.raises(RlkitError,
+            match=r"plots need matplotlib, a dependency of rlkit that is missing here; pip install"):
         new_figure(1, 1)
-    result = TrainResult(steps=10, episodes=1, train_seconds=1.0, evaluations=[Evaluation(10, 1.0, EvalResult(np.ones(2), np.ones(2)))])
+    result = TrainResult(steps=10, episodes=1, train_seconds=1.0, evaluations=[Evaluation(10, 1.0,
+        EvalResult(np.ones(2), np.ones(2)))])
     _write_learning_curve(result, tmp_path / "learning_curve.png", title="t")  # a finished run still ends cleanly
     assert capsys.readouterr().out.startswith("curve:  skipped (plots need matplotlib, a dependency of rlkit")
     assert not (tmp_path / "learning_curve.png").exists()
@@ -258,21 +272,26 @@ def test_whole_run_steps_per_sec_is_all_steps_over_all_window_seconds(tmp_path):
 
 def test_an_old_runs_discount_groups_with_gamma(tmp_path):
     """Runs from before the tabular agent said gamma (issue 14) recorded agent.discount=...: same setting, one group."""
-    for job, (key, seed) in enumerate((("agent.discount", 0), ("agent.gamma", 1), ("+agent.discount", 2), ("agent.gamma", 3))):
+    for job, (key, seed) in enumerate((("agent.discount", 0), ("agent.gamma", 1), ("+agent.discount", 2),
+            ("agent.gamma", 3))):
         write_run(tmp_path / str(job), env="taxi", seed=seed, curve={100: 1.0}, steps_per_sec=10.0,
                   overrides=["env=taxi", f"{key}=0.9", f"seed={seed}"])
     runs = [load_run(tmp_path / str(job)) for job in range(4)]
-    assert [run.overrides[1] for run in runs] == ["agent.gamma=0.9", "agent.gamma=0.9", "+agent.gamma=0.9", "agent.gamma=0.9"]
+    assert [run.overrides[1] for run in runs] == ["agent.gamma=0.9", "agent.gamma=0.9", "+agent.gamma=0.9",
+        "agent.gamma=0.9"]
     assert [len(group) for group in group_runs(runs).values()] == [4]
 
 
 def test_an_old_runs_dqn_flags_group_with_the_parts_they_became(tmp_path):
     """Runs from before DQN's parts had names recorded agent.prioritized=true, agent.dueling=true, agent.priority_alpha=...:
     each groups with the run that names the part today."""
-    old = ["env=cartpole", "agent.prioritized=true", "agent.dueling=true", "agent.priority_alpha=0.5", "agent.dedup_frames=false"]
-    new = ["env=cartpole", "agent/sampler=prioritized", "net.head.type=dueling", "agent.sampler.alpha=0.5", "replay=transitions"]
+    old = ["env=cartpole", "agent.prioritized=true", "agent.dueling=true", "agent.priority_alpha=0.5",
+        "agent.dedup_frames=false"]
+    new = ["env=cartpole", "agent/sampler=prioritized", "net.head.type=dueling", "agent.sampler.alpha=0.5",
+        "replay=transitions"]
     for job, overrides in enumerate((old, new, old)):
-        write_run(tmp_path / str(job), env="cartpole", seed=job, curve={100: 1.0}, steps_per_sec=10.0, overrides=[*overrides, f"seed={job}"])
+        write_run(tmp_path / str(job), env="cartpole", seed=job, curve={100: 1.0}, steps_per_sec=10.0,
+            overrides=[*overrides, f"seed={job}"])
     runs = [load_run(tmp_path / str(job)) for job in range(3)]
     assert [list(run.overrides[:5]) for run in runs] == [new, new, new]
     assert [len(group) for group in group_runs(runs).values()] == [3]

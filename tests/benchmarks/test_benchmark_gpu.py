@@ -16,7 +16,8 @@ SCRIPT = REPO / "benchmarks" / "gpu.py"
 
 def run_script(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     """As a user runs it from a checkout: no PYTHONPATH, any working folder."""
-    return subprocess.run([sys.executable, str(SCRIPT), *args], cwd=REPO.parent, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run([sys.executable, str(SCRIPT), *args], cwd=REPO.parent, capture_output=True, text=True,
+        timeout=timeout)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is visible here")
@@ -42,7 +43,8 @@ def test_cpu_smoke_runs_rlkit_sb3_and_eight_async_envs(tmp_path: Path) -> None:
     report = json.loads(proc.stdout.splitlines()[-1])
     assert report == json.loads((tmp_path / "gpu.json").read_text())
     assert report["device"] == "cpu" and report["smoke"] is True
-    assert sorted(report["runs"]) == ["rlkit_eager", "rlkit_eager_async8", "sb3"]  # compiling is left out of the smoke run
+    assert sorted(report["runs"]) == ["rlkit_eager", "rlkit_eager_async8",
+        "sb3"]  # compiling is left out of the smoke run
     assert all(run["steps_per_sec"] > 0 for run in report["runs"].values())
     assert report["runs"]["rlkit_eager"]["update_ms"] > 0 and set(report["update_ms_interleaved"]) == {"eager"}
     assert "learning, 8 async envs (env steps/s)" in proc.stdout and "SB3 DQN learning, 1 env" in proc.stdout

@@ -10,9 +10,11 @@ import pytest
 from benchmarks import optimizers
 
 
-def test_optimizer_benchmark_prints_a_row_each_and_writes_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_optimizer_benchmark_prints_a_row_each_and_writes_json(tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "optimizers.json"
-    optimizers.main(["--net", "perceptron", "--epochs", "1", "--optimizers", "sgd", "adadelta", "--json", "--results-dir", str(tmp_path)])
+    optimizers.main(["--net", "perceptron", "--epochs", "1", "--optimizers", "sgd", "adadelta", "--json",
+        "--results-dir", str(tmp_path)])
     lines = capsys.readouterr().out.splitlines()
     assert [line.split()[0] for line in lines if line.startswith(("sgd ", "adadelta "))] == ["sgd", "adadelta"]
     report = json.loads(lines[-1])

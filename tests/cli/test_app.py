@@ -33,7 +33,8 @@ def test_train_writes_config_events_and_checkpoint(taxi_run):
     assert f"python -m rlkit.play run={run_dir}" in proc.stdout
     assert re.search(r"final evaluation over 5 greedy episodes: return -?[\d.]+ \+- [\d.]+ \([\d.]+ s\)\n", proc.stdout)
     assert re.search(  # what the run's time went to: two periodic evaluations and the final one are not training
-        r"\ntime: [\d.]+ s training \([\d,]+ steps/s; evaluations and videos not included\), [\d.]+ s in 3 evaluations, "
+        r"\ntime: [\d.]+ s training \([\d,]+ steps/s; evaluations and videos not included\), [\d.]+ s in 3 "
+            r"evaluations, "
         r"[\d.]+ s wall in all\n", proc.stdout
     )
 
@@ -43,7 +44,8 @@ def test_train_logs_the_fixed_tags_on_env_steps(taxi_run):
     events = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
     events.Reload()
     tags = set(events.Tags()["scalars"])
-    for tag in (tb.EPISODIC_RETURN, tb.EPISODIC_LENGTH, tb.EVAL_RETURN_MEAN, tb.EVAL_RETURN_STD, tb.EPSILON, tb.STEPS_PER_SEC):
+    for tag in (tb.EPISODIC_RETURN, tb.EPISODIC_LENGTH, tb.EVAL_RETURN_MEAN, tb.EVAL_RETURN_STD, tb.EPSILON,
+            tb.STEPS_PER_SEC):
         assert tag in tags, tag
     assert [e.step for e in events.Scalars(tb.EVAL_RETURN_MEAN)] == [1000, 2000, 3000]
     assert [e.step for e in events.Scalars(tb.STEPS_PER_SEC)] == [500 * i for i in range(1, 7)]
@@ -88,7 +90,8 @@ def test_play_records_a_video(taxi_run, tmp_path):
 @pytest.mark.parametrize(
     "module,args,message",
     [
-        ("rlkit.train", ["env=nope"], "unknown env 'nope'; choose one of: acrobot, atari, breakout, cartpole, cliffwalking"),
+        ("rlkit.train", ["env=nope"],
+            "unknown env 'nope'; choose one of: acrobot, atari, breakout, cartpole, cliffwalking"),
         ("rlkit.train", ["agent=sarsa"], "unknown agent 'sarsa'; choose one of:"),
         ("rlkit.train", ["device=tpu"], "unknown device 'tpu'; choose one of: auto, cpu, cuda, mps"),
         ("rlkit.train", ["total_steps=-5"], "total_steps must be a positive number of steps/episodes, got -5"),
@@ -103,7 +106,8 @@ def test_bad_input_is_one_line_and_status_2(module, args, message, tmp_path, cap
     from rlkit import play, train
 
     main = {"rlkit.train": train.main, "rlkit.play": play.main}[module]
-    code, _, err = run_main(main, *args, f"hydra.run.dir={tmp_path / 'run'}" if module == "rlkit.train" else "hydra.run.dir=.", capsys=capsys)
+    code, _, err = run_main(main, *args,
+        f"hydra.run.dir={tmp_path / 'run'}" if module == "rlkit.train" else "hydra.run.dir=.", capsys=capsys)
     assert code == 2 and err.startswith("error: ") and err.count("\n") == 1 and message in err, err
     assert not (tmp_path / "run").exists()
 
@@ -121,8 +125,10 @@ HEAVY_MODULES = ("torch", "gymnasium", "tensorboard")
 @pytest.mark.parametrize(
     "module,groups,absent",
     [
-        ("rlkit.train", ("env", "agent", "agent/sampler", "net", "optim", "replay", "preset", "device", "hydra/launcher", "hydra/sweeper"), ("data", "data_net", "tuned")),
-        ("rlkit.supervised", ("data", "net", "optim", "device", "hydra/launcher", "hydra/sweeper"), ("env", "agent", "preset", "tuned", "data_net")),
+        ("rlkit.train", ("env", "agent", "agent/sampler", "net", "optim", "replay", "preset", "device",
+            "hydra/launcher", "hydra/sweeper"), ("data", "data_net", "tuned")),
+        ("rlkit.supervised", ("data", "net", "optim", "device", "hydra/launcher", "hydra/sweeper"), ("env", "agent",
+            "preset", "tuned", "data_net")),
     ],
 )
 def test_help_lists_only_the_groups_the_entry_point_takes(module, groups, absent):
@@ -166,7 +172,8 @@ def test_output_into_a_closed_pipe_is_dropped_and_the_entry_point_finishes(modul
     """`... | head` closes stdout early: no BrokenPipeError, the run writes all its files and exits 0 (issue 11)."""
     run_dir = tmp_path / "run"
     args = {
-        "rlkit.train": ["env=taxi", "total_steps=2000", "eval_every_steps=1000", "final_eval_episodes=5", "progress=false",
+        "rlkit.train": ["env=taxi", "total_steps=2000", "eval_every_steps=1000", "final_eval_episodes=5",
+            "progress=false",
                         f"hydra.run.dir={run_dir}"],
         "rlkit.play": [f"run={taxi_run[0]}", "episodes=5", "delay=0"],
         "rlkit.report": [str(run_dir), "--reps", "50"],

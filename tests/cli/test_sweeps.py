@@ -21,7 +21,8 @@ from rlkit.cli.app import App, check_plugin_overrides, conf_dir, run_hydra_app
 from rlkit.errors import RlkitError
 
 CONF = conf_dir()
-TINY = ("env=taxi", "total_steps=1000", "eval_every_steps=500", "final_eval_episodes=3", "log_every_steps=500", "progress=false")
+TINY = ("env=taxi", "total_steps=1000", "eval_every_steps=500", "final_eval_episodes=3", "log_every_steps=500",
+    "progress=false")
 SEARCH_SPACES = sorted(p.stem for p in (CONF / "hydra" / "sweeper" / "params").glob("*.yaml"))
 
 
@@ -49,22 +50,26 @@ def test_plugin_names_select_rlkit_settings(monkeypatch):
     argv = ["hydra/launcher=ray", "hydra/sweeper=optuna", "+hydra/launcher=joblib", "hydra/launcher=basic", "seed=1",
             "hydra/launcher=submitit_local", "hydra/launcher=submitit_slurm"]
     assert check_plugin_overrides(argv, CONF) == [
-        "hydra/launcher=rlkit_ray", "hydra/sweeper=rlkit_optuna", "+hydra/launcher=rlkit_joblib", "hydra/launcher=basic", "seed=1",
+        "hydra/launcher=rlkit_ray", "hydra/sweeper=rlkit_optuna", "+hydra/launcher=rlkit_joblib",
+            "hydra/launcher=basic", "seed=1",
         "hydra/launcher=rlkit_submitit_local", "hydra/launcher=rlkit_submitit_slurm",
     ]
 
 
 def test_missing_plugin_is_one_line_naming_the_extra(monkeypatch, capsys):
     monkeypatch.setattr("rlkit.cli.app._importable", lambda module: module != "ray")
-    with pytest.raises(RlkitError, match=r'^hydra/launcher=ray needs ray, not installed here; pip install "rlkit\[scale\]"$'):
+    with pytest.raises(RlkitError,
+            match=r'^hydra/launcher=ray needs ray, not installed here; pip install "rlkit\[scale\]"$'):
         check_plugin_overrides(["hydra/launcher=ray"], CONF)
     monkeypatch.setattr("rlkit.cli.app._importable", lambda module: False)
     monkeypatch.setattr(sys, "argv", ["rlkit.train", "-m", "hydra/sweeper=optuna"])
     with pytest.raises(SystemExit) as exit_info:
-        run_hydra_app(lambda: pytest.fail("Hydra must not start"), App(name="rlkit.train", conf=CONF, config_name="train", groups=["env"]))
+        run_hydra_app(lambda: pytest.fail("Hydra must not start"), App(name="rlkit.train", conf=CONF,
+            config_name="train", groups=["env"]))
     assert exit_info.value.code == 2
     assert capsys.readouterr().err == (
-        'error: hydra/sweeper=optuna needs hydra-optuna-sweeper and optuna, not installed here; pip install "rlkit[scale]"\n'
+        'error: hydra/sweeper=optuna needs hydra-optuna-sweeper and optuna, not installed here; pip install '
+            '"rlkit[scale]"\n'
     )
 
 
@@ -76,7 +81,8 @@ def test_ray_launcher_config_extends_the_plugin():
 
 
 def test_submitit_configs_extend_the_plugin():
-    slurm = compose_train("hydra/launcher=rlkit_submitit_slurm", "hydra.launcher.partition=gpu", "hydra.launcher.gpus_per_node=1")
+    slurm = compose_train("hydra/launcher=rlkit_submitit_slurm", "hydra.launcher.partition=gpu",
+        "hydra.launcher.gpus_per_node=1")
     launcher = slurm.hydra.launcher
     assert launcher._target_.endswith("submitit_launcher.SlurmLauncher") and launcher.partition == "gpu"
     assert (launcher.gpus_per_node, launcher.timeout_min, launcher.cpus_per_task, launcher.mem_gb) == (1, 120, 2, 8)
@@ -86,7 +92,8 @@ def test_submitit_configs_extend_the_plugin():
 
 def test_missing_submitit_is_one_line_naming_the_extra(monkeypatch):
     monkeypatch.setattr("rlkit.cli.app._importable", lambda module: module != "submitit")
-    with pytest.raises(RlkitError, match=r'^hydra/launcher=submitit_slurm needs submitit, not installed here; pip install "rlkit\[scale\]"$'):
+    with pytest.raises(RlkitError,
+            match=r'^hydra/launcher=submitit_slurm needs submitit, not installed here; pip install "rlkit\[scale\]"$'):
         check_plugin_overrides(["hydra/launcher=submitit_slurm"], CONF)
 
 
@@ -151,8 +158,10 @@ def test_joblib_multirun_runs_jobs_in_parallel_processes_and_reports(tmp_path, c
 
 def test_submitit_local_runs_each_job_as_its_own_process(tmp_path):
     """What hydra/launcher=submitit_slurm does on a cluster, as local processes: the same plugin code, no Slurm."""
-    tiny = ("env=taxi", "total_steps=300", "eval_every_steps=150", "final_eval_episodes=3", "log_every_steps=150", "progress=false")
-    proc = run_cli("rlkit.train", "-m", *tiny, "seed=0,1", "hydra/launcher=submitit_local", f"hydra.sweep.dir={tmp_path}")
+    tiny = ("env=taxi", "total_steps=300", "eval_every_steps=150", "final_eval_episodes=3", "log_every_steps=150",
+        "progress=false")
+    proc = run_cli("rlkit.train", "-m", *tiny, "seed=0,1", "hydra/launcher=submitit_local",
+        f"hydra.sweep.dir={tmp_path}")
     assert proc.returncode == 0, proc.stderr
     assert "Submitit 'local' sweep output dir" in proc.stdout + proc.stderr
     for job, seed in enumerate([0, 1]):
@@ -174,7 +183,8 @@ def test_optuna_maximises_the_final_evaluation(tmp_path):
     finals = []
     for job in (0, 1):
         overrides = OmegaConf.load(tmp_path / str(job) / ".hydra" / "overrides.yaml")
-        assert {o.split("=")[0] for o in overrides} >= {"agent.learning_rate", "agent.epsilon_decay_steps", "agent.initial_q"}
+        assert {o.split("=")[0] for o in overrides} >= {"agent.learning_rate", "agent.epsilon_decay_steps",
+            "agent.initial_q"}
         events = EventAccumulator(str(tmp_path / str(job)), size_guidance={"scalars": 0})
         events.Reload()
         finals.append(events.Scalars(tb.EVAL_RETURN_MEAN)[-1].value)

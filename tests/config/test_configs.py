@@ -52,13 +52,15 @@ def build_pair(env_name: str, agent_name: str):
     assert (cfg.hydra.runtime.choices.env, cfg.hydra.runtime.choices.agent) == (env_name, agent_name)
     plain = plain_config(cfg)
     env = make_env(plain["env"])
-    agent = build_agent(plain, observation_space=env.observation_space, action_space=env.action_space, device=resolve_device("cpu"), seed=0)
+    agent = build_agent(plain, observation_space=env.observation_space, action_space=env.action_space,
+        device=resolve_device("cpu"), seed=0)
     return env, agent
 
 
 @pytest.mark.parametrize("env_name,agent_name", [(e, a) for e in ENVS for a in AGENTS if (e, a) not in REFUSED])
 def test_every_env_agent_pair_not_refused_composes_and_builds(env_name, agent_name, monkeypatch):
-    monkeypatch.setattr("rlkit.replay.buffer.available_memory_bytes", lambda: 2**40)  # Atari's 1M-frame replay, on any machine
+    monkeypatch.setattr("rlkit.replay.buffer.available_memory_bytes",
+        lambda: 2**40)  # Atari's 1M-frame replay, on any machine
     env, agent = build_pair(env_name, agent_name)
     assert type(agent) is BUILT[agent_name]
     first = env.reset(seed=0)[0]
@@ -81,7 +83,8 @@ def test_q_learning_says_gamma_as_dqn_does(env_name):
 @pytest.mark.parametrize("env_name", ["taxi", "cartpole"])
 def test_the_old_name_agent_discount_is_refused_naming_agent_gamma(env_name):
     overrides = parse_overrides([f"env={env_name}", "agent.discount=0.5"])
-    with pytest.raises(RlkitError, match=r"^unknown key agent\.discount; it is called agent\.gamma now: agent\.gamma=<value>$"):
+    with pytest.raises(RlkitError,
+            match=r"^unknown key agent\.discount; it is called agent\.gamma now: agent\.gamma=<value>$"):
         compose_checked(CONF, "train", overrides, groups=CONFIG_GROUPS, entry="rlkit.train")
 
 
@@ -162,7 +165,8 @@ def test_every_optimizer_option_builds_a_torch_optimizer(config, name: str) -> N
 
 
 @pytest.mark.parametrize(
-    "overrides", [("env=cartpole",), ("env=cartpole", "net.head.type=dueling"), ("env=acrobot",), ("env=mountaincar",), ("env=taxi", "agent=dqn")]
+    "overrides", [("env=cartpole",), ("env=cartpole", "net.head.type=dueling"), ("env=acrobot",), ("env=mountaincar",),
+        ("env=taxi", "agent=dqn")]
 )
 def test_resolved_configs_rebuild_the_agent_and_the_policy_play_builds(config, overrides: tuple[str, ...]) -> None:
     from rlkit.config.policies import build_policy

@@ -122,7 +122,8 @@ def save_npz(path: Path, **arrays: np.ndarray) -> None:
 @pytest.mark.parametrize("as_folder", [False, True])
 def test_load_mnist_reads_an_npz_file_or_a_folder_holding_mnist_npz(tmp_path: Path, as_folder: bool) -> None:
     path = tmp_path / "mnist.npz"
-    save_npz(path, x_train=tagged_images(4), y_train=np.arange(4), x_test=tagged_images(2, offset=50), y_test=np.array([9, 8]))
+    save_npz(path, x_train=tagged_images(4), y_train=np.arange(4), x_test=tagged_images(2, offset=50),
+        y_test=np.array([9, 8]))
     data = load_mnist(path=tmp_path if as_folder else path)
     assert data.x_train.shape == (4, 1, 4, 3)
     assert data.x_test[:, 0, 1, 1].tolist() == [50, 51]

@@ -75,7 +75,8 @@ def test_each_optimizer_config_instantiates(name: str) -> None:
 def test_defaults_are_digits_with_the_wide_mlp_and_adam() -> None:
     cfg, choices = compose_config()
     assert choices == {"data": "digits", "net": "mlp", "optim": "adam", "device": "auto"}
-    model = build_model(body_factory(plain(cfg.net)), inputs=build_inputs(plain(cfg.data.inputs)), image_shape=(1, 8, 8), n_classes=10)
+    model = build_model(body_factory(plain(cfg.net)), inputs=build_inputs(plain(cfg.data.inputs)), image_shape=(1, 8,
+        8), n_classes=10)
     assert isinstance(model.body, MLPBody) and model.body.in_features == 64
     assert [m.out_features for m in model.body.layers if isinstance(m, torch.nn.Linear)] == [512, 512]
     assert isinstance(model.inputs, Scale) and model.inputs.divisor == 16.0
@@ -83,7 +84,8 @@ def test_defaults_are_digits_with_the_wide_mlp_and_adam() -> None:
 
 def test_cnn_on_digits_is_sized_for_8x8_without_touching_the_shared_net_config() -> None:
     cfg, _ = compose_config(["net=cnn"])
-    model = build_model(body_factory(plain(cfg.net)), inputs=build_inputs(plain(cfg.data.inputs)), image_shape=(1, 8, 8), n_classes=10)
+    model = build_model(body_factory(plain(cfg.net)), inputs=build_inputs(plain(cfg.data.inputs)), image_shape=(1, 8,
+        8), n_classes=10)
     assert isinstance(model.body, CNNBody)
     assert model.body.flat_features == 128 * 2 * 2  # 8x8 -> pool -> 4x4 -> pool -> 2x2
     assert model(digits_batch()).shape == (5, 10)
@@ -110,7 +112,8 @@ def test_label_smoothing_is_applied_to_the_training_loss(tmp_path: Path, mlp_run
 def test_perceptron_is_inputs_to_ten_sigmoid_units() -> None:
     cfg, _ = compose_config(["net=perceptron"])
     for image_shape, n_inputs in (((1, 8, 8), 64), ((1, 28, 28), 784)):
-        model = build_model(body_factory(plain(cfg.net)), inputs=Scale(divisor=255), image_shape=image_shape, n_classes=10)
+        model = build_model(body_factory(plain(cfg.net)), inputs=Scale(divisor=255), image_shape=image_shape,
+            n_classes=10)
         linear, act = model.body.layers[1], model.body.layers[2]
         assert (linear.in_features, linear.out_features) == (n_inputs, 10)
         assert isinstance(act, torch.nn.Sigmoid)
@@ -120,7 +123,8 @@ def test_perceptron_is_inputs_to_ten_sigmoid_units() -> None:
 def test_mnist_cnn_fits_28x28_images() -> None:
     cfg, _ = compose_config(["data=mnist", "net=cnn"])
     assert cfg.data.loader.path is None and cfg.data.inputs.divisor == 255
-    model = build_model(body_factory(plain(cfg.net)), inputs=build_inputs(plain(cfg.data.inputs)), image_shape=(1, 28, 28), n_classes=10)
+    model = build_model(body_factory(plain(cfg.net)), inputs=build_inputs(plain(cfg.data.inputs)), image_shape=(1, 28,
+        28), n_classes=10)
     assert model.body.flat_features == 64 * 7 * 7
     assert model(torch.zeros(2, 1, 28, 28, dtype=torch.uint8)).shape == (2, 10)
 
@@ -166,12 +170,14 @@ def test_a_run_logs_the_fixed_tags_and_writes_a_supervised_checkpoint(mlp_run: P
     events = EventAccumulator(str(mlp_run))
     events.Reload()
     scalars = set(events.Tags()["scalars"])
-    assert scalars == {tb.SUPERVISED_TRAIN_LOSS, tb.SUPERVISED_TRAIN_ACCURACY, tb.SUPERVISED_TEST_LOSS, tb.SUPERVISED_TEST_ACCURACY}
+    assert scalars == {tb.SUPERVISED_TRAIN_LOSS, tb.SUPERVISED_TRAIN_ACCURACY, tb.SUPERVISED_TEST_LOSS,
+        tb.SUPERVISED_TEST_ACCURACY}
     assert all(tag.startswith("supervised/") for tag in scalars)  # per-epoch charts never share DQN's env-step train/loss
     assert [e.step for e in events.Scalars(tb.SUPERVISED_TEST_ACCURACY)] == [1, 2]
     assert events.Tags()["images"] == [tb.SUPERVISED_CONFUSION_MATRIX]
     checkpoint = load_checkpoint(mlp_run)
-    assert (checkpoint["task"], checkpoint["data"], checkpoint["net"], checkpoint["optim"]) == ("supervised", "digits", "mlp", "adam")
+    assert (checkpoint["task"], checkpoint["data"], checkpoint["net"], checkpoint["optim"]) == ("supervised", "digits",
+        "mlp", "adam")
     assert checkpoint["config"]["net"]["hidden"] == [32, 16]
     assert np.array(checkpoint["metrics"]["confusion"]).sum() == 450
     assert checkpoint["metrics"][tb.SUPERVISED_TEST_ACCURACY] > 0.5  # two epochs are far better than chance (0.1)
@@ -189,7 +195,8 @@ def test_a_body_trained_on_digits_loads_into_a_q_network_with_identical_features
     checkpoint = load_checkpoint(mlp_run)
     classifier_body = MLPBody(in_features=64, hidden=[32, 16])
     classifier_body.load_state_dict(checkpoint["body_state"])
-    q_net = Network(body=MLPBody(in_features=64, hidden=[32, 16]), head=LinearHead(in_features=16, out_features=4), inputs=Scale(divisor=16))
+    q_net = Network(body=MLPBody(in_features=64, hidden=[32, 16]), head=LinearHead(in_features=16, out_features=4),
+        inputs=Scale(divisor=16))
     obs = digits_batch()
     with torch.no_grad():
         expected = classifier_body(obs.float() / 16)
@@ -246,7 +253,8 @@ def test_cli_errors_are_one_line_with_exit_status_2(tmp_path: Path) -> None:
 def test_unknown_group_options_are_refused_with_the_choices() -> None:
     with pytest.raises(RlkitError, match="unknown net 'resnet'; choose one of: cnn, mlp, perceptron$"):
         check_group_overrides(["net=resnet"], conf_dir(), CONFIG_GROUPS)
-    with pytest.raises(RlkitError, match="unknown optim 'lbfgs'; choose one of: adadelta, adagrad, adam, momentum, rmsprop, sgd$"):
+    with pytest.raises(RlkitError,
+            match="unknown optim 'lbfgs'; choose one of: adadelta, adagrad, adam, momentum, rmsprop, sgd$"):
         check_group_overrides(["optim=sgd,lbfgs"], conf_dir(), CONFIG_GROUPS)
     with pytest.raises(RlkitError, match="unknown data 'cifar'; choose one of: digits, mnist$"):
         check_group_overrides(["data=cifar"], conf_dir(), CONFIG_GROUPS)
@@ -270,7 +278,8 @@ def test_digits_cnn_holds_on_the_seeds_that_fell_short_before() -> None:
     accuracies = []
     for seed in (0, 5, 7):
         with tempfile.TemporaryDirectory() as run_dir:
-            accuracies.append(train_in(Path(run_dir), "net=cnn", f"seed={seed}", "progress=false").final[tb.SUPERVISED_TEST_ACCURACY])
+            accuracies.append(train_in(Path(run_dir), "net=cnn", f"seed={seed}",
+                "progress=false").final[tb.SUPERVISED_TEST_ACCURACY])
     assert min(accuracies) >= 0.980 and sorted(accuracies)[1] >= 0.985, accuracies
 
 
@@ -287,7 +296,8 @@ def test_dqn_body_init_loads_a_supervised_body_and_refuses_a_mismatch(tmp_path):
 
     run_dir = tmp_path / "sup"
     proc = subprocess.run(
-        [sys.executable, "-m", "rlkit.supervised", "epochs=1", "net.hidden=[32]", "progress=false", f"hydra.run.dir={run_dir}"],
+        [sys.executable, "-m", "rlkit.supervised", "epochs=1", "net.hidden=[32]", "progress=false",
+            f"hydra.run.dir={run_dir}"],
         cwd=REPO, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=300,
     )
     assert proc.returncode == 0, proc.stderr
@@ -295,7 +305,8 @@ def test_dqn_body_init_loads_a_supervised_body_and_refuses_a_mismatch(tmp_path):
 
     def agent(obs_dim: int, hidden: tuple[int, ...]) -> DQNAgent:
         return build_dqn_for(
-            gym.spaces.Box(0.0, 16.0, (obs_dim,)), gym.spaces.Discrete(3), net=functools.partial(MLPBody, hidden=hidden), optimizer=functools.partial(torch.optim.Adam, lr=1e-3),
+            gym.spaces.Box(0.0, 16.0, (obs_dim,)), gym.spaces.Discrete(3), net=functools.partial(MLPBody,
+                hidden=hidden), optimizer=functools.partial(torch.optim.Adam, lr=1e-3),
             body_init=str(run_dir),
         )
 

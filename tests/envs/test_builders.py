@@ -26,7 +26,8 @@ def test_num_envs_builds_a_vector_env():
 
 @pytest.mark.parametrize("bad,message", [
     ({"num_envs": 0}, r"^env\.num_envs must be >= 1, got 0$"),
-    ({"num_envs": 2, "vectorization_mode": "threads"}, r"^env\.vectorization_mode=threads is not valid; choose sync or async$"),
+    ({"num_envs": 2, "vectorization_mode": "threads"},
+        r"^env\.vectorization_mode=threads is not valid; choose sync or async$"),
 ])
 def test_bad_vector_settings_are_refused_by_name_before_any_copy_is_made(bad, message):
     with pytest.raises(RlkitError, match=message):
@@ -36,7 +37,8 @@ def test_bad_vector_settings_are_refused_by_name_before_any_copy_is_made(bad, me
 
 
 def test_a_stored_env_node_names_the_file_it_came_from():
-    with pytest.raises(RlkitError, match=r"^env\.vectorization_mode=threads in run/checkpoint\.pt is not valid; choose sync or async$"):
+    with pytest.raises(RlkitError,
+            match=r"^env\.vectorization_mode=threads in run/checkpoint\.pt is not valid; choose sync or async$"):
         check_env_config({"id": "FrozenLake-v1", "vectorization_mode": "threads"}, origin="run/checkpoint.pt")
 
 

@@ -40,7 +40,8 @@ def catch_agent(env: gym.Env | gym.vector.VectorEnv, *overrides: str, total_step
     cfg = compose_train(*CATCH_NET, *CATCH_DQN, f"total_steps={total_steps}", *overrides)
     observation_space, action_space = single_spaces(env)
     return build_agent(
-        plain_config(cfg), observation_space=observation_space, action_space=action_space, device=torch.device("cpu"), seed=0,
+        plain_config(cfg), observation_space=observation_space, action_space=action_space, device=torch.device("cpu"),
+            seed=0,
         num_envs=getattr(env, "num_envs", 1),
     )
 
@@ -60,7 +61,8 @@ class Recorder:
         for i in range(len(t.obs)):
             if t.valid[i]:
                 discount = 0.0 if t.terminated[i] else float(np.float32(self.agent.replay.rings.gamma))  # as the replay stores it
-                self.kept[i, t.obs[i].tobytes(), int(t.action[i]), float(t.reward[i]), t.next_obs[i].tobytes(), discount] += 1
+                self.kept[i, t.obs[i].tobytes(), int(t.action[i]), float(t.reward[i]), t.next_obs[i].tobytes(),
+                    discount] += 1
             else:
                 self.dropped += 1
         return self.agent.observe(t)
@@ -75,7 +77,8 @@ class Recorder:
 def test_catch_frames_and_the_random_baseline() -> None:
     env = make_catch()
     obs, _ = env.reset(seed=0)
-    assert obs.shape == (4, 84, 84) and obs.dtype == np.uint8 and not obs[:3].any()  # zero padding before the first frame
+    assert obs.shape == (4, 84,
+        84) and obs.dtype == np.uint8 and not obs[:3].any()  # zero padding before the first frame
     assert sorted(np.unique(obs[3]).tolist()) == [0, 128, 255]  # background, paddle, ball
     assert random_return(episodes=2000) == pytest.approx(RANDOM_RETURN, abs=0.06)
 
@@ -94,9 +97,11 @@ def test_catch_stacks_come_back_from_the_frame_replay_exactly_per_copy() -> None
     rows = np.flatnonzero(replay.sampler.weights() > 0)
     batch = replay.transitions(rows)
     stored = Counter(
-        (int(row // replay.rows_per_env), obs.tobytes(), int(action), float(reward), next_obs.tobytes(), float(discount))
+        (int(row // replay.rows_per_env), obs.tobytes(), int(action), float(reward), next_obs.tobytes(),
+            float(discount))
         for row, obs, action, reward, next_obs, discount in zip(
-            rows, batch.obs.numpy(), batch.actions.numpy(), batch.rewards.numpy(), batch.next_obs.numpy(), batch.discounts.numpy()
+            rows, batch.obs.numpy(), batch.actions.numpy(), batch.rewards.numpy(), batch.next_obs.numpy(),
+                batch.discounts.numpy()
         )
     )
     assert sum(stored.values()) == sum(recorder.kept.values()) == 270 - recorder.dropped

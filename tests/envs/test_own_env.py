@@ -78,7 +78,8 @@ def test_resume_of_an_own_env_run_takes_env_module(corridor_run, tmp_path):
     ],
 )
 def test_own_env_refusals_are_one_line(env_id, message, tmp_path):
-    proc = run_cli("rlkit.train", "env=gym", *([f"env.id={env_id}"] if env_id else []), f"hydra.run.dir={tmp_path / 'run'}")
+    proc = run_cli("rlkit.train", "env=gym", *([f"env.id={env_id}"] if env_id else []),
+        f"hydra.run.dir={tmp_path / 'run'}")
     assert (proc.returncode, proc.stderr) == (2, message + "\n")
     assert not (tmp_path / "run").exists()
 
@@ -120,8 +121,10 @@ def test_a_stored_module_id_is_refused_unless_the_command_line_imported_it():
 
 
 def test_env_nodes_written_before_builders_had_names_are_read_in_todays_shape():
-    assert upgrade_stored_env({"name": "pong", "kind": "atari", "game": "Pong"}) == {"name": "pong", "builder": "atari", "game": "Pong"}
+    assert upgrade_stored_env({"name": "pong", "kind": "atari", "game": "Pong"}) == {"name": "pong", "builder": "atari",
+        "game": "Pong"}
     assert upgrade_stored_env({"name": "taxi", "id": "Taxi-v3"}) == {"name": "taxi", "id": "Taxi-v4", "builder": "gym"}
-    assert upgrade_stored_env({"builder": "gym", "id": "Taxi-v3"}) == {"builder": "gym", "id": "Taxi-v3"}  # today's: as it is
+    assert upgrade_stored_env({"builder": "gym", "id": "Taxi-v3"}) == {"builder": "gym",
+        "id": "Taxi-v3"}  # today's: as it is
     with pytest.raises(RlkitError, match=r"^env.builder=os.system in ckpt is not known; choose one of: gym, atari$"):
         check_stored_env(upgrade_stored_env({"kind": "os.system", "id": "Taxi-v4"}), origin="ckpt")

@@ -20,13 +20,15 @@ from rlkit.replay.samplers import UniformSampler
 
 def fill(buffer: ReplayBuffer, steps: range, *, terminated: set[int] = set(), truncated: set[int] = set()) -> None:
     for i in steps:
-        buffer.add(np.array([i], np.float32), i % 3, float(i), np.array([i + 1], np.float32), i in terminated, i in truncated)
+        buffer.add(np.array([i], np.float32), i % 3, float(i), np.array([i + 1], np.float32), i in terminated,
+            i in truncated)
 
 
 def by_obs(buffer: ReplayBuffer, batch_size: int = 2000) -> dict[int, tuple[float, float, int, int]]:
     """Sample a lot and index rows by their obs tag: {obs: (reward, discount, next_obs, action)}."""
     b = buffer.sample(batch_size)
-    rows = zip(b.obs[:, 0].tolist(), b.rewards.tolist(), b.discounts.tolist(), b.next_obs[:, 0].tolist(), b.actions.tolist())
+    rows = zip(b.obs[:, 0].tolist(), b.rewards.tolist(), b.discounts.tolist(), b.next_obs[:, 0].tolist(),
+        b.actions.tolist())
     return {int(o): (r, d, int(n), a) for o, r, d, n, a in rows}
 
 
@@ -79,11 +81,13 @@ def test_n_step_windows_across_wrap_around() -> None:
     fill(buffer, range(6))  # physical rows now hold 4 5 2 3
     expected = {2: (2 + 1.5 + 1, 0.125, 5), 3: (3 + 2 + 1.25, 0.125, 6), 4: (4 + 2.5, 0.25, 6), 5: (5, 0.5, 6)}
     rows = by_obs(buffer)
-    assert {i: rows[i][:3] for i in rows} == {i: (pytest.approx(r), pytest.approx(d), n) for i, (r, d, n) in expected.items()}
+    assert {i: rows[i][:3] for i in rows} == {i: (pytest.approx(r), pytest.approx(d), n) for i, (r, d,
+        n) in expected.items()}
 
 
 def test_env_streams_never_mix_and_skipped_rows_leave_no_gap() -> None:
-    buffer = ReplayBuffer(rings=StepRings(capacity=8, num_envs=2, n_step=2, gamma=0.5), obs_shape=(1,), obs_dtype=np.float32)
+    buffer = ReplayBuffer(rings=StepRings(capacity=8, num_envs=2, n_step=2, gamma=0.5), obs_shape=(1,),
+        obs_dtype=np.float32)
 
     def step(i: int, env_ids: list[int]) -> None:
         obs = np.array([[100 + i], [200 + i]], np.float32)[env_ids]
@@ -128,7 +132,8 @@ def test_a_buffer_that_cannot_fit_is_refused_and_one_near_the_limit_is_a_visible
     row = ReplayBuffer.bytes_per_row((4,), np.float32)
     assert row == 2 * 16 + 8 + 4 + 2 + 8  # obs, next obs, action, reward, two flags, the sampler's row
     monkeypatch.setattr(replay, "available_memory_bytes", lambda: 2**30)
-    with pytest.raises(RlkitError, match=r"^agent.buffer_size=100000000 needs 5.0 GiB of replay memory, more than the 1.0 GiB"):
+    with pytest.raises(RlkitError,
+            match=r"^agent.buffer_size=100000000 needs 5.0 GiB of replay memory, more than the 1.0 GiB"):
         ReplayBuffer(rings=StepRings(capacity=100_000_000), obs_shape=(4,), obs_dtype=np.float32)
     ReplayBuffer(rings=StepRings(capacity=1000), obs_shape=(4,), obs_dtype=np.float32)  # 46 kB of 1 GiB: silent
     assert capsys.readouterr().err == ""
@@ -141,7 +146,8 @@ def test_a_buffer_that_cannot_fit_is_refused_and_one_near_the_limit_is_a_visible
 
 def test_size_accounting_and_errors() -> None:
     buffer = ReplayBuffer(rings=StepRings(capacity=10), obs_shape=(4,), obs_dtype=np.float32)
-    assert buffer.nbytes == 2 * 10 * 16 + 10 * 8 + 10 * 4 + 10 + 10 + 10 * 8 == 10 * ReplayBuffer.bytes_per_row((4,), np.float32)
+    assert buffer.nbytes == 2 * 10 * 16 + 10 * 8 + 10 * 4 + 10 + 10 + 10 * 8 == 10 * ReplayBuffer.bytes_per_row((4,),
+        np.float32)
     with pytest.raises(ValueError, match="empty"):
         buffer.sample(1)
     with pytest.raises(ValueError, match="num_envs"):
@@ -184,7 +190,8 @@ def test_ring_sizes_round_up_and_refuse_what_cannot_hold_a_step() -> None:
 def test_uniform_sampling_is_the_sampler_and_draws_what_the_old_uniform_path_drew() -> None:
     buffer = ReplayBuffer(rings=StepRings(capacity=50), obs_shape=(1,), obs_dtype=np.float32, seed=7)
     assert isinstance(buffer.sampler, UniformSampler)
-    assert isinstance(ReplayBuffer(rings=StepRings(capacity=5), obs_shape=(1,), obs_dtype=np.float32, sampler=None).sampler, UniformSampler)
+    assert isinstance(ReplayBuffer(rings=StepRings(capacity=5), obs_shape=(1,), obs_dtype=np.float32,
+        sampler=None).sampler, UniformSampler)
     fill(buffer, range(30))
     # One env copy that never clears a row: the rows drawn are rng.integers(stored), as before samplers were always built.
     assert buffer.sample(40).obs[:, 0].long().tolist() == np.random.default_rng(7).integers(30, size=40).tolist()
@@ -204,7 +211,8 @@ OLD_UNIFORM_FILE = {  # what a uniform ReplayBuffer saved before it had a sample
 
 def test_a_uniform_replay_saved_before_samplers_loads_with_exactly_its_stored_rows(tmp_path: Path) -> None:
     path = save_arrays(tmp_path / "replay.npz", OLD_UNIFORM_FILE)
-    buffer = ReplayBuffer(rings=StepRings(capacity=6, num_envs=2, n_step=2, gamma=0.5), obs_shape=(1,), obs_dtype=np.float32)
+    buffer = ReplayBuffer(rings=StepRings(capacity=6, num_envs=2, n_step=2, gamma=0.5), obs_shape=(1,),
+        obs_dtype=np.float32)
     buffer.load_state_dict(load_arrays(path), n_actions=3)
     restored = buffer.state_dict()
     assert sorted(restored) == sorted([*OLD_UNIFORM_FILE, "sampler_weights"])
@@ -216,7 +224,8 @@ def test_a_uniform_replay_saved_before_samplers_loads_with_exactly_its_stored_ro
         1: (2.0, 0.0, 3), 2: (2.0, 0.0, 3), 3: (3.0, 0.5, 4), 10: (15.5, 0.25, 12), 11: (11.0, 0.5, 12),
     }
     # A file written now carries the weights and restores the same buffer, byte for byte.
-    again = ReplayBuffer(rings=StepRings(capacity=6, num_envs=2, n_step=2, gamma=0.5), obs_shape=(1,), obs_dtype=np.float32)
+    again = ReplayBuffer(rings=StepRings(capacity=6, num_envs=2, n_step=2, gamma=0.5), obs_shape=(1,),
+        obs_dtype=np.float32)
     again.load_state_dict(load_arrays(save_arrays(tmp_path / "again.npz", restored)), n_actions=3)
     for name, array in again.state_dict().items():
         assert array.tobytes() == restored[name].tobytes(), name

@@ -79,7 +79,8 @@ class NaiveReplay:
         return stream[j][0], stream[j][1], total, next_obs, discount
 
 
-def feed(buffer: FrameReplayBuffer, naive: NaiveReplay, envs: list[FakeAtari], steps: int, *, autoreset: bool = False) -> None:
+def feed(buffer: FrameReplayBuffer, naive: NaiveReplay, envs: list[FakeAtari], steps: int, *,
+        autoreset: bool = False) -> None:
     """Step every env copy `steps` times. With autoreset, a copy whose episode ended spends its next step on
     gymnasium's next-step reset (final obs -> first obs); like the agent, we leave those rows out."""
     obs = [env.reset() for env in envs]
@@ -130,7 +131,8 @@ def test_a_stack_crossing_an_episode_start_has_zero_frames_before_it() -> None:
     feed(buffer, naive, [FakeAtari(0, episode_lengths=[3])], steps=5)
     # Episode 1: frames 1, 2, 3, 4 (4 final); episode 2 starts at frame 5 and has stepped to 6, 7.
     batch = buffer.transitions(sampleable_rows(buffer))
-    by_newest = {int(o[-1, 0, 0]): (o[:, 0, 0].tolist(), n[:, 0, 0].tolist(), float(d)) for o, n, d in zip(batch.obs, batch.next_obs, batch.discounts)}
+    by_newest = {int(o[-1, 0, 0]): (o[:, 0, 0].tolist(), n[:, 0, 0].tolist(), float(d)) for o, n, d in zip(batch.obs,
+        batch.next_obs, batch.discounts)}
     assert by_newest == {
         1: ([0, 0, 0, 1], [0, 0, 1, 2], 0.5),
         2: ([0, 0, 1, 2], [0, 1, 2, 3], 0.5),
@@ -153,7 +155,8 @@ def test_single_env_matches_naive_across_episode_starts_wrap_around_and_n_step(n
 
 def test_vector_envs_with_dropped_rows_match_naive() -> None:
     envs = [FakeAtari(e, episode_lengths=[4 + e, 9, 2]) for e in range(3)]
-    buffer = FrameReplayBuffer(rings=StepRings(capacity=3 * 17, num_envs=3, n_step=2, gamma=0.8), obs_shape=(STACK, *FRAME))
+    buffer = FrameReplayBuffer(rings=StepRings(capacity=3 * 17, num_envs=3, n_step=2, gamma=0.8), obs_shape=(STACK,
+        *FRAME))
     naive = NaiveReplay(n_step=2, gamma=0.8)
     feed(buffer, naive, envs, steps=60)
     assert assert_matches_naive(buffer, naive) >= 3 * (17 - STACK - 4)
@@ -162,7 +165,8 @@ def test_vector_envs_with_dropped_rows_match_naive() -> None:
 
 def test_env_copies_left_out_on_their_autoreset_steps_keep_their_own_streams() -> None:
     envs = [FakeAtari(0, episode_lengths=[2, 3]), FakeAtari(1, episode_lengths=[6])]
-    buffer = FrameReplayBuffer(rings=StepRings(capacity=2 * 40, num_envs=2, n_step=3, gamma=0.7), obs_shape=(STACK, *FRAME))
+    buffer = FrameReplayBuffer(rings=StepRings(capacity=2 * 40, num_envs=2, n_step=3, gamma=0.7), obs_shape=(STACK,
+        *FRAME))
     naive = NaiveReplay(n_step=3, gamma=0.7)
     feed(buffer, naive, envs, steps=25, autoreset=True)
     assert len(naive.streams[0]) != len(naive.streams[1])  # the copies really did skip different steps
@@ -170,7 +174,8 @@ def test_env_copies_left_out_on_their_autoreset_steps_keep_their_own_streams() -
 
 
 def test_sample_draws_only_stored_transitions_with_weights_from_a_prioritized_sampler() -> None:
-    buffer = FrameReplayBuffer(rings=StepRings(capacity=30, n_step=3, gamma=0.9), obs_shape=(STACK, *FRAME), sampler=functools.partial(PrioritizedSampler, alpha=0.6))
+    buffer = FrameReplayBuffer(rings=StepRings(capacity=30, n_step=3, gamma=0.9), obs_shape=(STACK, *FRAME),
+        sampler=functools.partial(PrioritizedSampler, alpha=0.6))
     naive = NaiveReplay(n_step=3, gamma=0.9)
     feed(buffer, naive, [FakeAtari(0, episode_lengths=[6, 13])], steps=70)
     batch = buffer.sample(64, beta=0.4)
@@ -185,13 +190,16 @@ def test_batch_dtypes_shapes_and_memory() -> None:
     obs = np.zeros((4, 84, 84), np.uint8)
     buffer.add(obs, 1, 1.0, obs + 1, False, False)
     batch = buffer.sample(8)
-    assert batch.obs.dtype == torch.uint8 and batch.obs.shape == (8, 4, 84, 84) and batch.next_obs.shape == (8, 4, 84, 84)
+    assert batch.obs.dtype == torch.uint8 and batch.obs.shape == (8, 4, 84, 84) and batch.next_obs.shape == (8, 4, 84,
+        84)
     assert batch.actions.dtype == torch.int64 and batch.rewards.dtype == torch.float32 and batch.weights is None
     assert batch.next_obs[:, -1].eq(1).all() and batch.next_obs[:, :-1].eq(0).all()
     # One 84x84 frame plus 15 bytes of flags per row, and the uniform sampler's row list and places (int32 each).
     assert isinstance(buffer.sampler, UniformSampler) and buffer.sampler.nbytes == 1000 * 8
-    assert buffer.nbytes == 1000 * (84 * 84 + 8 + 4 + 1 + 1 + 1 + 8) == 1000 * buffer.bytes_per_row((4, 84, 84), np.uint8)
-    assert isinstance(FrameReplayBuffer(rings=StepRings(capacity=10), obs_shape=(2, 1), sampler=None).sampler, UniformSampler)
+    assert buffer.nbytes == 1000 * (84 * 84 + 8 + 4 + 1 + 1 + 1 + 8) == 1000 * buffer.bytes_per_row((4, 84, 84),
+        np.uint8)
+    assert isinstance(FrameReplayBuffer(rings=StepRings(capacity=10), obs_shape=(2, 1), sampler=None).sampler,
+        UniformSampler)
 
 
 def test_reset_padding_that_is_not_zero_is_refused() -> None:
@@ -204,7 +212,8 @@ def test_reset_padding_that_is_not_zero_is_refused() -> None:
 def test_the_packed_transfer_used_on_cuda_carries_the_same_batch() -> None:
     # CUDA batches travel as one pinned buffer: frames, then float32 scalars at an 8-byte aligned offset.
     # Packing without pinning runs the same code on CPU (3x5 frames: 15 bytes each, so the offset needs padding).
-    buffer = FrameReplayBuffer(rings=StepRings(capacity=30, n_step=2, gamma=0.9), obs_shape=(STACK, 3, 5), sampler=functools.partial(PrioritizedSampler))
+    buffer = FrameReplayBuffer(rings=StepRings(capacity=30, n_step=2, gamma=0.9), obs_shape=(STACK, 3, 5),
+        sampler=functools.partial(PrioritizedSampler))
     obs = np.zeros((STACK, 3, 5), np.uint8)
     for i in range(1, 20):
         next_obs = np.concatenate([obs[1:], np.full((1, 3, 5), i, np.uint8)])
@@ -220,7 +229,8 @@ def test_the_packed_transfer_used_on_cuda_carries_the_same_batch() -> None:
 
 
 def test_saved_arrays_restore_the_buffer_and_its_priorities() -> None:
-    make = functools.partial(FrameReplayBuffer, rings=StepRings(capacity=25, n_step=2, gamma=0.9), obs_shape=(STACK, *FRAME),
+    make = functools.partial(FrameReplayBuffer, rings=StepRings(capacity=25, n_step=2, gamma=0.9), obs_shape=(STACK,
+        *FRAME),
                              sampler=functools.partial(PrioritizedSampler, alpha=0.5))
     buffer, naive = make(), NaiveReplay(n_step=2, gamma=0.9)
     feed(buffer, naive, [FakeAtari(0, episode_lengths=[6, 9])], steps=40)
@@ -233,7 +243,8 @@ def test_saved_arrays_restore_the_buffer_and_its_priorities() -> None:
     assert_matches_naive(restored, naive)
     assert restored.state_dict()["head"].tolist() == buffer.state_dict()["head"].tolist()  # the next add goes where it would have
     with pytest.raises(ValueError, match="saved replay frames is uint8"):
-        FrameReplayBuffer(rings=StepRings(capacity=26), obs_shape=(STACK, *FRAME)).load_state_dict(buffer.state_dict(), n_actions=5)
+        FrameReplayBuffer(rings=StepRings(capacity=26), obs_shape=(STACK, *FRAME)).load_state_dict(buffer.state_dict(),
+            n_actions=5)
     with pytest.raises(ValueError, match=r"saved replay actions holds values outside \[0, 3\]"):
         make().load_state_dict(buffer.state_dict(), n_actions=4)  # a file naming actions this env does not have
     with pytest.raises(ValueError, match=r"saved replay head holds values outside"):

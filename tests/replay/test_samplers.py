@@ -108,7 +108,8 @@ def test_the_plain_replay_buffer_takes_the_prioritized_sampler() -> None:
     from rlkit.replay.buffer import ReplayBuffer
     from rlkit.replay.rings import StepRings
 
-    buffer = ReplayBuffer(rings=StepRings(capacity=8), obs_shape=(1,), obs_dtype=np.float32, sampler=partial(PrioritizedSampler, alpha=1.0))
+    buffer = ReplayBuffer(rings=StepRings(capacity=8), obs_shape=(1,), obs_dtype=np.float32,
+        sampler=partial(PrioritizedSampler, alpha=1.0))
     for i in range(10):  # rows 0, 1 are overwritten by steps 8, 9
         buffer.add(np.array([i], np.float32), i % 3, float(i), np.array([i + 1], np.float32), False, False)
     batch = buffer.sample(16, beta=1.0)

@@ -44,10 +44,13 @@ def config() -> Iterator:
 def test_pong_is_the_nature_dqn_by_default(config) -> None:
     cfg = config("env=pong")
     choices = cfg.hydra.runtime.choices
-    assert (choices.agent, choices.net, choices.preset, choices.optim, choices.tuned) == ("dqn", "cnn", "nature", "rmsprop", "pong_dqn")
+    assert (choices.agent, choices.net, choices.preset, choices.optim, choices.tuned) == ("dqn", "cnn", "nature",
+        "rmsprop", "pong_dqn")
     agent, optim = cfg.agent, cfg.optim
-    assert (agent.buffer_size, agent.batch_size, agent.learning_starts_steps, agent.train_every_steps) == (1_000_000, 32, 50_000, 4)
-    assert agent.target_update_every_steps == 40_000 and (agent.epsilon_end, agent.epsilon_decay_steps) == (0.1, 1_000_000)
+    assert (agent.buffer_size, agent.batch_size, agent.learning_starts_steps, agent.train_every_steps) == (1_000_000,
+        32, 50_000, 4)
+    assert agent.target_update_every_steps == 40_000 and (agent.epsilon_end, agent.epsilon_decay_steps) == (0.1,
+        1_000_000)
     assert optim.type == "rmsprop" and optim.lr == 2.5e-4 and optim.alpha == 0.95
     assert cfg.replay.type == "frames" and cfg.net.head.type == "linear" and agent.sampler.type == "uniform"
     assert agent.double is False and cfg.total_steps == 5_000_000
@@ -57,12 +60,15 @@ def test_pong_is_the_nature_dqn_by_default(config) -> None:
 def test_adam_and_rainbow_lite_presets(config) -> None:
     adam = config("env=pong", "preset=adam")
     assert adam.optim.type == "adam" and adam.optim.lr == 1e-4
-    assert (adam.agent.epsilon_end, adam.agent.learning_starts_steps, adam.agent.target_update_every_steps) == (0.01, 80_000, 1000)
+    assert (adam.agent.epsilon_end, adam.agent.learning_starts_steps, adam.agent.target_update_every_steps) == (0.01,
+        80_000, 1000)
     rainbow = config("env=breakout", "preset=rainbow_lite")
     assert rainbow.hydra.runtime.choices.tuned == "breakout_dqn"
     a = rainbow.agent
-    assert (a.double, rainbow.net.head.type, a.n_step, a.sampler.type, a.sampler.alpha) == (True, "dueling", 3, "prioritized", 0.5)
-    assert (a.sampler.beta_start, a.sampler.beta_steps, a.sampler.eps, rainbow.replay.type) == (0.4, rainbow.total_steps, 1e-6, "frames")
+    assert (a.double, rainbow.net.head.type, a.n_step, a.sampler.type, a.sampler.alpha) == (True, "dueling", 3,
+        "prioritized", 0.5)
+    assert (a.sampler.beta_start, a.sampler.beta_steps, a.sampler.eps, rainbow.replay.type) == (0.4,
+        rainbow.total_steps, 1e-6, "frames")
     assert rainbow.optim.lr == 6.25e-5 and rainbow.optim.eps == 1.5e-4
 
 
@@ -75,8 +81,10 @@ def test_any_game_and_the_command_line_beat_the_preset(config) -> None:
 
 def test_a_preset_on_a_tabular_agent_says_to_use_dqn(config) -> None:
     cfg = plain_config(config("env=pong", "agent=q_learning"))
-    with pytest.raises(RlkitError, match=r"agent.batch_size, .* are not a setting of agent=q_learning; agent=dqn takes them"):
-        build_agent(cfg, observation_space=gym.spaces.Discrete(4), action_space=gym.spaces.Discrete(4), device=torch.device("cpu"), seed=0)
+    with pytest.raises(RlkitError,
+            match=r"agent.batch_size, .* are not a setting of agent=q_learning; agent=dqn takes them"):
+        build_agent(cfg, observation_space=gym.spaces.Discrete(4), action_space=gym.spaces.Discrete(4),
+            device=torch.device("cpu"), seed=0)
 
 
 class Frames(gym.Env):
@@ -118,7 +126,8 @@ def run_steps(agent: DQNAgent, steps: int) -> None:
 
 
 def test_dqn_with_dedup_frames_and_prioritized_replay_learns_and_updates_priorities() -> None:
-    agent = frames_agent(replay="frames", sampler={"type": "prioritized", "alpha": 0.5, "beta_start": 0.4, "beta_steps": 100, "eps": 1e-6})
+    agent = frames_agent(replay="frames", sampler={"type": "prioritized", "alpha": 0.5, "beta_start": 0.4,
+        "beta_steps": 100, "eps": 1e-6})
     before = [p.detach().clone() for p in agent.q_net.parameters()]
     run_steps(agent, 60)
     assert isinstance(agent.replay, FrameReplayBuffer) and isinstance(agent.replay.sampler, PrioritizedSampler)
@@ -133,7 +142,8 @@ def test_dqn_with_dedup_frames_and_prioritized_replay_learns_and_updates_priorit
 
 
 def test_plain_stacks_and_uniform_frames_are_the_other_choices() -> None:
-    plain, uniform = frames_agent(sampler={"type": "prioritized", "alpha": 0.6, "beta_start": 0.4, "beta_steps": 1_000_000, "eps": 1e-6}), frames_agent(replay="frames")
+    plain, uniform = frames_agent(sampler={"type": "prioritized", "alpha": 0.6, "beta_start": 0.4,
+        "beta_steps": 1_000_000, "eps": 1e-6}), frames_agent(replay="frames")
     run_steps(plain, 25)
     run_steps(uniform, 25)
     assert isinstance(plain.replay, ReplayBuffer) and isinstance(plain.replay.sampler, PrioritizedSampler)
@@ -143,9 +153,12 @@ def test_plain_stacks_and_uniform_frames_are_the_other_choices() -> None:
 
 def test_dedup_frames_on_flat_observations_is_a_clear_error() -> None:
     env = gym.make("CartPole-v1")
-    with pytest.raises(RlkitError, match=r"agent replay for observations \(4,\) cannot be built: frame replay needs observations shaped \[stack, \*frame\]"):
+    with pytest.raises(RlkitError,
+            match=r"agent replay for observations \(4,\) cannot be built: frame replay needs observations shaped "
+                r"\[stack, \*frame\]"):
         build_dqn_for(  # refused when the agent is built (the replay is one of its parts), not at its first step
-            env.observation_space, env.action_space, replay="frames", net=functools.partial(MLPBody, hidden=(8,)), optimizer=functools.partial(torch.optim.Adam, lr=1e-3),
+            env.observation_space, env.action_space, replay="frames", net=functools.partial(MLPBody, hidden=(8,)),
+                optimizer=functools.partial(torch.optim.Adam, lr=1e-3),
         )
 
 
@@ -184,7 +197,8 @@ def test_async_pong_copies_act_in_one_batch_and_learn_from_their_own_streams(con
     )
     batch_sizes = []
     agent.q_net.register_forward_pre_hook(lambda _, args: batch_sizes.append(len(args[0])))
-    result = train(env=env, agent=agent, plan=TrainPlan(total_steps=300, seed=0, progress=False), logger=tb.Logger(None))
+    result = train(env=env, agent=agent, plan=TrainPlan(total_steps=300, seed=0, progress=False),
+        logger=tb.Logger(None))
     env.close()
     assert result.steps == 300 and agent.updates == 51  # at steps 100, 104, ..., 300: train_every_steps counts the steps of all copies
     assert batch_sizes.count(2) == 150  # one forward pass over both copies per vector step

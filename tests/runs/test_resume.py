@@ -65,10 +65,12 @@ def test_restore_loads_exact_q_values(tmp_path, train):
     train(run_dir, "env=taxi", "total_steps=3000")
     saved = load_checkpoint(run_dir)["agent_state"]["q_table"]
     plan = plan_for(run_dir, "total_steps=10000")
-    assert (plan.step, plan.config["total_steps"], plan.env_name, plan.agent_name) == (3000, 10000, "taxi", "q_learning")
+    assert (plan.step, plan.config["total_steps"], plan.env_name, plan.agent_name) == (3000, 10000, "taxi",
+        "q_learning")
     env = make_train_env(plan.config["env"])
     env.reset(seed=0)
-    agent = build_agent(plan.config, observation_space=env.observation_space, action_space=env.action_space, device=torch.device("cpu"), seed=5)
+    agent = build_agent(plan.config, observation_space=env.observation_space, action_space=env.action_space,
+        device=torch.device("cpu"), seed=5)
     assert restore(plan, agent=agent, env=env, with_replay=False) == 3000
     assert torch.equal(torch.tensor(agent.q_table, dtype=torch.float64), saved)
     with pytest.raises(RlkitError, match="already reached step 3000 of total_steps=3000; pass total_steps=<more>"):
@@ -81,7 +83,8 @@ def test_restore_loads_exact_q_values(tmp_path, train):
 def test_resume_refuses_meaning_changes_and_bad_folders(tmp_path, train):
     run_dir = tmp_path / "run"
     train(run_dir, "env=taxi", "total_steps=1000")
-    for bad in ("agent.learning_rate=0.5", "env=frozenlake", "seed=3", "hydra.run.dir=/tmp/x", "+agent.foo=1", "total_steps=${seed}"):
+    for bad in ("agent.learning_rate=0.5", "env=frozenlake", "seed=3", "hydra.run.dir=/tmp/x", "+agent.foo=1",
+            "total_steps=${seed}"):
         with pytest.raises(RlkitError, match=f"^resume refuses {re.escape(bad)}: it would change what the run learns"):
             plan_for(run_dir, bad)
     with pytest.raises(RlkitError, match="does not exist"):
@@ -116,9 +119,11 @@ def test_resume_cli_error_is_one_line(tmp_path, train):
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_interrupt_saves_and_resume_finishes_without_duplicate_steps(tmp_path, signum):
     run_dir = tmp_path / "run"
-    args = ["env=frozenlake8x8", "total_steps=3000000", "checkpoint.every_steps=1000000", *TINY, f"hydra.run.dir={run_dir}"]
+    args = ["env=frozenlake8x8", "total_steps=3000000", "checkpoint.every_steps=1000000", *TINY,
+        f"hydra.run.dir={run_dir}"]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "rlkit.train", *args], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [sys.executable, "-m", "rlkit.train", *args], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True,
         env={**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"},
     )
     assert proc.stdout.readline().startswith("rlkit: env=frozenlake8x8")
@@ -182,8 +187,11 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monk
     real_build = train_module.build_agent
     monkeypatch.setattr(train_module, "build_agent", lambda *a, **k: Exploding(real_build(*a, **k)))
     with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
-        cfg = compose(config_name="train", overrides=["env=taxi", "total_steps=5000", "checkpoint.every_steps=1000", *TINY])
-    with pytest.raises(RlkitError, match=r"loss became nan at step 2500; stopped without saving that state; the last good checkpoint \(step 2000\)"):
+        cfg = compose(config_name="train", overrides=["env=taxi", "total_steps=5000", "checkpoint.every_steps=1000",
+            *TINY])
+    with pytest.raises(RlkitError,
+            match=r"loss became nan at step 2500; stopped without saving that state; the last good checkpoint \(step "
+                r"2000\)"):
         train_module.run(plain_config(cfg), tmp_path, env_name="taxi", agent_name="q_learning")
     assert load_checkpoint(tmp_path)["step"] == 2000
 
@@ -195,11 +203,13 @@ def test_sigkill_at_random_moments_then_resume_completes(tmp_path):
 
     run_dir = tmp_path / "run"
     total = 1_500_000
-    args = ["env=frozenlake8x8", f"total_steps={total}", "checkpoint.every_steps=20000", *TINY, f"hydra.run.dir={run_dir}"]
+    args = ["env=frozenlake8x8", f"total_steps={total}", "checkpoint.every_steps=20000", *TINY,
+        f"hydra.run.dir={run_dir}"]
     rng = random.Random(0)
     env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
     for _ in range(4):
-        proc = subprocess.Popen([sys.executable, "-m", "rlkit.train", *args], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        proc = subprocess.Popen([sys.executable, "-m", "rlkit.train", *args], cwd=REPO, env=env, stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL, text=True)
         assert proc.stdout.readline().startswith("rlkit:")
         time.sleep(rng.uniform(0.5, 3.0))
         proc.kill()
@@ -224,13 +234,15 @@ def test_dqn_diverging_loss_is_one_line_naming_the_step(tmp_path):
 
 
 def test_dqn_refuses_batch_larger_than_buffer(tmp_path, capsys):
-    code, _, err = run_main(train_main, "env=cartpole", "agent.batch_size=512", "agent.buffer_size=100", f"hydra.run.dir={tmp_path}", capsys=capsys)
+    code, _, err = run_main(train_main, "env=cartpole", "agent.batch_size=512", "agent.buffer_size=100",
+        f"hydra.run.dir={tmp_path}", capsys=capsys)
     assert code == 2
     assert err == "error: agent.batch_size=512 is larger than agent.buffer_size=100; lower the batch or grow the buffer\n"
 
 
 def test_replay_flag_is_refused_for_a_tabular_agent(tmp_path, capsys):
-    code, _, err = run_main(train_main, "env=taxi", "checkpoint.replay=true", f"hydra.run.dir={tmp_path}", capsys=capsys)
+    code, _, err = run_main(train_main, "env=taxi", "checkpoint.replay=true", f"hydra.run.dir={tmp_path}",
+        capsys=capsys)
     assert code == 2 and err == "error: agent=q_learning keeps no replay buffer; drop checkpoint.replay=true\n"
     assert list(tmp_path.iterdir()) == []  # refused before Hydra made anything
 
@@ -277,7 +289,8 @@ def test_resume_keeps_every_tensorboard_point(tmp_path, capsys, train):
 
 def test_a_longer_resumed_run_keeps_its_priority_beta_schedule(tmp_path, capsys):
     run_dir = tmp_path / "run"
-    args = ["env=cartpole", "agent/sampler=prioritized", "agent.learning_starts_steps=200", "total_steps=600", *TINY, f"hydra.run.dir={run_dir}"]
+    args = ["env=cartpole", "agent/sampler=prioritized", "agent.learning_starts_steps=200", "total_steps=600", *TINY,
+        f"hydra.run.dir={run_dir}"]
     assert run_main(train_main, *args, capsys=capsys)[0] == 0
     assert load_checkpoint(run_dir)["config"]["agent"]["sampler"]["beta_steps"] == 600  # resolved once, stored
     assert run_main(train_main, f"resume={run_dir}", "total_steps=1200", capsys=capsys)[0] == 0
@@ -287,7 +300,8 @@ def test_a_longer_resumed_run_keeps_its_priority_beta_schedule(tmp_path, capsys)
 
 def snapshot(folder):
     """Every file's bytes and mtime, but the writers' lock file (its PID is the one thing a writer may leave)."""
-    return {p.relative_to(folder): (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(folder.rglob("*")) if p.is_file() and p.name != ".rlkit.lock"}
+    return {p.relative_to(folder): (p.read_bytes(),
+        p.stat().st_mtime_ns) for p in sorted(folder.rglob("*")) if p.is_file() and p.name != ".rlkit.lock"}
 
 
 def test_a_refused_resume_writes_nothing(tmp_path, capsys, train):
@@ -304,7 +318,8 @@ def test_a_refused_resume_writes_nothing(tmp_path, capsys, train):
         code, _, err = run_main(train_main, f"resume={run_dir}", *args, capsys=capsys)
         assert code == 2 and err.startswith("error: ") and message in err and err.count("\n") == 1, err
     (run_dir / ".hydra" / "overrides.yaml").write_text("- env=taxi\n- hydra.job.env_set.X=1\n")
-    before[Path(".hydra/overrides.yaml")] = ((run_dir / ".hydra" / "overrides.yaml").read_bytes(), (run_dir / ".hydra" / "overrides.yaml").stat().st_mtime_ns)
+    before[Path(".hydra/overrides.yaml")] = ((run_dir / ".hydra" / "overrides.yaml").read_bytes(),
+        (run_dir / ".hydra" / "overrides.yaml").stat().st_mtime_ns)
     code, _, err = run_main(train_main, f"resume={run_dir}", "total_steps=5000", capsys=capsys)
     assert code == 2 and "hydra.job.env_set.X=1 in " in err and "hydra settings are never replayed" in err
     assert snapshot(run_dir) == before
@@ -314,7 +329,8 @@ def test_a_supervised_run_folder_is_refused_and_left_alone(tmp_path, capsys):
     from rlkit.supervised import main as supervised_main
 
     run_dir = tmp_path / "sup"
-    assert run_main(supervised_main, "epochs=1", "net=perceptron", "progress=false", f"hydra.run.dir={run_dir}", capsys=capsys)[0] == 0
+    assert run_main(supervised_main, "epochs=1", "net=perceptron", "progress=false", f"hydra.run.dir={run_dir}",
+        capsys=capsys)[0] == 0
     before = snapshot(run_dir)
     code, _, err = run_main(train_main, f"resume={run_dir}", "total_steps=5000", capsys=capsys)
     assert code == 2 and err == f"error: {run_dir} is a supervised run (python -m rlkit.supervised); give a run of python -m rlkit.train\n"
@@ -326,7 +342,8 @@ def test_two_concurrent_resumes_of_one_run_one_is_refused(tmp_path, capsys, trai
     train(run_dir, "env=frozenlake8x8", "total_steps=1000")
     first = subprocess.Popen(
         [sys.executable, "-m", "rlkit.train", f"resume={run_dir}", "total_steps=50000000", "progress=false"], cwd=REPO,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(REPO),
+            "PYTHONUNBUFFERED": "1"},
     )
     try:
         assert first.stdout.readline().startswith(f"rlkit: resuming {run_dir} from step 1000")  # it holds the lock now
@@ -348,11 +365,14 @@ def test_a_format_1_checkpoint_plays_and_resumes_with_its_targets_read_as_names(
     train(run_dir, "env=cartpole", "total_steps=600", "agent.learning_starts_steps=200")
     data = torch.load(run_dir / "checkpoint.pt", weights_only=True)
     config = data["config"]
-    net, optim = {"_target_": "rlkit.nets.MLPBody", "_partial_": True, **config["net"]}, {"_target_": "torch.optim.Adam", "_partial_": True, **config["optim"]}
+    net, optim = {"_target_": "rlkit.nets.MLPBody", "_partial_": True,
+        **config["net"]}, {"_target_": "torch.optim.Adam", "_partial_": True, **config["optim"]}
     for node in (net, optim):
         node.pop("type")
-    agent = {"_target_": "rlkit.agents.dqn.DQNAgent", "net": net, "optimizer": optim, **{k: v for k, v in config["agent"].items() if k != "type"}}
-    legacy = {**{k: v for k, v in data.items() if k != "sha256"}, "format": 1, "config": {**config, "agent": agent, "net": net, "optim": optim, "resume": None}}
+    agent = {"_target_": "rlkit.agents.dqn.DQNAgent", "net": net, "optimizer": optim, **{k: v for k,
+        v in config["agent"].items() if k != "type"}}
+    legacy = {**{k: v for k, v in data.items() if k != "sha256"}, "format": 1, "config": {**config, "agent": agent,
+        "net": net, "optim": optim, "resume": None}}
     torch.save(legacy, run_dir / "checkpoint.pt")
     code, out, err = run_main(play_main, f"run={run_dir}", "episodes=1", "render=none", capsys=capsys)
     assert code == 0 and "rlkit.play: dqn on cartpole after 600 steps" in out, err
@@ -362,7 +382,8 @@ def test_a_format_1_checkpoint_plays_and_resumes_with_its_targets_read_as_names(
     torch.save(legacy, run_dir / "checkpoint.pt")
     code, _, err = run_main(play_main, f"run={run_dir}", "episodes=1", "render=none", capsys=capsys)
     assert code == 2 and err == (
-        f"error: optim._target_ in {run_dir / 'checkpoint.pt'}=rlkit.agents.dqn.torch.load is not a class rlkit ever wrote; refusing it\n"
+        f"error: optim._target_ in {run_dir / 'checkpoint.pt'}=rlkit.agents.dqn.torch.load is not a class rlkit ever "
+            "wrote; refusing it\n"
     )
 
 
@@ -375,7 +396,8 @@ def test_resume_refuses_a_checkpoint_whose_learning_settings_differ_from_conf(tm
     data["config"]["net"]["hidden"] = [7]
     save_checkpoint(run_dir / "checkpoint.pt", {k: v for k, v in data.items() if k not in ("kind", "format")})
     with pytest.raises(RlkitError, match=(
-        rf"^resume refuses {run_dir}: this installation's conf/ gives agent.learning_rate=1.0 where its checkpoint has 0.5 "
+        rf"^resume refuses {run_dir}: this installation's conf/ gives agent.learning_rate=1.0 where its checkpoint has "
+            r"0.5 "
         r"\(and 1 more: net.hidden\); a resumed run must learn as it started"
     )):
         plan_for(run_dir, "total_steps=2000")
@@ -440,13 +462,15 @@ def test_a_dqn_run_saved_with_the_old_flags_plays_and_resumes_with_its_parts(tmp
     config = data["config"]
     sampler = config["agent"].pop("sampler")
     assert sampler == {"type": "prioritized", "alpha": 0.5, "beta_start": 0.4, "beta_steps": 600, "eps": 1e-6}
-    config["agent"].update(dueling=True, prioritized=True, priority_alpha=0.5, priority_beta_start=0.4, priority_beta_steps=600,
+    config["agent"].update(dueling=True, prioritized=True, priority_alpha=0.5, priority_beta_start=0.4,
+        priority_beta_steps=600,
                            priority_eps=1e-6, dedup_frames=False)
     del config["net"]["head"], config["replay"]
     save_checkpoint(run_dir / "checkpoint.pt", {k: v for k, v in data.items() if k not in ("kind", "format")})
     overrides = run_dir / ".hydra" / "overrides.yaml"
     old = (overrides.read_text().replace("agent/sampler=prioritized", "agent.prioritized=true")
-           .replace("agent.sampler.alpha=0.5", "agent.priority_alpha=0.5").replace("net.head.type=dueling", "agent.dueling=true"))
+           .replace("agent.sampler.alpha=0.5", "agent.priority_alpha=0.5").replace("net.head.type=dueling",
+               "agent.dueling=true"))
     overrides.write_text(old)
     assert "- agent.prioritized=true\n- agent.priority_alpha=0.5\n- agent.dueling=true\n" in old
 

@@ -33,7 +33,8 @@ def test_follow_reloads_a_checkpoint_written_during_an_episode_and_stops_when_th
         rewrite(checkpoint)  # the trainer saved while this episode played
         return 0.0
 
-    last = follow(stamp, RunProgress(100, 300), play_episode=play_episode, reload=lambda: reloads.pop(0), idle_timeout_s=60)
+    last = follow(stamp, RunProgress(100, 300), play_episode=play_episode, reload=lambda: reloads.pop(0),
+        idle_timeout_s=60)
     assert last == RunProgress(300, 300) and played == [0, 1, 2] and reloads == []
     out = capsys.readouterr().out
     assert "reloaded the checkpoint at step 200 of 300" in out and "the run finished at step 300" in out
@@ -50,7 +51,8 @@ def test_follow_waits_for_the_next_checkpoint(tmp_path, capsys) -> None:
         if len(naps) == 3:
             rewrite(checkpoint)
 
-    follow(FileStamp(checkpoint), RunProgress(100, 300), play_episode=lambda _: 0.0, reload=lambda: RunProgress(300, 300),
+    follow(FileStamp(checkpoint), RunProgress(100, 300), play_episode=lambda _: 0.0, reload=lambda: RunProgress(300,
+        300),
            idle_timeout_s=60, poll_s=0.25, sleep=sleep)
     assert naps == [0.25] * 3
     out = capsys.readouterr().out
@@ -68,7 +70,8 @@ def test_follow_stops_when_the_run_folder_has_been_idle_too_long(tmp_path, capsy
 def test_play_follow_picks_up_a_checkpoint_written_after_it_started(tmp_path) -> None:
     run_dir = tabular_run(tmp_path / "lake", "env=frozenlake", "env.kwargs.is_slippery=false", table=lake_table())
     final = load_checkpoint(run_dir)  # step 500 of 500, the table that walks to the goal in 6 steps
-    early = {**final, "step": 250, "agent_state": {**final["agent_state"], "q_table": torch.zeros(16, 4, dtype=torch.float64)}}
+    early = {**final, "step": 250, "agent_state": {**final["agent_state"], "q_table": torch.zeros(16, 4,
+        dtype=torch.float64)}}
     save_checkpoint(run_dir / "checkpoint.pt", early)  # the run as it was halfway: all-zero table, always "left"
     env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
     command = [sys.executable, "-m", "rlkit.play", f"run={run_dir}", "follow=true", "follow_timeout=120"]

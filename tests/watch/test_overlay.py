@@ -61,7 +61,8 @@ def test_both_agent_families_report_q_values_for_one_observation_or_a_batch() ->
     np.testing.assert_array_equal(agent.q_values(9), table[9])
     np.testing.assert_array_equal(agent.q_values(np.array([9, 0])), table[[9, 0]])
     box = gym.spaces.Box(-1.0, 1.0, shape=(3,), dtype=np.float32)
-    dqn = build_dqn_for(box, gym.spaces.Discrete(2), net=functools.partial(MLPBody, hidden=(8,)), optimizer=functools.partial(torch.optim.Adam, lr=1e-3))
+    dqn = build_dqn_for(box, gym.spaces.Discrete(2), net=functools.partial(MLPBody, hidden=(8,)),
+        optimizer=functools.partial(torch.optim.Adam, lr=1e-3))
     assert isinstance(dqn, QValues)
     obs = np.array([[0.1, -0.2, 0.3], [0.5, 0.5, -0.5]], dtype=np.float32)
     batch = dqn.q_values(obs)
@@ -72,7 +73,8 @@ def test_both_agent_families_report_q_values_for_one_observation_or_a_batch() ->
 
 def test_action_names_come_from_the_env_then_rlkits_table_then_indices() -> None:
     assert action_names(gym.make("CartPole-v1")) == ["left", "right"]
-    assert action_names(gym.make("Taxi-v3" if "Taxi-v3" in gym.envs.registry else "Taxi-v4"))[4:] == ["pickup", "dropoff"]
+    assert action_names(gym.make("Taxi-v3" if "Taxi-v3" in gym.envs.registry else "Taxi-v4"))[4:] == ["pickup",
+        "dropoff"]
     assert action_names(gym.make("rlkit-test/Counting-v0")) == ["a0", "a1"]
     ale_py = pytest.importorskip("ale_py")
     gym.register_envs(ale_py)

@@ -65,7 +65,8 @@ def test_the_window_shows_each_frame_as_given(monkeypatch) -> None:
 
 @pytest.mark.parametrize(
     ("name", "message"),
-    [("clip.avi", "must end in .mp4 or .gif"), ("a_file/clip.mp4", "cannot be created: .* is a file"), ("a_dir.mp4", "is a folder")],
+    [("clip.avi", "must end in .mp4 or .gif"), ("a_file/clip.mp4", "cannot be created: .* is a file"), ("a_dir.mp4",
+        "is a folder")],
 )
 def test_video_paths_that_cannot_be_written_are_refused_before_playing(tmp_path, name: str, message: str) -> None:
     (tmp_path / "a_file").write_text("not a folder")
@@ -155,7 +156,8 @@ def test_play_video_writes_exactly_the_named_file_with_every_episode(tmp_path, c
 def test_play_records_the_runs_own_video_file_when_no_display_exists(tmp_path, monkeypatch, capsys) -> None:
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
-    run_dir = tabular_run(tmp_path / "lake", "env=frozenlake", "env.kwargs.is_slippery=false", "env.render_mode=rgb_array",
+    run_dir = tabular_run(tmp_path / "lake", "env=frozenlake", "env.kwargs.is_slippery=false",
+        "env.render_mode=rgb_array",
                           table=lake_table())
     play(compose_app("play", f"run={run_dir}", "episodes=1"))
     assert capsys.readouterr().out.endswith(f"video: {run_dir / 'videos' / 'play.mp4'}\n")
@@ -167,4 +169,5 @@ def test_a_video_path_that_cannot_be_written_is_one_line_and_status_2(taxi_table
     (tmp_path / "notes.txt").write_text("a file, not a folder")
     proc = run_cli("rlkit.play", f"run={run_dir}", f"video={tmp_path / 'notes.txt' / 'taxi.mp4'}")
     assert proc.returncode == 2
-    assert proc.stderr.count("\n") == 1 and proc.stderr == (f"error: video={tmp_path / 'notes.txt' / 'taxi.mp4'} cannot be created: {tmp_path / 'notes.txt'} is a file\n")
+    assert proc.stderr.count("\n") == 1 and proc.stderr == (f"error: video={tmp_path / 'notes.txt' / 'taxi.mp4'} "
+        f"cannot be created: {tmp_path / 'notes.txt'} is a file\n")

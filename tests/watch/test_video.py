@@ -22,7 +22,8 @@ from rlkit.watch.video import ansi_to_html, build_eval_video
 # 600 steps, a video at 300 and 600; episodes capped at 6 steps and every 2nd frame kept: frames of steps 0, 2, 4, 6.
 SHORT_CARTPOLE = [
     "env=cartpole", "total_steps=600", "eval_every_steps=0", "final_eval_episodes=1", "progress=false", "device=cpu",
-    "agent.learning_starts_steps=200", "video.every_steps=300", "video.max_steps=6", "video.frame_stride=2", "video.scale=0.25",
+    "agent.learning_starts_steps=200", "video.every_steps=300", "video.max_steps=6", "video.frame_stride=2",
+        "video.scale=0.25",
 ]
 
 
@@ -56,7 +57,8 @@ def test_a_short_cartpole_run_logs_videos_at_the_expected_steps(tmp_path, overla
 
 
 def test_text_envs_log_their_boards_as_text(tmp_path) -> None:
-    cfg = compose_app("train", "env=taxi", "total_steps=1000", "eval_every_steps=0", "final_eval_episodes=1", "progress=false",
+    cfg = compose_app("train", "env=taxi", "total_steps=1000", "eval_every_steps=0", "final_eval_episodes=1",
+        "progress=false",
                         "video.every_steps=500", "video.max_steps=3", "video.frame_stride=1", "video.overlay=q")
     run(cfg, tmp_path, env_name="taxi", agent_name="q_learning")
     logged = events(tmp_path)
@@ -126,7 +128,8 @@ def test_the_loop_records_at_each_multiple_and_keeps_video_time_out_of_training_
 def test_bad_video_settings_are_refused_before_training(override: str, message: str) -> None:
     cfg = compose_train("env=cartpole", "video.every_steps=100", override)
     env = gym.make("CartPole-v1")
-    with pytest.raises(RlkitError, match=message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[").replace("]", r"\]")):
+    with pytest.raises(RlkitError, match=message.replace("(", r"\(").replace(")", r"\)").replace("[",
+            r"\[").replace("]", r"\]")):
         build_eval_video(cfg.video, env_cfg=cfg.env, logger=tb.Logger(None), policy=object(), seed=0)
     env.close()
 
@@ -142,11 +145,13 @@ def test_a_missing_renderer_is_named_before_training(monkeypatch) -> None:
             return 0, {}
 
         def render(self):
-            raise gym.error.DependencyNotInstalled('pygame is not installed, run `pip install "gymnasium[classic-control]"`')
+            raise gym.error.DependencyNotInstalled('pygame is not installed, run `pip install '
+                '"gymnasium[classic-control]"`')
 
     monkeypatch.setattr(rlkit.watch.video, "make_env", lambda env_cfg, render_mode: NoPygame())
     cfg = compose_train("env=cartpole", "video.every_steps=100")
-    with pytest.raises(RlkitError, match=r"video.every_steps=100 cannot render CartPole-v1: pygame is not installed.*video.every_steps=0"):
+    with pytest.raises(RlkitError,
+            match=r"video.every_steps=100 cannot render CartPole-v1: pygame is not installed.*video.every_steps=0"):
         build_eval_video(cfg.video, env_cfg=cfg.env, logger=tb.Logger(None), policy=object(), seed=0)
 
 
@@ -172,7 +177,8 @@ def test_a_resumed_run_may_turn_videos_on(tmp_path, capsys) -> None:
     args = ["env=cartpole", "total_steps=300", "eval_every_steps=0", "final_eval_episodes=1", "video.every_steps=0"]
     code, _, err = run_main(train_main, *args, "progress=false", f"hydra.run.dir={run_dir}", capsys=capsys)
     assert code == 0, err
-    plan = prepare_resume(run_dir, ["total_steps=600", "video.every_steps=5000", "video.overlay=q"], conf=conf_dir(), groups=CONFIG_GROUPS)
+    plan = prepare_resume(run_dir, ["total_steps=600", "video.every_steps=5000", "video.overlay=q"], conf=conf_dir(),
+        groups=CONFIG_GROUPS)
     assert plan.config["video"]["every_steps"] == 5000 and plan.config["video"]["overlay"] == "q"
     assert plan.config["video"]["max_steps"] == compose_train("env=cartpole").video.max_steps
     kept = prepare_resume(run_dir, ["total_steps=600"], conf=conf_dir(), groups=CONFIG_GROUPS)
