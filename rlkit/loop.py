@@ -356,7 +356,8 @@ def _finish(
     logger.scalars(window.flush(), step)
     bar.update(step - bar.n)
     bar.close()
-    result.steps, result.episodes, result.interrupted, result.train_seconds = step, window.episodes, interrupted, train_seconds
+    result.steps, result.episodes, result.interrupted, result.train_seconds = (
+        step, window.episodes, interrupted, train_seconds)
     if saver is not None:
         logger.flush()
         saver.save(step)

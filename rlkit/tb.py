@@ -39,7 +39,8 @@ def evaluation_metrics(mean: float, std: float, seconds: float) -> dict[str, flo
 
 
 def hparam_values(config: Mapping[str, Any]) -> dict[str, Any]:
-    """A nested config's leaves under dotted keys as TensorBoard takes them: numbers, bools and strings, others as text."""
+    """A nested config's leaves under dotted keys as TensorBoard takes them: numbers, bools and strings, others as
+    text."""
     return {
         key: value if isinstance(value, (bool, int, float, str)) else str(value)
         for key, value in flatten(config).items()

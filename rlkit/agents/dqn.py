@@ -1,5 +1,5 @@
 """Deep Q-Network (Mnih et al., 2015) behind the shared agent interface, built from parts: online network, replay,
-optimizer, target-update rule and exploration schedule come in ready-made (rlkit.config.dqn builds them from a config)."""
+optimizer, target-update rule and exploration schedule come ready-made (rlkit.config.dqn builds them from a config)."""
 
 from __future__ import annotations
 
@@ -117,7 +117,10 @@ def compiled_update(update: Callable[..., tuple], device: torch.device) -> Calla
 
 
 class DQNAgent:
-    """Learns Q-values from replayed transitions with a target network; acts epsilon-greedily. Step counts are env steps."""
+    """Learns Q-values from replayed transitions with a target network; acts epsilon-greedily.
+
+    Step counts are env steps.
+    """
 
     def __init__(
         self,

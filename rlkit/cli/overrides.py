@@ -112,7 +112,8 @@ def closest_keys(key: str, keys: Iterable[str], n: int = 3) -> list[str]:
     nodes = {k.rsplit(".", 1)[0] for k in keys if "." in k}
     candidates = sorted(
         k for k in keys
-        if (k not in nodes or "." not in key) and not k.endswith(".type") and k.startswith("hydra") == key.startswith("hydra")
+        if (k not in nodes or "." not in key) and not k.endswith(".type")
+        and k.startswith("hydra") == key.startswith("hydra")
     )
     leaf = key.rsplit(".", 1)[-1]
     same_leaf = [k for k in candidates if k.rsplit(".", 1)[-1] == leaf]
@@ -169,7 +170,8 @@ def checked_data_overrides(lines: Sequence[str], *, origin: str) -> list[Overrid
             else "packages (@) are never replayed" if override.package is not None
             else "sweeps are never replayed" if override.is_sweep_override()
             else "interpolations are never resolved from a run folder" if "${" in line
-            else "rlkit never instantiates a _target_" if any(p.startswith("_") and p.endswith("_") for p in key.split("."))
+            else "rlkit never instantiates a _target_"
+            if any(p.startswith("_") and p.endswith("_") for p in key.split("."))
             else None
         )
         if problem is None:

@@ -69,7 +69,8 @@ class UniformSampling:
 @dataclass(frozen=True)
 class PrioritizedSampling:
     """Prioritized replay (conf/agent/sampler/prioritized.yaml): P(i) ~ |TD error|^alpha, importance weights
-    annealed from beta_start to 1 over beta_steps. beta_steps has no code default: conf/ resolves it from total_steps."""
+    annealed from beta_start to 1 over beta_steps. beta_steps has no code default: conf/ resolves it from
+    total_steps."""
 
     beta_steps: int
     alpha: float = 0.6
@@ -195,8 +196,8 @@ def build_q_network(
     *, inputs: nn.Module, input_shape: tuple[int, ...], n_actions: int, net: Callable[..., nn.Module],
     head: Callable[..., nn.Module], device: torch.device, seed: int, body_init: str | None = None,
 ) -> Network:
-    """`inputs`, a body for `input_shape` and a Q head, on `device`; the same initial weights for a seed, whatever ran before.
-    A body that cannot take `input_shape` is a ValueError."""
+    """`inputs`, a body for `input_shape` and a Q head, on `device`; the same initial weights for a seed, whatever
+    ran before. A body that cannot take `input_shape` is a ValueError."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         body = body_for_shape(net, input_shape)

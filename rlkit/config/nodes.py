@@ -51,7 +51,8 @@ def checked(
         takers = [other for other,
             f in choices.items() if other != name and set(foreign) <= set(_annotations(f)) - run_time]
         hint = f"; {choose or key}={takers[0]} takes {'it' if len(foreign) == 1 else 'them'}" if takers else ""
-        keys = ", ".join(f"{key}.{k}" for k in foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        keys = ", ".join(f"{key}.{k}" for k in foreign[:3]) + (
+            f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
         raise RlkitError(f"{where_in(keys, origin)} {'is' if len(foreign) == 1 else 'are'} not a setting of "
             f"{key}={name}{hint}")
     kwargs = {k: check_value(v, annotations[k], f"{key}.{k}", origin) for k, v in node.items() if k != "type"}

@@ -23,7 +23,9 @@ COMMON_SETTINGS: dict[str, Any] = {
     "vectorization_mode": str, "render_mode": str | None,
 }
 VECTORIZATION_MODES = ("sync", "async")
-OWN_ENV_HINT = "env=gym needs env.id=<a registered id>, or env.id=<module>:<EnvId> to import the module that registers it"
+OWN_ENV_HINT = (
+    "env=gym needs env.id=<a registered id>, or env.id=<module>:<EnvId> to import the module that registers it"
+)
 
 
 def channels_first(env: gym.Env) -> gym.Env:
@@ -146,7 +148,8 @@ def upgrade_stored_env(env_cfg: Any) -> Any:
 
 
 def check_stored_env(env_cfg: Mapping[str, Any], *, origin: str) -> None:
-    """An env read from a run folder: checked as data, and only envs this installation (or the command line) registers."""
+    """An env read from a run folder: checked as data, and only envs this installation (or the command line)
+    registers."""
     check_env_config(env_cfg, origin=origin)
     env_builder(env_cfg, origin).check_stored(env_cfg, origin)
 

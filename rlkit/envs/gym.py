@@ -23,7 +23,8 @@ def import_env_module(module: str) -> None:
     try:
         importlib.import_module(module)
     except ModuleNotFoundError as exc:
-        raise RlkitError(f"cannot import {module} to register its envs: {exc}; run from the folder that holds it") from None
+        raise RlkitError(f"cannot import {module} to register its envs: {exc}; "
+            "run from the folder that holds it") from None
     except Exception as exc:  # the user's own module failed: say where, in one line
         raise RlkitError(f"importing {module} to register its envs failed: {type(exc).__name__}: {exc}") from None
     COMMAND_LINE_ENV_MODULES.add(module)

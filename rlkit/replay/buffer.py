@@ -31,7 +31,8 @@ class Batch(NamedTuple):
 
 @runtime_checkable
 class Replay(Protocol):
-    """What an agent asks of a replay memory; ReplayBuffer and FrameReplayBuffer (Atari frames stored once) both are one."""
+    """What an agent asks of a replay memory; ReplayBuffer and FrameReplayBuffer (Atari frames stored once) both
+    are one."""
 
     capacity: int
 

@@ -45,7 +45,8 @@ class Checkpointer:
             save_checkpoint(self.run_dir / FILENAME, payload)
         except OSError as exc:  # a full disk: the previous checkpoint is intact (atomic writes)
             reason = exc.strerror or str(exc)
-            raise RlkitError(f"could not write the checkpoint of step {step} ({reason}); {self.describe_last_good()}") from None
+            raise RlkitError(f"could not write the checkpoint of step {step} ({reason}); "
+                f"{self.describe_last_good()}") from None
         self.last_good = step
 
 

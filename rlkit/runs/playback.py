@@ -44,12 +44,14 @@ def load_policy(saved: SavedRun, env: gym.Env, *, device: Any) -> Policy:
             device=device,
         )
     except (KeyError, RuntimeError, ValueError, TypeError, AttributeError, IndexError) as exc:
-        raise RlkitError(f"checkpoint {saved.path} does not fit this env/agent config: {type(exc).__name__} {exc}") from None
+        raise RlkitError(f"checkpoint {saved.path} does not fit this env/agent config: "
+            f"{type(exc).__name__} {exc}") from None
 
 
 def choose_render(render: str, video: str | None, env_cfg: dict[str, Any], run_dir: Path) -> tuple[str | None,
         Path | None]:
-    """(what to show: ansi | human | rgb_array | None, video path) for what the user asked and what the machine offers."""
+    """(what to show: ansi | human | rgb_array | None, video path) for what the user asked and what the machine
+    offers."""
     if render not in RENDER_CHOICES:
         raise RlkitError(f"render={render} is not valid; choose one of: {', '.join(RENDER_CHOICES)}")
     if video:
@@ -96,7 +98,8 @@ def play_episodes(
     env: gym.Env, policy: Policy, *, episodes: int, seed: int, screen: Screen | None, overlay: QOverlay | None = None,
         first: int = 0
 ) -> list[float]:
-    """Greedy episodes; each frame goes to the screen, with the policy's Q-values drawn on it when an overlay is given."""
+    """Greedy episodes; each frame goes to the screen, with the policy's Q-values drawn on it when an overlay is
+    given."""
 
     def show(obs: Any) -> None:
         if screen is not None:

@@ -55,7 +55,8 @@ def _recorded_overrides(run_dir: Path) -> list[str]:
     try:
         lines = yaml.safe_load(path.read_text())
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise RlkitError(f"{path} is not valid YAML ({type(exc).__name__}); it was not written by rlkit.train") from None
+        raise RlkitError(f"{path} is not valid YAML ({type(exc).__name__}); "
+            "it was not written by rlkit.train") from None
     if not isinstance(lines, list) or not all(isinstance(line, str) for line in lines):
         raise RlkitError(f"{path} must be a list of key=value lines")
     return [line for line in lines if not line.startswith("resume=")]  # recorded by older resumes
@@ -69,7 +70,8 @@ def _learning_differences(composed: Mapping[str, Any], saved: Mapping[str, Any])
 
 def _without_unused_sampler_settings(lines: list[str], conf: Path, groups: Sequence[str]) -> list[str]:
     """Recorded lines minus prioritized-sampler settings of a run that sampled uniformly: an old run could set
-    agent.priority_alpha without agent.prioritized=true, and then it never counted (nor does its stored config keep it)."""
+    agent.priority_alpha without agent.prioritized=true, and then it never counted (nor does its stored config
+    keep it)."""
     settings = [line for line in lines if line.partition("=")[0] in OPTION_KEYS]
     if not settings:
         return lines
@@ -155,7 +157,8 @@ def restore(plan: ResumePlan, *, agent: Agent, env: Any, with_replay: bool) -> i
 
 
 def restore_replay_with_note(run_dir: Path, agent: Agent, step: int) -> str:
-    """Load replay.npz when it belongs to this checkpoint; the returned note (for the resume line) says what happened."""
+    """Load replay.npz when it belongs to this checkpoint; the returned note (for the resume line) says what
+    happened."""
     path = run_dir / REPLAY_FILENAME
     if not isinstance(agent, ReplayOwner) or not path.is_file():
         return " (no saved replay: the buffer refills before learning resumes)"

@@ -108,7 +108,8 @@ def load_agent_state(agent: Agent, saved: SavedRun) -> None:
     try:
         agent.load_state_dict(saved.agent_state)
     except (KeyError, RuntimeError, ValueError, TypeError, AttributeError, IndexError) as exc:
-        raise RlkitError(f"checkpoint {saved.path} does not fit this env/agent config: {type(exc).__name__} {exc}") from None
+        raise RlkitError(f"checkpoint {saved.path} does not fit this env/agent config: "
+            f"{type(exc).__name__} {exc}") from None
 
 
 # The RNG states a checkpoint carries, as plain data and tensors (weights_only-loadable).

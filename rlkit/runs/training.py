@@ -32,7 +32,8 @@ if TYPE_CHECKING:  # a resumed run's plan; rlkit.runs.resume loads only when a r
 
 def build_run_agent(parts: PartsSettings, env: Any, *, device: torch.device, settings: RunSettings,
         num_envs: int) -> Agent:
-    """The run's agent for this env's spaces and `num_envs` copies; checkpoint.replay=true needs one that keeps a replay buffer."""
+    """The run's agent for this env's spaces and `num_envs` copies; checkpoint.replay=true needs one that keeps a
+    replay buffer."""
     observation_space, action_space = single_spaces(env)
     agent = build_agent(
         parts, observation_space=observation_space, action_space=action_space, device=device, seed=settings.seed,
@@ -44,7 +45,8 @@ def build_run_agent(parts: PartsSettings, env: Any, *, device: torch.device, set
 
 
 def eval_video(video_cfg: Mapping[str, Any] | None, **kwargs: Any) -> Any:
-    """The run's evaluation-video recorder, or None; rlkit.watch's video, overlay and screens load only when it records."""
+    """The run's evaluation-video recorder, or None; rlkit.watch's video, overlay and screens load only when it
+    records."""
     if not (video_cfg or {}).get("every_steps"):
         return None
     from rlkit.watch.video import build_eval_video
@@ -67,7 +69,8 @@ def checked_settings(config: Mapping[str, Any]) -> RunSettings:
 
 def check_job(config: Mapping[str, Any] | DictConfig, *, resumed: bool = False) -> RunSettings:
     """Everything that can refuse a run, checked before its folder exists: values, the env, the agent (and its RAM),
-    and what evaluation videos need. A resumed run's agent is built as restore() will fill it (rlkit.runs.saved.restoring)."""
+    and what evaluation videos need. A resumed run's agent is built as restore() will fill it
+    (rlkit.runs.saved.restoring)."""
     if isinstance(config, DictConfig):
         config = plain_config(config)
     settings = checked_settings(config)
@@ -180,7 +183,8 @@ def _print_summary(result: TrainResult, run_dir: Path, *, device: str, settings:
     evaluations = len(result.evaluations)
     over = f"{final.episodes} greedy episode{'s' * (final.episodes != 1)}"
     if final.cut_short:
-        over = f"{final.episodes} of {settings.final_eval_episodes} greedy episodes (eval_max_steps={settings.eval_max_steps} reached)"
+        over = (f"{final.episodes} of {settings.final_eval_episodes} greedy episodes "
+            f"(eval_max_steps={settings.eval_max_steps} reached)")
     print(
         f"done: {result.steps} steps, {result.episodes} episodes on {device}\n"
         f"time: {result.train_seconds:.1f} s training ({result.steps_per_sec:,.0f} steps/s; evaluations and videos not "

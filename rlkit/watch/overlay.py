@@ -97,7 +97,7 @@ def q_band(q_values_A: np.ndarray, names: Sequence[str], width: int) -> Image.Im
     scale = (bar_right - bar_left) / ((high - low) or 1.0)
     zero_x = bar_left + (0.0 - low) * scale
     greedy = int(q_A.argmax())
-    for i, (name, value, label) in enumerate(zip(names, q_A, labels)):
+    for i, (name, value, label) in enumerate(zip(names, q_A, labels, strict=False)):
         top = PAD_PX + i * row
         x = bar_left + (value - low) * scale
         draw.rectangle((min(zero_x, x), top + 1, max(zero_x, x), top + row - 2), fill=HIGHLIGHT if i == greedy else BAR)
@@ -118,7 +118,7 @@ def q_line(q_values_A: np.ndarray, names: Sequence[str]) -> str:
     """One line of a text board's Q-values, the greedy action in brackets: `Q:  south -1.20 [north 3.40] ...`."""
     q_A = np.asarray(q_values_A, dtype=np.float64)
     greedy = int(q_A.argmax())
-    items = (f"{name} {_label(value)}" for name, value in zip(names, q_A))
+    items = (f"{name} {_label(value)}" for name, value in zip(names, q_A, strict=False))
     return "Q: " + "".join(f"[{item}]" if i == greedy else f" {item} " for i, item in enumerate(items))
 
 

@@ -47,7 +47,8 @@ _ANSI = re.compile(r"\x1b\[([0-9;]*)m")
 
 
 def ansi_to_html(text: str) -> str:
-    """A text board as HTML for TensorBoard's Text tab: highlighted cells (the taxi, the agent) in bold, a blank one as a block."""
+    """A text board as HTML for TensorBoard's Text tab: highlighted cells (the taxi, the agent) in bold, a blank one
+    as a block."""
     out, highlighted, position = [], False, 0
     for match in _ANSI.finditer(text + "\x1b[0m"):
         for char in text[position : match.start()]:
