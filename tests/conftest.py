@@ -188,7 +188,8 @@ def tabular_run(run_dir: Path, *overrides: str, table: np.ndarray | None = None)
 
 
 def compose_app(config_name: str, *overrides: str):
-    """The config `python -m rlkit.<config_name> <overrides>` hands to its function (no hydra node): for in-process runs."""
+    """The config `python -m rlkit.<config_name> <overrides>` hands to its function (no hydra node): for in-process
+    runs."""
     from hydra import compose, initialize_config_dir
 
     from rlkit.cli.app import conf_dir

@@ -55,7 +55,8 @@ def copy_run(world: dict[str, Path], name: str, tmp: Path) -> Path:
 
 
 def edit_checkpoint(run_dir: Path, edit: Callable[[dict], None]) -> None:
-    """Rewrite a checkpoint as an attacker or a broken copy would, with a valid SHA-256 so the edit is what is judged."""
+    """Rewrite a checkpoint as an attacker or a broken copy would, with a valid SHA-256 so the edit is what is
+    judged."""
     data = load_checkpoint(run_dir)
     edit(data)
     for key in ("kind", "format"):
@@ -193,7 +194,8 @@ CASES: dict[str, tuple[str, Callable[..., list[str]], str]] = {
     ),
     "full disk": (
         "rlkit.train", full_disk_run,
-        "could not write the checkpoint of step 2000 (No space left on device); the last good checkpoint (step 1000) is",
+        "could not write the checkpoint of step 2000 (No space left on device); "
+        "the last good checkpoint (step 1000) is",
     ),
     "play video unwritable": ("rlkit.play", lambda t, w, m: [f"run={w['taxi']}", "video=/proc/x.mp4"],
         "video=/proc/x.mp4 cannot be written"),
@@ -276,7 +278,8 @@ def test_bad_input_is_one_line_and_status_2(case, world, tmp_path, monkeypatch, 
     work.mkdir()
     monkeypatch.chdir(work)  # default run folders (runs/<env>/...) would land here
     args = make_args(tmp_path, world, monkeypatch)
-    new_run_dirs = [Path(a.partition("=")[2]) for a in args if a.startswith("hydra.run.dir=") and not Path(a.partition("=")[2]).exists()]
+    new_run_dirs = [Path(a.partition("=")[2]) for a in args
+        if a.startswith("hydra.run.dir=") and not Path(a.partition("=")[2]).exists()]
     code, _, err = run_main(MAINS[entry], *args, capsys=capsys)
     assert code == 2, err
     assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err, err
@@ -338,6 +341,7 @@ def test_bad_input_as_a_subprocess(case, world, tmp_path):
     work.mkdir()
     proc = run_cli(entry, *make_args(tmp_path, world, None), cwd=work, timeout=300)
     assert proc.returncode == 2, proc.stderr
-    assert proc.stderr.startswith("error: ") and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.startswith("error: ") and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr, (
+        proc.stderr)
     assert expected(message, world) in proc.stderr
     assert list(work.iterdir()) == []

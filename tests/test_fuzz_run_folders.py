@@ -143,7 +143,8 @@ def assert_refused(code: int, err: str, marker: Path, *, names: str | None = Non
 
 
 def test_the_walk_finds_loaders_and_the_payloads_are_live(tmp_path):
-    """The fuzzer is worth running: the walk reaches unpickling loaders, and instantiating a payload writes its marker."""
+    """The fuzzer is worth running: the walk reaches unpickling loaders, and instantiating a payload writes its
+    marker."""
     from hydra.utils import instantiate
 
     loaders = {t.split(".", 2)[0] + "..." + t.rsplit(".",

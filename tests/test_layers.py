@@ -34,7 +34,8 @@ def module_name(path: Path, root: Path) -> str:
 
 
 def imported_modules(path: Path, root: Path) -> list[tuple[int, str]]:
-    """(line, module) for every import in the file, lazy ones too, relative ones resolved, `from rlkit import x` as rlkit.x."""
+    """(line, module) for every import in the file, lazy ones too, relative ones resolved, `from rlkit import x` as
+    rlkit.x."""
     name = module_name(path, root)
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found = []
@@ -74,7 +75,8 @@ def bad_imports(path: Path, root: Path = REPO) -> list[str]:
 
 
 def test_the_walk_sees_every_kind_of_import(tmp_path):
-    """The checker itself can fail: each spelling of an upward or sideways import is caught, a sibling or lower one is not."""
+    """The checker itself can fail: each spelling of an upward or sideways import is caught, a sibling or lower one
+    is not."""
     agents = tmp_path / "rlkit" / "agents"
     agents.mkdir(parents=True)
     bad = agents / "bad.py"

@@ -158,7 +158,8 @@ def test_periodic_evaluations_happen_on_schedule():
     plan = TrainPlan(total_steps=100, seed=0, eval_every_steps=30, eval_episodes=2, progress=False)
     result = train(env=env, agent=RecordingAgent(), plan=plan, logger=tb.Logger(None), eval_env=eval_env)
     assert [e.step for e in result.evaluations] == [30, 60, 90]
-    assert all(0 < a.train_seconds < b.train_seconds for a, b in zip(result.evaluations, result.evaluations[1:]))
+    assert all(0 < a.train_seconds < b.train_seconds
+        for a, b in zip(result.evaluations, result.evaluations[1:], strict=False))
 
 
 def test_train_returns_are_window_means_of_ended_episodes():

@@ -88,4 +88,5 @@ def test_play_takes_the_device_as_train_does(device, tmp_path, capsys):
     code, out, err = run_main(play.main, f"run={run_dir}", "episodes=1", "render=none", f"device={device}",
         capsys=capsys)
     assert code == 0, err
-    assert "rlkit.play: q_learning on taxi after 300 steps" in out and out.split("\n")[0].endswith(f" on {resolve_device(device)}")
+    assert "rlkit.play: q_learning on taxi after 300 steps" in out and out.split("\n")[0].endswith(
+        f" on {resolve_device(device)}")

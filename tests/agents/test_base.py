@@ -1,4 +1,5 @@
-"""The learning maths of rlkit.agents.base as pure functions: schedules, epsilon-greedy, the Every cadence, space checks."""
+"""The learning maths of rlkit.agents.base as pure functions: schedules, epsilon-greedy, the Every cadence,
+space checks."""
 
 import re
 import sys

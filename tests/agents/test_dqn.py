@@ -110,7 +110,8 @@ def test_one_update_gives_the_hand_computed_loss_and_gradient(double: bool, loss
     assert agent.updates == 1 and metrics[tb.LOSS] == expected_loss and metrics[tb.Q_MEAN] == 1.0
     # dL/dq at q = 1: Huber's slope is capped at 1 (double: q - target = 1.5); 1 - 1.75 = -0.75; MSE twice that.
     dl_dq = {1.0: 1.0, 0.5 * 0.75**2: -0.75, 0.75**2: -1.5}[expected_loss]
-    assert metrics[tb.GRAD_NORM] == pytest.approx(abs(dl_dq) * 2**0.5)  # the same dL/dq reaches weight[0] (s = 1) and bias[0]
+    # The same dL/dq reaches weight[0] (s = 1) and bias[0].
+    assert metrics[tb.GRAD_NORM] == pytest.approx(abs(dl_dq) * 2**0.5)
     # SGD with lr 0.5 moved only action 0's row: weight and bias by -0.5 * dL/dq.
     assert online.weight.detach().flatten().tolist() == [1.0 - 0.5 * dl_dq, -1.0]
     assert online.bias.detach().tolist() == [0.0 - 0.5 * dl_dq, 0.5]
@@ -224,7 +225,7 @@ def test_checkpoint_round_trip_restores_identical_q_values(tmp_path: Path, corri
     assert not np.array_equal(fresh.q_values(probe), agent.q_values(probe))
     fresh.load_state_dict(loaded["agent_state"])
     assert np.array_equal(fresh.q_values(probe), agent.q_values(probe))
-    assert all(torch.equal(a, b) for a, b in zip(params(fresh.target_net), params(agent.target_net)))
+    assert all(torch.equal(a, b) for a, b in zip(params(fresh.target_net), params(agent.target_net), strict=True))
     assert (fresh.steps, fresh.updates) == (agent.steps, agent.updates) == (200, 191) and fresh.epsilon == agent.epsilon
     # the keys every saved run folder holds: a renamed key would strand their checkpoints
     assert set(loaded["agent_state"]) == {"q_net", "target_net", "optimizer", "steps", "updates", "epsilon",
@@ -312,7 +313,7 @@ def test_a_compiled_update_matches_the_eager_one() -> None:
     eager, compiled = agents
     assert eager.updates == compiled.updates == 1
     assert metrics[1][tb.LOSS] == pytest.approx(metrics[0][tb.LOSS], abs=1e-5) and metrics[0][tb.LOSS] > 0
-    for before, a, b in zip(untrained, params(eager.q_net), params(compiled.q_net)):
+    for before, a, b in zip(untrained, params(eager.q_net), params(compiled.q_net), strict=True):
         assert not torch.equal(a, before)  # the update moved every parameter
         torch.testing.assert_close(b, a, rtol=0, atol=1e-5)
     rows = np.arange(eager.replay.capacity)  # and gave the sampled rows the same new priorities

@@ -99,7 +99,8 @@ def test_gamma_zero_learns_only_the_reward_and_gamma_one_the_whole_future():
 def test_continuous_observations_are_refused_with_the_fix():
     fix = "; use agent=dqn (a network instead of a table)"
     with pytest.raises(RlkitError,
-            match=r"^agent=q_learning needs a discrete observation space, but the env has Box\(.+\)" + re.escape(fix) + "$"):
+            match=r"^agent=q_learning needs a discrete observation space, but the env has Box\(.+\)"
+            + re.escape(fix) + "$"):
         QLearningAgent(
             observation_space=gym.spaces.Box(-1, 1, (4,)),
             action_space=gym.spaces.Discrete(2),

@@ -1,4 +1,5 @@
-"""rlkit.report and rlkit.analysis.stats on synthetic sweeps: event files with known values in, exact table values out."""
+"""rlkit.report and rlkit.analysis.stats on synthetic sweeps: event files with known values in,
+exact table values out."""
 
 import sys
 from datetime import datetime
@@ -42,7 +43,7 @@ def write_run(run_dir: Path, *, env: str, seed: int, curve: dict[int, float], st
 @pytest.fixture
 def sweep(tmp_path):
     """Jobs 0-4: taxi, seeds 0-4, eval at steps 100 and 200 (value = seed, then the final); jobs 5-6: frozenlake."""
-    for seed, (final, speed) in enumerate(zip(TAXI_FINALS, TAXI_SPEEDS)):
+    for seed, (final, speed) in enumerate(zip(TAXI_FINALS, TAXI_SPEEDS, strict=True)):
         write_run(tmp_path / str(seed), env="taxi", seed=seed, curve={100: float(seed), 200: final},
             steps_per_sec=speed)
     for job, seed, final in ((5, 0, 0.5), (6, 1, 1.0)):
@@ -152,7 +153,8 @@ def test_title_says_when_and_what_varied_not_the_time_folder(tmp_path):
     runs = [load_run(sweep_dir / str(seed)) for seed in range(3)]
     started = datetime.fromtimestamp(min(run.started for run in runs)).strftime("%Y-%m-%d %H:%M")
     assert varied_settings(runs) == "seed (0-2) and agent.learning_rate (0.1, 0.2, 0.3)"
-    assert title_of(runs) == f"rlkit sweep started {started}: 3 runs varying seed (0-2) and agent.learning_rate (0.1, 0.2, 0.3)"
+    assert title_of(runs) == (f"rlkit sweep started {started}: 3 runs varying seed (0-2) and "
+        "agent.learning_rate (0.1, 0.2, 0.3)")
     write_report(sweep_dir, reps=REPS)
     assert (sweep_dir / "report.md").read_text().startswith(f"# rlkit sweep started {started}: 3 runs varying")
 
@@ -169,7 +171,8 @@ def test_report_writes_figures_and_table_with_exact_values(sweep):
     assert low < 2.0 < high
     markdown = (sweep / "report.md").read_text()
     assert table in markdown and "](report.png)" in markdown and "](performance_profile.png)" in markdown
-    assert "Fewer than 3 runs, so no 95% interval (runs drawn dotted instead of a band): env=frozenlake (n=2)." in markdown
+    assert ("Fewer than 3 runs, so no 95% interval (runs drawn dotted instead of a band): "
+        "env=frozenlake (n=2).") in markdown
     assert "Probability of improvement" not in markdown  # no env holds two groups: nothing comparable
 
 
@@ -220,7 +223,8 @@ def test_cli_prints_table_and_paths(sweep):
     proc = run_cli("rlkit.report", str(sweep), "--reps", str(REPS))
     assert proc.returncode == 0, proc.stderr
     assert "| env=taxi | 5 | 200 | 3.20 | 2.00 |" in proc.stdout
-    assert f"wrote {sweep / 'report.png'}\nwrote {sweep / 'performance_profile.png'}\nwrote {sweep / 'report.md'}" in proc.stdout
+    assert (f"wrote {sweep / 'report.png'}\nwrote {sweep / 'performance_profile.png'}\n"
+        f"wrote {sweep / 'report.md'}") in proc.stdout
 
 
 def _broken_config(tmp: Path, text: str) -> Path:
@@ -283,8 +287,8 @@ def test_an_old_runs_discount_groups_with_gamma(tmp_path):
 
 
 def test_an_old_runs_dqn_flags_group_with_the_parts_they_became(tmp_path):
-    """Runs from before DQN's parts had names recorded agent.prioritized=true, agent.dueling=true, agent.priority_alpha=...:
-    each groups with the run that names the part today."""
+    """Runs from before DQN's parts had names recorded agent.prioritized=true, agent.dueling=true,
+    agent.priority_alpha=...: each groups with the run that names the part today."""
     old = ["env=cartpole", "agent.prioritized=true", "agent.dueling=true", "agent.priority_alpha=0.5",
         "agent.dedup_frames=false"]
     new = ["env=cartpole", "agent/sampler=prioritized", "net.head.type=dueling", "agent.sampler.alpha=0.5",

@@ -33,7 +33,8 @@ def test_without_a_gpu_it_refuses_in_one_line() -> None:
 def test_an_unknown_device_is_one_line_naming_the_choices() -> None:
     proc = run_script("--device", "tpu")
     assert proc.returncode == 2
-    assert proc.stderr.strip() == "error: --device tpu is not a device this benchmark measures; use cuda, cuda:<index> or cpu"
+    assert proc.stderr.strip() == (
+        "error: --device tpu is not a device this benchmark measures; use cuda, cuda:<index> or cpu")
 
 
 def test_cpu_smoke_runs_rlkit_sb3_and_eight_async_envs(tmp_path: Path) -> None:

@@ -14,7 +14,8 @@ REPO = Path(__file__).resolve().parents[2]
 HELPERS = {"common.py"}  # imported by the scripts, not run
 # Run by their own tests with the same command and more checks: gpu.py --device cpu --smoke (test_benchmark_gpu.py).
 OWN_TESTS = {"gpu.py"}
-SCRIPTS = sorted(p for p in (REPO / "benchmarks").glob("*.py") if p.name not in HELPERS | OWN_TESTS and not p.name.startswith("_"))
+SCRIPTS = sorted(
+    p for p in (REPO / "benchmarks").glob("*.py") if p.name not in HELPERS | OWN_TESTS and not p.name.startswith("_"))
 TABLE_RULE = re.compile(r"^-+(  -+)+$", re.M)  # benchmarks.common.print_table's rule under the header
 
 
@@ -32,7 +33,8 @@ def test_every_benchmark_runs_its_smoke_budget_and_writes_results(tmp_path: Path
     }
     failures = []
     for script, proc in procs.items():
-        stdout, stderr = proc.communicate(timeout=600)  # 20-30 s idle on 2 cores for all of them: room for a busy machine
+        # 20-30 s idle on 2 cores for all of them: room for a busy machine.
+        stdout, stderr = proc.communicate(timeout=600)
         results = tmp_path / script.stem / f"{script.stem}.json"
         if proc.returncode != 0:
             failures.append(f"{script.name}: exit {proc.returncode}\n{stderr[-3000:]}")

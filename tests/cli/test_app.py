@@ -52,16 +52,19 @@ def test_train_logs_the_fixed_tags_on_env_steps(taxi_run):
 
 
 def test_hparams_are_in_the_hparams_tab_only(taxi_run):
-    """The HPARAMS tab shows the last eval/return_mean and time/steps_per_sec beside them: no one-point hparam/* charts."""
+    """The HPARAMS tab shows the last eval/return_mean and time/steps_per_sec beside them: no one-point hparam/*
+    charts."""
     from tensorboard.plugins.hparams import plugin_data_pb2
 
     run_dir, _ = taxi_run
     events = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
     events.Reload()
     assert not [tag for tag in events.Tags()["scalars"] if not tag.startswith(("charts/", "eval/", "train/", "time/"))]
-    experiment = plugin_data_pb2.HParamsPluginData.FromString(events.SummaryMetadata("_hparams_/experiment").plugin_data.content)
+    experiment = plugin_data_pb2.HParamsPluginData.FromString(
+        events.SummaryMetadata("_hparams_/experiment").plugin_data.content)
     assert [m.name.tag for m in experiment.experiment.metric_infos] == [tb.EVAL_RETURN_MEAN, tb.STEPS_PER_SEC]
-    start = plugin_data_pb2.HParamsPluginData.FromString(events.SummaryMetadata("_hparams_/session_start_info").plugin_data.content)
+    start = plugin_data_pb2.HParamsPluginData.FromString(
+        events.SummaryMetadata("_hparams_/session_start_info").plugin_data.content)
     assert start.session_start_info.hparams["agent.learning_rate"].number_value == 1.0
     assert start.session_start_info.hparams["env.id"].string_value == "Taxi-v4"
 
@@ -183,7 +186,8 @@ def test_output_into_a_closed_pipe_is_dropped_and_the_entry_point_finishes(modul
         shutil.copytree(taxi_run[0], run_dir)
     assert run_cli_into_closed_pipe(module, *args) == (0, "")
     if module == "rlkit.train":
-        assert (run_dir / "learning_curve.png").read_bytes()[:4] == b"\x89PNG" and load_checkpoint(run_dir)["step"] == 2000
+        assert (run_dir / "learning_curve.png").read_bytes()[:4] == b"\x89PNG" and (
+            load_checkpoint(run_dir)["step"] == 2000)
     if module == "rlkit.report":
         assert (run_dir / "report.md").is_file() and (run_dir / "report.png").is_file()
     if module == "rlkit.supervised":

@@ -108,7 +108,8 @@ def test_sweeps_end_by_printing_their_folder_and_the_report_command(app, capsys)
     for callback in callbacks:
         callback.on_multirun_end(config=cfg)
     year = time.strftime("%Y")
-    assert capsys.readouterr().out == f"sweep folder: runs/my sweep/{year}\nreport: python -m rlkit.report 'runs/my sweep/{year}'\n"
+    assert capsys.readouterr().out == (f"sweep folder: runs/my sweep/{year}\n"
+        f"report: python -m rlkit.report 'runs/my sweep/{year}'\n")
 
 
 def test_launcher_and_sweeper_configs_extend_the_plugins():
@@ -238,6 +239,7 @@ def test_ray_multirun_on_a_local_ray_instance(local_ray, tmp_path):
         f"hydra.sweep.dir={tmp_path}", timeout=300,
     )
     assert proc.returncode == 0, proc.stderr
-    assert "Connecting to existing Ray cluster" in proc.stdout + proc.stderr  # the configured address, not a new instance
+    # The configured address, not a new instance.
+    assert "Connecting to existing Ray cluster" in proc.stdout + proc.stderr
     assert_one_run_per_job(tmp_path, seeds=[0, 1])
     assert job_pid(tmp_path / "0") != job_pid(tmp_path / "1")

@@ -22,7 +22,8 @@ from rlkit.runtime import resolve_device
 from rlkit.train import CONFIG_GROUPS
 
 CONF = conf_dir()
-ENVS = sorted(p.stem for p in (CONF / "env").glob("*.yaml") if p.stem != "gym")  # env=gym brings no env: test_own_env.py
+# env=gym brings no env: test_own_env.py
+ENVS = sorted(p.stem for p in (CONF / "env").glob("*.yaml") if p.stem != "gym")
 AGENTS = sorted(p.stem for p in (CONF / "agent").glob("*.yaml"))
 
 
@@ -36,7 +37,10 @@ REFUSED = {
                              r"use agent=dqn \(a network instead of a table\)$"
         for env in CONTROL_ENVS
     },
-    **{(env, "q_learning"): r"^agent\.batch_size, .+ are not a setting of agent=q_learning; agent=dqn takes them$" for env in ATARI_ENVS},
+    **{
+        (env, "q_learning"): r"^agent\.batch_size, .+ are not a setting of agent=q_learning; agent=dqn takes them$"
+        for env in ATARI_ENVS
+    },
 }
 BUILT = {"dqn": DQNAgent, "q_learning": QLearningAgent}
 

@@ -37,7 +37,8 @@ def test_the_code_defaults_are_conf_s() -> None:
     defaults = {f.name: f.default for f in dataclasses.fields(DQNSettings)}
     assert dqn.pop("type") == "dqn"
     assert dqn == {k: v for k, v in defaults.items() if k not in ("sampler", "replay", "head")}
-    assert defaults["sampler"] == UniformSampling() and dataclasses.asdict(UniformSampling()) == conf_node("agent/sampler/uniform.yaml")
+    assert defaults["sampler"] == UniformSampling() and dataclasses.asdict(UniformSampling()) == conf_node(
+        "agent/sampler/uniform.yaml")
     prioritized = conf_node("agent/sampler/prioritized.yaml")
     assert prioritized.pop("beta_steps") == "${total_steps}"  # resolved at run start: no code default to disagree with
     assert {k: v for k,
@@ -47,7 +48,8 @@ def test_the_code_defaults_are_conf_s() -> None:
     assert (defaults["replay"], defaults["head"]) == ("transitions", train.net.head.type) == ("transitions", "linear")
     assert {k: conf_node(f"replay/{k}.yaml") for k in REPLAYS} == {"transitions": {"type": "transitions"},
         "frames": {"type": "frames"}}
-    assert sorted(OPTION_KEYS) == sorted(f"agent.sampler.{f.name}" for f in dataclasses.fields(PrioritizedSampling) if f.name != "type")
+    assert sorted(OPTION_KEYS) == sorted(
+        f"agent.sampler.{f.name}" for f in dataclasses.fields(PrioritizedSampling) if f.name != "type")
 
 
 def test_the_registries_name_the_parts() -> None:
@@ -75,7 +77,8 @@ def test_one_pass_makes_frozen_typed_settings() -> None:
         replay="frames", head="dueling")
     with pytest.raises(dataclasses.FrozenInstanceError):
         made.settings.gamma = 0.5  # type: ignore[misc]
-    assert parts().settings == DQNSettings()  # a config written in code without sampler, replay or head: conf/'s choices
+    # A config written in code without sampler, replay or head: conf/'s choices.
+    assert parts().settings == DQNSettings()
 
 
 @pytest.mark.parametrize(
@@ -168,7 +171,8 @@ def test_a_run_checks_its_parts_once(tmp_path, capsys, monkeypatch) -> None:
     ("nodes", "message"),
     [
         ({"replay": {"type": "frames", "_target_": "os.system"}},
-         "replay._target_ in /r/checkpoint.pt: rlkit never instantiates a _target_; a config names its class with type:"),
+         "replay._target_ in /r/checkpoint.pt: rlkit never instantiates a _target_; "
+         "a config names its class with type:"),
         ({"agent": {"sampler": {"type": "${oc.env:HOME}"}}},
          "agent.sampler.type in /r/checkpoint.pt=${oc.env:HOME}: interpolations (${...}) in data are never resolved"),
         ({"net": {"head": {"_target_": "rlkit.checkpoint.torch.load"}}},

@@ -29,7 +29,7 @@ def write_mnist(folder: Path, *, gz: bool, n_train: int = 5, n_test: int = 3) ->
         "test": (tagged_images(n_test, offset=100), (np.arange(n_test, dtype=np.uint8) + 7) % 10),
     }
     for split, (images_name, labels_name) in MNIST_FILES.items():
-        for name, array in zip((images_name, labels_name), arrays[split]):
+        for name, array in zip((images_name, labels_name), arrays[split], strict=True):
             data = idx_bytes(array)
             if gz:
                 (folder / f"{name}.gz").write_bytes(gzip.compress(data))

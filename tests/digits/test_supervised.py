@@ -172,7 +172,8 @@ def test_a_run_logs_the_fixed_tags_and_writes_a_supervised_checkpoint(mlp_run: P
     scalars = set(events.Tags()["scalars"])
     assert scalars == {tb.SUPERVISED_TRAIN_LOSS, tb.SUPERVISED_TRAIN_ACCURACY, tb.SUPERVISED_TEST_LOSS,
         tb.SUPERVISED_TEST_ACCURACY}
-    assert all(tag.startswith("supervised/") for tag in scalars)  # per-epoch charts never share DQN's env-step train/loss
+    # Per-epoch charts never share DQN's env-step train/loss.
+    assert all(tag.startswith("supervised/") for tag in scalars)
     assert [e.step for e in events.Scalars(tb.SUPERVISED_TEST_ACCURACY)] == [1, 2]
     assert events.Tags()["images"] == [tb.SUPERVISED_CONFUSION_MATRIX]
     checkpoint = load_checkpoint(mlp_run)

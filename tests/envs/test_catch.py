@@ -60,7 +60,8 @@ class Recorder:
     def observe(self, t: Transition) -> Mapping[str, float]:
         for i in range(len(t.obs)):
             if t.valid[i]:
-                discount = 0.0 if t.terminated[i] else float(np.float32(self.agent.replay.rings.gamma))  # as the replay stores it
+                # As the replay stores it.
+                discount = 0.0 if t.terminated[i] else float(np.float32(self.agent.replay.rings.gamma))
                 self.kept[i, t.obs[i].tobytes(), int(t.action[i]), float(t.reward[i]), t.next_obs[i].tobytes(),
                     discount] += 1
             else:
@@ -101,7 +102,7 @@ def test_catch_stacks_come_back_from_the_frame_replay_exactly_per_copy() -> None
             float(discount))
         for row, obs, action, reward, next_obs, discount in zip(
             rows, batch.obs.numpy(), batch.actions.numpy(), batch.rewards.numpy(), batch.next_obs.numpy(),
-                batch.discounts.numpy()
+                batch.discounts.numpy(), strict=True
         )
     )
     assert sum(stored.values()) == sum(recorder.kept.values()) == 270 - recorder.dropped
@@ -109,7 +110,8 @@ def test_catch_stacks_come_back_from_the_frame_replay_exactly_per_copy() -> None
 
 
 def learn_catch(*overrides: str, copies: int = 1, total_steps: int = 4000) -> tuple[float, float]:
-    """(greedy mean return over 100 episodes, wall seconds) after training DQN on Catch, on `copies` async copies if > 1."""
+    """(greedy mean return over 100 episodes, wall seconds) after training DQN on Catch, on `copies` async copies
+    if > 1."""
     env = make_catch() if copies == 1 else gym.vector.AsyncVectorEnv([make_catch] * copies)
     agent = catch_agent(env, *overrides, total_steps=total_steps)
     started = time.perf_counter()

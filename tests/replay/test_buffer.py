@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Container
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,8 @@ from rlkit.replay.rings import StepRings, n_step_return, n_step_window
 from rlkit.replay.samplers import UniformSampler
 
 
-def fill(buffer: ReplayBuffer, steps: range, *, terminated: set[int] = set(), truncated: set[int] = set()) -> None:
+def fill(buffer: ReplayBuffer, steps: range, *, terminated: Container[int] = (),
+        truncated: Container[int] = ()) -> None:
     for i in steps:
         buffer.add(np.array([i], np.float32), i % 3, float(i), np.array([i + 1], np.float32), i in terminated,
             i in truncated)
@@ -28,7 +30,7 @@ def by_obs(buffer: ReplayBuffer, batch_size: int = 2000) -> dict[int, tuple[floa
     """Sample a lot and index rows by their obs tag: {obs: (reward, discount, next_obs, action)}."""
     b = buffer.sample(batch_size)
     rows = zip(b.obs[:, 0].tolist(), b.rewards.tolist(), b.discounts.tolist(), b.next_obs[:, 0].tolist(),
-        b.actions.tolist())
+        b.actions.tolist(), strict=True)
     return {int(o): (r, d, int(n), a) for o, r, d, n, a in rows}
 
 
@@ -112,7 +114,7 @@ def test_batched_add_for_all_envs_in_order() -> None:
     buffer.add(np.array([7, 9]), np.array([0, 1]), np.array([0.5, 1.5]), np.array([8, 10]), terminated, truncated)
     batch = buffer.sample(200)
     discounts = [round(d, 6) for d in batch.discounts.tolist()]
-    pairs = set(zip(batch.obs.tolist(), batch.actions.tolist(), batch.rewards.tolist(), discounts))
+    pairs = set(zip(batch.obs.tolist(), batch.actions.tolist(), batch.rewards.tolist(), discounts, strict=True))
     assert pairs == {(7, 0, 0.5, 0.0), (9, 1, 1.5, 0.99)}
 
 
@@ -141,7 +143,8 @@ def test_a_buffer_that_cannot_fit_is_refused_and_one_near_the_limit_is_a_visible
     for _ in range(2):
         ReplayBuffer(rings=StepRings(capacity=1000), obs_shape=(4,), obs_dtype=np.float32)
     warning = capsys.readouterr().err  # a printed line, once, not a ResourceWarning Python hides
-    assert warning.startswith("warning: agent.buffer_size=1000 will take 0.0 GiB, 67% of the") and warning.count("\n") == 1
+    assert warning.startswith("warning: agent.buffer_size=1000 will take 0.0 GiB, 67% of the") and (
+        warning.count("\n") == 1)
 
 
 def test_size_accounting_and_errors() -> None:
@@ -193,7 +196,8 @@ def test_uniform_sampling_is_the_sampler_and_draws_what_the_old_uniform_path_dre
     assert isinstance(ReplayBuffer(rings=StepRings(capacity=5), obs_shape=(1,), obs_dtype=np.float32,
         sampler=None).sampler, UniformSampler)
     fill(buffer, range(30))
-    # One env copy that never clears a row: the rows drawn are rng.integers(stored), as before samplers were always built.
+    # One env copy that never clears a row: the rows drawn are rng.integers(stored), as before samplers were
+    # always built.
     assert buffer.sample(40).obs[:, 0].long().tolist() == np.random.default_rng(7).integers(30, size=40).tolist()
 
 

@@ -132,7 +132,7 @@ def test_a_stack_crossing_an_episode_start_has_zero_frames_before_it() -> None:
     # Episode 1: frames 1, 2, 3, 4 (4 final); episode 2 starts at frame 5 and has stepped to 6, 7.
     batch = buffer.transitions(sampleable_rows(buffer))
     by_newest = {int(o[-1, 0, 0]): (o[:, 0, 0].tolist(), n[:, 0, 0].tolist(), float(d)) for o, n, d in zip(batch.obs,
-        batch.next_obs, batch.discounts)}
+        batch.next_obs, batch.discounts, strict=True)}
     assert by_newest == {
         1: ([0, 0, 0, 1], [0, 0, 1, 2], 0.5),
         2: ([0, 0, 1, 2], [0, 1, 2, 3], 0.5),
@@ -241,7 +241,8 @@ def test_saved_arrays_restore_the_buffer_and_its_priorities() -> None:
     assert restored.sampler.weights().tobytes() == buffer.sampler.weights().tobytes()
     assert restored.sampler.max_priority == pytest.approx(16.0 + 1e-6)
     assert_matches_naive(restored, naive)
-    assert restored.state_dict()["head"].tolist() == buffer.state_dict()["head"].tolist()  # the next add goes where it would have
+    # The next add goes where it would have.
+    assert restored.state_dict()["head"].tolist() == buffer.state_dict()["head"].tolist()
     with pytest.raises(ValueError, match="saved replay frames is uint8"):
         FrameReplayBuffer(rings=StepRings(capacity=26), obs_shape=(STACK, *FRAME)).load_state_dict(buffer.state_dict(),
             n_actions=5)

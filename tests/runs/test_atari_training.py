@@ -75,7 +75,8 @@ def test_adam_and_rainbow_lite_presets(config) -> None:
 def test_any_game_and_the_command_line_beat_the_preset(config) -> None:
     cfg = config("env=atari", "env.game=SpaceInvaders", "agent/sampler=prioritized", "agent.batch_size=64")
     assert cfg.env.name == "atari-SpaceInvaders" and cfg.hydra.runtime.choices.tuned == "atari_dqn"
-    assert cfg.agent.sampler.type == "prioritized" and cfg.agent.batch_size == 64 and cfg.agent.sampler.beta_steps == cfg.total_steps
+    assert cfg.agent.sampler.type == "prioritized" and cfg.agent.batch_size == 64 and (
+        cfg.agent.sampler.beta_steps == cfg.total_steps)
     assert config("env=cartpole").replay.type == "transitions"  # only envs that stack frames pick replay=frames
 
 
@@ -132,7 +133,8 @@ def test_dqn_with_dedup_frames_and_prioritized_replay_learns_and_updates_priorit
     run_steps(agent, 60)
     assert isinstance(agent.replay, FrameReplayBuffer) and isinstance(agent.replay.sampler, PrioritizedSampler)
     assert agent.replay.nbytes - agent.replay.sampler.nbytes == 200 * (8 * 8 + 15)  # one frame a row, not 2 stacks of 4
-    assert agent.updates == 41 and any(not torch.equal(a, b) for a, b in zip(before, agent.q_net.parameters()))
+    assert agent.updates == 41 and any(
+        not torch.equal(a, b) for a, b in zip(before, agent.q_net.parameters(), strict=True))
     weights = agent.replay.sampler.weights()
     rows = np.flatnonzero(weights > 0)
     priorities = weights[rows]
@@ -171,8 +173,10 @@ def test_a_short_pong_run_writes_a_checkpoint_that_play_records(tmp_path: Path) 
         "progress=false", "torch_threads=1", f"hydra.run.dir={run_dir}",  # 2 threads on 2 busy cores: 8x slower updates
     )
     assert proc.returncode == 0, proc.stderr
-    assert "done: 1100 steps" in proc.stdout and load_checkpoint(run_dir)["agent_state"]["updates"] == 26  # steps 1000, 1004, ..., 1100
-    assert "A.L.E: Arcade Learning Environment" not in proc.stdout + proc.stderr and "Stella" not in proc.stdout + proc.stderr
+    # Updates at steps 1000, 1004, ..., 1100.
+    assert "done: 1100 steps" in proc.stdout and load_checkpoint(run_dir)["agent_state"]["updates"] == 26
+    assert "A.L.E: Arcade Learning Environment" not in proc.stdout + proc.stderr and (
+        "Stella" not in proc.stdout + proc.stderr)
     video = tmp_path / "pong.mp4"
     proc = run_cli("rlkit.play", f"run={run_dir}", "episodes=1", f"video={video}")
     assert proc.returncode == 0, proc.stderr
@@ -182,7 +186,8 @@ def test_a_short_pong_run_writes_a_checkpoint_that_play_records(tmp_path: Path) 
 
 def test_an_unknown_preset_is_one_line_naming_the_presets(tmp_path: Path) -> None:
     proc = run_cli("rlkit.train", "env=pong", "preset=dopamine", f"hydra.run.dir={tmp_path}")
-    assert proc.returncode == 2 and proc.stderr.strip() == "error: unknown preset 'dopamine'; choose one of: adam, data_efficient, nature, rainbow_lite"
+    assert proc.returncode == 2 and proc.stderr.strip() == (
+        "error: unknown preset 'dopamine'; choose one of: adam, data_efficient, nature, rainbow_lite")
 
 
 def test_async_pong_copies_act_in_one_batch_and_learn_from_their_own_streams(config) -> None:
@@ -200,7 +205,8 @@ def test_async_pong_copies_act_in_one_batch_and_learn_from_their_own_streams(con
     result = train(env=env, agent=agent, plan=TrainPlan(total_steps=300, seed=0, progress=False),
         logger=tb.Logger(None))
     env.close()
-    assert result.steps == 300 and agent.updates == 51  # at steps 100, 104, ..., 300: train_every_steps counts the steps of all copies
+    # At steps 100, 104, ..., 300: train_every_steps counts the steps of all copies.
+    assert result.steps == 300 and agent.updates == 51
     assert batch_sizes.count(2) == 150  # one forward pass over both copies per vector step
     replay = agent.replay
     assert isinstance(replay, FrameReplayBuffer) and replay.num_envs == 2

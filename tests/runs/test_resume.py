@@ -237,7 +237,8 @@ def test_dqn_refuses_batch_larger_than_buffer(tmp_path, capsys):
     code, _, err = run_main(train_main, "env=cartpole", "agent.batch_size=512", "agent.buffer_size=100",
         f"hydra.run.dir={tmp_path}", capsys=capsys)
     assert code == 2
-    assert err == "error: agent.batch_size=512 is larger than agent.buffer_size=100; lower the batch or grow the buffer\n"
+    assert err == (
+        "error: agent.batch_size=512 is larger than agent.buffer_size=100; lower the batch or grow the buffer\n")
 
 
 def test_replay_flag_is_refused_for_a_tabular_agent(tmp_path, capsys):
@@ -333,7 +334,8 @@ def test_a_supervised_run_folder_is_refused_and_left_alone(tmp_path, capsys):
         capsys=capsys)[0] == 0
     before = snapshot(run_dir)
     code, _, err = run_main(train_main, f"resume={run_dir}", "total_steps=5000", capsys=capsys)
-    assert code == 2 and err == f"error: {run_dir} is a supervised run (python -m rlkit.supervised); give a run of python -m rlkit.train\n"
+    assert code == 2 and err == (f"error: {run_dir} is a supervised run (python -m rlkit.supervised); "
+        "give a run of python -m rlkit.train\n")
     assert snapshot(run_dir) == before
 
 
@@ -349,7 +351,8 @@ def test_two_concurrent_resumes_of_one_run_one_is_refused(tmp_path, capsys, trai
         assert first.stdout.readline().startswith(f"rlkit: resuming {run_dir} from step 1000")  # it holds the lock now
         code, _, err = run_main(train_main, f"resume={run_dir}", "total_steps=60000000", capsys=capsys)
         assert code == 2
-        assert err == f"error: {run_dir} is being written by another rlkit process (PID {first.pid}); wait for it to finish or stop it, then try again\n"
+        assert err == (f"error: {run_dir} is being written by another rlkit process (PID {first.pid}); "
+            "wait for it to finish or stop it, then try again\n")
     finally:
         first.send_signal(signal.SIGTERM)
         first.communicate(timeout=120)
@@ -377,7 +380,8 @@ def test_a_format_1_checkpoint_plays_and_resumes_with_its_targets_read_as_names(
     code, out, err = run_main(play_main, f"run={run_dir}", "episodes=1", "render=none", capsys=capsys)
     assert code == 0 and "rlkit.play: dqn on cartpole after 600 steps" in out, err
     assert run_main(train_main, f"resume={run_dir}", "total_steps=800", capsys=capsys)[0] == 0
-    assert load_checkpoint(run_dir)["format"] == 2 and load_checkpoint(run_dir)["step"] == 800  # written anew, today's shape
+    # Written anew, today's shape.
+    assert load_checkpoint(run_dir)["format"] == 2 and load_checkpoint(run_dir)["step"] == 800
     legacy["config"]["agent"]["optimizer"]["_target_"] = "rlkit.agents.dqn.torch.load"
     torch.save(legacy, run_dir / "checkpoint.pt")
     code, _, err = run_main(play_main, f"run={run_dir}", "episodes=1", "render=none", capsys=capsys)
@@ -415,7 +419,8 @@ def test_a_run_saved_before_env_builders_had_names_resumes_in_todays_shape(tmp_p
 
 
 def test_a_run_saved_when_q_learning_said_discount_plays_and_resumes_with_gamma(tmp_path, capsys, train):
-    """Issue 14 renamed the tabular agent's `discount` to `gamma` (DQN's name): old checkpoints and recorded overrides map."""
+    """Issue 14 renamed the tabular agent's `discount` to `gamma` (DQN's name): old checkpoints and recorded
+    overrides map."""
     from rlkit.config.registry import build_agent
     from rlkit.play import main as play_main
     from rlkit.runs.saved import read_saved_run
@@ -427,7 +432,8 @@ def test_a_run_saved_when_q_learning_said_discount_plays_and_resumes_with_gamma(
     save_checkpoint(run_dir / "checkpoint.pt", {k: v for k, v in data.items() if k not in ("kind", "format")})
     overrides = run_dir / ".hydra" / "overrides.yaml"
     overrides.write_text(overrides.read_text().replace("agent.gamma=0.9", "agent.discount=0.9"))
-    assert "- agent.discount=0.9\n" in overrides.read_text() and "discount" in load_checkpoint(run_dir)["config"]["agent"]
+    assert "- agent.discount=0.9\n" in overrides.read_text() and (
+        "discount" in load_checkpoint(run_dir)["config"]["agent"])
 
     saved = read_saved_run(run_dir)
     assert saved.config["agent"]["gamma"] == 0.9 and "discount" not in saved.config["agent"]
@@ -442,12 +448,14 @@ def test_a_run_saved_when_q_learning_said_discount_plays_and_resumes_with_gamma(
     after = load_checkpoint(run_dir)["config"]["agent"]
     assert (after["gamma"], "discount" in after) == (0.9, False)  # written anew under today's name
     assert load_checkpoint(run_dir)["step"] == 2000
-    assert overrides.read_text().count("agent.discount=0.9") == 1  # the record of how the run started is kept as written
+    # The record of how the run started is kept as written.
+    assert overrides.read_text().count("agent.discount=0.9") == 1
 
 
 def test_a_dqn_run_saved_with_the_old_flags_plays_and_resumes_with_its_parts(tmp_path, capsys, train):
     """Runs saved before DQN's parts had names stored agent.dueling, agent.prioritized, agent.priority_* and
-    agent.dedup_frames, and recorded them as overrides: both map onto net.head, agent.sampler and replay (a table of names)."""
+    agent.dedup_frames, and recorded them as overrides: both map onto net.head, agent.sampler and replay (a table
+    of names)."""
     from rlkit.config.registry import build_agent
     from rlkit.nets import DuelingHead
     from rlkit.play import main as play_main
@@ -488,7 +496,8 @@ def test_a_dqn_run_saved_with_the_old_flags_plays_and_resumes_with_its_parts(tmp
     code, out, err = run_main(train_main, f"resume={run_dir}", "total_steps=800", capsys=capsys)
     assert code == 0 and f"resuming {run_dir} from step 600" in out, err
     after = load_checkpoint(run_dir)
-    assert after["step"] == 800 and after["config"]["agent"]["sampler"] == sampler and "dueling" not in after["config"]["agent"]
+    assert after["step"] == 800 and after["config"]["agent"]["sampler"] == sampler and (
+        "dueling" not in after["config"]["agent"])
     assert overrides.read_text() == old  # the record of how the run started is kept as written
 
 

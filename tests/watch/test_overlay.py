@@ -105,7 +105,7 @@ def test_play_frames_differ_only_in_the_band_and_the_greedy_bar_follows_the_tabl
     play_episodes(env, policy, episodes=1, seed=0, screen=overlaid, overlay=QOverlay(policy, action_names(env)))
     assert len(plain.frames) == len(overlaid.frames) == len(STATES)
     height = plain.frames[0].shape[0]
-    for state, before, after in zip(STATES, plain.frames, overlaid.frames):
+    for state, before, after in zip(STATES, plain.frames, overlaid.frames, strict=True):
         np.testing.assert_array_equal(after[:height], before)
         assert highlighted_rows(after, height, 4) == [int(table[state].argmax())]
 
@@ -125,7 +125,7 @@ def test_a_video_with_overlay_q_differs_from_the_plain_one_only_in_the_band(tmp_
     assert len(plain) == len(overlaid) == len(STATES)  # reset frame + one per step
     height = plain[0].shape[0]
     assert overlaid[0].shape == (height + band_height(256, 4), 256, 3)
-    for state, before, after in zip(STATES, plain, overlaid):
+    for state, before, after in zip(STATES, plain, overlaid, strict=True):
         assert np.abs(after[:height] - before).mean() < 2.0  # the same pictures, up to H.264's rounding
         assert np.abs(after[height:] - np.asarray(before[-1:])).mean() > 20  # the band holds something else
         assert highlighted_rows(after.astype(np.uint8), height, 4, tolerance=40) == [int(table[state].argmax())]

@@ -28,7 +28,8 @@ SHORT_CARTPOLE = [
 
 
 def played_frames(gif: bytes, *, frame_ms: int) -> tuple[tuple[int, int], int]:
-    """(width, height) and the number of frames a GIF shows: Pillow merges identical neighbours into one longer frame."""
+    """(width, height) and the number of frames a GIF shows: Pillow merges identical neighbours into one longer
+    frame."""
     image = Image.open(io.BytesIO(gif))
     shown_ms = 0
     for index in range(image.n_frames):
