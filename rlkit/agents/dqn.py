@@ -209,8 +209,8 @@ class DQNAgent:
         if self.steps >= self.learning_starts_steps:
             updates = self._train_every.crossed(prev_steps, self.steps) * self.gradient_steps
             # A run resumed without its replay refills the buffer before learning again.
-            if updates and len(self.replay) >= min(self.learning_starts_steps, self.replay.capacity,
-                    self.batch_size * 4):
+            refilled = min(self.learning_starts_steps, self.replay.capacity, self.batch_size * 4)
+            if updates and len(self.replay) >= refilled:
                 for _ in range(updates):
                     self._learn()
             self.target_update(self._target_params, self._params, prev_steps=prev_steps, steps=self.steps)

@@ -141,8 +141,8 @@ class QLearningAgent:
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        self.q_table[:] = table_from_state(state, n_states=self.n_states,
-            n_actions=self.n_actions)  # in place: a policy handed out shares it
+        # in place: a policy handed out shares the table
+        self.q_table[:] = table_from_state(state, n_states=self.n_states, n_actions=self.n_actions)
         self.steps = int(state["steps"])
         self._next_metrics_step = self._metrics_every.next_after(self.steps)
         self.epsilon = float(state["epsilon"])

@@ -39,8 +39,9 @@ FLAG_PARTS: dict[str, tuple[str, dict[bool, str]]] = {
 }
 FLAG_VALUES = {"true": True, "false": False}
 # Keys only one option of a group has, typed while another option is chosen: that option is named.
-OPTION_KEYS = {f"agent.sampler.{leaf}": "agent/sampler=prioritized" for leaf in ("alpha", "beta_start", "beta_steps",
-    "eps")}
+OPTION_KEYS = {
+    f"agent.sampler.{leaf}": "agent/sampler=prioritized" for leaf in ("alpha", "beta_start", "beta_steps", "eps")
+}
 
 
 def current_name(override: str) -> str:
@@ -223,8 +224,8 @@ def compose_checked(conf: Path, config_name: str, overrides: Sequence[Override],
     One composition when all is well; the keys of the chosen groups are composed apart only to name a bad key.
     """
     adds = any(
-        o.type != OverrideType.CHANGE and _is_rlkit_key(o,
-            groups) and not o.key_or_group.startswith(OPEN_PREFIXES) for o in overrides
+        o.type != OverrideType.CHANGE and _is_rlkit_key(o, groups) and not o.key_or_group.startswith(OPEN_PREFIXES)
+        for o in overrides
     )
     try:
         cfg = None if adds else compose(conf, config_name, first_values(overrides))

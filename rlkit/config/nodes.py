@@ -48,8 +48,9 @@ def checked(
     annotations = _annotations(factory)
     foreign = sorted(k for k in node if k != "type" and (k not in annotations or k in run_time or k == "self"))
     if foreign:
-        takers = [other for other,
-            f in choices.items() if other != name and set(foreign) <= set(_annotations(f)) - run_time]
+        takers = [
+            other for other, f in choices.items() if other != name and set(foreign) <= set(_annotations(f)) - run_time
+        ]
         hint = f"; {choose or key}={takers[0]} takes {'it' if len(foreign) == 1 else 'them'}" if takers else ""
         keys = ", ".join(f"{key}.{k}" for k in foreign[:3]) + (
             f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")

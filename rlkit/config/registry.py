@@ -43,13 +43,16 @@ OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
     "sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adagrad": torch.optim.Adagrad,
     "rmsprop": torch.optim.RMSprop, "adadelta": torch.optim.Adadelta,
 }
-__all__ = ["AGENTS", "BODIES", "HEADS", "OPTIMIZERS", "REPLAYS", "SAMPLERS", "PartsSettings", "build_agent",
-    "check_parts", "checked"]
+__all__ = [
+    "AGENTS", "BODIES", "HEADS", "OPTIMIZERS", "REPLAYS", "SAMPLERS", "PartsSettings", "build_agent", "check_parts",
+    "checked",
+]
 INPUTS: dict[str, Callable[..., nn.Module]] = {"scale": Scale}
 
 # Arguments the builders pass themselves: run-time facts and the parts built here, never config values.
-AGENT_RUN_TIME = frozenset({"observation_space", "action_space", "device", "seed", "num_envs", "net",
-    "optimizer"}) | DQN_PARTS
+AGENT_RUN_TIME = (
+    frozenset({"observation_space", "action_space", "device", "seed", "num_envs", "net", "optimizer"}) | DQN_PARTS
+)
 BODY_RUN_TIME = frozenset({"in_features", "in_channels", "input_hw"})
 OPTIM_RUN_TIME = frozenset({"params"})
 
@@ -78,8 +81,8 @@ def body_factory(net: Any, *, origin: str = "") -> Callable[..., nn.Module]:
 def optimizer_factory(optim: Any, *, origin: str = "") -> Callable[..., torch.optim.Optimizer]:
     """An optimizer builder awaiting the parameters; torch.optim's own checks (lr >= 0, ...) become one line."""
     name, optimizer, kwargs = checked(optim, OPTIMIZERS, key="optim", origin=origin, run_time=OPTIM_RUN_TIME)
-    return _guarded(functools.partial(optimizer, **kwargs), f"optim={name} refuses its settings", (ValueError,
-        TypeError))
+    built = functools.partial(optimizer, **kwargs)
+    return _guarded(built, f"optim={name} refuses its settings", (ValueError, TypeError))
 
 
 @dataclass(frozen=True)
@@ -105,8 +108,8 @@ def check_parts(config: Mapping[str, Any], *, origin: str = "") -> PartsSettings
     replay, head_name = replay_choice(config.get("replay"), origin=origin), head_choice(head, origin=origin)
     node = config.get("agent")
     for key, value in node.items() if isinstance(node, Mapping) else ():
-        moved = old_key(f"agent.{key}", str(value).lower() if isinstance(value,
-            bool) else str(value))  # a flag that became a part
+        typed = str(value).lower() if isinstance(value, bool) else str(value)
+        moved = old_key(f"agent.{key}", typed)  # a flag that became a part
         if moved is not None:
             raise RlkitError(f"{moved} (in {origin})" if origin else str(moved))
     sampled = isinstance(node, Mapping) and node.get("type") == "dqn"  # the sampler node is DQN's, checked with it

@@ -38,30 +38,63 @@ class RunSettings:
     device: str
     # the agent, net, optim and replay nodes once check_run_config checked them (only the network's for acting)
     parts: PartsSettings | ActingParts | None = None
+    video: VideoSettings | None = None  # check_run_config's checked video node
 
 
 # Config key (dotted) -> RunSettings field.
 SETTING_KEYS = {
     "seed": "seed", "total_steps": "total_steps", "eval_every_steps": "eval_every_steps",
-        "eval_episodes": "eval_episodes",
-    "final_eval_episodes": "final_eval_episodes", "eval_max_steps": "eval_max_steps",
-        "log_every_steps": "log_every_steps",
-    "progress": "progress", "torch_threads": "torch_threads", "checkpoint.every_steps": "checkpoint_every_steps",
-    "checkpoint.replay": "checkpoint_replay", "device.name": "device",
+    "eval_episodes": "eval_episodes", "final_eval_episodes": "final_eval_episodes", "eval_max_steps": "eval_max_steps",
+    "log_every_steps": "log_every_steps", "progress": "progress", "torch_threads": "torch_threads",
+    "checkpoint.every_steps": "checkpoint_every_steps", "checkpoint.replay": "checkpoint_replay",
+    "device.name": "device",
 }
 # Settings a resumed run may change: how long and how visibly it runs, not what it learns.
 RESUMABLE_KEYS = tuple(key for key in SETTING_KEYS if key != "seed")
-TOP_LEVEL_KEYS = ("seed", "total_steps", "eval_every_steps", "eval_episodes", "final_eval_episodes", "eval_max_steps",
-                  "log_every_steps", "progress", "torch_threads", "checkpoint", "device", "video", "env", "agent",
-                      "net", "optim", "replay")
+TOP_LEVEL_KEYS = (
+    "seed", "total_steps", "eval_every_steps", "eval_episodes", "final_eval_episodes", "eval_max_steps",
+    "log_every_steps", "progress", "torch_threads", "checkpoint", "device", "video", "env", "agent", "net", "optim",
+    "replay",
+)
 # Settings added since checkpoints were first written, with the value that gives an older run's behaviour.
 ADDED_SETTINGS: dict[str, Any] = {"eval_max_steps": None}
-# Evaluation videos (rlkit.watch.video) change what a run shows, not what it learns: a resume may change them too.
-VIDEO_TYPES: dict[str, Any] = {
-    "every_steps": int, "max_steps": int, "frame_stride": int, "scale": float, "size": list[int] | None,
-        "overlay": str | None,
-}
-VIDEO_KEYS = tuple(VIDEO_TYPES)
+
+
+@dataclass(frozen=True)
+class VideoSettings:
+    """video.*: what evaluation videos record (rlkit.watch.video); they change what a run shows, not what it learns,
+    so a resume may change them. The defaults are conf/train.yaml's."""
+
+    every_steps: int = 0  # 0: no videos
+    max_steps: int = 1000
+    frame_stride: int = 2
+    scale: float = 0.5
+    size: tuple[int, int] | None = None  # [height, width] instead of scale
+    overlay: str | None = None
+
+
+VIDEO_KEYS = tuple(field.name for field in dataclasses.fields(VideoSettings))
+
+
+def video_settings(node: Mapping[str, Any], *, origin: str = "") -> VideoSettings:
+    """The video node checked once, by type and range; keys it leaves out take the defaults."""
+    hints = typing.get_type_hints(VideoSettings) | {"size": list[int] | None}  # YAML gives a list
+    values = {key: check_value(value, hints[key], f"video.{key}", origin) for key, value in node.items()}
+    video = VideoSettings(**values)
+    if video.every_steps < 0:
+        every = video.every_steps
+        raise RlkitError(f"{where_in('video.every_steps', origin)} must be >= 0 (0 turns videos off), got {every}")
+    for key in ("max_steps", "frame_stride"):
+        if getattr(video, key) < 1:
+            raise RlkitError(f"{where_in('video.' + key, origin)} must be >= 1, got {getattr(video, key)}")
+    if not 0.0 < video.scale <= 4.0:
+        raise RlkitError(f"{where_in('video.scale', origin)} must be in (0, 4], got {video.scale}")
+    if video.size is not None:
+        if len(video.size) != 2 or any(side < 1 for side in video.size):
+            size = list(video.size)
+            raise RlkitError(f"{where_in('video.size', origin)} must be [height, width] in pixels, got {size}")
+        video = dataclasses.replace(video, size=(int(video.size[0]), int(video.size[1])))
+    return video
 
 
 def plain_config(cfg: DictConfig) -> dict[str, Any]:
@@ -156,8 +189,10 @@ def upgrade_stored_config(config: Mapping[str, Any]) -> dict[str, Any]:
 def run_settings(config: Mapping[str, Any], *, origin: str = "") -> RunSettings:
     """The typed top-level settings, each checked by type and range with one line naming the key."""
     hints = typing.get_type_hints(RunSettings)
-    values = {field: check_value(lookup(config, key, origin), hints[field], key, origin) for key,
-        field in SETTING_KEYS.items()}
+    values = {
+        field: check_value(lookup(config, key, origin), hints[field], key, origin)
+        for key, field in SETTING_KEYS.items()
+    }
     settings = RunSettings(**values)
     if not 0 <= settings.seed < SEED_LIMIT:
         raise RlkitError(f"{where_in('seed', origin)} must be >= 0 and < 2**32, got {settings.seed}")
@@ -193,9 +228,7 @@ def check_run_config(config: Any, *, origin: str = "", acting: bool = False) -> 
         if not isinstance(value, Mapping) or set(value) - keys:
             raise RlkitError(f"{where_in(node, origin)} must hold only {', '.join(sorted(keys))}")
     settings = run_settings(config, origin=origin)
-    for key, annotation in VIDEO_TYPES.items():
-        if "video" in config and key in config["video"]:
-            check_value(config["video"][key], annotation, f"video.{key}", origin)
+    video = video_settings(config.get("video", {}), origin=origin)
     check_env_config(config["env"], origin=origin)
     parts = check_acting_parts(config, origin=origin) if acting else check_parts(config, origin=origin)
-    return dataclasses.replace(settings, parts=parts)
+    return dataclasses.replace(settings, parts=parts, video=video)

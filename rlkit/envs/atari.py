@@ -133,8 +133,9 @@ def make_atari_env(
 
 
 # The Atari settings of an env node are make_atari_env's keyword arguments, passed as they are.
-ATARI_KEYWORDS = tuple(name for name in inspect.signature(make_atari_env).parameters if name not in ("train",
-    "render_mode"))
+ATARI_KEYWORDS = tuple(
+    name for name in inspect.signature(make_atari_env).parameters if name not in ("train", "render_mode")
+)
 
 
 def _make_atari(env_cfg: Mapping[str, Any], *, train: bool, render_mode: str | None) -> gym.Env:

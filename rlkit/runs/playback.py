@@ -48,8 +48,9 @@ def load_policy(saved: SavedRun, env: gym.Env, *, device: Any) -> Policy:
             f"{type(exc).__name__} {exc}") from None
 
 
-def choose_render(render: str, video: str | None, env_cfg: dict[str, Any], run_dir: Path) -> tuple[str | None,
-        Path | None]:
+def choose_render(
+    render: str, video: str | None, env_cfg: dict[str, Any], run_dir: Path
+) -> tuple[str | None, Path | None]:
     """(what to show: ansi | human | rgb_array | None, video path) for what the user asked and what the machine
     offers."""
     if render not in RENDER_CHOICES:
@@ -131,8 +132,8 @@ def play(cfg: DictConfig) -> list[float]:
     if cfg.get("env_module"):
         import_env_module(str(cfg.env_module))  # named on the command line; the run's env.id may then name it
     stamp = FileStamp(checkpoint_path(cfg.run))  # before loading: follow=true must see any later checkpoint
-    saved = read_saved_run(cfg.run,
-        acting=True)  # every field checked as data; nothing in it is instantiated or resolved
+    # every field checked as data; nothing in it is instantiated or resolved
+    saved = read_saved_run(cfg.run, acting=True)
     run_dir = saved.path.parent
     config = saved.config
     device = resolve_device(cfg.device.name)

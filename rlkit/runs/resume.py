@@ -127,8 +127,8 @@ def prepare_resume(run_dir: Path, new_overrides: Sequence[str], *, conf: Path, g
         node[leaf] = given[key] if key in named else lookup(saved.config, key)
     saved_video = saved.config.get("video") if isinstance(saved.config.get("video"), Mapping) else {}
     config["video"] = {  # shown, not learned: as given now, else as the last run left them, else conf/'s
-        key: given[f"video.{key}"] if f"video.{key}" in named else saved_video.get(key,
-            given[f"video.{key}"]) for key in VIDEO_KEYS
+        key: given[f"video.{key}"] if f"video.{key}" in named else saved_video.get(key, given[f"video.{key}"])
+        for key in VIDEO_KEYS
     }
     settings = run_settings(config)
     if saved.step >= settings.total_steps:

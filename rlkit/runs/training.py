@@ -17,7 +17,7 @@ from rlkit import tb
 from rlkit.agents import Agent, ReplayOwner
 from rlkit.analysis.plots import plot_learning_curve
 from rlkit.config.registry import PartsSettings, build_agent
-from rlkit.config.settings import RunSettings, check_run_config, plain_config
+from rlkit.config.settings import RunSettings, VideoSettings, check_run_config, plain_config
 from rlkit.envs.builders import make_env, make_train_env, single_spaces
 from rlkit.errors import NonFiniteLossError, RlkitError
 from rlkit.loop import Evaluation, TrainPlan, TrainResult, evaluate, train
@@ -44,14 +44,14 @@ def build_run_agent(parts: PartsSettings, env: Any, *, device: torch.device, set
     return agent
 
 
-def eval_video(video_cfg: Mapping[str, Any] | None, **kwargs: Any) -> Any:
+def eval_video(video: VideoSettings | None, **kwargs: Any) -> Any:
     """The run's evaluation-video recorder, or None; rlkit.watch's video, overlay and screens load only when it
     records."""
-    if not (video_cfg or {}).get("every_steps"):
+    if video is None or video.every_steps == 0:
         return None
     from rlkit.watch.video import build_eval_video
 
-    return build_eval_video(video_cfg, **kwargs)
+    return build_eval_video(video, **kwargs)
 
 
 _last_checked: list[tuple[dict[str, Any], RunSettings]] = []  # check_job's config and settings, which run() reuses
@@ -82,7 +82,7 @@ def check_job(config: Mapping[str, Any] | DictConfig, *, resumed: bool = False) 
             num_envs=int(config["env"].get("num_envs", 1)),
         )
     video = eval_video(
-        config.get("video"), env_cfg=config["env"], logger=tb.Logger(None), policy=agent.policy(), seed=settings.seed
+        settings.video, env_cfg=config["env"], logger=tb.Logger(None), policy=agent.policy(), seed=settings.seed
     )
     if video is not None:
         video.close()
@@ -124,8 +124,9 @@ def run(
             replay=agent if settings.checkpoint_replay and isinstance(agent, ReplayOwner) else None,
             last_good=start_step if resume is not None else None,
         )
-        video = eval_video(config.get("video"), env_cfg=config["env"], logger=logger, policy=agent.policy(),
-            seed=settings.seed)
+        video = eval_video(
+            settings.video, env_cfg=config["env"], logger=logger, policy=agent.policy(), seed=settings.seed
+        )
         env_id = env.spec.id if env.spec else config["env"].get("id")
         print(f"rlkit: env={env_name} ({env_id}) agent={agent_name} device={device} -> {run_dir}", flush=True)
         try:

@@ -8,7 +8,7 @@ import io
 import re
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
 import numpy as np
@@ -20,6 +20,9 @@ from rlkit.envs.builders import make_env
 from rlkit.errors import RlkitError
 from rlkit.watch.overlay import QOverlay, overlay_by_name
 from rlkit.watch.screens import quiet_offscreen_rendering
+
+if TYPE_CHECKING:
+    from rlkit.config.settings import VideoSettings
 
 GIF_PALETTE_SAMPLES = 4  # frames whose colours make the one palette every frame of a GIF shares
 
@@ -135,22 +138,12 @@ class EvalVideo:
 
 
 def build_eval_video(
-    video_cfg: Mapping[str, Any] | None, *, env_cfg: Mapping[str, Any], logger: tb.Logger, policy: Policy, seed: int
+    video: VideoSettings, *, env_cfg: Mapping[str, Any], logger: tb.Logger, policy: Policy, seed: int
 ) -> EvalVideo | None:
     """The recorder `video.*` asks for, or None when video.every_steps is 0; every requirement is checked here,
     before training starts, with one line that names the fix."""
-    cfg = dict(video_cfg or {})
-    every_steps = int(cfg.get("every_steps") or 0)
-    if every_steps < 0:
-        raise RlkitError(f"video.every_steps must be >= 0 (0 turns videos off), got {every_steps}")
-    if every_steps == 0:
+    if video.every_steps == 0:
         return None
-    for key in ("max_steps", "frame_stride"):
-        if int(cfg.get(key, 1)) < 1:
-            raise RlkitError(f"video.{key} must be >= 1, got {cfg.get(key)}")
-    scale = float(cfg.get("scale", 1.0))
-    if not 0.0 < scale <= 4.0:
-        raise RlkitError(f"video.scale must be in (0, 4], got {scale}")
     render_mode = "ansi" if env_cfg.get("render_mode") == "ansi" else "rgb_array"
     if render_mode == "rgb_array":
         quiet_offscreen_rendering()
@@ -159,21 +152,19 @@ def build_eval_video(
         env.reset(seed=seed)
         first = env.render()
     except gym.error.DependencyNotInstalled as exc:
-        raise RlkitError(f"video.every_steps={every_steps} cannot render {env_cfg.get('id')}: {exc}; or set "
+        raise RlkitError(f"video.every_steps={video.every_steps} cannot render {env_cfg.get('id')}: {exc}; or set "
             "video.every_steps=0") from None
-    size = _frame_size(cfg.get("size"), scale, first) if render_mode == "rgb_array" else None
+    size = _frame_size(video.size, video.scale, first) if render_mode == "rgb_array" else None
     return EvalVideo(
-        env=env, logger=logger, every_steps=every_steps, max_steps=int(cfg.get("max_steps", 1000)),
-        frame_stride=int(cfg.get("frame_stride", 1)), size=size,
-        overlay=overlay_by_name(cfg.get("overlay"), policy, env, key="video.overlay"), seed=seed + 20_000_000,
+        env=env, logger=logger, every_steps=video.every_steps, max_steps=video.max_steps,
+        frame_stride=video.frame_stride, size=size,
+        overlay=overlay_by_name(video.overlay, policy, env, key="video.overlay"), seed=seed + 20_000_000,
     )
 
 
-def _frame_size(size: Any, scale: float, first_frame: np.ndarray) -> tuple[int, int]:
+def _frame_size(size: tuple[int, int] | None, scale: float, first_frame: np.ndarray) -> tuple[int, int]:
     """(height, width) of the logged frames: video.size when given, else the rendered size times video.scale."""
     if size is not None:
-        if len(size) != 2 or any(int(v) < 1 for v in size):
-            raise RlkitError(f"video.size must be [height, width] in pixels, got {list(size)}")
-        return int(size[0]), int(size[1])
+        return size
     height, width = first_frame.shape[:2]
     return max(1, round(height * scale)), max(1, round(width * scale))

@@ -16,7 +16,7 @@ from rlkit.config import dqn as dqn_config
 from rlkit.config import registry, settings
 from rlkit.config.dqn import HEADS, REPLAYS, SAMPLERS, DQNSettings, PrioritizedSampling, UniformSampling
 from rlkit.config.registry import PartsSettings, check_parts
-from rlkit.config.settings import upgrade_stored_config
+from rlkit.config.settings import VideoSettings, upgrade_stored_config, video_settings
 from rlkit.errors import RlkitError
 from rlkit.nets import DuelingHead
 from rlkit.replay.buffer import ReplayBuffer
@@ -41,8 +41,8 @@ def test_the_code_defaults_are_conf_s() -> None:
         "agent/sampler/uniform.yaml")
     prioritized = conf_node("agent/sampler/prioritized.yaml")
     assert prioritized.pop("beta_steps") == "${total_steps}"  # resolved at run start: no code default to disagree with
-    assert {k: v for k,
-        v in dataclasses.asdict(PrioritizedSampling(beta_steps=1)).items() if k != "beta_steps"} == prioritized
+    sampling = dataclasses.asdict(PrioritizedSampling(beta_steps=1))
+    assert {k: v for k, v in sampling.items() if k != "beta_steps"} == prioritized
     train = OmegaConf.load(conf_dir() / "train.yaml")
     assert {"replay": "transitions"} in OmegaConf.to_container(train.defaults)
     assert (defaults["replay"], defaults["head"]) == ("transitions", train.net.head.type) == ("transitions", "linear")
@@ -50,6 +50,16 @@ def test_the_code_defaults_are_conf_s() -> None:
         "frames": {"type": "frames"}}
     assert sorted(OPTION_KEYS) == sorted(
         f"agent.sampler.{f.name}" for f in dataclasses.fields(PrioritizedSampling) if f.name != "type")
+
+
+def test_the_video_settings_defaults_are_conf_s_and_each_is_checked_once() -> None:
+    train = OmegaConf.to_container(OmegaConf.load(conf_dir() / "train.yaml").video)
+    assert dataclasses.asdict(VideoSettings()) == train and train["frame_stride"] == 2  # the comparison can fail
+    assert video_settings({"every_steps": 5, "size": [84, 96]}) == VideoSettings(every_steps=5, size=(84, 96))
+    with pytest.raises(RlkitError, match=r"^video.max_steps must be >= 1, got 0$"):
+        video_settings({"max_steps": 0})
+    with pytest.raises(RlkitError, match=r"^video.scale in /x/checkpoint.pt must be in \(0, 4\], got 9.0$"):
+        video_settings({"scale": 9.0}, origin="/x/checkpoint.pt")
 
 
 def test_the_registries_name_the_parts() -> None:

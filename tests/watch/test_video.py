@@ -13,6 +13,7 @@ from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from rlkit import tb
+from rlkit.config.settings import plain_config, video_settings
 from rlkit.errors import RlkitError
 from rlkit.loop import TrainPlan, train
 from rlkit.runs.training import run
@@ -131,7 +132,8 @@ def test_bad_video_settings_are_refused_before_training(override: str, message: 
     env = gym.make("CartPole-v1")
     with pytest.raises(RlkitError, match=message.replace("(", r"\(").replace(")", r"\)").replace("[",
             r"\[").replace("]", r"\]")):
-        build_eval_video(cfg.video, env_cfg=cfg.env, logger=tb.Logger(None), policy=object(), seed=0)
+        video = video_settings(plain_config(cfg)["video"])
+        build_eval_video(video, env_cfg=cfg.env, logger=tb.Logger(None), policy=object(), seed=0)
     env.close()
 
 
@@ -153,7 +155,8 @@ def test_a_missing_renderer_is_named_before_training(monkeypatch) -> None:
     cfg = compose_train("env=cartpole", "video.every_steps=100")
     with pytest.raises(RlkitError,
             match=r"video.every_steps=100 cannot render CartPole-v1: pygame is not installed.*video.every_steps=0"):
-        build_eval_video(cfg.video, env_cfg=cfg.env, logger=tb.Logger(None), policy=object(), seed=0)
+        build_eval_video(video_settings(plain_config(cfg)["video"]), env_cfg=cfg.env, logger=tb.Logger(None),
+                         policy=object(), seed=0)
 
 
 def test_the_default_configs_record_cartpole_and_atari_at_a_sensible_cadence() -> None:
