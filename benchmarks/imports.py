@@ -22,7 +22,7 @@ RUNS = {  # name -> train overrides
 # Modules a CartPole DQN run without videos never uses: importing one of them is a leak.
 UNUSED_BY_CARTPOLE = (
     "rlkit.envs.atari", "rlkit.digits", "rlkit.replay.frames", "rlkit.replay.prioritized", "rlkit.agents.tabular",
-    "rlkit.watch", "rlkit.runs.resume", "rlkit.analysis.report", "rlkit.analysis.stats",
+    "rlkit.watch", "rlkit.runs.resume", "rlkit.runs.saved", "rlkit.analysis.report", "rlkit.analysis.stats",
 )
 
 # Each run is a real `python -m rlkit.train` (a short budget: what is imported does not depend on it); at exit it

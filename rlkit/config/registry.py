@@ -29,7 +29,7 @@ from rlkit.config.dqn import (
 from rlkit.config.nodes import checked
 from rlkit.errors import LAST, RlkitError, one_line
 from rlkit.lazy import LazyRegistry
-from rlkit.nets import CNNBody, MLPBody, Scale
+from rlkit.nets import CNNBody, MLPBody
 from rlkit.plain import show, where_in
 
 AGENTS: LazyRegistry[Callable[..., Agent]] = LazyRegistry(
@@ -47,7 +47,6 @@ __all__ = [
     "AGENTS", "BODIES", "HEADS", "OPTIMIZERS", "REPLAYS", "SAMPLERS", "PartsSettings", "build_agent", "check_parts",
     "checked",
 ]
-INPUTS: dict[str, Callable[..., nn.Module]] = {"scale": Scale}
 
 # Arguments the builders pass themselves: run-time facts and the parts built here, never config values.
 AGENT_RUN_TIME = (
@@ -162,9 +161,3 @@ def build_agent(
         parts.settings, observation_space=observation_space, action_space=action_space, device=device, seed=seed,
         num_envs=num_envs, net=parts.net, optimizer=parts.optimizer,
     )
-
-
-def build_inputs(inputs: Any) -> nn.Module:
-    """The input module a data/ config names (grey levels -> [0, 1])."""
-    _, module, kwargs = checked(inputs, INPUTS, key="data.inputs")
-    return module(**kwargs)

@@ -18,16 +18,17 @@ from tqdm.auto import tqdm
 
 from rlkit import tb
 from rlkit.checkpoint import FILENAME, save_checkpoint
-from rlkit.config.registry import body_factory, build_inputs, checked, optimizer_factory
+from rlkit.config.registry import body_factory, checked, optimizer_factory
 from rlkit.config.settings import plain_config
 from rlkit.digits.confusion import confusion_image, confusion_matrix
 from rlkit.digits.datasets import ImageDataset, load_digits, load_mnist
 from rlkit.errors import RlkitError
-from rlkit.nets import LinearHead, Network, body_for_shape
+from rlkit.nets import LinearHead, Network, Scale, body_for_shape
 from rlkit.nets.transfer import SUPERVISED_TASK
 from rlkit.runtime import resolve_device, seed_everything
 
 DATASETS: dict[str, Callable[..., ImageDataset]] = {"digits": load_digits, "mnist": load_mnist}
+INPUTS: dict[str, Callable[..., nn.Module]] = {"scale": Scale}
 NAMED_GROUPS = ("data", "net", "optim")  # recorded by name in hparams and the checkpoint
 
 
@@ -35,6 +36,12 @@ def build_dataset(loader: Any) -> ImageDataset:
     """The data set a data/ config's loader node names (digits, mnist)."""
     _, load, kwargs = checked(loader, DATASETS, key="data.loader")
     return load(**kwargs)
+
+
+def build_inputs(inputs: Any) -> nn.Module:
+    """The input module a data/ config names (grey levels -> [0, 1])."""
+    _, module, kwargs = checked(inputs, INPUTS, key="data.inputs")
+    return module(**kwargs)
 
 
 @dataclass

@@ -12,7 +12,7 @@ from rlkit.agents.base import Agent, ReplayOwner, check_finite_loss
 from rlkit.checkpoint import save_arrays, save_checkpoint
 from rlkit.errors import RlkitError
 from rlkit.run_folder import FILENAME, REPLAY_FILENAME
-from rlkit.runs.saved import env_rng_state, rng_state
+from rlkit.runs.rng import env_rng_state, rng_state
 
 
 class Checkpointer:

@@ -32,7 +32,8 @@ from rlkit.config.settings import (
 from rlkit.errors import RlkitError
 from rlkit.plain import flatten, show
 from rlkit.run_folder import FILENAME, REPLAY_FILENAME
-from rlkit.runs.saved import load_agent_state, read_saved_run, set_env_rng_state, set_rng_state
+from rlkit.runs.rng import set_env_rng_state, set_rng_state
+from rlkit.runs.saved import load_agent_state, read_saved_run
 
 RESUME_GROUPS = ("device",)  # the one config group a resumed run may switch
 

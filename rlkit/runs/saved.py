@@ -1,17 +1,12 @@
-"""A training run's checkpoint read back as checked data (SavedRun), and the RNG states it carries."""
+"""A training run's checkpoint read back as checked data (SavedRun): what play and resume start from."""
 
 from __future__ import annotations
 
 import dataclasses
-import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import gymnasium as gym
-import numpy as np
-import torch
 
 from rlkit.agents.base import Agent
 from rlkit.checkpoint import checkpoint_path, load_checkpoint
@@ -32,7 +27,6 @@ LEGACY_TARGETS = {
     "rlkit.nets.MLPBody": "mlp", "rlkit.nets.CNNBody": "cnn", "torch.optim.SGD": "sgd", "torch.optim.Adam": "adam",
     "torch.optim.Adagrad": "adagrad", "torch.optim.RMSprop": "rmsprop", "torch.optim.Adadelta": "adadelta",
 }
-BIT_GENERATORS = {name: getattr(np.random, name) for name in ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")}
 
 
 @dataclass(frozen=True)
@@ -113,46 +107,3 @@ def load_agent_state(agent: Agent, saved: SavedRun) -> None:
 
 
 # The RNG states a checkpoint carries, as plain data and tensors (weights_only-loadable).
-
-
-def rng_state() -> dict[str, Any]:
-    numpy_state = np.random.get_state(legacy=False)
-    numpy_state = {**numpy_state, "state": {**numpy_state["state"],
-        "key": torch.from_numpy(numpy_state["state"]["key"].astype(np.int64))}}
-    return {"python": random.getstate(), "numpy": numpy_state, "torch": torch.get_rng_state()}
-
-
-def set_rng_state(state: Mapping[str, Any]) -> None:
-    version, internal, gauss = state["python"]
-    random.setstate((version, tuple(internal), gauss))
-    numpy_state = state["numpy"]
-    key = numpy_state["state"]["key"].numpy().astype(np.uint32)
-    np.random.set_state({**numpy_state, "state": {**numpy_state["state"], "key": key}})
-    torch.set_rng_state(state["torch"])
-
-
-def env_rng_state(env: gym.Env | gym.vector.VectorEnv) -> list[dict[str, Any]]:
-    """Bit-generator state of every env copy, so a resumed run draws the same resets."""
-    if isinstance(env, gym.vector.VectorEnv):
-        generators = env.unwrapped.get_attr("np_random")
-    else:
-        generators = [env.unwrapped.np_random]
-    return [g.bit_generator.state for g in generators]
-
-
-def set_env_rng_state(env: gym.Env | gym.vector.VectorEnv, states: Sequence[Mapping[str, Any]]) -> None:
-    """Bit generators are looked up by name in BIT_GENERATORS: a run folder never names an attribute to call."""
-    copies = env.num_envs if isinstance(env, gym.vector.VectorEnv) else 1
-    if len(states) != copies:
-        raise ValueError(f"{len(states)} env RNG states for {copies} env copies")
-    generators = []
-    for state in states:
-        bit_generator = BIT_GENERATORS[state["bit_generator"]]()
-        bit_generator.state = dict(state)
-        generators.append(np.random.Generator(bit_generator))
-    if isinstance(env, gym.vector.VectorEnv):
-        env.unwrapped.set_attr("np_random", generators)
-    else:
-        env.unwrapped.np_random = generators[0]
-
-

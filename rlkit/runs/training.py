@@ -23,7 +23,6 @@ from rlkit.errors import NonFiniteLossError, RlkitError
 from rlkit.loop import Evaluation, TrainPlan, TrainResult, evaluate, train
 from rlkit.run_folder import RunLock
 from rlkit.runs.checkpointer import Checkpointer
-from rlkit.runs.saved import restoring
 from rlkit.runtime import GracefulStop, resolve_device, seed_everything, set_torch_threads
 
 if TYPE_CHECKING:  # a resumed run's plan; rlkit.runs.resume loads only when a run resumes
@@ -54,6 +53,13 @@ def eval_video(video: VideoSettings | None, **kwargs: Any) -> Any:
     return build_eval_video(video, **kwargs)
 
 
+def _restoring(parts: PartsSettings) -> PartsSettings:
+    """A resumed run's parts (rlkit.runs.saved.restoring); the code that reads saved runs loads only for a resume."""
+    from rlkit.runs.saved import restoring
+
+    return restoring(parts)
+
+
 _last_checked: list[tuple[dict[str, Any], RunSettings]] = []  # check_job's config and settings, which run() reuses
 
 
@@ -78,7 +84,7 @@ def check_job(config: Mapping[str, Any] | DictConfig, *, resumed: bool = False) 
     device = resolve_device(settings.device)
     with closing(make_env(config["env"])) as env:  # one copy, but the agent is checked as the run will build it
         agent = build_run_agent(
-            restoring(settings.parts) if resumed else settings.parts, env, device=device, settings=settings,
+            _restoring(settings.parts) if resumed else settings.parts, env, device=device, settings=settings,
             num_envs=int(config["env"].get("num_envs", 1)),
         )
     video = eval_video(
@@ -108,7 +114,7 @@ def run(
         env = make_train_env(config["env"])
         eval_env = make_env(config["env"])
         agent = build_run_agent(
-            restoring(settings.parts) if resume else settings.parts, env, device=device, settings=settings,
+            _restoring(settings.parts) if resume else settings.parts, env, device=device, settings=settings,
                 num_envs=getattr(env, "num_envs", 1)
         )
         start_step = 0

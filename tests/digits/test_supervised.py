@@ -17,9 +17,9 @@ from omegaconf import OmegaConf
 from rlkit import tb
 from rlkit.checkpoint import FILENAME, load_checkpoint, save_checkpoint
 from rlkit.cli.app import check_group_overrides, conf_dir
-from rlkit.config.registry import body_factory, build_inputs, optimizer_factory
+from rlkit.config.registry import body_factory, optimizer_factory
 from rlkit.digits.confusion import confusion_image, confusion_matrix
-from rlkit.digits.training import FitResult, batch_size_for, build_model, run
+from rlkit.digits.training import FitResult, batch_size_for, build_inputs, build_model, run
 from rlkit.errors import RlkitError
 from rlkit.nets import CNNBody, LinearHead, MLPBody, Network, Scale
 from rlkit.nets.transfer import init_body_from_supervised, load_body_state
