@@ -268,11 +268,8 @@ def train(
     stop: StopRequest | None = None,
     video: VideoRecorder | None = None,
 ) -> TrainResult:
-    """Act, step, observe, log, evaluate, checkpoint. Env steps count every copy of a vector env.
-
-    With plan.start_step > 0 the run resumes: the env is reset without a seed, continuing the RNG state the
-    caller restored. When `stop.requested` turns true the loop ends after the current step.
-    """
+    """Act, step, observe, log, evaluate, checkpoint; env steps count every copy. A resumed run (plan.start_step > 0)
+    resets without a seed, continuing the restored RNGs; `stop.requested` ends the loop after the current step."""
     vector = isinstance(env, gym.vector.VectorEnv)
     num_envs = env.num_envs if vector else 1
     obs, _ = env.reset(seed=plan.seed if plan.start_step == 0 else None)

@@ -222,3 +222,16 @@ def test_a_run_in_this_process_leaves_the_process_logging_handlers_open(module, 
         logging.getLogger("rlkit-test-watched").removeHandler(handler)
     assert code == 0, err
     assert not Watched.closed and not list(tmp_path.glob("*.log"))
+
+
+def test_the_sweep_callback_keeps_its_first_dotted_path():
+    """Configs written before the packages name rlkit.callbacks.SweepSummary; conf/ names the package's."""
+    from hydra.utils import get_class
+    from omegaconf import OmegaConf
+
+    from conftest import REPO
+    from rlkit.cli.callbacks import SweepSummary
+
+    assert get_class("rlkit.callbacks.SweepSummary") is SweepSummary
+    named = OmegaConf.load(REPO / "conf" / "train.yaml").hydra.callbacks.sweep_summary._target_
+    assert get_class(named) is SweepSummary and named == "rlkit.cli.callbacks.SweepSummary"
