@@ -226,10 +226,10 @@ def test_a_run_in_this_process_leaves_the_process_logging_handlers_open(module, 
 
 def test_the_sweep_callback_keeps_its_first_dotted_path():
     """Configs written before the packages name rlkit.callbacks.SweepSummary; conf/ names the package's."""
+    from conftest import REPO
     from hydra.utils import get_class
     from omegaconf import OmegaConf
 
-    from conftest import REPO
     from rlkit.cli.callbacks import SweepSummary
 
     assert get_class("rlkit.callbacks.SweepSummary") is SweepSummary
