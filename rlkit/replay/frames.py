@@ -78,14 +78,7 @@ class FrameReplayBuffer:
         return sum(a.nbytes for a in arrays) + self.sampler.nbytes
 
     def add(
-        self,
-        obs: Any,
-        action: Any,
-        reward: Any,
-        next_obs: Any,
-        terminated: Any,
-        truncated: Any,
-        *,
+        self, obs: Any, action: Any, reward: Any, next_obs: Any, terminated: Any, truncated: Any, *,
         env_ids: np.ndarray | None = None,
     ) -> None:
         """Store one step of the env copies `env_ids` (default: all); with one env copy, unbatched values work too."""

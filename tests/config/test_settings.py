@@ -52,6 +52,20 @@ def test_the_code_defaults_are_conf_s() -> None:
         f"agent.sampler.{f.name}" for f in dataclasses.fields(PrioritizedSampling) if f.name != "type")
 
 
+def test_the_tabular_agent_s_code_defaults_are_conf_s() -> None:
+    import inspect
+
+    from rlkit.agents.tabular import QLearningAgent
+
+    q_learning = conf_node("agent/q_learning.yaml")
+    defaults = {
+        name: p.default for name, p in inspect.signature(QLearningAgent).parameters.items()
+        if p.default is not inspect.Parameter.empty and name in q_learning
+    }
+    assert defaults == {"initial_q": 0.0, "metrics_every_steps": 1000}  # the others have no code default
+    assert all(q_learning[name] == value for name, value in defaults.items())
+
+
 def test_the_video_settings_defaults_are_conf_s_and_each_is_checked_once() -> None:
     train = OmegaConf.to_container(OmegaConf.load(conf_dir() / "train.yaml").video)
     assert dataclasses.asdict(VideoSettings()) == train and train["frame_stride"] == 2  # the comparison can fail
