@@ -108,12 +108,25 @@ def plain_config(cfg: DictConfig) -> dict[str, Any]:
 
 def lookup(config: Mapping[str, Any], key: str, origin: str = "") -> Any:
     """config['checkpoint']['every_steps'] for 'checkpoint.every_steps', or one line saying it is missing."""
+    found, value = _walk(config, key)
+    if not found:
+        raise RlkitError(f"{where_in(key, origin)} is missing; a training run's config sets it")
+    return value
+
+
+def lookup_or_none(config: Mapping[str, Any], key: str) -> Any:
+    """The value at a dotted key, None where the config lacks it."""
+    return _walk(config, key)[1]
+
+
+def _walk(config: Mapping[str, Any], key: str) -> tuple[bool, Any]:
+    """(whether the dotted key is there, its value or None)."""
     node: Any = config
     for part in key.split("."):
         if not isinstance(node, Mapping) or part not in node:
-            raise RlkitError(f"{where_in(key, origin)} is missing; a training run's config sets it")
+            return False, None
         node = node[part]
-    return node
+    return True, node
 
 
 def _renamed(config: Mapping[str, Any]) -> dict[str, Any]:
@@ -161,15 +174,6 @@ def _parts_from_flags(config: Mapping[str, Any]) -> dict[str, Any]:
             if prioritized and old.split(".")[1] in agent and lookup_or_none(out, new) is None:
                 _set(out, new, agent[old.split(".")[1]])
     return out
-
-
-def lookup_or_none(config: Mapping[str, Any], key: str) -> Any:
-    node: Any = config
-    for part in key.split("."):
-        if not isinstance(node, Mapping) or part not in node:
-            return None
-        node = node[part]
-    return node
 
 
 def upgrade_stored_config(config: Mapping[str, Any]) -> dict[str, Any]:
