@@ -23,10 +23,10 @@ class TablePolicy:
 
     def act(self, obs: Any) -> Any:
         if isinstance(obs, np.ndarray) and obs.ndim == 1:
-            return np.fromiter((self._greedy(int(o)) for o in obs), dtype=np.int64, count=obs.shape[0])
-        return self._greedy(int(obs))
+            return np.fromiter((self.greedy(int(o)) for o in obs), dtype=np.int64, count=obs.shape[0])
+        return self.greedy(int(obs))
 
-    def _greedy(self, state: int) -> int:
+    def greedy(self, state: int) -> int:
         row = self.q_table[state]
         return row.index(max(row))
 
@@ -82,6 +82,7 @@ class QLearningAgent:
         self.metrics_every_steps = max(1, int(metrics_every_steps))
         self._metrics_every = Every(self.metrics_every_steps)
         self.q_table = [[float(initial_q)] * self.n_actions for _ in range(self.n_states)]
+        self._policy = TablePolicy(self.q_table)  # greedy on the live table
         self.steps = 0
         self._next_metrics_step = self._metrics_every.next_after(0)
         self.epsilon = self.epsilon_start
@@ -95,8 +96,7 @@ class QLearningAgent:
     def _act_one(self, state: int, explore: bool) -> int:
         if explore and self._rng.random() < self.epsilon:
             return self._rng.randrange(self.n_actions)
-        row = self.q_table[state]
-        return row.index(max(row))
+        return self._policy.greedy(state)
 
     def observe(self, transition: Transition) -> Mapping[str, float]:
         obs, action, reward, next_obs, terminated, _, valid = transition
@@ -126,11 +126,11 @@ class QLearningAgent:
 
     def policy(self) -> TablePolicy:
         """Greedy on the live table (no copy)."""
-        return TablePolicy(self.q_table)
+        return self._policy
 
     def q_values(self, obs: Any) -> np.ndarray:
         """The table's row for one state, shape (actions,), or its rows for a batch of states."""
-        return self.policy().q_values(obs)
+        return self._policy.q_values(obs)
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -151,9 +151,11 @@ class QLearningAgent:
             self._rng.setstate((version, tuple(internal), gauss))
 
 
-def build_q_learning(settings: Mapping[str, Any], *, observation_space: gym.Space, action_space: gym.Space,
-        device: torch.device,
-                     seed: int, **_parts: Any) -> QLearningAgent:
+def build_q_learning(
+    settings: Mapping[str, Any], *, observation_space: gym.Space, action_space: gym.Space, device: torch.device,
+    seed: int, **_parts: Any,
+) -> QLearningAgent:
     """The tabular agent from its checked keywords; it has no network, optimizer or env copies to be told of."""
-    return QLearningAgent(observation_space=observation_space, action_space=action_space, device=device, seed=seed,
-        **settings)
+    return QLearningAgent(
+        observation_space=observation_space, action_space=action_space, device=device, seed=seed, **settings
+    )
