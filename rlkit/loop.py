@@ -90,6 +90,7 @@ class TrainResult:
         return self.evaluations[-1].result if self.evaluations else None
 
 
+@one_torch_thread()
 def evaluate(
     env: gym.Env,
     policy: Policy,
@@ -100,21 +101,8 @@ def evaluate(
     progress: bool = False,
     desc: str = "evaluation",
 ) -> EvalResult:
-    """Greedy episodes, one after another on a single env and one torch thread (rlkit.runtime.one_torch_thread);
-    returns are the env's own rewards, unclipped.
-
-    max_steps caps the agent steps of the whole evaluation (an Atari game can last 27,000): episodes not over by
-    then are left out, unless none is, and then the one cut short counts. With progress, a bar on stderr shows
-    the episodes done, the steps and the mean so far, so a long evaluation never looks hung.
-    """
-    with one_torch_thread():
-        return _greedy_episodes(env, policy, episodes=episodes, seed=seed, max_steps=max_steps, progress=progress,
-            desc=desc)
-
-
-def _greedy_episodes(
-    env: gym.Env, policy: Policy, *, episodes: int, seed: int | None, max_steps: int | None, progress: bool, desc: str
-) -> EvalResult:
+    """Greedy episodes on one env and one torch thread, unclipped rewards. max_steps caps the whole evaluation
+    (an Atari game can last 27,000): unfinished episodes are left out unless none finished."""
     started = time.perf_counter()
     budget = max_steps if max_steps is not None else sys.maxsize
     returns: list[float] = []
@@ -140,14 +128,12 @@ def _greedy_episodes(
             if progress and steps % 100 == 0 and time.perf_counter() - shown > 0.5:  # a long episode shows it plays
                 show(total, refresh=True)
                 shown = time.perf_counter()
-        if not done:
-            cut_short = True
-            if not returns:
-                returns.append(total)
-                lengths.append(length)
+        cut_short = not done
+        if done or not returns:
+            returns.append(total)
+            lengths.append(length)
+        if cut_short:
             break
-        returns.append(total)
-        lengths.append(length)
         show(None, refresh=False)
         bar.update(1)
     bar.close()
@@ -206,26 +192,14 @@ class Cadence:
     video: Every
     checkpoint: Every
 
-    @classmethod
-    def of(cls, plan: TrainPlan, *, evaluating: bool, video: VideoRecorder | None, saving: bool) -> Cadence:
-        return cls(
-            log=Every(plan.log_every_steps), eval=Every(plan.eval_every_steps if evaluating else 0),
-            video=Every(video.every_steps if video is not None else 0),
-            checkpoint=Every(plan.checkpoint_every_steps if saving else 0),
-        )
-
     def next_event(self, step: int) -> int:
         """The first step after `step` at which any event is due: before it the loop only acts, steps and observes."""
-        return min(self.log.next_after(step), self.eval.next_after(step), self.video.next_after(step),
-            self.checkpoint.next_after(step))
+        return min(every.next_after(step) for every in (self.log, self.eval, self.video, self.checkpoint))
 
 
 class EpisodeWindow:
-    """Episodes that ended since the last log line, logged as window means.
-
-    One event per window instead of one per episode keeps TensorBoard from costing more than the env
-    on short-episode tasks like Taxi.
-    """
+    """Episodes that ended since the last log line, logged as window means: one event per window, not per episode,
+    keeps TensorBoard from costing more than the env on short-episode tasks like Taxi."""
 
     def __init__(self) -> None:
         self.returns: list[float] = []
@@ -276,7 +250,11 @@ def train(
     valid = np.ones(num_envs, dtype=bool) if vector else True
     step = plan.start_step
     result = TrainResult(steps=step, episodes=0, train_seconds=0.0, start_step=step)
-    cadence = Cadence.of(plan, evaluating=eval_env is not None, video=video, saving=saver is not None)
+    cadence = Cadence(
+        log=Every(plan.log_every_steps), eval=Every(plan.eval_every_steps if eval_env is not None else 0),
+        video=Every(video.every_steps if video is not None else 0),
+        checkpoint=Every(plan.checkpoint_every_steps if saver is not None else 0),
+    )
     next_event = cadence.next_event(step)
     window = EpisodeWindow()
     bar = tqdm(total=plan.total_steps, initial=step, unit="step", disable=not plan.progress, mininterval=0.5,
@@ -305,8 +283,14 @@ def train(
         before = step - num_envs  # a vector env's step crosses a multiple without landing on it
         if cadence.log.crossed(before, step):
             _log_window(logger, window, result, bar, step=step, steps_per_sec=clock.lap(step))
-        if cadence.eval.crossed(before, step) and step < plan.total_steps:
-            _evaluate_during_training(eval_env, agent.policy(), plan, logger, result, clock, step=step)
+        if cadence.eval.crossed(before, step) and step < plan.total_steps:  # on the live weights, off the clock
+            trained_seconds = clock.seconds()
+            with clock.off_clock():
+                evaluation = evaluate(eval_env, agent.policy(), episodes=plan.eval_episodes,
+                    seed=plan.seed + 10_000 + step, max_steps=plan.eval_max_steps, progress=plan.progress,
+                    desc=f"evaluation at step {step:,}")
+            result.evaluations.append(Evaluation(step, trained_seconds, evaluation))
+            logger.scalars(tb.evaluation_metrics(evaluation.mean, evaluation.std, evaluation.seconds), step)
         if cadence.video.crossed(before, step):  # also at the last step: the trained agent's episode
             with clock.off_clock(), one_torch_thread():
                 video.record(agent.policy(), step)
@@ -314,8 +298,15 @@ def train(
             logger.flush()  # every point up to a checkpoint is on disk with it: a resume keeps them all
             saver.save(step)
         next_event = cadence.next_event(step)
-    return _finish(logger, window, result, bar, saver, step=step, interrupted=step < plan.total_steps,
-        train_seconds=clock.seconds())
+    result.steps, result.interrupted, result.train_seconds = step, step < plan.total_steps, clock.seconds()
+    logger.scalars(window.flush(), step)  # the last window's episodes
+    result.episodes = window.episodes
+    bar.update(step - bar.n)
+    bar.close()
+    if saver is not None:  # the final checkpoint, an interrupted run's too
+        logger.flush()
+        saver.save(step)
+    return result
 
 
 def _log_window(logger: tb.Logger, window: EpisodeWindow, result: TrainResult, bar: tqdm, *, step: int,
@@ -327,35 +318,3 @@ def _log_window(logger: tb.Logger, window: EpisodeWindow, result: TrainResult, b
         result.train_returns.append((step, line[tb.EPISODIC_RETURN]))
         bar.set_postfix(episodes=window.episodes, ret=f"{line[tb.EPISODIC_RETURN]:.2f}", refresh=False)
     bar.update(step - bar.n)
-
-
-def _evaluate_during_training(
-    eval_env: gym.Env, policy: Policy, plan: TrainPlan, logger: tb.Logger, result: TrainResult, clock: Stopwatch, *,
-        step: int
-) -> None:
-    """Greedy episodes on the live weights, off the training clock; logged and kept in the result."""
-    trained_seconds = clock.seconds()
-    with clock.off_clock():
-        evaluation = evaluate(
-            eval_env, policy, episodes=plan.eval_episodes, seed=plan.seed + 10_000 + step,
-                max_steps=plan.eval_max_steps,
-            progress=plan.progress, desc=f"evaluation at step {step:,}",
-        )
-    result.evaluations.append(Evaluation(step, trained_seconds, evaluation))
-    logger.scalars(tb.evaluation_metrics(evaluation.mean, evaluation.std, evaluation.seconds), step)
-
-
-def _finish(
-    logger: tb.Logger, window: EpisodeWindow, result: TrainResult, bar: tqdm, saver: Saver | None, *, step: int,
-    interrupted: bool, train_seconds: float,
-) -> TrainResult:
-    """The last window's episodes, the result's totals and the final checkpoint (an interrupted run's too)."""
-    logger.scalars(window.flush(), step)
-    bar.update(step - bar.n)
-    bar.close()
-    result.steps, result.episodes, result.interrupted, result.train_seconds = (
-        step, window.episodes, interrupted, train_seconds)
-    if saver is not None:
-        logger.flush()
-        saver.save(step)
-    return result
