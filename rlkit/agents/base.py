@@ -30,18 +30,21 @@ class Transition(NamedTuple):
 
 
 @runtime_checkable
-class Policy(Protocol):
-    """How to act, apart from how to learn: greedy actions and the Q-values behind them, from weights alone.
-
-    Play, evaluation, videos and the Q-value overlay hold one of these, never a learner with an optimizer and a replay.
-    """
-
-    def act(self, obs: Any) -> Any:
-        """The greedy action for one observation, or an array of them for a batch."""
-        ...
+class QValues(Protocol):
+    """Agents that can say what each action is worth: play and evaluation videos draw these values (overlay=q)."""
 
     def q_values(self, obs: Any) -> np.ndarray:
         """Q-values of one observation, shape (actions,), or of a batch, shape (batch, actions)."""
+        ...
+
+
+@runtime_checkable
+class Policy(QValues, Protocol):
+    """How to act, apart from how to learn: greedy actions and their Q-values, from weights alone. Play, evaluation,
+    videos and the Q-value overlay hold one of these, never a learner with an optimizer and a replay."""
+
+    def act(self, obs: Any) -> Any:
+        """The greedy action for one observation, or an array of them for a batch."""
         ...
 
 
@@ -70,28 +73,11 @@ class Agent(Protocol):
         ...
 
 
-@runtime_checkable
-class QValues(Protocol):
-    """Agents that can say what each action is worth: play and evaluation videos draw these values (overlay=q)."""
-
-    def q_values(self, obs: Any) -> np.ndarray:
-        """Q-values of one observation, shape (actions,), or of a batch, shape (batch, actions)."""
-        ...
-
-
-@runtime_checkable
-class ReportsLoss(Protocol):
-    """A learner with a loss that can diverge (DQN); check_finite_loss asks it."""
-
-    def last_loss(self) -> float | None:
-        """The last update's loss (one device sync), None before the first update."""
-        ...
-
-
 def check_finite_loss(agent: Any, *, step: int) -> None:
     """Stop a diverged run before it logs or saves that state: the loop calls this when observe returns metrics,
-    the checkpointer before every save."""
-    loss = agent.last_loss() if isinstance(agent, ReportsLoss) else None
+    the checkpointer before every save. Only a learner whose loss can diverge (DQN) has last_loss()."""
+    last_loss = getattr(agent, "last_loss", None)
+    loss = last_loss() if last_loss is not None else None
     if loss is not None and not math.isfinite(loss):
         raise NonFiniteLossError(f"loss became {loss} by env step {step}")
 
@@ -141,10 +127,8 @@ def epsilon_greedy(q_values_BA: np.ndarray, *, epsilon: float, rng: np.random.Ge
 
 @dataclass(frozen=True, slots=True)
 class Every:
-    """The one "every N env steps" cadence (N <= 0: never), for the loop's events and the agents' alike.
-
-    It counts multiples of N crossed, never equality: a vector env advances num_envs steps at once.
-    """
+    """The one "every N env steps" cadence (N <= 0: never), for the loop's events and the agents' alike. It counts
+    multiples of N crossed, never equality: a vector env advances num_envs steps at once."""
 
     steps: int
 

@@ -46,11 +46,8 @@ def table_from_state(state: Mapping[str, Any], *, n_states: int, n_actions: int)
 
 
 class QLearningAgent:
-    """Watkins' Q-learning with an epsilon-greedy behaviour policy.
-
-    The table is a list of Python lists: one transition at a time, scalar list indexing is several
-    times cheaper than numpy indexing, and the update cost is what bounds tabular throughput.
-    """
+    """Watkins' Q-learning with an epsilon-greedy behaviour policy. The table is a list of Python lists: one
+    transition at a time, scalar list indexing is several times cheaper than numpy's, and bounds throughput."""
 
     def __init__(
         self,
@@ -79,8 +76,7 @@ class QLearningAgent:
         self.epsilon_start = float(epsilon_start)
         self.epsilon_end = float(epsilon_end)
         self.epsilon_decay_steps = int(epsilon_decay_steps)
-        self.metrics_every_steps = max(1, int(metrics_every_steps))
-        self._metrics_every = Every(self.metrics_every_steps)
+        self._metrics_every = Every(max(1, int(metrics_every_steps)))
         self.q_table = [[float(initial_q)] * self.n_actions for _ in range(self.n_states)]
         self._policy = TablePolicy(self.q_table)  # greedy on the live table
         self.steps = 0
@@ -107,12 +103,9 @@ class QLearningAgent:
         else:
             self._update(obs, action, reward, next_obs, terminated)
             self.steps += 1
-        if self.steps < self.epsilon_decay_steps:
-            self.epsilon = linear_schedule(
-                start=self.epsilon_start, end=self.epsilon_end, duration_steps=self.epsilon_decay_steps, step=self.steps
-            )
-        else:
-            self.epsilon = self.epsilon_end
+        self.epsilon = linear_schedule(
+            start=self.epsilon_start, end=self.epsilon_end, duration_steps=self.epsilon_decay_steps, step=self.steps
+        )
         if self.steps >= self._next_metrics_step:  # one comparison a step; the cadence is asked only when due
             self._next_metrics_step = self._metrics_every.next_after(self.steps)
             return {tb.EPSILON: self.epsilon}
@@ -129,7 +122,7 @@ class QLearningAgent:
         return self._policy
 
     def q_values(self, obs: Any) -> np.ndarray:
-        """The table's row for one state, shape (actions,), or its rows for a batch of states."""
+        """The live table's Q-values, as TablePolicy.q_values."""
         return self._policy.q_values(obs)
 
     def state_dict(self) -> dict[str, Any]:
