@@ -4,6 +4,7 @@ optimizer, target-update rule and exploration schedule come ready-made (rlkit.co
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -23,7 +24,6 @@ from rlkit.agents.base import (
     require_discrete,
     require_positive,
 )
-from rlkit.agents.target_nets import TargetUpdate
 from rlkit.agents.targets import bootstrap_q, td_target
 from rlkit.errors import RlkitError
 from rlkit.nets.transfer import load_network_state
@@ -80,10 +80,8 @@ def dqn_update(
     params: Sequence[torch.Tensor], loss: Callable[..., torch.Tensor], double: bool, max_grad_norm: float | None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor]:
     """One gradient step on a batch, all on the device: (loss, mean Q, gradient norm or None, |TD error|_B).
-
     `discounts` is gamma ** n per row (0 past a termination); `weights` are a prioritized replay's importance
-    weights (None: uniform); `params` are q_net's, listed once (walking the module tree costs more than Adam's step).
-    """
+    weights (None: uniform); `params` are q_net's, listed once (walking the module tree costs more than Adam does)."""
     q_B = q_net(obs).gather(1, actions.unsqueeze(1)).squeeze(1)
     with torch.no_grad():
         next_online_BA = q_net(next_obs) if double else None
@@ -101,10 +99,8 @@ def dqn_update(
 
 
 def compiled_update(update: Callable[..., tuple], device: torch.device) -> Callable[..., tuple]:
-    """torch.compile a whole update (forward, loss, backward, optimizer step); on CUDA with CUDA graphs, as LeanRL does.
-
-    A CUDA graph replays into the same output memory, so outputs kept past the next update are cloned.
-    """
+    """torch.compile a whole update (forward, loss, backward, optimizer step); on CUDA with CUDA graphs, as LeanRL
+    does. A CUDA graph replays into the same output memory, so outputs kept past the next update are cloned."""
     if device.type != "cuda":
         return torch.compile(update)
     graphed = torch.compile(update, mode="reduce-overhead")
@@ -117,10 +113,7 @@ def compiled_update(update: Callable[..., tuple], device: torch.device) -> Calla
 
 
 class DQNAgent:
-    """Learns Q-values from replayed transitions with a target network; acts epsilon-greedily.
-
-    Step counts are env steps.
-    """
+    """Learns Q-values from replayed transitions with a target network; acts epsilon-greedily. Steps are env steps."""
 
     def __init__(
         self,
@@ -131,7 +124,7 @@ class DQNAgent:
         q_net: nn.Module,
         optimizer: torch.optim.Optimizer,
         replay: Replay,
-        target_update: TargetUpdate,
+        target_update: Callable[..., bool],
         exploration: Callable[[int], float],
         loss: Callable[..., torch.Tensor],
         batch_size: int,
@@ -148,7 +141,7 @@ class DQNAgent:
     ) -> None:
         """`q_net` is already on `device`, `optimizer` was built on its parameters, `replay` for `num_envs` env copies.
         `loss(q, target, reduction=...)` as torch.nn.functional's losses; `priority_beta(step)` anneals a prioritized
-        replay's importance weights (None: 1)."""
+        replay's importance weights (None: 1); `target_update` is a rlkit.agents.target_nets rule."""
         self.n_actions = require_discrete(action_space, what="action", agent="dqn", fix="pick a discrete-action env")
         if num_envs < 1:
             raise ValueError(f"num_envs must be >= 1, got {num_envs}")
@@ -156,7 +149,7 @@ class DQNAgent:
             batch_size=batch_size, train_every_steps=train_every_steps, gradient_steps=gradient_steps,
             metrics_every_steps=metrics_every_steps,
         )
-        self._params = list(q_net.parameters())  # walking the module tree per update costs more than the Adam step
+        self._params = list(q_net.parameters())
         owned = {id(p) for p in self._params}
         if any(id(p) not in owned for group in optimizer.param_groups for p in group["params"]):
             raise ValueError("the optimizer must be built on q_net's parameters")
@@ -167,14 +160,14 @@ class DQNAgent:
         self.loss_fn, self.double = loss, bool(double)
         self.num_envs, self.batch_size = int(num_envs), int(batch_size)
         self.learning_starts_steps = int(learning_starts_steps)
-        self.train_every_steps, self.gradient_steps = int(train_every_steps), int(gradient_steps)
+        self.gradient_steps = int(gradient_steps)
         self.max_grad_norm = float(max_grad_norm) if max_grad_norm is not None else None
-        self.metrics_every_steps = int(metrics_every_steps)
         self.device = torch.device(device)
         self.obs_shape: tuple[int, ...] = tuple(observation_space.shape or ())
-        self.obs_dtype = stored_obs_dtype(observation_space)
-        self._train_every, self._metrics_every = Every(self.train_every_steps), Every(self.metrics_every_steps)
-        self._update = compiled_update(self._bound_update, self.device) if compile else self._bound_update
+        self._train_every, self._metrics_every = Every(int(train_every_steps)), Every(int(metrics_every_steps))
+        update = functools.partial(dqn_update, q_net=q_net, target_net=self.target_net, optimizer=optimizer,
+            params=self._params, loss=loss, double=self.double, max_grad_norm=self.max_grad_norm)
+        self._update = compiled_update(update, self.device) if compile else update
         self._rng = np.random.default_rng(seed)
         self._policy = QNetworkPolicy(q_net, observation_space=observation_space, device=self.device)
         self._last_update: tuple[torch.Tensor, torch.Tensor, torch.Tensor | None] | None = None
@@ -227,14 +220,6 @@ class DQNAgent:
             self.replay.update_priorities(batch.indices, td_abs_B.cpu().numpy())
         self.updates += 1
         self._last_update = (loss, q_mean, grad_norm)
-
-    def _bound_update(self, *batch: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None,
-            torch.Tensor]:
-        """dqn_update on this agent's parts; compile=true wraps this very function."""
-        return dqn_update(
-            *batch, q_net=self.q_net, target_net=self.target_net, optimizer=self.optimizer, params=self._params,
-            loss=self.loss_fn, double=self.double, max_grad_norm=self.max_grad_norm,
-        )
 
     def last_loss(self) -> float | None:
         """The last update's loss, for check_finite_loss (rlkit.agents.base): a diverged network is never saved."""

@@ -5,27 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
 
 import torch
 
 from rlkit.agents.base import Every
 
 
-class TargetUpdate(Protocol):
-    """Called after every observed step; updates `target` in place when due and says whether it did."""
-
-    def __call__(self, target: Sequence[torch.Tensor], online: Sequence[torch.Tensor], *, prev_steps: int,
-            steps: int) -> bool: ...
-
-
 @dataclass(frozen=True)
 class PolyakUpdate:
-    """target <- tau * online + (1 - tau) * target whenever the env step count passes a multiple of every_steps.
-
-    tau = 1 is the hard copy of Mnih et al. (2015) (see `hard_update`); a small tau at every step is the soft
-    update of Lillicrap et al. (2016).
-    """
+    """target <- tau * online + (1 - tau) * target whenever the env step count passes a multiple of every_steps:
+    tau = 1 is the hard copy of Mnih et al. (2015), a small tau each step the soft update of Lillicrap et al. (2016)."""
 
     tau: float
     every_steps: int = 1
@@ -41,6 +30,7 @@ class PolyakUpdate:
     @torch.no_grad()
     def __call__(self, target: Sequence[torch.Tensor], online: Sequence[torch.Tensor], *, prev_steps: int,
             steps: int) -> bool:
+        """Called after every observed step; updates `target` in place when due and says whether it did."""
         if not self._every.crossed(prev_steps, steps):
             return False
         for target_p, online_p in zip(target, online, strict=True):
