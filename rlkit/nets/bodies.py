@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
+POOLS: dict[str, type[nn.Module]] = {"max": nn.MaxPool2d, "avg": nn.AvgPool2d}
 
 
 def activation(name: str) -> nn.Module:
@@ -46,10 +47,8 @@ class MLPBody(nn.Module):
 
 
 class CNNBody(nn.Module):
-    """Convolution stack then one dense layer. Defaults are the Nature DQN stack (Mnih et al., 2015).
-
-    The flatten size comes from a dry run on `input_hw`, so other image sizes (8x8 digits) work too.
-    """
+    """Convolution stack then one dense layer; defaults are the Nature DQN stack (Mnih et al., 2015). The flatten
+    size comes from a dry run on `input_hw`, so other image sizes (8x8 digits) work too."""
 
     def __init__(
         self,
@@ -68,20 +67,16 @@ class CNNBody(nn.Module):
         if not len(channels) == len(kernel_sizes) == len(strides):
             raise ValueError("channels, kernel_sizes and strides need one entry per convolution layer")
         check_sizes(channels=channels, kernel_sizes=kernel_sizes, strides=strides, hidden=[hidden])
+        if pool is not None and pool not in POOLS:
+            raise ValueError(f"pool={pool} is not known; choose max, avg or null")
         paddings = paddings if paddings is not None else [0] * len(channels)
         layers: list[nn.Module] = []
         width = int(in_channels)
         for out_ch, kernel, stride, padding in zip(channels, kernel_sizes, strides, paddings, strict=False):
-            layers += [
-                nn.Conv2d(width, int(out_ch), int(kernel), int(stride), int(padding)),
-                activation(activation_name),
-            ]
-            if pool == "max":
-                layers.append(nn.MaxPool2d(2))
-            elif pool == "avg":
-                layers.append(nn.AvgPool2d(2))
-            elif pool is not None:
-                raise ValueError(f"pool={pool} is not known; choose max, avg or null")
+            conv = nn.Conv2d(width, int(out_ch), int(kernel), int(stride), int(padding))
+            layers += [conv, activation(activation_name)]
+            if pool is not None:
+                layers.append(POOLS[pool](2))
             width = int(out_ch)
         layers.append(nn.Flatten())
         self.conv = nn.Sequential(*layers)
@@ -97,10 +92,8 @@ class CNNBody(nn.Module):
 
 
 def body_for_shape(factory: Callable[..., nn.Module], input_shape: Sequence[int]) -> nn.Module:
-    """Build a body from a partial (a net/ config) for inputs of this shape, e.g. obs or images.
-
-    A body that takes `in_channels` gets [channels, height, width] images; any other gets flat in_features.
-    """
+    """Build a body from a partial (a net/ config) for inputs of this shape: a body that takes `in_channels` gets
+    [channels, height, width] images, any other flat in_features."""
     shape = tuple(int(s) for s in input_shape)
     if "in_channels" in inspect.signature(factory).parameters:
         if len(shape) != 3:
