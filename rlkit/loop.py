@@ -29,7 +29,6 @@ class VideoRecorder(Protocol):
 
     def record(self, policy: Policy, step: int) -> float:
         """Seconds spent, kept out of training time as evaluations are."""
-        ...
 
 
 class Saver(Protocol):
@@ -286,9 +285,10 @@ def train(
         if cadence.eval.crossed(before, step) and step < plan.total_steps:  # on the live weights, off the clock
             trained_seconds = clock.seconds()
             with clock.off_clock():
-                evaluation = evaluate(eval_env, agent.policy(), episodes=plan.eval_episodes,
-                    seed=plan.seed + 10_000 + step, max_steps=plan.eval_max_steps, progress=plan.progress,
-                    desc=f"evaluation at step {step:,}")
+                evaluation = evaluate(
+                    eval_env, agent.policy(), episodes=plan.eval_episodes, seed=plan.seed + 10_000 + step,
+                    max_steps=plan.eval_max_steps, progress=plan.progress, desc=f"evaluation at step {step:,}",
+                )
             result.evaluations.append(Evaluation(step, trained_seconds, evaluation))
             logger.scalars(tb.evaluation_metrics(evaluation.mean, evaluation.std, evaluation.seconds), step)
         if cadence.video.crossed(before, step):  # also at the last step: the trained agent's episode

@@ -35,7 +35,6 @@ class QValues(Protocol):
 
     def q_values(self, obs: Any) -> np.ndarray:
         """Q-values of one observation, shape (actions,), or of a batch, shape (batch, actions)."""
-        ...
 
 
 @runtime_checkable
@@ -45,7 +44,6 @@ class Policy(QValues, Protocol):
 
     def act(self, obs: Any) -> Any:
         """The greedy action for one observation, or an array of them for a batch."""
-        ...
 
 
 @runtime_checkable
@@ -54,23 +52,18 @@ class Agent(Protocol):
 
     def act(self, obs: Any, *, explore: bool) -> Any:
         """Action(s) for one observation or a batch; exploring in training, greedy in evaluation."""
-        ...
 
     def observe(self, transition: Transition) -> Mapping[str, float]:
         """Store the transition, learn when due, and return metrics to log (often empty)."""
-        ...
 
     def policy(self) -> Policy:
         """The greedy policy on the agent's live weights (no copy): what evaluation and videos act with."""
-        ...
 
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to resume: tensors, numbers and strings only (loadable with weights_only)."""
-        ...
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Restore what state_dict returned."""
-        ...
 
 
 def check_finite_loss(agent: Any, *, step: int) -> None:
@@ -88,11 +81,9 @@ class ReplayOwner(Protocol):
 
     def replay_arrays(self) -> dict[str, np.ndarray]:
         """The buffer's contents as plain arrays (saved with numpy, never pickled)."""
-        ...
 
     def load_replay_arrays(self, arrays: Mapping[str, np.ndarray]) -> int:
         """Refill the buffer from saved arrays, refusing ones that do not fit; returns the transitions held."""
-        ...
 
 
 def check_unit_interval(**values: float) -> None:

@@ -165,8 +165,10 @@ class DQNAgent:
         self.device = torch.device(device)
         self.obs_shape: tuple[int, ...] = tuple(observation_space.shape or ())
         self._train_every, self._metrics_every = Every(int(train_every_steps)), Every(int(metrics_every_steps))
-        update = functools.partial(dqn_update, q_net=q_net, target_net=self.target_net, optimizer=optimizer,
-            params=self._params, loss=loss, double=self.double, max_grad_norm=self.max_grad_norm)
+        update = functools.partial(
+            dqn_update, q_net=q_net, target_net=self.target_net, optimizer=optimizer, params=self._params, loss=loss,
+            double=self.double, max_grad_norm=self.max_grad_norm,
+        )
         self._update = compiled_update(update, self.device) if compile else update
         self._rng = np.random.default_rng(seed)
         self._policy = QNetworkPolicy(q_net, observation_space=observation_space, device=self.device)
@@ -207,9 +209,7 @@ class DQNAgent:
                 for _ in range(updates):
                     self._learn()
             self.target_update(self._target_params, self._params, prev_steps=prev_steps, steps=self.steps)
-        if self._metrics_every.crossed(prev_steps, self.steps):
-            return self._metrics()
-        return NO_METRICS
+        return self._metrics() if self._metrics_every.crossed(prev_steps, self.steps) else NO_METRICS
 
     def _learn(self) -> None:
         beta = 1.0 if self.priority_beta is None else self.priority_beta(self.steps)

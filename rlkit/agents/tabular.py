@@ -32,9 +32,8 @@ class TablePolicy:
 
     def q_values(self, obs: Any) -> np.ndarray:
         """The table's row for one state, shape (actions,), or its rows for a batch of states."""
-        if np.ndim(obs) == 0:
-            return np.array(self.q_table[int(obs)], dtype=np.float64)
-        return np.array([self.q_table[int(state)] for state in obs], dtype=np.float64)
+        rows = self.q_table[int(obs)] if np.ndim(obs) == 0 else [self.q_table[int(state)] for state in obs]
+        return np.array(rows, dtype=np.float64)
 
 
 def table_from_state(state: Mapping[str, Any], *, n_states: int, n_actions: int) -> list[list[float]]:
