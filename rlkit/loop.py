@@ -91,14 +91,8 @@ class TrainResult:
 
 @one_torch_thread()
 def evaluate(
-    env: gym.Env,
-    policy: Policy,
-    *,
-    episodes: int,
-    seed: int | None = None,
-    max_steps: int | None = None,
-    progress: bool = False,
-    desc: str = "evaluation",
+    env: gym.Env, policy: Policy, *, episodes: int, seed: int | None = None, max_steps: int | None = None,
+    progress: bool = False, desc: str = "evaluation",
 ) -> EvalResult:
     """Greedy episodes on one env and one torch thread, unclipped rewards. max_steps caps the whole evaluation
     (an Atari game can last 27,000): unfinished episodes are left out unless none finished."""
@@ -231,14 +225,8 @@ class EpisodeWindow:
 
 
 def train(
-    *,
-    env: gym.Env | gym.vector.VectorEnv,
-    agent: Agent,
-    plan: TrainPlan,
-    logger: tb.Logger,
-    eval_env: gym.Env | None = None,
-    saver: Saver | None = None,
-    stop: StopRequest | None = None,
+    *, env: gym.Env | gym.vector.VectorEnv, agent: Agent, plan: TrainPlan, logger: tb.Logger,
+    eval_env: gym.Env | None = None, saver: Saver | None = None, stop: StopRequest | None = None,
     video: VideoRecorder | None = None,
 ) -> TrainResult:
     """Act, step, observe, log, evaluate, checkpoint; env steps count every copy. A resumed run (plan.start_step > 0)

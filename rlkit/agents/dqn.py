@@ -116,28 +116,12 @@ class DQNAgent:
     """Learns Q-values from replayed transitions with a target network; acts epsilon-greedily. Steps are env steps."""
 
     def __init__(
-        self,
-        *,
-        observation_space: gym.Space,
-        action_space: gym.Space,
-        num_envs: int,
-        q_net: nn.Module,
-        optimizer: torch.optim.Optimizer,
-        replay: Replay,
-        target_update: Callable[..., bool],
-        exploration: Callable[[int], float],
-        loss: Callable[..., torch.Tensor],
-        batch_size: int,
-        learning_starts_steps: int,
-        train_every_steps: int,
-        gradient_steps: int,
-        max_grad_norm: float | None,
-        metrics_every_steps: int,
-        double: bool = True,
-        priority_beta: Callable[[int], float] | None = None,
-        compile: bool = False,
-        device: torch.device | str = "cpu",
-        seed: int = 0,
+        self, *, observation_space: gym.Space, action_space: gym.Space, num_envs: int, q_net: nn.Module,
+        optimizer: torch.optim.Optimizer, replay: Replay, target_update: Callable[..., bool],
+        exploration: Callable[[int], float], loss: Callable[..., torch.Tensor], batch_size: int,
+        learning_starts_steps: int, train_every_steps: int, gradient_steps: int, max_grad_norm: float | None,
+        metrics_every_steps: int, double: bool = True, priority_beta: Callable[[int], float] | None = None,
+        compile: bool = False, device: torch.device | str = "cpu", seed: int = 0,
     ) -> None:
         """`q_net` is already on `device`, `optimizer` was built on its parameters, `replay` for `num_envs` env copies.
         `loss(q, target, reduction=...)` as torch.nn.functional's losses; `priority_beta(step)` anneals a prioritized

@@ -49,18 +49,9 @@ class QLearningAgent:
     transition at a time, scalar list indexing is several times cheaper than numpy's, and bounds throughput."""
 
     def __init__(
-        self,
-        *,
-        observation_space: gym.Space,
-        action_space: gym.Space,
-        learning_rate: float,
-        gamma: float,
-        epsilon_start: float,
-        epsilon_end: float,
-        epsilon_decay_steps: int,
-        initial_q: float = 0.0,
-        metrics_every_steps: int = 1000,
-        seed: int = 0,
+        self, *, observation_space: gym.Space, action_space: gym.Space, learning_rate: float, gamma: float,
+        epsilon_start: float, epsilon_end: float, epsilon_decay_steps: int, initial_q: float = 0.0,
+        metrics_every_steps: int = 1000, seed: int = 0,
         device: Any = None,  # unused: the table lives in host memory; accepted so all agents build alike
     ) -> None:
         fix = "use agent=dqn (a network instead of a table)"

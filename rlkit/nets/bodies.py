@@ -51,16 +51,9 @@ class CNNBody(nn.Module):
     size comes from a dry run on `input_hw`, so other image sizes (8x8 digits) work too."""
 
     def __init__(
-        self,
-        *,
-        in_channels: int,
-        input_hw: Sequence[int] = (84, 84),
-        channels: Sequence[int] = (32, 64, 64),
-        kernel_sizes: Sequence[int] = (8, 4, 3),
-        strides: Sequence[int] = (4, 2, 1),
-        paddings: Sequence[int] | None = None,
-        pool: str | None = None,
-        hidden: int = 512,
+        self, *, in_channels: int, input_hw: Sequence[int] = (84, 84), channels: Sequence[int] = (32, 64, 64),
+        kernel_sizes: Sequence[int] = (8, 4, 3), strides: Sequence[int] = (4, 2, 1),
+        paddings: Sequence[int] | None = None, pool: str | None = None, hidden: int = 512,
         activation_name: str = "relu",
     ) -> None:
         super().__init__()
