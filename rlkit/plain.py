@@ -68,11 +68,8 @@ SEQUENCES = (list, tuple, collections.abc.Sequence, collections.abc.Iterable)
 
 
 def plain_value(value: Any, annotation: Any) -> tuple[bool, Any]:
-    """(accepted, value as the constructor gets it) for a config value and a parameter annotation.
-
-    Accepted: numbers, strings, bools, null and lists of numbers, where the annotation asks for them; an
-    integral float (1e5) counts as an integer, anything else with a fraction does not (1500.7 is refused).
-    """
+    """(accepted, value as the constructor gets it) for a config value and a parameter annotation: plain values and
+    lists of them, where the annotation asks for them; an integral float (1e5) counts as an integer, 1500.7 not."""
     if annotation is Any:
         if isinstance(value, (list, tuple)):
             return all(isinstance(v, PLAIN_SCALARS) for v in value), list(value)
@@ -101,13 +98,11 @@ def plain_value(value: Any, annotation: Any) -> tuple[bool, Any]:
         return isinstance(value, str), value
     if typing.get_origin(annotation) in SEQUENCES and isinstance(value, (list, tuple)):
         args = typing.get_args(annotation)
-        if len(args) == 2 and args[1] is Ellipsis or len(args) <= 1:
-            element = args[0] if args else Any
-            checked = [plain_value(v, element) for v in value]
-        elif len(args) == len(value):  # a fixed-length tuple, e.g. Adam's betas
-            checked = [plain_value(v, a) for v, a in zip(value, args, strict=True)]
-        else:
+        if len(args) == 2 and args[1] is Ellipsis or len(args) <= 1:  # a list of one type
+            args = (args[0] if args else Any,) * len(value)
+        if len(args) != len(value):  # a fixed-length tuple, e.g. Adam's betas, of another length
             return False, value
+        checked = [plain_value(v, a) for v, a in zip(value, args, strict=True)]
         return all(ok for ok, _ in checked), [v for _, v in checked]
     return False, value
 

@@ -10,12 +10,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from rlkit.replay.buffer import Batch, check_memory, load_arrays_into
+from rlkit.replay.buffer import Batch, RingRows, load_arrays_into
 from rlkit.replay.rings import StepRings
 from rlkit.replay.samplers import Sampler, UniformSampler
 
 
-class FrameReplayBuffer:
+class FrameReplayBuffer(RingRows):
     """Same API as ReplayBuffer (`add`, `sample -> Batch`, `len`, `nbytes`) for observations [stack, *frame].
 
     Rows are flat indices env * rows_per_env + ring position; the sampler holds weight 0 for rows it must not draw:
@@ -23,44 +23,31 @@ class FrameReplayBuffer:
     would reach into frames already overwritten. `sampler` builds the sampler for a capacity (None is uniform too).
     """
 
+    ARRAYS = ("frames", "episode_step", "actions", "rewards", "terminated", "truncated")
+
     def __init__(
-        self,
-        *,
-        rings: StepRings,
-        obs_shape: Sequence[int],
-        obs_dtype: np.dtype | type = np.uint8,
-        device: torch.device | str = "cpu",
-        seed: int = 0,
-        sampler: Callable[..., Sampler] | None = UniformSampler,
+        self, *, rings: StepRings, obs_shape: Sequence[int], obs_dtype: np.dtype | type = np.uint8,
+        device: torch.device | str = "cpu", seed: int = 0, sampler: Callable[..., Sampler] | None = UniformSampler,
     ) -> None:
         self.obs_shape = tuple(int(s) for s in obs_shape)
         if len(self.obs_shape) < 2:
             raise ValueError(f"frame replay needs observations shaped [stack, *frame], got {self.obs_shape}")
         self.stack = self.obs_shape[0]
-        self.rings = rings
-        self.rows_per_env, self.num_envs, self.capacity = rings.rows_per_env, int(rings.num_envs), rings.rows
-        if self.rows_per_env <= self.stack + rings.n_step:
+        if rings.rows_per_env <= self.stack + rings.n_step:
             raise ValueError(
-                f"capacity={rings.capacity} leaves {self.rows_per_env} rows per env copy; needs > stack + n_step"
+                f"capacity={rings.capacity} leaves {rings.rows_per_env} rows per env copy; needs > stack + n_step"
             )
-        self.device = torch.device(device)
         obs_dtype = np.dtype(obs_dtype)
-        check_memory(capacity=self.capacity, bytes_per_row=self.bytes_per_row(self.obs_shape, obs_dtype))
-        # Row r of a ring: the newest frame of step r's obs, the step's action, reward and episode-end flags, and the
-        # frame's index in its episode.
+        bytes_per_row = self.bytes_per_row(self.obs_shape, obs_dtype)
+        self._allocate_rows(rings, bytes_per_row=bytes_per_row, device=device, seed=seed, sampler=sampler)
+        # Row r of a ring also holds the newest frame of step r's obs and that frame's index in its episode.
         self.frames = np.zeros((self.capacity, *self.obs_shape[1:]), dtype=obs_dtype)
-        self.episode_step = np.zeros(self.capacity, dtype=np.uint8)  # the frame's index in its episode, up to 255
-        self.actions = np.zeros(self.capacity, dtype=np.int64)
-        self.rewards = np.zeros(self.capacity, dtype=np.float32)
-        self.terminated = np.zeros(self.capacity, dtype=bool)
-        self.truncated = np.zeros(self.capacity, dtype=bool)
+        self.episode_step = np.zeros(self.capacity, dtype=np.uint8)  # up to 255
         self._head = np.zeros(self.num_envs, dtype=np.int64)  # unwrapped ring position of the next obs's newest frame
         self._fresh = np.ones(self.num_envs, dtype=bool)  # the next obs starts an episode: its frame is not stored yet
         self._newest = np.zeros(self.num_envs, dtype=np.int64)  # unwrapped ring position of the newest transition
-        self._all_envs = np.arange(self.num_envs)
         self._offsets_S = np.arange(self.stack - 1, -1, -1)  # stack position j holds the frame offsets_S[j] rows back
         self._stale_S = np.arange(self.stack)
-        self.sampler: Sampler = (sampler or UniformSampler)(capacity=self.capacity, seed=seed)
         self._staging = HostStaging(self.device)
 
     @staticmethod
@@ -71,11 +58,6 @@ class FrameReplayBuffer:
     def __len__(self) -> int:
         """Transitions that can be sampled now."""
         return len(self.sampler)
-
-    @property
-    def nbytes(self) -> int:
-        arrays = (self.frames, self.episode_step, self.actions, self.rewards, self.terminated, self.truncated)
-        return sum(a.nbytes for a in arrays) + self.sampler.nbytes
 
     def add(
         self, obs: Any, action: Any, reward: Any, next_obs: Any, terminated: Any, truncated: Any, *,
@@ -95,8 +77,11 @@ class FrameReplayBuffer:
             done = terminated | truncated
             any_fresh, env_column = bool(fresh.any()), env[:, None]
         obs, next_obs = np.asarray(obs), np.asarray(next_obs)
-        if any_fresh:
-            self._check_zero_padded(np.reshape(obs, (-1, *self.obs_shape))[np.atleast_1d(fresh)])
+        if any_fresh and np.reshape(obs, (-1, *self.obs_shape))[np.atleast_1d(fresh), :-1].any():
+            raise ValueError(
+                "an episode's first stacked observation has non-zero frames before its newest one; frame replay "
+                "rebuilds zero padding, so stack with FrameStackObservation(env, n, padding_type='zero')"
+            )
         base = env * self.rows_per_env
         row, next_row = base + count % self.rows_per_env, base + (count + 1) % self.rows_per_env
         stack_axis = -len(self.obs_shape)
@@ -119,26 +104,15 @@ class FrameReplayBuffer:
         self.sampler.clear(np.add.outer(count, 1 + self._stale_S) % self.rows_per_env + env_column * self.rows_per_env)
         self.sampler.add(row)
 
-    @staticmethod
-    def _check_zero_padded(first_stacks: np.ndarray) -> None:
-        if first_stacks[:, :-1].any():
-            raise ValueError(
-                "an episode's first stacked observation has non-zero frames before its newest one; frame replay "
-                "rebuilds zero padding, so stack with FrameStackObservation(env, n, padding_type='zero')"
-            )
-
     def state_dict(self) -> dict[str, np.ndarray]:
         """Everything stored, as plain arrays (saved with numpy, never pickled), with the sampler's weights."""
-        names = ("frames", "episode_step", "actions", "rewards", "terminated", "truncated")
         positions = {"head": self._head, "fresh": self._fresh, "newest": self._newest}
-        return {**{name: getattr(self, name) for name in names}, **positions, "sampler_weights": self.sampler.weights()}
+        return {**self._arrays(), **positions, "sampler_weights": self.sampler.weights()}
 
     def load_state_dict(self, arrays: Mapping[str, np.ndarray], *, n_actions: int) -> None:
         """Restore what arrays() returned; positions, actions and weights must lie in range."""
-        bounds = {
-            "head": (0, 2**62), "newest": (0, 2**62), "actions": (0, n_actions - 1),
-            "sampler_weights": (0, np.finfo(np.float64).max),
-        }
+        bounds = {"head": (0, 2**62), "newest": (0, 2**62), "actions": (0, n_actions - 1),
+                  "sampler_weights": self.MAX_WEIGHT}
         load_arrays_into(self.state_dict(), arrays, bounds=bounds)
         self.sampler.load_weights(arrays["sampler_weights"])
 
@@ -147,17 +121,12 @@ class FrameReplayBuffer:
         rows_B, weights_B = self.sampler.sample(batch_size, beta=beta)
         return self.transitions(rows_B, weights_B)
 
-    def update_priorities(self, indices: np.ndarray, td_errors: np.ndarray) -> None:
-        self.sampler.update(indices, td_errors)
-
     def transitions(self, rows_B: np.ndarray, weights_B: np.ndarray | None = None) -> Batch:
         """The transitions stored at flat rows (as a sampler returns them), stacks rebuilt."""
         rows_B = np.asarray(rows_B, dtype=np.int64)
         batch_size = len(rows_B)
         stream_B = rows_B - rows_B % self.rows_per_env  # first row of each sample's env stream
-        rewards_B, discounts_B, last_B = self.rings.window(
-            rows_B, end_E=self._newest + 1, rewards=self.rewards, terminated=self.terminated, truncated=self.truncated
-        )
+        rewards_B, discounts_B, last_B = self._window(rows_B, self._newest + 1)
         next_B = stream_B + (last_B + 1) % self.rows_per_env  # the frame after the window's last step
         frames, scalars = self._staging.buffers((2 * batch_size, *self.obs_shape), self.frames.dtype, batch_size)
         self._stacks(np.concatenate([rows_B, next_B]), np.concatenate([stream_B, stream_B]), out=frames)
