@@ -14,6 +14,7 @@ from rlkit.errors import RlkitError
 
 PLAIN_SCALARS = (bool, int, float, str, type(None))
 MAX_DEPTH = 16
+SEQUENCES = (list, tuple, collections.abc.Sequence, collections.abc.Iterable)
 
 
 def where_in(key: str, origin: str) -> str:
@@ -51,20 +52,14 @@ def refuse_code(node: Any, key: str, origin: str = "", depth: int = 0) -> None:
     elif isinstance(node, (list, tuple)):
         for i, value in enumerate(node):
             refuse_code(value, f"{key}[{i}]", origin, depth + 1)
-    elif isinstance(node, str):
-        if "${" in node:
-            raise RlkitError(
-                f"{where_in(key, origin)}={show(node)}: interpolations (${{...}}) in data are never resolved"
-            )
+    elif isinstance(node, str) and "${" in node:
+        raise RlkitError(f"{where_in(key, origin)}={show(node)}: interpolations (${{...}}) in data are never resolved")
     elif not isinstance(node, PLAIN_SCALARS):
         raise RlkitError(f"{where_in(key, origin)} holds a {type(node).__name__}; configs hold plain values only")
 
 
 def _is_union(annotation: Any) -> bool:
     return typing.get_origin(annotation) in (typing.Union, types.UnionType)
-
-
-SEQUENCES = (list, tuple, collections.abc.Sequence, collections.abc.Iterable)
 
 
 def plain_value(value: Any, annotation: Any) -> tuple[bool, Any]:

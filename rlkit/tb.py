@@ -29,8 +29,7 @@ SUPERVISED_TRAIN_ACCURACY = "supervised/train_accuracy"
 SUPERVISED_TEST_LOSS = "supervised/test_loss"
 SUPERVISED_TEST_ACCURACY = "supervised/test_accuracy"
 SUPERVISED_CONFUSION_MATRIX = "supervised/confusion_matrix"
-# What supervised runs logged before their prefix; report reads both.
-SUPERVISED_TEST_ACCURACY_UNPREFIXED = "test/accuracy"
+SUPERVISED_TEST_ACCURACY_UNPREFIXED = "test/accuracy"  # logged before the prefix; report reads both
 
 
 def evaluation_metrics(mean: float, std: float, seconds: float) -> dict[str, float]:

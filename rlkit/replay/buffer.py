@@ -7,7 +7,7 @@ import math
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, NamedTuple, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 import torch
@@ -29,7 +29,6 @@ class Batch(NamedTuple):
     indices: np.ndarray | None = None  # rows sampled, for a prioritized sampler's priority update
 
 
-@runtime_checkable
 class Replay(Protocol):
     """What an agent asks of a replay memory: ReplayBuffer, or FrameReplayBuffer (Atari frames stored once)."""
 
@@ -37,10 +36,8 @@ class Replay(Protocol):
 
     def __len__(self) -> int: ...
 
-    def add(
-        self, obs: Any, action: Any, reward: Any, next_obs: Any, terminated: Any, truncated: Any, *,
-            env_ids: np.ndarray | None = None
-    ) -> None:
+    def add(self, obs: Any, action: Any, reward: Any, next_obs: Any, terminated: Any, truncated: Any, *,
+            env_ids: np.ndarray | None = None) -> None:
         """Store one step of the env copies `env_ids` (default: all, in order)."""
 
     def sample(self, batch_size: int, *, beta: float = 1.0) -> Batch:
@@ -92,8 +89,9 @@ def load_arrays_into(
             raise ValueError(f"saved replay has no {name}")
         array = arrays[name]
         if array.shape != target.shape or array.dtype != target.dtype:
-            raise ValueError(f"saved replay {name} is {array.dtype}{array.shape}, this buffer "
-                f"{target.dtype}{target.shape}")
+            raise ValueError(
+                f"saved replay {name} is {array.dtype}{array.shape}, this buffer {target.dtype}{target.shape}"
+            )
         low, high = bounds.get(name, (-math.inf, math.inf))
         if array.size and not (np.all(array >= low) and np.all(array <= high)):  # NaN fails both
             raise ValueError(f"saved replay {name} holds values outside [{low:g}, {high:g}]")
@@ -121,12 +119,9 @@ class RingRows:
     and episode-end flags, and the sampler that draws rows."""
 
     ARRAYS: tuple[str, ...]  # every per-row array, as state_dict names them
-    MAX_WEIGHT = (0, np.finfo(np.float64).max)
 
-    def _allocate_rows(
-        self, rings: StepRings, *, bytes_per_row: int, device: torch.device | str, seed: int,
-        sampler: Callable[..., Sampler] | None,
-    ) -> None:
+    def _allocate_rows(self, rings: StepRings, *, bytes_per_row: int, device: torch.device | str, seed: int,
+                       sampler: Callable[..., Sampler] | None) -> None:
         self.rings = rings
         self.rows_per_env, self.num_envs, self.capacity = rings.rows_per_env, int(rings.num_envs), rings.rows
         self.device = torch.device(device)
@@ -144,6 +139,12 @@ class RingRows:
 
     def _arrays(self) -> dict[str, np.ndarray]:
         return {name: getattr(self, name) for name in self.ARRAYS}
+
+    def _load_arrays(self, stored: dict[str, np.ndarray], arrays: Mapping[str, np.ndarray], *, n_actions: int,
+                     **bounds: tuple[float, float]) -> None:
+        """load_arrays_into, with actions and sampler weights in range too."""
+        bounds = {"actions": (0, n_actions - 1), "sampler_weights": (0, np.finfo(np.float64).max), **bounds}
+        load_arrays_into(stored, arrays, bounds=bounds)
 
     def _window(self, rows_B: np.ndarray, end_E: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(returns_B, discounts_B, last_B) of the n-step windows starting at rows_B (see n_step_window)."""
@@ -163,10 +164,9 @@ class ReplayBuffer(RingRows):
 
     ARRAYS = ("obs", "next_obs", "actions", "rewards", "terminated", "truncated")
 
-    def __init__(
-        self, *, rings: StepRings, obs_shape: Sequence[int], obs_dtype: np.dtype | type,
-        device: torch.device | str = "cpu", seed: int = 0, sampler: Callable[..., Sampler] | None = UniformSampler,
-    ) -> None:
+    def __init__(self, *, rings: StepRings, obs_shape: Sequence[int], obs_dtype: np.dtype | type,
+                 device: torch.device | str = "cpu", seed: int = 0,
+                 sampler: Callable[..., Sampler] | None = UniformSampler) -> None:
         """`sampler` builds the sampler for a capacity (e.g. a partial PrioritizedSampler); None is uniform too."""
         self.obs_shape = tuple(int(s) for s in obs_shape)
         obs_dtype = np.dtype(obs_dtype)
@@ -185,16 +185,14 @@ class ReplayBuffer(RingRows):
     def __len__(self) -> int:
         return int(self._size.sum())
 
-    def add(
-        self, obs: Any, action: Any, reward: Any, next_obs: Any, terminated: Any, truncated: Any, *,
-        env_ids: np.ndarray | None = None,
-    ) -> None:
+    def add(self, obs: Any, action: Any, reward: Any, next_obs: Any, terminated: Any, truncated: Any, *,
+            env_ids: np.ndarray | None = None) -> None:
         """Store one step of the env copies `env_ids` (default: all, in order); rows have a leading env axis.
         With num_envs=1 and no env_ids, unbatched values (one obs, a float reward) are accepted too."""
-        if env_ids is None and self.num_envs == 1:
-            env: Any = 0
-            pos: Any = int(self._pos[0])  # scalar indices: several times cheaper than fancy indexing per step
-            row = pos
+        env: Any
+        pos: Any
+        if env_ids is None and self.num_envs == 1:  # scalar indices: several times cheaper than fancy indexing
+            env, pos, row = 0, int(self._pos[0]), int(self._pos[0])
         else:
             env = self._all_envs if env_ids is None else np.asarray(env_ids)
             pos = self._pos[env]
@@ -217,13 +215,11 @@ class ReplayBuffer(RingRows):
             raise ValueError("cannot sample from an empty replay buffer")
         first_B, weights_B = self.sampler.sample(batch_size, beta=beta)
         rewards_B, discounts_B, last_B = self._window(first_B, self._pos)
+        to_device = self._to_device
         return Batch(
-            obs=self._to_device(self.obs.take(first_B, axis=0)),
-            actions=self._to_device(self.actions.take(first_B)),
-            rewards=self._to_device(rewards_B),
-            next_obs=self._to_device(self.next_obs.take(last_B, axis=0)),
-            discounts=self._to_device(discounts_B),
-            weights=None if weights_B is None else self._to_device(weights_B),
+            obs=to_device(self.obs.take(first_B, axis=0)), actions=to_device(self.actions.take(first_B)),
+            rewards=to_device(rewards_B), next_obs=to_device(self.next_obs.take(last_B, axis=0)),
+            discounts=to_device(discounts_B), weights=None if weights_B is None else to_device(weights_B),
             indices=None if weights_B is None else first_B,
         )
 
@@ -237,18 +233,13 @@ class ReplayBuffer(RingRows):
     def load_state_dict(self, arrays: Mapping[str, np.ndarray], *, n_actions: int) -> None:
         """Restore what state_dict() returned; positions, sizes, actions and weights must lie in range. A uniform
         buffer saved before samplers were always built (no sampler_weights) gets weight 1 on every row it stored."""
-        bounds = {
-            "pos": (0, self.rows_per_env - 1), "size": (0, self.rows_per_env), "actions": (0, n_actions - 1),
-            "sampler_weights": self.MAX_WEIGHT,
-        }
         stored = self.state_dict() if "sampler_weights" in arrays else self._stored_arrays()
-        load_arrays_into(stored, arrays, bounds=bounds)
+        self._load_arrays(stored, arrays, n_actions=n_actions, pos=(0, self.rows_per_env - 1),
+                          size=(0, self.rows_per_env))
         weights = arrays.get("sampler_weights")
-        self.sampler.load_weights(self._stored_rows() if weights is None else weights)
-
-    def _stored_rows(self) -> np.ndarray:
-        """1.0 where a row holds a transition: each ring fills from position 0, so its first `size` rows."""
-        return (np.arange(self.rows_per_env) < self._size[:, None]).astype(np.float64).reshape(-1)
+        if weights is None:  # each ring fills from position 0: its first `size` rows hold transitions
+            weights = (np.arange(self.rows_per_env) < self._size[:, None]).astype(np.float64).reshape(-1)
+        self.sampler.load_weights(weights)
 
     def _to_device(self, array: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(array).to(self.device, non_blocking=True)

@@ -10,25 +10,20 @@ from typing import Any
 import numpy as np
 import torch
 
-from rlkit.replay.buffer import Batch, RingRows, load_arrays_into
+from rlkit.replay.buffer import Batch, RingRows
 from rlkit.replay.rings import StepRings
 from rlkit.replay.samplers import Sampler, UniformSampler
 
 
 class FrameReplayBuffer(RingRows):
-    """Same API as ReplayBuffer (`add`, `sample -> Batch`, `len`, `nbytes`) for observations [stack, *frame].
-
-    Rows are flat indices env * rows_per_env + ring position; the sampler holds weight 0 for rows it must not draw:
-    the row after the newest step (its next frame, or an episode's final frame), and rows whose stacks
-    would reach into frames already overwritten. `sampler` builds the sampler for a capacity (None is uniform too).
-    """
+    """ReplayBuffer's API for observations [stack, *frame]. The sampler holds weight 0 for the row after the newest
+    step (its next frame, or an episode's final frame) and rows whose stacks reach into overwritten frames."""
 
     ARRAYS = ("frames", "episode_step", "actions", "rewards", "terminated", "truncated")
 
-    def __init__(
-        self, *, rings: StepRings, obs_shape: Sequence[int], obs_dtype: np.dtype | type = np.uint8,
-        device: torch.device | str = "cpu", seed: int = 0, sampler: Callable[..., Sampler] | None = UniformSampler,
-    ) -> None:
+    def __init__(self, *, rings: StepRings, obs_shape: Sequence[int], obs_dtype: np.dtype | type = np.uint8,
+                 device: torch.device | str = "cpu", seed: int = 0,
+                 sampler: Callable[..., Sampler] | None = UniformSampler) -> None:
         self.obs_shape = tuple(int(s) for s in obs_shape)
         if len(self.obs_shape) < 2:
             raise ValueError(f"frame replay needs observations shaped [stack, *frame], got {self.obs_shape}")
@@ -59,10 +54,8 @@ class FrameReplayBuffer(RingRows):
         """Transitions that can be sampled now."""
         return len(self.sampler)
 
-    def add(
-        self, obs: Any, action: Any, reward: Any, next_obs: Any, terminated: Any, truncated: Any, *,
-        env_ids: np.ndarray | None = None,
-    ) -> None:
+    def add(self, obs: Any, action: Any, reward: Any, next_obs: Any, terminated: Any, truncated: Any, *,
+            env_ids: np.ndarray | None = None) -> None:
         """Store one step of the env copies `env_ids` (default: all); with one env copy, unbatched values work too."""
         env: Any
         count: Any  # rows this env copy has written so far: its ring position, unwrapped
@@ -99,8 +92,7 @@ class FrameReplayBuffer(RingRows):
         # After an episode end, its final frame keeps the next row: a truncated episode bootstraps from it.
         self._head[env] = count + 1 + done
         self._fresh[env] = done
-        # The next row holds no transition yet, and the stack-1 rows after it are the oldest, whose stacks would
-        # reach into frames just overwritten: neither may be drawn.
+        # Neither the next row (no transition yet) nor the stack-1 oldest after it (stacks overwritten) may be drawn.
         self.sampler.clear(np.add.outer(count, 1 + self._stale_S) % self.rows_per_env + env_column * self.rows_per_env)
         self.sampler.add(row)
 
@@ -111,9 +103,7 @@ class FrameReplayBuffer(RingRows):
 
     def load_state_dict(self, arrays: Mapping[str, np.ndarray], *, n_actions: int) -> None:
         """Restore what arrays() returned; positions, actions and weights must lie in range."""
-        bounds = {"head": (0, 2**62), "newest": (0, 2**62), "actions": (0, n_actions - 1),
-                  "sampler_weights": self.MAX_WEIGHT}
-        load_arrays_into(self.state_dict(), arrays, bounds=bounds)
+        self._load_arrays(self.state_dict(), arrays, n_actions=n_actions, head=(0, 2**62), newest=(0, 2**62))
         self.sampler.load_weights(arrays["sampler_weights"])
 
     def sample(self, batch_size: int, *, beta: float = 1.0) -> Batch:
@@ -134,14 +124,10 @@ class FrameReplayBuffer(RingRows):
         if weights_B is not None:
             scalars[3] = weights_B
         stacks, (actions, rewards, discounts, weights) = self._staging.upload(frames, scalars)
+        prioritized = weights_B is not None
         return Batch(
-            obs=stacks[:batch_size],
-            actions=actions.long(),
-            rewards=rewards,
-            next_obs=stacks[batch_size:],
-            discounts=discounts,
-            weights=weights if weights_B is not None else None,
-            indices=rows_B if weights_B is not None else None,
+            obs=stacks[:batch_size], actions=actions.long(), rewards=rewards, next_obs=stacks[batch_size:],
+            discounts=discounts, weights=weights if prioritized else None, indices=rows_B if prioritized else None,
         )
 
     def _stacks(self, rows_B: np.ndarray, stream_B: np.ndarray, *, out: np.ndarray) -> None:
@@ -153,12 +139,8 @@ class FrameReplayBuffer(RingRows):
 
 
 class HostStaging:
-    """Host arrays a batch is gathered into, and their trip to the device.
-
-    Unpacked (CPU): fresh arrays that become tensors without a copy. Packed (CUDA): frames and scalars share
-    one pinned buffer that goes over in one non-blocking copy per batch; the next batch waits for that copy
-    to finish before it overwrites the buffer.
-    """
+    """Host arrays a batch is gathered into, and their trip to the device: on CUDA (packed) one pinned buffer, one
+    non-blocking copy per batch, that the next batch waits for before overwriting; elsewhere fresh arrays, no copy."""
 
     SCALARS = 4  # actions, rewards, discounts, weights: float32 rows (actions < 2**24 are exact)
 
@@ -167,20 +149,22 @@ class HostStaging:
         self.packed = device.type == "cuda" if packed is None else packed
         self._host: torch.Tensor | None = None
         self._copied: Any = None  # torch.cuda.Event of the last copy out of the host buffer
+        self._frame_bytes = self._offset = 0  # the host buffer's layout: frames, then scalars from _offset
 
     def buffers(self, frames_shape: tuple[int, ...], dtype: np.dtype, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
         """(frames, scalars) to fill."""
         if not self.packed:
             return np.empty(frames_shape, dtype=dtype), np.zeros((self.SCALARS, batch_size), dtype=np.float32)
-        frame_bytes, offset = self._layout(frames_shape, dtype)
-        total = offset + self.SCALARS * batch_size * 4
+        self._frame_bytes = math.prod(frames_shape) * np.dtype(dtype).itemsize
+        self._offset = -(-self._frame_bytes // 8) * 8  # 8-byte aligned, so the device view as float32 is legal
+        total = self._offset + self.SCALARS * batch_size * 4
         if self._host is None or self._host.numel() != total:
             self._host = torch.empty(total, dtype=torch.uint8, pin_memory=self.device.type == "cuda")
         elif self._copied is not None:
             self._copied.synchronize()
         host = self._host.numpy()
-        frames = host[:frame_bytes].view(dtype).reshape(frames_shape)
-        return frames, host[offset:].view(np.float32).reshape(self.SCALARS, batch_size)
+        frames = host[: self._frame_bytes].view(dtype).reshape(frames_shape)
+        return frames, host[self._offset :].view(np.float32).reshape(self.SCALARS, batch_size)
 
     def upload(self, frames: np.ndarray, scalars: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         """The filled arrays as tensors on the device."""
@@ -191,12 +175,5 @@ class HostStaging:
         if self.device.type == "cuda":
             self._copied = torch.cuda.Event()
             self._copied.record()
-        frame_bytes, offset = self._layout(frames.shape, frames.dtype)
-        stacks = on_device[:frame_bytes].view(torch.from_numpy(frames[:0]).dtype).view(frames.shape)
-        return stacks, on_device[offset:].view(torch.float32).view(scalars.shape)
-
-    @staticmethod
-    def _layout(frames_shape: tuple[int, ...], dtype: np.dtype) -> tuple[int, int]:
-        """(bytes of frames, offset of the scalars: 8-byte aligned so the device view as float32 is legal)."""
-        frame_bytes = math.prod(frames_shape) * np.dtype(dtype).itemsize
-        return frame_bytes, -(-frame_bytes // 8) * 8
+        stacks = on_device[: self._frame_bytes].view(torch.from_numpy(frames[:0]).dtype).view(frames.shape)
+        return stacks, on_device[self._offset :].view(torch.float32).view(scalars.shape)

@@ -10,12 +10,10 @@ import numpy as np
 
 @dataclass(frozen=True)
 class StepRings:
-    """The layout both buffers are given: num_envs rings of rows_per_env rows (ceil(capacity / num_envs), never fewer
-    rows in all than asked for), read as windows of up to n_step steps discounted by gamma."""
+    """num_envs rings of rows_per_env = ceil(capacity / num_envs) rows, read as windows of up to n_step steps
+    discounted by gamma. Env copy e owns the flat rows [e * rows_per_env, (e + 1) * rows_per_env), written at its own
+    pace, so a window never mixes copies; flat indices let np.take gather a batch, faster than 2-D fancy indexing."""
 
-    # Env copy e owns the flat rows [e * rows_per_env, (e + 1) * rows_per_env), a ring written at its own pace, so
-    # rows a caller leaves out (a vector env's autoreset step) never break a copy's stream and a window never mixes
-    # copies. One flat index per row lets np.take gather a batch, several times faster than 2-D fancy indexing.
     capacity: int  # rows asked for; `rows` is what the rings hold
     num_envs: int = 1
     n_step: int = 1
@@ -42,12 +40,9 @@ def n_step_window(
     rows_B: np.ndarray, *, end_E: np.ndarray, rows_per_env: int, n_step: int, gamma: float, rewards: np.ndarray,
     terminated: np.ndarray, truncated: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The n-step transition that starts at each flat row: (returns_B, discounts_B, last_B).
-
-    A window follows its env copy's ring (wrapping round) for up to n_step steps and ends after a termination,
-    a truncation or the newest step stored; end_E is the ring position just after each env copy's newest step
-    (any whole number of laps off). last_B is the flat row of the window's last step, bootstrapped from.
-    """
+    """(returns_B, discounts_B, last_B) of the n-step window from each flat row along its ring, ending after a
+    termination, a truncation or the newest step (end_E: the position after each ring's newest step, any laps off).
+    last_B is the flat row of the window's last step, bootstrapped from."""
     if n_step == 1:
         discounts_B = np.where(terminated.take(rows_B), 0.0, gamma).astype(np.float32)
         return rewards.take(rows_B), discounts_B, rows_B
@@ -64,11 +59,8 @@ def n_step_window(
 def n_step_return(
     rewards_BN: np.ndarray, terminated_BN: np.ndarray, stops_BN: np.ndarray, *, gamma: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Discounted sum of each row's rewards up to and including the first step where stops_BN is True.
-
-    Returns (returns_B, discounts_B, last_B): discounts_B is gamma**length, or 0 when the last step terminated
-    (truncation still bootstraps), and last_B indexes the window's last step.
-    """
+    """(returns_B, discounts_B, last_B): each row's discounted rewards through its first stop, gamma**length or 0
+    where the last step terminated (truncation still bootstraps), and the index of that last step."""
     in_window_BN = np.cumsum(stops_BN, axis=1) - stops_BN == 0
     powers_N = gamma ** np.arange(rewards_BN.shape[1], dtype=np.float64)
     returns_B = (rewards_BN * in_window_BN * powers_N).sum(axis=1)

@@ -37,10 +37,8 @@ class Sampler(Protocol):
 
 
 class UniformSampler:
-    """Every row that holds a transition is equally likely: one integer draw into a packed list of the live rows,
-    cheaper than a sum tree of 0/1 weights. A cleared row swaps the list's last live row into its place; while the
-    live rows are 0, 1, ..., len - 1 (one ring that never clears), a draw is rng.integers(len) itself, no gather.
-    """
+    """Every live row equally likely: one integer draw into a packed list of the live rows (a cleared row's place
+    takes the list's last), no gather at all while the live rows are 0, 1, ..., len - 1 (one ring that never clears)."""
 
     def __init__(self, *, capacity: int, seed: int = 0) -> None:
         if capacity < 1:
@@ -115,9 +113,6 @@ class UniformSampler:
         return weights
 
     def load_weights(self, weights: np.ndarray) -> None:
-        live = np.flatnonzero(np.asarray(weights) > 0)
         self._slot[:] = -1
-        self._rows[: live.size] = live
-        self._slot[live] = np.arange(live.size)
-        self._count = live.size
-        self._in_order = live.size == 0 or bool(live[-1] == live.size - 1)
+        self._count, self._in_order = 0, True
+        self.add(np.flatnonzero(np.asarray(weights) > 0))
