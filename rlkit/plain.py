@@ -107,10 +107,8 @@ def describe(annotation: Any) -> str:
     if _is_union(annotation):
         parts = [describe(a) for a in typing.get_args(annotation)]
         return " or ".join(dict.fromkeys(p for p in parts if p))
-    names = {
-        bool: "true or false", int: "an integer", float: "a number", str: "a string", type(None): "null",
-        Any: "a plain value",
-    }
+    names = {bool: "true or false", int: "an integer", float: "a number", str: "a string", type(None): "null",
+             Any: "a plain value"}
     if annotation in names:
         return names[annotation]
     if typing.get_origin(annotation) in SEQUENCES:

@@ -79,26 +79,6 @@ def check_memory(*, capacity: int, bytes_per_row: int) -> None:
         )
 
 
-def load_arrays_into(
-    stored: dict[str, np.ndarray], arrays: Mapping[str, np.ndarray], *, bounds: Mapping[str, tuple[float, float]]
-) -> None:
-    """Copy saved arrays into a buffer's own, refusing any missing, reshaped, retyped or out-of-range one.
-    Everything is checked before anything is copied, so a refused file leaves the buffer as it was."""
-    for name, target in stored.items():
-        if name not in arrays:
-            raise ValueError(f"saved replay has no {name}")
-        array = arrays[name]
-        if array.shape != target.shape or array.dtype != target.dtype:
-            raise ValueError(
-                f"saved replay {name} is {array.dtype}{array.shape}, this buffer {target.dtype}{target.shape}"
-            )
-        low, high = bounds.get(name, (-math.inf, math.inf))
-        if array.size and not (np.all(array >= low) and np.all(array <= high)):  # NaN fails both
-            raise ValueError(f"saved replay {name} holds values outside [{low:g}, {high:g}]")
-    for name, target in stored.items():
-        target[...] = arrays[name]
-
-
 def available_memory_bytes() -> int | None:
     """RAM the OS can still hand out (MemAvailable on Linux), or None where it cannot be read."""
     try:
@@ -142,9 +122,22 @@ class RingRows:
 
     def _load_arrays(self, stored: dict[str, np.ndarray], arrays: Mapping[str, np.ndarray], *, n_actions: int,
                      **bounds: tuple[float, float]) -> None:
-        """load_arrays_into, with actions and sampler weights in range too."""
+        """Copy saved arrays into stored, refusing any missing, reshaped, retyped or out-of-range one (actions and
+        sampler weights included); all are checked before any is copied, so a refused file changes nothing."""
         bounds = {"actions": (0, n_actions - 1), "sampler_weights": (0, np.finfo(np.float64).max), **bounds}
-        load_arrays_into(stored, arrays, bounds=bounds)
+        for name, target in stored.items():
+            if name not in arrays:
+                raise ValueError(f"saved replay has no {name}")
+            array = arrays[name]
+            if array.shape != target.shape or array.dtype != target.dtype:
+                raise ValueError(
+                    f"saved replay {name} is {array.dtype}{array.shape}, this buffer {target.dtype}{target.shape}"
+                )
+            low, high = bounds.get(name, (-math.inf, math.inf))
+            if array.size and not (np.all(array >= low) and np.all(array <= high)):  # NaN fails both
+                raise ValueError(f"saved replay {name} holds values outside [{low:g}, {high:g}]")
+        for name, target in stored.items():
+            target[...] = arrays[name]
 
     def _window(self, rows_B: np.ndarray, end_E: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(returns_B, discounts_B, last_B) of the n-step windows starting at rows_B (see n_step_window)."""
@@ -169,9 +162,8 @@ class ReplayBuffer(RingRows):
                  sampler: Callable[..., Sampler] | None = UniformSampler) -> None:
         """`sampler` builds the sampler for a capacity (e.g. a partial PrioritizedSampler); None is uniform too."""
         self.obs_shape = tuple(int(s) for s in obs_shape)
-        obs_dtype = np.dtype(obs_dtype)
-        bytes_per_row = self.bytes_per_row(self.obs_shape, obs_dtype)
-        self._allocate_rows(rings, bytes_per_row=bytes_per_row, device=device, seed=seed, sampler=sampler)
+        self._allocate_rows(rings, bytes_per_row=self.bytes_per_row(self.obs_shape, obs_dtype), device=device,
+                            seed=seed, sampler=sampler)
         self.obs = np.zeros((self.capacity, *self.obs_shape), dtype=obs_dtype)
         self.next_obs = np.zeros((self.capacity, *self.obs_shape), dtype=obs_dtype)
         self._pos = np.zeros(self.num_envs, dtype=np.int64)  # next row to write in each env copy's stream

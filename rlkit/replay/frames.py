@@ -32,9 +32,8 @@ class FrameReplayBuffer(RingRows):
             raise ValueError(
                 f"capacity={rings.capacity} leaves {rings.rows_per_env} rows per env copy; needs > stack + n_step"
             )
-        obs_dtype = np.dtype(obs_dtype)
-        bytes_per_row = self.bytes_per_row(self.obs_shape, obs_dtype)
-        self._allocate_rows(rings, bytes_per_row=bytes_per_row, device=device, seed=seed, sampler=sampler)
+        self._allocate_rows(rings, bytes_per_row=self.bytes_per_row(self.obs_shape, obs_dtype), device=device,
+                            seed=seed, sampler=sampler)
         # Row r of a ring also holds the newest frame of step r's obs and that frame's index in its episode.
         self.frames = np.zeros((self.capacity, *self.obs_shape[1:]), dtype=obs_dtype)
         self.episode_step = np.zeros(self.capacity, dtype=np.uint8)  # up to 255
@@ -119,23 +118,21 @@ class FrameReplayBuffer(RingRows):
         rewards_B, discounts_B, last_B = self._window(rows_B, self._newest + 1)
         next_B = stream_B + (last_B + 1) % self.rows_per_env  # the frame after the window's last step
         frames, scalars = self._staging.buffers((2 * batch_size, *self.obs_shape), self.frames.dtype, batch_size)
-        self._stacks(np.concatenate([rows_B, next_B]), np.concatenate([stream_B, stream_B]), out=frames)
+        # The obs and next obs stacks in one fancy index, zero before each episode's first frame, as
+        # FrameStackObservation(padding_type="zero") makes them.
+        newest_2B, stream_2B = np.concatenate([rows_B, next_B]), np.concatenate([stream_B, stream_B])
+        rows_2BS = stream_2B[:, None] + (newest_2B[:, None] - self._offsets_S) % self.rows_per_env
+        np.take(self.frames, rows_2BS, axis=0, out=frames, mode="clip")  # mode="clip": no temporary copy
+        frames[self._offsets_S > self.episode_step.take(newest_2B)[:, None]] = 0
         scalars[0], scalars[1], scalars[2] = self.actions.take(rows_B), rewards_B, discounts_B
-        if weights_B is not None:
+        prioritized = weights_B is not None
+        if prioritized:
             scalars[3] = weights_B
         stacks, (actions, rewards, discounts, weights) = self._staging.upload(frames, scalars)
-        prioritized = weights_B is not None
         return Batch(
             obs=stacks[:batch_size], actions=actions.long(), rewards=rewards, next_obs=stacks[batch_size:],
             discounts=discounts, weights=weights if prioritized else None, indices=rows_B if prioritized else None,
         )
-
-    def _stacks(self, rows_B: np.ndarray, stream_B: np.ndarray, *, out: np.ndarray) -> None:
-        """Stacks whose newest frames sit at rows_B, in one fancy index; zero before each episode's first frame, as
-        FrameStackObservation(padding_type="zero") makes them."""
-        rows_BS = stream_B[:, None] + (rows_B[:, None] - self._offsets_S) % self.rows_per_env
-        np.take(self.frames, rows_BS, axis=0, out=out, mode="clip")  # mode="clip": no temporary copy
-        out[self._offsets_S > self.episode_step.take(rows_B)[:, None]] = 0
 
 
 class HostStaging:
