@@ -179,8 +179,7 @@ class ReplayBuffer(RingRows):
 
     def add(self, obs: Any, action: Any, reward: Any, next_obs: Any, terminated: Any, truncated: Any, *,
             env_ids: np.ndarray | None = None) -> None:
-        """Store one step of the env copies `env_ids` (default: all, in order); rows have a leading env axis.
-        With num_envs=1 and no env_ids, unbatched values (one obs, a float reward) are accepted too."""
+        """Store one step of the env copies `env_ids` (default: all); with one env copy, unbatched values work too."""
         env: Any
         pos: Any
         if env_ids is None and self.num_envs == 1:  # scalar indices: several times cheaper than fancy indexing
@@ -201,8 +200,7 @@ class ReplayBuffer(RingRows):
         self._size[env] = np.minimum(self._size[env] + 1, self.rows_per_env)
 
     def sample(self, batch_size: int, *, beta: float = 1.0) -> Batch:
-        """A mini-batch drawn by the sampler (beta: a prioritized sampler's importance-weight exponent); n-step
-        windows stop at episode ends and at the newest stored step."""
+        """A mini-batch drawn by the sampler; n-step windows stop at episode ends and at the newest stored step."""
         if len(self) == 0:
             raise ValueError("cannot sample from an empty replay buffer")
         first_B, weights_B = self.sampler.sample(batch_size, beta=beta)
