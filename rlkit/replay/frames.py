@@ -107,8 +107,7 @@ class FrameReplayBuffer(RingRows):
 
     def sample(self, batch_size: int, *, beta: float = 1.0) -> Batch:
         """A mini-batch drawn by the sampler; n-step windows stop at episode ends and at the newest step."""
-        rows_B, weights_B = self.sampler.sample(batch_size, beta=beta)
-        return self.transitions(rows_B, weights_B)
+        return self.transitions(*self.sampler.sample(batch_size, beta=beta))
 
     def transitions(self, rows_B: np.ndarray, weights_B: np.ndarray | None = None) -> Batch:
         """The transitions stored at flat rows (as a sampler returns them), stacks rebuilt."""
