@@ -183,7 +183,8 @@ class ReplayBuffer(RingRows):
         env: Any
         pos: Any
         if env_ids is None and self.num_envs == 1:  # scalar indices: several times cheaper than fancy indexing
-            env, pos, row = 0, int(self._pos[0]), int(self._pos[0])
+            env = 0
+            pos = row = int(self._pos[0])
         else:
             env = self._all_envs if env_ids is None else np.asarray(env_ids)
             pos = self._pos[env]
