@@ -29,7 +29,3 @@ class LazyRegistry(Mapping[str, T], Generic[T]):
 
     def __len__(self) -> int:
         return len(self._entries)
-
-    def loaded(self, name: str) -> bool:
-        """Whether `name`'s entry is imported already (for tests of what a run loads)."""
-        return not isinstance(self._entries[name], str)

@@ -14,6 +14,7 @@ from rlkit.errors import RlkitError
 
 PLAIN_SCALARS = (bool, int, float, str, type(None))
 MAX_DEPTH = 16
+SEQUENCES = (list, tuple, collections.abc.Sequence, collections.abc.Iterable)
 
 
 def where_in(key: str, origin: str) -> str:
@@ -51,11 +52,8 @@ def refuse_code(node: Any, key: str, origin: str = "", depth: int = 0) -> None:
     elif isinstance(node, (list, tuple)):
         for i, value in enumerate(node):
             refuse_code(value, f"{key}[{i}]", origin, depth + 1)
-    elif isinstance(node, str):
-        if "${" in node:
-            raise RlkitError(
-                f"{where_in(key, origin)}={show(node)}: interpolations (${{...}}) in data are never resolved"
-            )
+    elif isinstance(node, str) and "${" in node:
+        raise RlkitError(f"{where_in(key, origin)}={show(node)}: interpolations (${{...}}) in data are never resolved")
     elif not isinstance(node, PLAIN_SCALARS):
         raise RlkitError(f"{where_in(key, origin)} holds a {type(node).__name__}; configs hold plain values only")
 
@@ -64,15 +62,9 @@ def _is_union(annotation: Any) -> bool:
     return typing.get_origin(annotation) in (typing.Union, types.UnionType)
 
 
-SEQUENCES = (list, tuple, collections.abc.Sequence, collections.abc.Iterable)
-
-
 def plain_value(value: Any, annotation: Any) -> tuple[bool, Any]:
-    """(accepted, value as the constructor gets it) for a config value and a parameter annotation.
-
-    Accepted: numbers, strings, bools, null and lists of numbers, where the annotation asks for them; an
-    integral float (1e5) counts as an integer, anything else with a fraction does not (1500.7 is refused).
-    """
+    """(accepted, value as the constructor gets it) for a config value and a parameter annotation: plain values and
+    lists of them, where the annotation asks for them; an integral float (1e5) counts as an integer, 1500.7 not."""
     if annotation is Any:
         if isinstance(value, (list, tuple)):
             return all(isinstance(v, PLAIN_SCALARS) for v in value), list(value)
@@ -101,13 +93,11 @@ def plain_value(value: Any, annotation: Any) -> tuple[bool, Any]:
         return isinstance(value, str), value
     if typing.get_origin(annotation) in SEQUENCES and isinstance(value, (list, tuple)):
         args = typing.get_args(annotation)
-        if len(args) == 2 and args[1] is Ellipsis or len(args) <= 1:
-            element = args[0] if args else Any
-            checked = [plain_value(v, element) for v in value]
-        elif len(args) == len(value):  # a fixed-length tuple, e.g. Adam's betas
-            checked = [plain_value(v, a) for v, a in zip(value, args, strict=True)]
-        else:
+        if len(args) == 2 and args[1] is Ellipsis or len(args) <= 1:  # a list of one type
+            args = (args[0] if args else Any,) * len(value)
+        if len(args) != len(value):  # a fixed-length tuple, e.g. Adam's betas, of another length
             return False, value
+        checked = [plain_value(v, a) for v, a in zip(value, args, strict=True)]
         return all(ok for ok, _ in checked), [v for _, v in checked]
     return False, value
 
@@ -117,10 +107,8 @@ def describe(annotation: Any) -> str:
     if _is_union(annotation):
         parts = [describe(a) for a in typing.get_args(annotation)]
         return " or ".join(dict.fromkeys(p for p in parts if p))
-    names = {
-        bool: "true or false", int: "an integer", float: "a number", str: "a string", type(None): "null",
-        Any: "a plain value",
-    }
+    names = {bool: "true or false", int: "an integer", float: "a number", str: "a string", type(None): "null",
+             Any: "a plain value"}
     if annotation in names:
         return names[annotation]
     if typing.get_origin(annotation) in SEQUENCES:

@@ -14,8 +14,6 @@ import torch
 
 from rlkit.errors import RlkitError
 
-_DEVICE_CHOICES = "auto, cpu, cuda, cuda:<index>, mps"
-
 
 def resolve_device(name: str) -> torch.device:
     """Turn auto|cpu|cuda|cuda:N|mps into a torch.device that exists; never fall back silently."""
@@ -23,27 +21,23 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
-        if torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
+        return torch.device("mps" if torch.backends.mps.is_available() else "cpu")
     if name == "cpu":
         return torch.device("cpu")
     if name == "mps":
         if not torch.backends.mps.is_available():
             raise RlkitError("device=mps but no Apple MPS device is available; use device=auto or device=cpu")
         return torch.device("mps")
-    if name == "cuda" or name.startswith("cuda:"):
-        suffix = name.partition(":")[2] or "0"
-        if not suffix.isdigit():
-            raise RlkitError(f"device={name} is not a device; choose one of: {_DEVICE_CHOICES}")
-        index = int(suffix)
+    kind, _, suffix = name.partition(":")
+    if kind == "cuda" and (suffix or "0").isdigit():
+        index = int(suffix or 0)
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0
         if count == 0:
             raise RlkitError(f"device={name} but no CUDA device is visible; use device=auto or device=cpu")
         if index >= count:
             raise RlkitError(f"device={name} but only {count} CUDA device(s) are visible (cuda:0..cuda:{count - 1})")
         return torch.device("cuda", index)
-    raise RlkitError(f"device={name} is not a device; choose one of: {_DEVICE_CHOICES}")
+    raise RlkitError(f"device={name} is not a device; choose one of: auto, cpu, cuda, cuda:<index>, mps")
 
 
 def seed_everything(seed: int) -> None:
@@ -55,9 +49,8 @@ def seed_everything(seed: int) -> None:
 
 @contextlib.contextmanager
 def one_torch_thread() -> Iterator[None]:
-    """Greedy episodes act on one observation at a time, fastest on one thread; a second thread that waits for a
-    busy core made Pong's evaluation 4-9x slower (2.2 s vs 9.7-20.7 s per 1,000 steps). The run's own
-    setting (torch_threads) is back afterwards, for the updates that gain from more threads."""
+    """Greedy episodes act on one observation at a time, fastest on one thread (a second one waiting for a busy core
+    made Pong's evaluation 4-9x slower); the run's own torch_threads is back afterwards, for the updates."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -67,11 +60,8 @@ def one_torch_thread() -> Iterator[None]:
 
 
 def set_torch_threads(threads: int | None) -> None:
-    """Pin torch's intra-op threads; None keeps torch's default (one per core).
-
-    The small matrices of classic-control nets gain nothing from a second thread and lose a lot when the
-    cores are shared: on a busy 2-core machine a 64x64 update took 0.5 ms on one thread, up to 13 ms on two.
-    """
+    """Pin torch's intra-op threads; None keeps torch's default (one per core). Small nets gain nothing from a second
+    thread and lose a lot on shared cores: a 64x64 update took 0.5 ms on one thread, up to 13 ms on two."""
     if threads is not None:
         if int(threads) < 1:
             raise RlkitError(f"torch_threads must be >= 1 or null (torch's default), got {threads}")
@@ -79,11 +69,8 @@ def set_torch_threads(threads: int | None) -> None:
 
 
 class GracefulStop:
-    """Turn Ctrl-C and SIGTERM into a request the training loop honours after the current step.
-
-    Stopping between steps, never inside an update, is what makes the saved state consistent; a second
-    Ctrl-C interrupts at once for a user who really wants out.
-    """
+    """Turn Ctrl-C and SIGTERM into a request the training loop honours after the current step, so the saved state
+    is consistent; a second Ctrl-C interrupts at once for a user who really wants out."""
 
     def __init__(self) -> None:
         self.requested = False

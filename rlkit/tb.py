@@ -29,8 +29,7 @@ SUPERVISED_TRAIN_ACCURACY = "supervised/train_accuracy"
 SUPERVISED_TEST_LOSS = "supervised/test_loss"
 SUPERVISED_TEST_ACCURACY = "supervised/test_accuracy"
 SUPERVISED_CONFUSION_MATRIX = "supervised/confusion_matrix"
-# What supervised runs logged before their prefix; report reads both.
-SUPERVISED_TEST_ACCURACY_UNPREFIXED = "test/accuracy"
+SUPERVISED_TEST_ACCURACY_UNPREFIXED = "test/accuracy"  # logged before the prefix; report reads both
 
 
 def evaluation_metrics(mean: float, std: float, seconds: float) -> dict[str, float]:
@@ -39,8 +38,7 @@ def evaluation_metrics(mean: float, std: float, seconds: float) -> dict[str, flo
 
 
 def hparam_values(config: Mapping[str, Any]) -> dict[str, Any]:
-    """A nested config's leaves under dotted keys as TensorBoard takes them: numbers, bools and strings, others as
-    text."""
+    """A nested config's leaves under dotted keys as TensorBoard takes them: numbers, bools and strings, else text."""
     return {
         key: value if isinstance(value, (bool, int, float, str)) else str(value)
         for key, value in flatten(config).items()
@@ -69,16 +67,13 @@ class Logger:
             self._writer._get_file_writer().add_summary(summary, step)  # add_scalar, minus per-tag events
 
     def hparams(self, hparams: Mapping[str, Any], metric_tags: Sequence[str]) -> None:
-        """The run's hyperparameters in TensorBoard's HPARAMS tab, each beside the last value of these logged tags.
-
-        SummaryWriter.add_hparams would also log every metric again, as a one-point chart in the Scalars tab.
-        """
+        """The run's hyperparameters in TensorBoard's HPARAMS tab, beside the last value of these logged tags (unlike
+        SummaryWriter.add_hparams, which also logs every metric again as a one-point chart)."""
         if self._writer is not None:
             from torch.utils.tensorboard.summary import hparams as hparams_summaries
 
-            summaries = hparams_summaries(hparam_values(hparams), dict.fromkeys(metric_tags,
-                0.0))  # only the tags are read
-            for summary in summaries:  # experiment, session start, session end
+            # only the metrics' tags are read; three summaries: experiment, session start, session end
+            for summary in hparams_summaries(hparam_values(hparams), dict.fromkeys(metric_tags, 0.0)):
                 self._writer._get_file_writer().add_summary(summary)
 
     def image(self, tag: str, image_HWC: Any, step: int) -> None:
@@ -90,9 +85,8 @@ class Logger:
         if self._writer is not None:
             from tensorboard.compat.proto.summary_pb2 import Summary
 
-            image = Summary.Image(
-                height=shape_HWC[0], width=shape_HWC[1], colorspace=shape_HWC[2], encoded_image_string=gif
-            )
+            height, width, colorspace = shape_HWC[:3]
+            image = Summary.Image(height=height, width=width, colorspace=colorspace, encoded_image_string=gif)
             self._writer._get_file_writer().add_summary(Summary(value=[Summary.Value(tag=tag, image=image)]), step)
 
     def text(self, tag: str, text: str, step: int) -> None:

@@ -10,57 +10,38 @@ from typing import Any
 import numpy as np
 import torch
 
-from rlkit.replay.buffer import Batch, check_memory, load_arrays_into
+from rlkit.replay.buffer import Batch, RingRows
 from rlkit.replay.rings import StepRings
 from rlkit.replay.samplers import Sampler, UniformSampler
 
 
-class FrameReplayBuffer:
-    """Same API as ReplayBuffer (`add`, `sample -> Batch`, `len`, `nbytes`) for observations [stack, *frame].
+class FrameReplayBuffer(RingRows):
+    """ReplayBuffer's API for observations [stack, *frame]. The sampler holds weight 0 for the row after the newest
+    step (its next frame, or an episode's final frame) and rows whose stacks reach into overwritten frames."""
 
-    Rows are flat indices env * rows_per_env + ring position; the sampler holds weight 0 for rows it must not draw:
-    the row after the newest step (its next frame, or an episode's final frame), and rows whose stacks
-    would reach into frames already overwritten. `sampler` builds the sampler for a capacity (None is uniform too).
-    """
+    ARRAYS = ("frames", "episode_step", "actions", "rewards", "terminated", "truncated")
 
-    def __init__(
-        self,
-        *,
-        rings: StepRings,
-        obs_shape: Sequence[int],
-        obs_dtype: np.dtype | type = np.uint8,
-        device: torch.device | str = "cpu",
-        seed: int = 0,
-        sampler: Callable[..., Sampler] | None = UniformSampler,
-    ) -> None:
+    def __init__(self, *, rings: StepRings, obs_shape: Sequence[int], obs_dtype: np.dtype | type = np.uint8,
+                 device: torch.device | str = "cpu", seed: int = 0,
+                 sampler: Callable[..., Sampler] | None = UniformSampler) -> None:
         self.obs_shape = tuple(int(s) for s in obs_shape)
         if len(self.obs_shape) < 2:
             raise ValueError(f"frame replay needs observations shaped [stack, *frame], got {self.obs_shape}")
         self.stack = self.obs_shape[0]
-        self.rings = rings
-        self.rows_per_env, self.num_envs, self.capacity = rings.rows_per_env, int(rings.num_envs), rings.rows
-        if self.rows_per_env <= self.stack + rings.n_step:
+        if rings.rows_per_env <= self.stack + rings.n_step:
             raise ValueError(
-                f"capacity={rings.capacity} leaves {self.rows_per_env} rows per env copy; needs > stack + n_step"
+                f"capacity={rings.capacity} leaves {rings.rows_per_env} rows per env copy; needs > stack + n_step"
             )
-        self.device = torch.device(device)
-        obs_dtype = np.dtype(obs_dtype)
-        check_memory(capacity=self.capacity, bytes_per_row=self.bytes_per_row(self.obs_shape, obs_dtype))
-        # Row r of a ring: the newest frame of step r's obs, the step's action, reward and episode-end flags, and the
-        # frame's index in its episode.
+        self._allocate_rows(rings, bytes_per_row=self.bytes_per_row(self.obs_shape, obs_dtype), device=device,
+                            seed=seed, sampler=sampler)
+        # Row r of a ring also holds the newest frame of step r's obs and that frame's index in its episode.
         self.frames = np.zeros((self.capacity, *self.obs_shape[1:]), dtype=obs_dtype)
-        self.episode_step = np.zeros(self.capacity, dtype=np.uint8)  # the frame's index in its episode, up to 255
-        self.actions = np.zeros(self.capacity, dtype=np.int64)
-        self.rewards = np.zeros(self.capacity, dtype=np.float32)
-        self.terminated = np.zeros(self.capacity, dtype=bool)
-        self.truncated = np.zeros(self.capacity, dtype=bool)
+        self.episode_step = np.zeros(self.capacity, dtype=np.uint8)  # up to 255
         self._head = np.zeros(self.num_envs, dtype=np.int64)  # unwrapped ring position of the next obs's newest frame
         self._fresh = np.ones(self.num_envs, dtype=bool)  # the next obs starts an episode: its frame is not stored yet
         self._newest = np.zeros(self.num_envs, dtype=np.int64)  # unwrapped ring position of the newest transition
-        self._all_envs = np.arange(self.num_envs)
         self._offsets_S = np.arange(self.stack - 1, -1, -1)  # stack position j holds the frame offsets_S[j] rows back
         self._stale_S = np.arange(self.stack)
-        self.sampler: Sampler = (sampler or UniformSampler)(capacity=self.capacity, seed=seed)
         self._staging = HostStaging(self.device)
 
     @staticmethod
@@ -72,15 +53,8 @@ class FrameReplayBuffer:
         """Transitions that can be sampled now."""
         return len(self.sampler)
 
-    @property
-    def nbytes(self) -> int:
-        arrays = (self.frames, self.episode_step, self.actions, self.rewards, self.terminated, self.truncated)
-        return sum(a.nbytes for a in arrays) + self.sampler.nbytes
-
-    def add(
-        self, obs: Any, action: Any, reward: Any, next_obs: Any, terminated: Any, truncated: Any, *,
-        env_ids: np.ndarray | None = None,
-    ) -> None:
+    def add(self, obs: Any, action: Any, reward: Any, next_obs: Any, terminated: Any, truncated: Any, *,
+            env_ids: np.ndarray | None = None) -> None:
         """Store one step of the env copies `env_ids` (default: all); with one env copy, unbatched values work too."""
         env: Any
         count: Any  # rows this env copy has written so far: its ring position, unwrapped
@@ -95,8 +69,11 @@ class FrameReplayBuffer:
             done = terminated | truncated
             any_fresh, env_column = bool(fresh.any()), env[:, None]
         obs, next_obs = np.asarray(obs), np.asarray(next_obs)
-        if any_fresh:
-            self._check_zero_padded(np.reshape(obs, (-1, *self.obs_shape))[np.atleast_1d(fresh)])
+        if any_fresh and np.reshape(obs, (-1, *self.obs_shape))[np.atleast_1d(fresh), :-1].any():
+            raise ValueError(
+                "an episode's first stacked observation has non-zero frames before its newest one; frame replay "
+                "rebuilds zero padding, so stack with FrameStackObservation(env, n, padding_type='zero')"
+            )
         base = env * self.rows_per_env
         row, next_row = base + count % self.rows_per_env, base + (count + 1) % self.rows_per_env
         stack_axis = -len(self.obs_shape)
@@ -114,82 +91,52 @@ class FrameReplayBuffer:
         # After an episode end, its final frame keeps the next row: a truncated episode bootstraps from it.
         self._head[env] = count + 1 + done
         self._fresh[env] = done
-        # The next row holds no transition yet, and the stack-1 rows after it are the oldest, whose stacks would
-        # reach into frames just overwritten: neither may be drawn.
+        # Neither the next row (no transition yet) nor the stack-1 oldest after it (stacks overwritten) may be drawn.
         self.sampler.clear(np.add.outer(count, 1 + self._stale_S) % self.rows_per_env + env_column * self.rows_per_env)
         self.sampler.add(row)
 
-    @staticmethod
-    def _check_zero_padded(first_stacks: np.ndarray) -> None:
-        if first_stacks[:, :-1].any():
-            raise ValueError(
-                "an episode's first stacked observation has non-zero frames before its newest one; frame replay "
-                "rebuilds zero padding, so stack with FrameStackObservation(env, n, padding_type='zero')"
-            )
-
     def state_dict(self) -> dict[str, np.ndarray]:
         """Everything stored, as plain arrays (saved with numpy, never pickled), with the sampler's weights."""
-        names = ("frames", "episode_step", "actions", "rewards", "terminated", "truncated")
         positions = {"head": self._head, "fresh": self._fresh, "newest": self._newest}
-        return {**{name: getattr(self, name) for name in names}, **positions, "sampler_weights": self.sampler.weights()}
+        return {**self._arrays(), **positions, "sampler_weights": self.sampler.weights()}
 
     def load_state_dict(self, arrays: Mapping[str, np.ndarray], *, n_actions: int) -> None:
         """Restore what arrays() returned; positions, actions and weights must lie in range."""
-        bounds = {
-            "head": (0, 2**62), "newest": (0, 2**62), "actions": (0, n_actions - 1),
-            "sampler_weights": (0, np.finfo(np.float64).max),
-        }
-        load_arrays_into(self.state_dict(), arrays, bounds=bounds)
+        self._load_arrays(self.state_dict(), arrays, n_actions=n_actions, head=(0, 2**62), newest=(0, 2**62))
         self.sampler.load_weights(arrays["sampler_weights"])
 
     def sample(self, batch_size: int, *, beta: float = 1.0) -> Batch:
         """A mini-batch drawn by the sampler; n-step windows stop at episode ends and at the newest step."""
-        rows_B, weights_B = self.sampler.sample(batch_size, beta=beta)
-        return self.transitions(rows_B, weights_B)
-
-    def update_priorities(self, indices: np.ndarray, td_errors: np.ndarray) -> None:
-        self.sampler.update(indices, td_errors)
+        return self.transitions(*self.sampler.sample(batch_size, beta=beta))
 
     def transitions(self, rows_B: np.ndarray, weights_B: np.ndarray | None = None) -> Batch:
         """The transitions stored at flat rows (as a sampler returns them), stacks rebuilt."""
         rows_B = np.asarray(rows_B, dtype=np.int64)
         batch_size = len(rows_B)
         stream_B = rows_B - rows_B % self.rows_per_env  # first row of each sample's env stream
-        rewards_B, discounts_B, last_B = self.rings.window(
-            rows_B, end_E=self._newest + 1, rewards=self.rewards, terminated=self.terminated, truncated=self.truncated
-        )
+        rewards_B, discounts_B, last_B = self._window(rows_B, self._newest + 1)
         next_B = stream_B + (last_B + 1) % self.rows_per_env  # the frame after the window's last step
         frames, scalars = self._staging.buffers((2 * batch_size, *self.obs_shape), self.frames.dtype, batch_size)
-        self._stacks(np.concatenate([rows_B, next_B]), np.concatenate([stream_B, stream_B]), out=frames)
+        # The obs and next obs stacks in one fancy index, zero before each episode's first frame, as
+        # FrameStackObservation(padding_type="zero") makes them.
+        newest_2B, stream_2B = np.concatenate([rows_B, next_B]), np.concatenate([stream_B, stream_B])
+        rows_2BS = stream_2B[:, None] + (newest_2B[:, None] - self._offsets_S) % self.rows_per_env
+        np.take(self.frames, rows_2BS, axis=0, out=frames, mode="clip")  # mode="clip": no temporary copy
+        frames[self._offsets_S > self.episode_step.take(newest_2B)[:, None]] = 0
         scalars[0], scalars[1], scalars[2] = self.actions.take(rows_B), rewards_B, discounts_B
-        if weights_B is not None:
+        prioritized = weights_B is not None
+        if prioritized:
             scalars[3] = weights_B
         stacks, (actions, rewards, discounts, weights) = self._staging.upload(frames, scalars)
         return Batch(
-            obs=stacks[:batch_size],
-            actions=actions.long(),
-            rewards=rewards,
-            next_obs=stacks[batch_size:],
-            discounts=discounts,
-            weights=weights if weights_B is not None else None,
-            indices=rows_B if weights_B is not None else None,
+            obs=stacks[:batch_size], actions=actions.long(), rewards=rewards, next_obs=stacks[batch_size:],
+            discounts=discounts, weights=weights if prioritized else None, indices=rows_B if prioritized else None,
         )
-
-    def _stacks(self, rows_B: np.ndarray, stream_B: np.ndarray, *, out: np.ndarray) -> None:
-        """Stacks whose newest frames sit at rows_B, in one fancy index; zero before each episode's first frame, as
-        FrameStackObservation(padding_type="zero") makes them."""
-        rows_BS = stream_B[:, None] + (rows_B[:, None] - self._offsets_S) % self.rows_per_env
-        np.take(self.frames, rows_BS, axis=0, out=out, mode="clip")  # mode="clip": no temporary copy
-        out[self._offsets_S > self.episode_step.take(rows_B)[:, None]] = 0
 
 
 class HostStaging:
-    """Host arrays a batch is gathered into, and their trip to the device.
-
-    Unpacked (CPU): fresh arrays that become tensors without a copy. Packed (CUDA): frames and scalars share
-    one pinned buffer that goes over in one non-blocking copy per batch; the next batch waits for that copy
-    to finish before it overwrites the buffer.
-    """
+    """Host arrays a batch is gathered into, and their trip to the device: on CUDA (packed) one pinned buffer, one
+    non-blocking copy per batch, that the next batch waits for before overwriting; elsewhere fresh arrays, no copy."""
 
     SCALARS = 4  # actions, rewards, discounts, weights: float32 rows (actions < 2**24 are exact)
 
@@ -198,20 +145,22 @@ class HostStaging:
         self.packed = device.type == "cuda" if packed is None else packed
         self._host: torch.Tensor | None = None
         self._copied: Any = None  # torch.cuda.Event of the last copy out of the host buffer
+        self._frame_bytes = self._offset = 0  # the host buffer's layout: frames, then scalars from _offset
 
     def buffers(self, frames_shape: tuple[int, ...], dtype: np.dtype, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
         """(frames, scalars) to fill."""
         if not self.packed:
             return np.empty(frames_shape, dtype=dtype), np.zeros((self.SCALARS, batch_size), dtype=np.float32)
-        frame_bytes, offset = self._layout(frames_shape, dtype)
-        total = offset + self.SCALARS * batch_size * 4
+        self._frame_bytes = math.prod(frames_shape) * np.dtype(dtype).itemsize
+        self._offset = -(-self._frame_bytes // 8) * 8  # 8-byte aligned, so the device view as float32 is legal
+        total = self._offset + self.SCALARS * batch_size * 4
         if self._host is None or self._host.numel() != total:
             self._host = torch.empty(total, dtype=torch.uint8, pin_memory=self.device.type == "cuda")
         elif self._copied is not None:
             self._copied.synchronize()
         host = self._host.numpy()
-        frames = host[:frame_bytes].view(dtype).reshape(frames_shape)
-        return frames, host[offset:].view(np.float32).reshape(self.SCALARS, batch_size)
+        frames = host[: self._frame_bytes].view(dtype).reshape(frames_shape)
+        return frames, host[self._offset :].view(np.float32).reshape(self.SCALARS, batch_size)
 
     def upload(self, frames: np.ndarray, scalars: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         """The filled arrays as tensors on the device."""
@@ -222,12 +171,5 @@ class HostStaging:
         if self.device.type == "cuda":
             self._copied = torch.cuda.Event()
             self._copied.record()
-        frame_bytes, offset = self._layout(frames.shape, frames.dtype)
-        stacks = on_device[:frame_bytes].view(torch.from_numpy(frames[:0]).dtype).view(frames.shape)
-        return stacks, on_device[offset:].view(torch.float32).view(scalars.shape)
-
-    @staticmethod
-    def _layout(frames_shape: tuple[int, ...], dtype: np.dtype) -> tuple[int, int]:
-        """(bytes of frames, offset of the scalars: 8-byte aligned so the device view as float32 is legal)."""
-        frame_bytes = math.prod(frames_shape) * np.dtype(dtype).itemsize
-        return frame_bytes, -(-frame_bytes // 8) * 8
+        stacks = on_device[: self._frame_bytes].view(torch.from_numpy(frames[:0]).dtype).view(frames.shape)
+        return stacks, on_device[self._offset :].view(torch.float32).view(scalars.shape)

@@ -1,5 +1,5 @@
-"""Per-env rings of replay rows, and the n-step windows read from them: what ReplayBuffer and FrameReplayBuffer
-share, so both store one-step transitions and sum n rewards when sampling, keeping `add` (every env step) cheap."""
+"""Per-env rings of replay rows, and the n-step windows read from them: both buffers store one-step transitions and
+sum n rewards when sampling, keeping `add` (every env step) cheap."""
 
 from __future__ import annotations
 
@@ -10,12 +10,10 @@ import numpy as np
 
 @dataclass(frozen=True)
 class StepRings:
-    """The layout both buffers are given: num_envs rings of rows_per_env rows (ceil(capacity / num_envs), never fewer
-    rows in all than asked for), read as windows of up to n_step steps discounted by gamma."""
+    """num_envs rings of rows_per_env = ceil(capacity / num_envs) rows, read as windows of up to n_step steps
+    discounted by gamma. Env copy e owns the flat rows [e * rows_per_env, (e + 1) * rows_per_env), written at its own
+    pace, so a window never mixes copies; flat indices let np.take gather a batch, faster than 2-D fancy indexing."""
 
-    # Env copy e owns the flat rows [e * rows_per_env, (e + 1) * rows_per_env), a ring written at its own pace, so
-    # rows a caller leaves out (a vector env's autoreset step) never break a copy's stream and a window never mixes
-    # copies. One flat index per row lets np.take gather a batch, several times faster than 2-D fancy indexing.
     capacity: int  # rows asked for; `rows` is what the rings hold
     num_envs: int = 1
     n_step: int = 1
@@ -37,40 +35,14 @@ class StepRings:
     def rows(self) -> int:
         return self.rows_per_env * int(self.num_envs)
 
-    def window(
-        self,
-        rows_B: np.ndarray,
-        *,
-        end_E: np.ndarray,
-        rewards: np.ndarray,
-        terminated: np.ndarray,
-        truncated: np.ndarray,
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """n_step_window on these rings: (returns_B, discounts_B, last_B) of the windows starting at rows_B."""
-        return n_step_window(
-            rows_B, end_E=end_E, rows_per_env=self.rows_per_env, n_step=int(self.n_step), gamma=float(self.gamma),
-            rewards=rewards, terminated=terminated, truncated=truncated,
-        )
-
 
 def n_step_window(
-    rows_B: np.ndarray,
-    *,
-    end_E: np.ndarray,
-    rows_per_env: int,
-    n_step: int,
-    gamma: float,
-    rewards: np.ndarray,
-    terminated: np.ndarray,
-    truncated: np.ndarray,
+    rows_B: np.ndarray, *, end_E: np.ndarray, rows_per_env: int, n_step: int, gamma: float, rewards: np.ndarray,
+    terminated: np.ndarray, truncated: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The n-step transition that starts at each flat row: (returns_B, discounts_B, last_B).
-
-    A window follows its env copy's ring (wrapping round) for up to n_step steps and ends after a termination,
-    a truncation or the newest step stored; end_E is the ring position just after each env copy's newest step
-    (any whole number of laps off). last_B is the flat row of the window's last step, whose next observation
-    is bootstrapped from.
-    """
+    """(returns_B, discounts_B, last_B) of the n-step window from each flat row along its ring, ending after a
+    termination, a truncation or the newest step (end_E: the position after each ring's newest step, any laps off).
+    last_B is the flat row of the window's last step, bootstrapped from."""
     if n_step == 1:
         discounts_B = np.where(terminated.take(rows_B), 0.0, gamma).astype(np.float32)
         return rewards.take(rows_B), discounts_B, rows_B
@@ -87,14 +59,9 @@ def n_step_window(
 def n_step_return(
     rewards_BN: np.ndarray, terminated_BN: np.ndarray, stops_BN: np.ndarray, *, gamma: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Discounted sum of the first N rewards of each row, ending after the first step where stops_BN is True.
-
-    stops_BN marks steps after which the window must end: termination, truncation, or the newest stored step.
-    Returns (returns_B, discounts_B, last_B): discounts_B is gamma**length, or 0 when the last step terminated
-    (truncation still bootstraps), and last_B indexes the window's last step, whose next_obs is bootstrapped.
-    """
-    stops_before_BN = np.cumsum(stops_BN, axis=1) - stops_BN
-    in_window_BN = stops_before_BN == 0
+    """(returns_B, discounts_B, last_B): each row's discounted rewards through its first stop, gamma**length or 0
+    where the last step terminated (truncation still bootstraps), and the index of that last step."""
+    in_window_BN = np.cumsum(stops_BN, axis=1) - stops_BN == 0
     powers_N = gamma ** np.arange(rewards_BN.shape[1], dtype=np.float64)
     returns_B = (rewards_BN * in_window_BN * powers_N).sum(axis=1)
     last_B = in_window_BN.sum(axis=1) - 1

@@ -14,42 +14,31 @@ class Sampler(Protocol):
 
     def __len__(self) -> int:
         """Rows that can be drawn now."""
-        ...
 
     @property
     def nbytes(self) -> int: ...
 
     def add(self, indices: np.ndarray | int) -> None:
         """These rows now hold new transitions."""
-        ...
 
     def clear(self, indices: np.ndarray) -> None:
         """These rows hold nothing that may be drawn (overwritten, or a row that cannot be served yet)."""
-        ...
 
     def sample(self, batch_size: int, *, beta: float) -> tuple[np.ndarray, np.ndarray | None]:
         """(rows_B, importance weights_B or None for uniform)."""
-        ...
 
     def update(self, indices: np.ndarray, td_errors: np.ndarray) -> None: ...
 
     def weights(self) -> np.ndarray:
         """Every row's weight (float64, 0 where it cannot be drawn): what a saved replay keeps of its sampler."""
-        ...
 
     def load_weights(self, weights: np.ndarray) -> None:
         """Every row's weight, as weights() returned them: a saved replay's sampler restored."""
-        ...
 
 
 class UniformSampler:
-    """Every row that holds a transition is equally likely: one integer draw into a packed list of the live rows.
-
-    A sum tree of 0/1 weights costs tens of microseconds per batch and a block sum per add; here a draw is
-    rng.integers plus one gather, re-adding a live row (every step of a full ring) is one lookup, and a
-    cleared row swaps the list's last live row into its place. While the live rows are 0, 1, ..., len - 1
-    (one env copy's ring that never clears), a draw is rng.integers(len) itself: no gather at all.
-    """
+    """Every live row equally likely: one integer draw into a packed list of the live rows (a cleared row's place
+    takes the list's last), no gather at all while the live rows are 0, 1, ..., len - 1 (one ring that never clears)."""
 
     def __init__(self, *, capacity: int, seed: int = 0) -> None:
         if capacity < 1:
@@ -124,9 +113,6 @@ class UniformSampler:
         return weights
 
     def load_weights(self, weights: np.ndarray) -> None:
-        live = np.flatnonzero(np.asarray(weights) > 0)
         self._slot[:] = -1
-        self._rows[: live.size] = live
-        self._slot[live] = np.arange(live.size)
-        self._count = live.size
-        self._in_order = live.size == 0 or bool(live[-1] == live.size - 1)
+        self._count, self._in_order = 0, True
+        self.add(np.flatnonzero(np.asarray(weights) > 0))
