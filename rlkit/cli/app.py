@@ -4,6 +4,7 @@ Hydra, one-line errors after. It imports no torch or gymnasium: help and refusal
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.util
 import logging
 import re
@@ -106,8 +107,14 @@ def one_line_errors() -> Iterator[None]:
 
 
 def report_errors(task: F) -> F:
-    """one_line_errors() around a function (a @hydra.main task), its signature kept."""
-    return one_line_errors()(task)
+    """one_line_errors() around a function (a @hydra.main task; joblib pickles it, so no ContextDecorator)."""
+
+    @functools.wraps(task)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with one_line_errors():
+            return task(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]  # same signature as task
 
 
 # Hydra answers these without composing a job, or composes another config that it checks itself.

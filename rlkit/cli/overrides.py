@@ -117,8 +117,7 @@ def closest_keys(key: str, keys: Iterable[str], n: int = 3) -> list[str]:
 
 def unknown_key(key: str, keys: Iterable[str], *, entry: str, value: str | None = None) -> RlkitError:
     keys = set(keys)
-    moved = old_key(key, value)
-    if moved is not None:
+    if (moved := old_key(key, value)) is not None:
         return moved
     if RENAMED_KEYS.get(key) in keys:
         return RlkitError(f"unknown key {key}; it is called {RENAMED_KEYS[key]} now: {RENAMED_KEYS[key]}=<value>")
@@ -161,13 +160,12 @@ def checked_data_overrides(lines: Sequence[str], *, origin: str) -> list[Overrid
             if any(p.startswith("_") and p.endswith("_") for p in key.split("."))
             else None
         )
-        if problem is None:
-            try:
-                refuse_code(override.value(), key, origin)
-            except RlkitError as exc:
-                problem = str(exc)
         if problem is not None:
             raise RlkitError(f"{line} in {origin}: {problem}")
+        try:
+            refuse_code(override.value(), key, origin)
+        except RlkitError as exc:
+            raise RlkitError(f"{line} in {origin}: {exc}") from None
         parsed.append(override)
     return parsed
 
@@ -213,12 +211,11 @@ def compose_checked(conf: Path, config_name: str, overrides: Sequence[Override],
         cfg = None if adds else compose(conf, config_name, first_values(overrides))
     except RlkitError:
         cfg = None
-    if cfg is None:  # a bad key, an addition or a deletion: say which, against the keys the config really has
-        choices = [o.input_line for o in overrides if o.key_or_group in groups or "/" in o.key_or_group]
-        check_keys(overrides, config_keys(compose(conf, config_name, choices)), groups=groups, entry=entry)
-        return compose(conf, config_name, first_values(overrides))
-    check_keys(overrides, config_keys(cfg), groups=groups, entry=entry)  # env.kwargs keys a CHANGE cannot add
-    return cfg
+    # No cfg: a bad key, an addition or a deletion; say which, against the keys the chosen groups really have.
+    choices = [o.input_line for o in overrides if o.key_or_group in groups or "/" in o.key_or_group]
+    keys = config_keys(cfg if cfg is not None else compose(conf, config_name, choices))
+    check_keys(overrides, keys, groups=groups, entry=entry)  # with a cfg: env.kwargs keys a CHANGE cannot add
+    return cfg if cfg is not None else compose(conf, config_name, first_values(overrides))
 
 
 def resolved_run_dir(cfg: DictConfig) -> Path:

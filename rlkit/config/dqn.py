@@ -146,11 +146,9 @@ def dqn_settings(
     sampling = _part({"type": "uniform"} if sampler is None else sampler, SAMPLER_SETTINGS, key="agent.sampler",
         choose="agent/sampler", origin=origin)
     settings = DQNSettings(**values, sampler=sampling, replay=replay, head=head)
-    require_positive(
-        n_step=settings.n_step, buffer_size=settings.buffer_size, batch_size=settings.batch_size,
-        train_every_steps=settings.train_every_steps, gradient_steps=settings.gradient_steps,
-        target_update_every_steps=settings.target_update_every_steps, metrics_every_steps=settings.metrics_every_steps,
-    )
+    positive = ("n_step", "buffer_size", "batch_size", "train_every_steps", "gradient_steps",
+        "target_update_every_steps", "metrics_every_steps")
+    require_positive(**{key: getattr(settings, key) for key in positive})
     check_unit_interval(gamma=settings.gamma, epsilon_start=settings.epsilon_start, epsilon_end=settings.epsilon_end)
     if not 0.0 < settings.tau <= 1.0:
         raise RlkitError(f"agent.tau must be in (0, 1] (1 is a hard copy), got {settings.tau}")

@@ -24,10 +24,8 @@ def dqn_policy(
 ) -> QNetworkPolicy:
     """The run's Q-network with the checkpoint's online weights (agent_state["q_net"]), greedy on `device`."""
     n_actions = require_discrete(action_space, what="action", agent="dqn", fix="pick a discrete-action env")
-    q_net = build_q_network(  # seed 0: its weights are overwritten below
-        observation_space=observation_space, n_actions=n_actions, net=parts.net, head=HEADS[parts.head],
-        device=device, seed=0,
-    )
+    q_net = build_q_network(observation_space=observation_space, n_actions=n_actions, net=parts.net,
+        head=HEADS[parts.head], device=device, seed=0)  # seed 0: its weights are overwritten below
     load_network_state(q_net, agent_state["q_net"])
     return QNetworkPolicy(q_net.requires_grad_(False), observation_space=observation_space, device=device)
 
@@ -53,6 +51,5 @@ def build_policy(
     """The greedy policy of a saved run's checked parts (rlkit.runs.saved.read_saved_run)."""
     if parts.agent not in POLICIES:
         raise RlkitError(f"agent.type={parts.agent} has no policy to play; choose one of: {', '.join(POLICIES)}")
-    return POLICIES[parts.agent](
-        parts, agent_state, observation_space=observation_space, action_space=action_space, device=device
-    )
+    return POLICIES[parts.agent](parts, agent_state, observation_space=observation_space, action_space=action_space,
+        device=device)

@@ -104,8 +104,7 @@ def check_parts(config: Mapping[str, Any], *, origin: str = "") -> PartsSettings
     node = config.get("agent")
     for key, value in node.items() if isinstance(node, Mapping) else ():
         typed = str(value).lower() if isinstance(value, bool) else str(value)
-        moved = old_key(f"agent.{key}", typed)  # a flag that became a part
-        if moved is not None:
+        if (moved := old_key(f"agent.{key}", typed)) is not None:  # a flag that became a part
             raise RlkitError(f"{moved} (in {origin})" if origin else str(moved))
     sampled = isinstance(node, Mapping) and node.get("type") == "dqn"  # the sampler node is DQN's, checked with it
     name, _, kwargs = checked(
