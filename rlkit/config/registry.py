@@ -107,10 +107,8 @@ def check_parts(config: Mapping[str, Any], *, origin: str = "") -> PartsSettings
         if (moved := old_key(f"agent.{key}", typed)) is not None:  # a flag that became a part
             raise RlkitError(f"{moved} (in {origin})" if origin else str(moved))
     sampled = isinstance(node, Mapping) and node.get("type") == "dqn"  # the sampler node is DQN's, checked with it
-    name, _, kwargs = checked(
-        {k: v for k, v in node.items() if k != "sampler"} if sampled else node, AGENT_NODES, key="agent", origin=origin,
-        run_time=AGENT_RUN_TIME,
-    )
+    agent = {k: v for k, v in node.items() if k != "sampler"} if sampled else node
+    name, _, kwargs = checked(agent, AGENT_NODES, key="agent", origin=origin, run_time=AGENT_RUN_TIME)
     if sampled:
         kwargs = dqn_settings(kwargs, sampler=node.get("sampler"), replay=replay, head=head_name, origin=origin)
     return PartsSettings(agent=name, settings=kwargs, net=body_factory(body, origin=origin),
