@@ -24,8 +24,7 @@ from rlkit.run_folder import check_new_run_dir
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-# The Hydra plugins of the `scale` extra, by option name, with the modules each one needs
-# (module -> the pip distribution that provides it).
+# The Hydra plugins of the `scale` extra by option name: the modules each needs -> the pip distribution.
 SCALE_EXTRA = 'pip install "rlkit[scale]"'
 PLUGIN_GROUPS = ("hydra/launcher", "hydra/sweeper")
 PLUGINS: dict[str, dict[str, str]] = {
@@ -52,10 +51,8 @@ def group_choices(conf: Path, group: str) -> list[str]:
 
 
 def check_group_overrides(argv: Sequence[str], conf: Path, groups: Sequence[str]) -> list[str]:
-    """Refuse unknown group options with the valid choices, and spell device=cuda:N as Hydra needs it.
-
-    Hydra would also refuse them, but with a multi-line report; users asked for one line.
-    """
+    """Refuse unknown group options in one line with the valid choices (Hydra's report spans many), and spell
+    device=cuda:N as Hydra needs it."""
     out: list[str] = []
     for arg in argv:
         key, sep, value = arg.partition("=")
@@ -82,11 +79,8 @@ def _importable(module: str) -> bool:
 
 
 def check_plugin_overrides(argv: Sequence[str], conf: Path) -> list[str]:
-    """Refuse a launcher or sweeper whose plugin is not installed, naming the pip command; pick rlkit's settings.
-
-    Hydra refuses a YAML that reuses a plugin's own config name, so rlkit's settings for plugin `ray` live in
-    conf/hydra/launcher/rlkit_ray.yaml, which extends the plugin's config; `hydra/launcher=ray` selects it.
-    """
+    """Refuse a launcher or sweeper whose plugin is not installed, naming the pip command; `hydra/launcher=ray` picks
+    rlkit's conf/hydra/launcher/rlkit_ray.yaml (Hydra refuses a YAML named like the plugin's own config)."""
     out: list[str] = []
     for arg in argv:
         key, sep, value = arg.partition("=")
@@ -102,23 +96,18 @@ def check_plugin_overrides(argv: Sequence[str], conf: Path) -> list[str]:
     return out
 
 
-def error_line(exc: BaseException) -> str:
-    """`error: <message>` on one line, whatever the message holds (a torch error may span several)."""
-    return "error: " + one_line(exc)
-
-
 @contextlib.contextmanager
 def one_line_errors() -> Iterator[None]:
     """Turn RlkitError into `error: <message>` on stderr and exit status 2, without a traceback."""
     try:
         yield
     except RlkitError as exc:
-        print(error_line(exc), file=sys.stderr, flush=True)
+        print("error: " + one_line(exc), file=sys.stderr, flush=True)  # a torch error may span several lines
         sys.exit(2)
 
 
 def report_errors(task: F) -> F:
-    """one_line_errors() around a function (a @hydra.main task)."""
+    """one_line_errors() around a function (a @hydra.main task; joblib pickles it, so no ContextDecorator)."""
 
     @functools.wraps(task)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -128,8 +117,9 @@ def report_errors(task: F) -> F:
     return wrapper  # type: ignore[return-value]  # same signature as task
 
 
-INFORMATION_FLAGS = ("help", "hydra_help", "shell_completion")  # Hydra answers these without composing a job
-ADVANCED_FLAGS = ("config_path", "config_name", "config_dir", "experimental_rerun")  # another config: Hydra checks it
+# Hydra answers these without composing a job, or composes another config that it checks itself.
+UNCHECKED_FLAGS = ("help", "hydra_help", "shell_completion", "config_path", "config_name", "config_dir",
+    "experimental_rerun")
 
 
 @dataclass(frozen=True)
@@ -143,19 +133,17 @@ class App:
     check: Callable[[DictConfig], None] | None = None  # entry-specific checks of the composed job config
     new_run_hint: str | None = None  # how to continue a run whose folder a new run would reuse ({run_dir})
     hydra_groups: Sequence[str] = ()  # Hydra's own groups that --help lists: the launchers and sweepers of -m
-    # Group choices made from one job's overrides where the command line left them open (train: env=gym's agent and
-    # net, from its spaces); they join argv, so Hydra records them with the run and a resume composes the same.
+    # Choices made from one job's overrides where argv left them open (train: env=gym's agent and net), added to
+    # argv so that Hydra records them and a resume composes the same.
     choose: Callable[[Sequence[str]], list[str]] | None = None
 
 
 def prepare_argv(app: App, argv: Sequence[str]) -> list[str]:
-    """Check the command line and the config it composes, all before Hydra creates a run folder.
-
-    Returns argv for Hydra, with hydra.run.dir pinned to the folder that was checked.
-    """
+    """Check the command line and the config it composes before Hydra creates a run folder: argv for Hydra, with
+    hydra.run.dir pinned to the folder that was checked."""
     argv = check_plugin_overrides(check_group_overrides(argv, app.conf, app.groups), app.conf)
     args = get_args_parser().parse_args(argv)
-    if any(getattr(args, flag) for flag in INFORMATION_FLAGS) or any(getattr(args, flag) for flag in ADVANCED_FLAGS):
+    if any(getattr(args, flag) for flag in UNCHECKED_FLAGS):
         return argv
     chosen = app.choose(first_values(parse_overrides(args.overrides))) if app.choose is not None else []
     argv = [*chosen, *argv]  # before any flag: argparse takes overrides in one run
@@ -184,27 +172,20 @@ def _option_lines(app: App) -> str:
 
 
 def app_help(app: App, argv: Sequence[str]) -> str:
-    """The entry point's help: its help template, only the groups it takes, and the config these overrides compose.
-
-    Hydra's own --help lists every group under conf/ (data, tuned, ... for train), so rlkit fills the template itself.
-    """
+    """The entry point's help template filled with only the groups it takes (Hydra's lists every group under conf/)
+    and the config these overrides compose."""
     checked = check_group_overrides(get_args_parser().parse_args(argv).overrides, app.conf, app.groups)
     cfg = compose(app.conf, app.config_name, first_values(parse_overrides(checked)))
-    template = str(cfg.hydra.help.template)
     job = cfg.copy()
     with open_dict(job):
         del job["hydra"]
-    return string.Template(template).safe_substitute(
-        APP_CONFIG_GROUPS=_option_lines(app), CONFIG=OmegaConf.to_yaml(job)
-    )
+    template = string.Template(str(cfg.hydra.help.template))
+    return template.safe_substitute(APP_CONFIG_GROUPS=_option_lines(app), CONFIG=OmegaConf.to_yaml(job))
 
 
 def log_sweep_progress() -> None:
-    """Hydra's own lines of a sweep on stdout ("Launching 3 jobs locally", "#0 : seed=0"), through one plain handler.
-
-    rlkit's configs turn Hydra's logging setup off (hydra/hydra_logging=none, hydra/job_logging=none): it runs
-    logging.config.dictConfig, which closes every logging handler in the process, pytest's capture among them.
-    """
+    """Hydra's own lines of a sweep on stdout ("Launching 3 jobs locally"), through one plain handler: rlkit's configs
+    turn Hydra's logging setup off, as its dictConfig closes every handler in the process (pytest's among them)."""
     for name in ("hydra", "hydra_plugins"):
         logger = logging.getLogger(name)
         if not logger.handlers:

@@ -10,14 +10,10 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 
-def sweep_end_message(sweep_dir: str) -> str:
-    """Where a sweep's jobs went, and the command that summarises them."""
-    return f"sweep folder: {sweep_dir}\nreport: python -m rlkit.report {shlex.quote(sweep_dir)}"
-
-
 class SweepSummary(Callback):
     """A sweep ends by saying where it went and what to run next, instead of ending silently."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         # The same config object the launcher used: Hydra's cached ${now:...} gives the folder the jobs were written to.
-        print(sweep_end_message(str(config.hydra.sweep.dir)), flush=True)
+        sweep_dir = str(config.hydra.sweep.dir)
+        print(f"sweep folder: {sweep_dir}\nreport: python -m rlkit.report {shlex.quote(sweep_dir)}", flush=True)

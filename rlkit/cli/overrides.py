@@ -25,11 +25,9 @@ OPEN_PREFIXES = ("env.kwargs.",)
 # Keys renamed since run folders were first written, old -> today's: a recorded override and a stored config are
 # read under today's name, and a user typing the old one is told the new one (one name for one thing).
 RENAMED_KEYS = {"agent.discount": "agent.gamma"}
+_PRIORITY_LEAVES = ("alpha", "beta_start", "beta_steps", "eps")
 # Settings that moved into a part's node: prioritized replay's settings are the prioritized sampler's now.
-MOVED_KEYS = {
-    "agent.priority_alpha": "agent.sampler.alpha", "agent.priority_beta_start": "agent.sampler.beta_start",
-    "agent.priority_beta_steps": "agent.sampler.beta_steps", "agent.priority_eps": "agent.sampler.eps",
-}
+MOVED_KEYS = {f"agent.priority_{leaf}": f"agent.sampler.{leaf}" for leaf in _PRIORITY_LEAVES}
 # Flags that became parts named in the config: old key -> (how a command line picks the part, {flag: part}).
 FLAG_PARTS: dict[str, tuple[str, dict[bool, str]]] = {
     "agent.dueling": ("net.head.type", {True: "dueling", False: "linear"}),
@@ -39,14 +37,12 @@ FLAG_PARTS: dict[str, tuple[str, dict[bool, str]]] = {
 }
 FLAG_VALUES = {"true": True, "false": False}
 # Keys only one option of a group has, typed while another option is chosen: that option is named.
-OPTION_KEYS = {
-    f"agent.sampler.{leaf}": "agent/sampler=prioritized" for leaf in ("alpha", "beta_start", "beta_steps", "eps")
-}
+OPTION_KEYS = {f"agent.sampler.{leaf}": "agent/sampler=prioritized" for leaf in _PRIORITY_LEAVES}
 
 
 def current_name(override: str) -> str:
-    """An override line in today's key names, its +/~ prefix and value kept: agent.discount=0.9 is agent.gamma=0.9,
-    agent.priority_alpha=0.5 is agent.sampler.alpha=0.5 and agent.dueling=true is net.head.type=dueling."""
+    """An override line in today's key names, its +/~ prefix and value kept: agent.dueling=true is
+    net.head.type=dueling."""
     key, sep, value = override.partition("=")
     bare = key.lstrip("+~")
     prefix = key[: len(key) - len(bare)]
@@ -91,13 +87,8 @@ def compose(conf: Path, config_name: str, lines: Sequence[str]) -> DictConfig:
 def config_keys(node: Any, prefix: str = "") -> set[str]:
     """Every dotted key of a config, nodes included: {'env', 'env.kwargs', 'env.kwargs.map_name', ...}."""
     keys: set[str] = set()
-    if isinstance(node, DictConfig):
-        for key in node.keys():
-            name = f"{prefix}{key}"
-            keys.add(name)
-            child = node._get_node(key)
-            if isinstance(child, DictConfig):
-                keys |= config_keys(child, f"{name}.")
+    for key in node.keys() if isinstance(node, DictConfig) else ():
+        keys |= {f"{prefix}{key}", *config_keys(node._get_node(key), f"{prefix}{key}.")}
     return keys
 
 
@@ -107,8 +98,7 @@ def _initials(name: str) -> str:
 
 def closest_keys(key: str, keys: Iterable[str], n: int = 3) -> list[str]:
     """Valid keys a mistyped one most likely meant: the same name in another group (agent.lr -> optim.lr) or an
-    abbreviation (agent.lr -> agent.learning_rate) first, then by spelling. Only settings and top-level nodes count.
-    """
+    abbreviation (agent.lr -> agent.learning_rate) first, then by spelling; only settings and top-level nodes count."""
     keys = set(keys)
     nodes = {k.rsplit(".", 1)[0] for k in keys if "." in k}
     candidates = sorted(
@@ -127,8 +117,7 @@ def closest_keys(key: str, keys: Iterable[str], n: int = 3) -> list[str]:
 
 def unknown_key(key: str, keys: Iterable[str], *, entry: str, value: str | None = None) -> RlkitError:
     keys = set(keys)
-    moved = old_key(key, value)
-    if moved is not None:
+    if (moved := old_key(key, value)) is not None:
         return moved
     if RENAMED_KEYS.get(key) in keys:
         return RlkitError(f"unknown key {key}; it is called {RENAMED_KEYS[key]} now: {RENAMED_KEYS[key]}=<value>")
@@ -151,12 +140,8 @@ def first_values(overrides: Sequence[Override]) -> list[str]:
 
 
 def checked_data_overrides(lines: Sequence[str], *, origin: str) -> list[Override]:
-    """Overrides read from a file (a run folder's record), accepted only as plain settings of rlkit keys.
-
-    A key renamed since the run was recorded (RENAMED_KEYS) is read under today's name. Refused, each by its line:
-    hydra.* keys (Hydra would act on them: callbacks, launchers, run dirs), `+` and `~` (outside env.kwargs),
-    packages, sweeps, `_target_`-style keys and `${...}` interpolations.
-    """
+    """Overrides a run folder recorded, under today's key names, accepted only as plain settings of rlkit keys:
+    hydra.*, `+`/`~` (outside env.kwargs), packages, sweeps, `_target_`-style keys and `${...}` are refused."""
     parsed = []
     for line in map(current_name, lines):
         try:
@@ -175,13 +160,12 @@ def checked_data_overrides(lines: Sequence[str], *, origin: str) -> list[Overrid
             if any(p.startswith("_") and p.endswith("_") for p in key.split("."))
             else None
         )
-        if problem is None:
-            try:
-                refuse_code(override.value(), key, origin)
-            except RlkitError as exc:
-                problem = str(exc)
         if problem is not None:
             raise RlkitError(f"{line} in {origin}: {problem}")
+        try:
+            refuse_code(override.value(), key, origin)
+        except RlkitError as exc:
+            raise RlkitError(f"{line} in {origin}: {exc}") from None
         parsed.append(override)
     return parsed
 
@@ -191,10 +175,8 @@ def _is_rlkit_key(override: Override, groups: Sequence[str]) -> bool:
 
 
 def check_keys(overrides: Sequence[Override], keys: set[str], *, groups: Sequence[str], entry: str) -> None:
-    """Refuse keys the config lacks, `+` additions (outside env.kwargs) and `~` deletions of rlkit keys.
-
-    `+key=` is never suggested: rlkit reads only the keys its config defines, so an added one would do nothing.
-    """
+    """Refuse keys the config lacks, `+` additions (outside env.kwargs) and `~` deletions of rlkit keys; `+key=` is
+    never suggested: rlkit reads only the keys its config defines, so an added one would do nothing."""
     for override in overrides:
         key = override.key_or_group
         if key.startswith(OPEN_PREFIXES):
@@ -219,10 +201,8 @@ def check_keys(overrides: Sequence[Override], keys: set[str], *, groups: Sequenc
 
 def compose_checked(conf: Path, config_name: str, overrides: Sequence[Override], *, groups: Sequence[str],
         entry: str) -> DictConfig:
-    """Compose one job's config, refusing unknown keys by name before Hydra's own multi-line report can.
-
-    One composition when all is well; the keys of the chosen groups are composed apart only to name a bad key.
-    """
+    """Compose one job's config, refusing unknown keys by name before Hydra's own multi-line report can; the keys of
+    the chosen groups are composed apart only to name a bad key."""
     adds = any(
         o.type != OverrideType.CHANGE and _is_rlkit_key(o, groups) and not o.key_or_group.startswith(OPEN_PREFIXES)
         for o in overrides
@@ -231,12 +211,11 @@ def compose_checked(conf: Path, config_name: str, overrides: Sequence[Override],
         cfg = None if adds else compose(conf, config_name, first_values(overrides))
     except RlkitError:
         cfg = None
-    if cfg is None:  # a bad key, an addition or a deletion: say which, against the keys the config really has
-        choices = [o.input_line for o in overrides if o.key_or_group in groups or "/" in o.key_or_group]
-        check_keys(overrides, config_keys(compose(conf, config_name, choices)), groups=groups, entry=entry)
-        return compose(conf, config_name, first_values(overrides))
-    check_keys(overrides, config_keys(cfg), groups=groups, entry=entry)  # env.kwargs keys a CHANGE cannot add
-    return cfg
+    # No cfg: a bad key, an addition or a deletion; say which, against the keys the chosen groups really have.
+    choices = [o.input_line for o in overrides if o.key_or_group in groups or "/" in o.key_or_group]
+    keys = config_keys(cfg if cfg is not None else compose(conf, config_name, choices))
+    check_keys(overrides, keys, groups=groups, entry=entry)  # with a cfg: env.kwargs keys a CHANGE cannot add
+    return cfg if cfg is not None else compose(conf, config_name, first_values(overrides))
 
 
 def resolved_run_dir(cfg: DictConfig) -> Path:

@@ -10,12 +10,8 @@ from typing import Any, TextIO
 
 
 class DropWhenClosed:
-    """A standard stream that drops its output once its reader has gone (`python -m rlkit.train ... | head`).
-
-    Python raises BrokenPipeError at the next write; a run that died of it would lose its checkpoint and curve.
-    Instead the stream's file descriptor is pointed at os.devnull and the run goes on (Python's own advice, in the
-    signal module's "Note on SIGPIPE", for a program that must finish its work).
-    """
+    """A standard stream that drops its output once its reader has gone (`python -m rlkit.train ... | head`): a
+    BrokenPipeError would kill the run and lose its checkpoint, so its descriptor goes to os.devnull instead."""
 
     def __init__(self, stream: TextIO) -> None:
         self.stream = stream

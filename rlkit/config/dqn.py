@@ -28,10 +28,8 @@ from rlkit.replay.buffer import Replay, ReplayBuffer
 from rlkit.replay.rings import StepRings
 from rlkit.replay.samplers import Sampler, UniformSampler
 
-LOSSES: dict[str, Callable[..., torch.Tensor]] = {
-    "huber": F.smooth_l1_loss,  # Huber with delta 1, as in the Nature DQN's clipped error
-    "mse": F.mse_loss,
-}
+# huber: delta 1, as in the Nature DQN's clipped error
+LOSSES: dict[str, Callable[..., torch.Tensor]] = {"huber": F.smooth_l1_loss, "mse": F.mse_loss}
 
 
 def linear_q_head(*, in_features: int, n_actions: int) -> LinearHead:
@@ -68,9 +66,8 @@ class UniformSampling:
 
 @dataclass(frozen=True)
 class PrioritizedSampling:
-    """Prioritized replay (conf/agent/sampler/prioritized.yaml): P(i) ~ |TD error|^alpha, importance weights
-    annealed from beta_start to 1 over beta_steps. beta_steps has no code default: conf/ resolves it from
-    total_steps."""
+    """Prioritized replay (conf/agent/sampler/prioritized.yaml): P(i) ~ |TD error|^alpha, importance weights annealed
+    from beta_start to 1 over beta_steps, which has no code default (conf/ resolves it from total_steps)."""
 
     beta_steps: int
     alpha: float = 0.6
@@ -85,9 +82,8 @@ class PrioritizedSampling:
         return LinearSchedule(start=self.beta_start, end=1.0, duration_steps=self.beta_steps)
 
 
-SAMPLER_SETTINGS: dict[str, Callable[..., UniformSampling | PrioritizedSampling]] = {
-    "uniform": UniformSampling, "prioritized": PrioritizedSampling,
-}
+SAMPLER_SETTINGS: dict[str, Callable[..., UniformSampling | PrioritizedSampling]] = {"uniform": UniformSampling,
+    "prioritized": PrioritizedSampling}
 
 
 @dataclass(frozen=True)
@@ -121,14 +117,11 @@ class DQNSettings:
 def _part(node: Any, settings: Mapping[str, Callable[..., Any]], *, key: str, choose: str, origin: str) -> Any:
     """A part's settings from its node, a key its type needs but the node lacks named."""
     _, make, kwargs = checked(node, settings, key=key, origin=origin, choose=choose)
-    missing = [f.name for f in dataclasses.fields(make) if f.name not in kwargs and f.name != "type"
-               and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
-    if missing:
-        group = key.replace(".", "/")  # the config group that sets all of a part's keys: agent/sampler=prioritized
-        raise RlkitError(
-            f"{where_in(f'{key}.{missing[0]}', origin)} is missing; {key}.type={node['type']} needs it"
-            + ("" if origin else f": pick the part with {group}={node['type']}")
-        )
+    missing = [f.name for f in dataclasses.fields(make) if f.name not in kwargs and f.default is dataclasses.MISSING]
+    if missing:  # `choose` is the config group that sets all of a part's keys: agent/sampler=prioritized
+        pick = "" if origin else f": pick the part with {choose}={node['type']}"
+        where = where_in(f"{key}.{missing[0]}", origin)
+        raise RlkitError(f"{where} is missing; {key}.type={node['type']} needs it{pick}")
     return make(**kwargs)
 
 
@@ -146,29 +139,22 @@ def head_choice(node: Any, *, origin: str = "") -> str:
 
 def dqn_settings(
     values: Mapping[str, Any], *, sampler: Any = None, replay: str = "transitions", head: str = "linear",
-        origin: str = ""
+    origin: str = "",
 ) -> DQNSettings:
-    """The typed DQN settings in one pass: `values` are the agent node's other keys, already type-checked against
-    DQNSettings (rlkit.config.registry), `sampler` its sampler node, `replay` and `head` the names replay_choice and
-    head_choice read; every range is checked here, once."""
-    sampling = _part(
-        {"type": "uniform"} if sampler is None else sampler, SAMPLER_SETTINGS, key="agent.sampler",
-            choose="agent/sampler", origin=origin
-    )
+    """The typed DQN settings, every range checked once: `values` are the agent node's other keys, type-checked
+    against DQNSettings (rlkit.config.registry), `sampler` its sampler node, `replay` and `head` the names chosen."""
+    sampling = _part({"type": "uniform"} if sampler is None else sampler, SAMPLER_SETTINGS, key="agent.sampler",
+        choose="agent/sampler", origin=origin)
     settings = DQNSettings(**values, sampler=sampling, replay=replay, head=head)
-    require_positive(
-        n_step=settings.n_step, buffer_size=settings.buffer_size, batch_size=settings.batch_size,
-        train_every_steps=settings.train_every_steps, gradient_steps=settings.gradient_steps,
-        target_update_every_steps=settings.target_update_every_steps, metrics_every_steps=settings.metrics_every_steps,
-    )
+    positive = ("n_step", "buffer_size", "batch_size", "train_every_steps", "gradient_steps",
+        "target_update_every_steps", "metrics_every_steps")
+    require_positive(**{key: getattr(settings, key) for key in positive})
     check_unit_interval(gamma=settings.gamma, epsilon_start=settings.epsilon_start, epsilon_end=settings.epsilon_end)
     if not 0.0 < settings.tau <= 1.0:
         raise RlkitError(f"agent.tau must be in (0, 1] (1 is a hard copy), got {settings.tau}")
     if settings.batch_size > settings.buffer_size:
-        raise RlkitError(
-            f"agent.batch_size={settings.batch_size} is larger than agent.buffer_size={settings.buffer_size}; lower "
-                "the batch or grow the buffer"
-        )
+        raise RlkitError(f"agent.batch_size={settings.batch_size} is larger than agent.buffer_size="
+            f"{settings.buffer_size}; lower the batch or grow the buffer")
     if settings.loss not in LOSSES:
         raise RlkitError(f"agent.loss={settings.loss} is not known; choose one of: {', '.join(LOSSES)}")
     if isinstance(sampling, PrioritizedSampling):
@@ -193,20 +179,24 @@ def input_encoding(space: gym.Space) -> tuple[nn.Module, tuple[int, ...]]:
 
 
 def build_q_network(
-    *, inputs: nn.Module, input_shape: tuple[int, ...], n_actions: int, net: Callable[..., nn.Module],
-    head: Callable[..., nn.Module], device: torch.device, seed: int, body_init: str | None = None,
+    *, observation_space: gym.Space, n_actions: int, net: Callable[..., nn.Module], head: Callable[..., nn.Module],
+    device: torch.device, seed: int, body_init: str | None = None,
 ) -> Network:
-    """`inputs`, a body for `input_shape` and a Q head, on `device`; the same initial weights for a seed, whatever
-    ran before. A body that cannot take `input_shape` is a ValueError."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        body = body_for_shape(net, input_shape)
-        q_net = Network(inputs=inputs, body=body, head=head(in_features=body.out_features, n_actions=n_actions))
-    if body_init:  # start from a body a supervised run trained (python -m rlkit.supervised)
-        init_body_from_supervised(q_net.body, body_init)
-    q_net.to(device)
-    if device.type == "cpu" and any(isinstance(m, nn.Conv2d) for m in q_net.modules()):
-        q_net.to(memory_format=torch.channels_last)  # oneDNN's CPU convolutions: ~6% faster updates on NHWC
+    """The input encoding, a body and a Q head, on `device`; the same initial weights for a seed, whatever ran
+    before. A body that cannot take the observations is one line suggesting net=mlp."""
+    inputs, input_shape = input_encoding(observation_space)
+    try:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            body = body_for_shape(net, input_shape)
+            q_net = Network(inputs=inputs, body=body, head=head(in_features=body.out_features, n_actions=n_actions))
+        if body_init:  # start from a body a supervised run trained (python -m rlkit.supervised)
+            init_body_from_supervised(q_net.body, body_init)
+        q_net.to(device)
+        if device.type == "cpu" and any(isinstance(m, nn.Conv2d) for m in q_net.modules()):
+            q_net.to(memory_format=torch.channels_last)  # oneDNN's CPU convolutions: ~6% faster updates on NHWC
+    except ValueError as exc:
+        raise RlkitError(f"net does not fit observations {observation_space}: {exc}; try net=mlp") from None
     return q_net
 
 
@@ -226,19 +216,12 @@ def build_replay(
 
 
 def build_dqn(
-    settings: DQNSettings,
-    *,
-    observation_space: gym.Space,
-    action_space: gym.Space,
-    device: torch.device,
-    seed: int,
-    num_envs: int,
-    net: Callable[..., nn.Module],
-    optimizer: Callable[..., torch.optim.Optimizer],
+    settings: DQNSettings, *, observation_space: gym.Space, action_space: gym.Space, device: torch.device, seed: int,
+    num_envs: int, net: Callable[..., nn.Module], optimizer: Callable[..., torch.optim.Optimizer],
 ) -> DQNAgent:
     """The DQN agent checked settings describe, for `num_envs` env copies; the spaces are checked, not the settings."""
     n_actions = require_discrete(action_space, what="action", agent="dqn", fix="pick a discrete-action env")
-    inputs, input_shape = input_encoding(observation_space)  # before any buffer: a space no network reads is refused
+    input_encoding(observation_space)  # before any buffer: a space no network reads is refused
     device = torch.device(device)
     # Its own stream of the run's seed: the replay samples the same rows whatever the agent drew before.
     replay_seed = int(np.random.SeedSequence(seed).spawn(1)[0].generate_state(1)[0])
@@ -247,25 +230,17 @@ def build_dqn(
         num_envs=num_envs, capacity=settings.buffer_size, n_step=settings.n_step, gamma=settings.gamma, device=device,
         seed=replay_seed,
     )
-    try:
-        q_net = build_q_network(
-            inputs=inputs, input_shape=input_shape, n_actions=n_actions, net=net, head=HEADS[settings.head],
-                device=device,
-            seed=seed, body_init=settings.body_init,
-        )
-    except ValueError as exc:
-        raise RlkitError(f"net does not fit observations {observation_space}: {exc}; try net=mlp") from None
+    q_net = build_q_network(observation_space=observation_space, n_actions=n_actions, net=net,
+        head=HEADS[settings.head], device=device, seed=seed, body_init=settings.body_init)
     return DQNAgent(
         observation_space=observation_space, action_space=action_space, num_envs=num_envs, q_net=q_net,
         optimizer=optimizer(list(q_net.parameters())), replay=replay,
-        target_update=PolyakUpdate(tau=settings.tau, every_steps=settings.target_update_every_steps),
-            # tau 1: a hard copy
+        target_update=PolyakUpdate(tau=settings.tau, every_steps=settings.target_update_every_steps),  # tau 1: a copy
         exploration=LinearSchedule(start=settings.epsilon_start, end=settings.epsilon_end,
             duration_steps=settings.epsilon_decay_steps),
         priority_beta=settings.sampler.beta(), loss=LOSSES[settings.loss], double=settings.double,
         batch_size=settings.batch_size, learning_starts_steps=settings.learning_starts_steps,
         train_every_steps=settings.train_every_steps, gradient_steps=settings.gradient_steps,
         max_grad_norm=settings.max_grad_norm, metrics_every_steps=settings.metrics_every_steps,
-            compile=settings.compile,
-        device=device, seed=seed,
+        compile=settings.compile, device=device, seed=seed,
     )

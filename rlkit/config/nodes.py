@@ -19,21 +19,16 @@ def _annotations(factory: Callable[..., Any]) -> dict[str, Any]:
         hints = typing.get_type_hints(target)
     except (NameError, TypeError):
         hints = {}
-    out = {}
-    for name, parameter in inspect.signature(factory).parameters.items():
-        if name in hints:
-            out[name] = hints[name]
-        elif parameter.default not in (inspect.Parameter.empty, None):
-            out[name] = type(parameter.default)
-        else:
-            out[name] = Any
-    return out
+    untyped = (inspect.Parameter.empty, None)
+    return {
+        name: hints[name] if name in hints else Any if parameter.default in untyped else type(parameter.default)
+        for name, parameter in inspect.signature(factory).parameters.items()
+    }
 
 
 def checked(
     node: Any, choices: Mapping[str, Callable[..., Any]], *, key: str, origin: str = "",
-        run_time: frozenset[str] = frozenset(),
-    choose: str | None = None,
+    run_time: frozenset[str] = frozenset(), choose: str | None = None,
 ) -> tuple[str, Callable[..., Any], dict[str, Any]]:
     """(name, factory, keyword arguments) for a node that names a registry entry and sets plain values.
     `choose` is how a command line picks another entry (a Hydra group such as agent/sampler), `key=` by default."""
@@ -52,8 +47,8 @@ def checked(
             other for other, f in choices.items() if other != name and set(foreign) <= set(_annotations(f)) - run_time
         ]
         hint = f"; {choose or key}={takers[0]} takes {'it' if len(foreign) == 1 else 'them'}" if takers else ""
-        keys = ", ".join(f"{key}.{k}" for k in foreign[:3]) + (
-            f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        more = f" and {len(foreign) - 3} more" if len(foreign) > 3 else ""
+        keys = ", ".join(f"{key}.{k}" for k in foreign[:3]) + more
         raise RlkitError(f"{where_in(keys, origin)} {'is' if len(foreign) == 1 else 'are'} not a setting of "
             f"{key}={name}{hint}")
     kwargs = {k: check_value(v, annotations[k], f"{key}.{k}", origin) for k, v in node.items() if k != "type"}

@@ -12,7 +12,7 @@ import torch
 from rlkit.agents.base import Policy, require_discrete
 from rlkit.agents.dqn import QNetworkPolicy
 from rlkit.agents.tabular import TablePolicy, table_from_state
-from rlkit.config.dqn import HEADS, build_q_network, input_encoding
+from rlkit.config.dqn import HEADS, build_q_network
 from rlkit.config.registry import ActingParts
 from rlkit.errors import RlkitError
 from rlkit.nets.transfer import load_network_state
@@ -24,14 +24,8 @@ def dqn_policy(
 ) -> QNetworkPolicy:
     """The run's Q-network with the checkpoint's online weights (agent_state["q_net"]), greedy on `device`."""
     n_actions = require_discrete(action_space, what="action", agent="dqn", fix="pick a discrete-action env")
-    inputs, input_shape = input_encoding(observation_space)
-    try:
-        q_net = build_q_network(
-            inputs=inputs, input_shape=input_shape, n_actions=n_actions, net=parts.net,
-            head=HEADS[parts.head], device=device, seed=0,  # the seed's weights are overwritten below
-        )
-    except ValueError as exc:
-        raise RlkitError(f"net does not fit observations {observation_space}: {exc}; try net=mlp") from None
+    q_net = build_q_network(observation_space=observation_space, n_actions=n_actions, net=parts.net,
+        head=HEADS[parts.head], device=device, seed=0)  # seed 0: its weights are overwritten below
     load_network_state(q_net, agent_state["q_net"])
     return QNetworkPolicy(q_net.requires_grad_(False), observation_space=observation_space, device=device)
 
@@ -57,6 +51,5 @@ def build_policy(
     """The greedy policy of a saved run's checked parts (rlkit.runs.saved.read_saved_run)."""
     if parts.agent not in POLICIES:
         raise RlkitError(f"agent.type={parts.agent} has no policy to play; choose one of: {', '.join(POLICIES)}")
-    return POLICIES[parts.agent](
-        parts, agent_state, observation_space=observation_space, action_space=action_space, device=device
-    )
+    return POLICIES[parts.agent](parts, agent_state, observation_space=observation_space, action_space=action_space,
+        device=device)

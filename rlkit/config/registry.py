@@ -4,7 +4,6 @@ nothing is instantiated from a `_target_`, so a run folder's config picks classe
 from __future__ import annotations
 
 import functools
-import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -49,9 +48,8 @@ __all__ = [
 ]
 
 # Arguments the builders pass themselves: run-time facts and the parts built here, never config values.
-AGENT_RUN_TIME = (
-    frozenset({"observation_space", "action_space", "device", "seed", "num_envs", "net", "optimizer"}) | DQN_PARTS
-)
+AGENT_RUN_TIME = frozenset({"observation_space", "action_space", "device", "seed", "num_envs", "net", "optimizer",
+    *DQN_PARTS})
 BODY_RUN_TIME = frozenset({"in_features", "in_channels", "input_hw"})
 OPTIM_RUN_TIME = frozenset({"params"})
 
@@ -64,11 +62,9 @@ def _guarded(factory: Callable[..., Any], what: str, errors: tuple[type[Exceptio
         try:
             return factory(*args, **kwargs)
         except errors as exc:
-            detail = one_line(exc, lines=LAST)
-            raise RlkitError(f"{what}: {detail}") from None
+            raise RlkitError(f"{what}: {one_line(exc, lines=LAST)}") from None
 
-    build.__signature__ = inspect.signature(factory)  # type: ignore[attr-defined]  # callers ask for in_channels
-    return build
+    return build  # its __wrapped__ gives inspect.signature the factory's: callers ask for in_channels
 
 
 def body_factory(net: Any, *, origin: str = "") -> Callable[..., nn.Module]:
@@ -108,17 +104,14 @@ def check_parts(config: Mapping[str, Any], *, origin: str = "") -> PartsSettings
     node = config.get("agent")
     for key, value in node.items() if isinstance(node, Mapping) else ():
         typed = str(value).lower() if isinstance(value, bool) else str(value)
-        moved = old_key(f"agent.{key}", typed)  # a flag that became a part
-        if moved is not None:
+        if (moved := old_key(f"agent.{key}", typed)) is not None:  # a flag that became a part
             raise RlkitError(f"{moved} (in {origin})" if origin else str(moved))
     sampled = isinstance(node, Mapping) and node.get("type") == "dqn"  # the sampler node is DQN's, checked with it
-    name, _, kwargs = checked(
-        {k: v for k, v in node.items() if k != "sampler"} if sampled else node, AGENT_NODES, key="agent", origin=origin,
-        run_time=AGENT_RUN_TIME,
-    )
-    settings = dqn_settings(kwargs, sampler=node.get("sampler"), replay=replay, head=head_name,
-        origin=origin) if sampled else kwargs
-    return PartsSettings(agent=name, settings=settings, net=body_factory(body, origin=origin),
+    agent = {k: v for k, v in node.items() if k != "sampler"} if sampled else node
+    name, _, kwargs = checked(agent, AGENT_NODES, key="agent", origin=origin, run_time=AGENT_RUN_TIME)
+    if sampled:
+        kwargs = dqn_settings(kwargs, sampler=node.get("sampler"), replay=replay, head=head_name, origin=origin)
+    return PartsSettings(agent=name, settings=kwargs, net=body_factory(body, origin=origin),
         optimizer=optimizer_factory(config.get("optim"), origin=origin))
 
 
@@ -132,8 +125,8 @@ class ActingParts:
 
 
 def check_acting_parts(config: Mapping[str, Any], *, origin: str = "") -> ActingParts:
-    """The nodes that define a run's network (agent.type, net and net.head) checked as data, once; the learning
-    settings (the agent's other keys, optim, replay) are neither checked nor built."""
+    """The nodes that define a run's network (agent.type, net and net.head) checked once; the learning settings
+    (the agent's other keys, optim, replay) are neither checked nor built."""
     node = config.get("agent")
     name = node.get("type") if isinstance(node, Mapping) else None
     if not isinstance(name, str) or name not in AGENTS:
@@ -144,14 +137,8 @@ def check_acting_parts(config: Mapping[str, Any], *, origin: str = "") -> Acting
 
 
 def build_agent(
-    parts: PartsSettings | Mapping[str, Any],
-    *,
-    observation_space: gym.Space,
-    action_space: gym.Space,
-    device: torch.device,
-    seed: int,
-    num_envs: int = 1,
-    origin: str = "",
+    parts: PartsSettings | Mapping[str, Any], *, observation_space: gym.Space, action_space: gym.Space,
+    device: torch.device, seed: int, num_envs: int = 1, origin: str = "",
 ) -> Agent:
     """The agent checked parts describe (a plain run config is checked first), plus the run-time facts
     (`num_envs`: the env copies it will observe at once; 1 for a single env, as play and evaluation use)."""

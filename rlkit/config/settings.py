@@ -41,21 +41,17 @@ class RunSettings:
     video: VideoSettings | None = None  # check_run_config's checked video node
 
 
-# Config key (dotted) -> RunSettings field.
+# Config key (dotted) -> RunSettings field; the fields of nested keys are named after the path.
+_NESTED = {"checkpoint_every_steps": "checkpoint.every_steps", "checkpoint_replay": "checkpoint.replay",
+    "device": "device.name"}
 SETTING_KEYS = {
-    "seed": "seed", "total_steps": "total_steps", "eval_every_steps": "eval_every_steps",
-    "eval_episodes": "eval_episodes", "final_eval_episodes": "final_eval_episodes", "eval_max_steps": "eval_max_steps",
-    "log_every_steps": "log_every_steps", "progress": "progress", "torch_threads": "torch_threads",
-    "checkpoint.every_steps": "checkpoint_every_steps", "checkpoint.replay": "checkpoint_replay",
-    "device.name": "device",
+    _NESTED.get(field.name, field.name): field.name
+    for field in dataclasses.fields(RunSettings) if field.name not in ("parts", "video")
 }
 # Settings a resumed run may change: how long and how visibly it runs, not what it learns.
 RESUMABLE_KEYS = tuple(key for key in SETTING_KEYS if key != "seed")
-TOP_LEVEL_KEYS = (
-    "seed", "total_steps", "eval_every_steps", "eval_episodes", "final_eval_episodes", "eval_max_steps",
-    "log_every_steps", "progress", "torch_threads", "checkpoint", "device", "video", "env", "agent", "net", "optim",
-    "replay",
-)
+TOP_LEVEL_KEYS = (*dict.fromkeys(key.split(".")[0] for key in SETTING_KEYS), "video", "env", "agent", "net", "optim",
+    "replay")
 # Settings added since checkpoints were first written, with the value that gives an older run's behaviour.
 ADDED_SETTINGS: dict[str, Any] = {"eval_max_steps": None}
 
@@ -82,19 +78,18 @@ def video_settings(node: Mapping[str, Any], *, origin: str = "") -> VideoSetting
     values = {key: check_value(value, hints[key], f"video.{key}", origin) for key, value in node.items()}
     video = VideoSettings(**values)
     if video.every_steps < 0:
-        every = video.every_steps
-        raise RlkitError(f"{where_in('video.every_steps', origin)} must be >= 0 (0 turns videos off), got {every}")
+        raise RlkitError(f"{where_in('video.every_steps', origin)} must be >= 0 (0 turns videos off), got "
+            f"{video.every_steps}")
     for key in ("max_steps", "frame_stride"):
         if getattr(video, key) < 1:
             raise RlkitError(f"{where_in('video.' + key, origin)} must be >= 1, got {getattr(video, key)}")
     if not 0.0 < video.scale <= 4.0:
         raise RlkitError(f"{where_in('video.scale', origin)} must be in (0, 4], got {video.scale}")
-    if video.size is not None:
-        if len(video.size) != 2 or any(side < 1 for side in video.size):
-            size = list(video.size)
-            raise RlkitError(f"{where_in('video.size', origin)} must be [height, width] in pixels, got {size}")
-        video = dataclasses.replace(video, size=(int(video.size[0]), int(video.size[1])))
-    return video
+    if video.size is None:
+        return video
+    if len(video.size) != 2 or any(side < 1 for side in video.size):
+        raise RlkitError(f"{where_in('video.size', origin)} must be [height, width] in pixels, got {list(video.size)}")
+    return dataclasses.replace(video, size=(int(video.size[0]), int(video.size[1])))
 
 
 def plain_config(cfg: DictConfig) -> dict[str, Any]:
@@ -114,11 +109,6 @@ def lookup(config: Mapping[str, Any], key: str, origin: str = "") -> Any:
     return value
 
 
-def lookup_or_none(config: Mapping[str, Any], key: str) -> Any:
-    """The value at a dotted key, None where the config lacks it."""
-    return _walk(config, key)[1]
-
-
 def _walk(config: Mapping[str, Any], key: str) -> tuple[bool, Any]:
     """(whether the dotted key is there, its value or None)."""
     node: Any = config
@@ -130,8 +120,8 @@ def _walk(config: Mapping[str, Any], key: str) -> tuple[bool, Any]:
 
 
 def _renamed(config: Mapping[str, Any]) -> dict[str, Any]:
-    """Keys renamed since the config was written (RENAMED_KEYS: a q_learning run's agent.discount) under today's
-    names, each where the old one stood; a node that already has the new key is left for the checks to judge."""
+    """Renamed keys (RENAMED_KEYS) under today's names, each where the old one stood; a node that already has the
+    new key is left for the checks to judge."""
     out = dict(config)
     for old, new in RENAMED_KEYS.items():
         (node_key, old_leaf), new_leaf = old.split("."), new.split(".")[-1]
@@ -152,10 +142,8 @@ def _set(config: dict[str, Any], key: str, value: Any) -> None:
 
 
 def _parts_from_flags(config: Mapping[str, Any]) -> dict[str, Any]:
-    """Flags a run stored before its parts had names (FLAG_PARTS: agent.dueling, agent.prioritized,
-    agent.dedup_frames, env.dedup_frames) as today's nodes (net.head, agent.sampler, replay), each part's settings
-    moved into it (MOVED_KEYS); a prioritized setting of a run that sampled uniformly never counted and is dropped.
-    A non-bool flag is left where it stood, for the checks to refuse; a part already named is kept."""
+    """Flags stored before parts had names (FLAG_PARTS) as today's nodes, with MOVED_KEYS moved in (dropped where a run
+    sampled uniformly: they never counted); a non-bool flag is left for the checks, a part already named is kept."""
     out = dict(config)
     for old, (choice, parts) in FLAG_PARTS.items():
         node_key, leaf = old.split(".")
@@ -164,22 +152,21 @@ def _parts_from_flags(config: Mapping[str, Any]) -> dict[str, Any]:
             continue
         out[node_key] = {k: v for k, v in node.items() if k != leaf}
         target = choice.replace("/", ".") + ("" if choice.endswith(".type") else ".type")
-        if lookup_or_none(out, target) is None:
+        if _walk(out, target)[1] is None:
             _set(out, target, parts[node[leaf]])
     agent = out.get("agent")
     if isinstance(agent, Mapping) and any(old.split(".")[1] in agent for old in MOVED_KEYS):
-        prioritized = lookup_or_none(out, "agent.sampler.type") == "prioritized"
+        prioritized = _walk(out, "agent.sampler.type")[1] == "prioritized"
         out["agent"] = {k: v for k, v in agent.items() if f"agent.{k}" not in MOVED_KEYS}
         for old, new in MOVED_KEYS.items():
-            if prioritized and old.split(".")[1] in agent and lookup_or_none(out, new) is None:
+            if prioritized and old.split(".")[1] in agent and _walk(out, new)[1] is None:
                 _set(out, new, agent[old.split(".")[1]])
     return out
 
 
 def upgrade_stored_config(config: Mapping[str, Any]) -> dict[str, Any]:
-    """A config read from a checkpoint in today's shape: settings added since it was written get the values that
-    reproduce its run, renamed keys get today's names, flags become the parts they chose, and its env node is
-    upgraded (rlkit.envs.builders.upgrade_stored_env)."""
+    """A checkpoint's config in today's shape: added settings get the values that reproduce its run, renamed keys
+    and flags become today's keys and parts, and its env node is upgraded (rlkit.envs.builders.upgrade_stored_env)."""
     upgraded = _parts_from_flags({**ADDED_SETTINGS, **_renamed(config)})
     upgraded.setdefault("replay", {"type": "transitions"})  # the only replay before replays had names
     if isinstance(upgraded.get("net"), Mapping) and "head" not in upgraded["net"]:
@@ -206,12 +193,9 @@ def run_settings(config: Mapping[str, Any], *, origin: str = "") -> RunSettings:
     for key, field in (("eval_every_steps", "eval_every_steps"), ("checkpoint.every_steps", "checkpoint_every_steps")):
         if values[field] < 0:
             raise RlkitError(f"{where_in(key, origin)} must be >= 0 (0 disables it), got {values[field]}")
-    if settings.eval_max_steps is not None and settings.eval_max_steps < 1:
-        raise RlkitError(f"{where_in('eval_max_steps', origin)} must be >= 1 or null (no cap), got "
-            f"{settings.eval_max_steps}")
-    if settings.torch_threads is not None and settings.torch_threads < 1:
-        raise RlkitError(f"{where_in('torch_threads', origin)} must be >= 1 or null (torch's default), got "
-            f"{settings.torch_threads}")
+    for key, null in (("eval_max_steps", "no cap"), ("torch_threads", "torch's default")):
+        if values[key] is not None and values[key] < 1:
+            raise RlkitError(f"{where_in(key, origin)} must be >= 1 or null ({null}), got {values[key]}")
     return settings
 
 
