@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import difflib
 import re
-import typing
 from collections.abc import Mapping
 from functools import cache
-from typing import Any, SupportsFloat
+from typing import Any, SupportsFloat, get_type_hints
 
 import gymnasium as gym
 from gymnasium.wrappers import AtariPreprocessing, ClipReward, FrameStackObservation, RecordEpisodeStatistics, TimeLimit
@@ -105,7 +104,7 @@ def make_atari_env(
 
 # The Atari settings of an env node are make_atari_env's keyword arguments, passed as they are, with their types.
 ATARI_SETTINGS = {
-    k: v for k, v in typing.get_type_hints(make_atari_env).items() if k not in ("train", "render_mode", "return")
+    k: v for k, v in get_type_hints(make_atari_env).items() if k not in ("train", "render_mode", "return")
 }
 
 

@@ -47,10 +47,8 @@ def ansi_to_html(text: str) -> str:
     out, highlighted, position = [], False, 0
     for match in re.finditer(r"\x1b\[([0-9;]*)m", text + "\x1b[0m"):  # each colour code, and a reset at the end
         for char in text[position : match.start()]:
-            if highlighted and char != "\n":
-                out.append(f"<strong>{html.escape('█' if char == ' ' else char)}</strong>")
-            else:
-                out.append(html.escape(char))
+            bold = highlighted and char != "\n"
+            out.append(f"<strong>{html.escape('█' if char == ' ' else char)}</strong>" if bold else html.escape(char))
         codes = [int(c) for c in match.group(1).split(";") if c]
         highlighted = any(40 <= c <= 47 for c in codes) or (highlighted and bool(codes) and 0 not in codes)
         position = match.end()
