@@ -21,10 +21,8 @@ COMMON_SETTINGS: dict[str, Any] = {
     "name": str, "builder": str, "id": str | None, "max_episode_steps": int | None, "num_envs": int,
     "vectorization_mode": str, "render_mode": str | None,
 }
-VECTORIZATION_MODES = ("sync", "async")
-OWN_ENV_HINT = (
-    "env=gym needs env.id=<a registered id>, or env.id=<module>:<EnvId> to import the module that registers it"
-)
+OWN_ENV_HINT = ("env=gym needs env.id=<a registered id>, or env.id=<module>:<EnvId> to import the module that "
+    "registers it")
 
 
 def channels_first(env: gym.Env) -> gym.Env:
@@ -125,7 +123,7 @@ def vector_settings(env_cfg: Mapping[str, Any], *, origin: str = "") -> tuple[in
     num_envs, mode = env_cfg.get("num_envs", 1), env_cfg.get("vectorization_mode", "sync")
     if num_envs < 1:
         raise RlkitError(f"{where_in('env.num_envs', origin)} must be >= 1, got {num_envs}")
-    if mode not in VECTORIZATION_MODES:
+    if mode not in ("sync", "async"):
         raise RlkitError(f"{where_in(f'env.vectorization_mode={show(mode)}', origin)} is not valid; choose sync or "
             "async")
     return int(num_envs), str(mode)
