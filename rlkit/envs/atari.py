@@ -1,15 +1,12 @@
-"""Atari 2600 games through ale-py and gymnasium's wrappers: the Nature DQN preprocessing (noop starts, frame skip 4
-with max-pooling, 84x84 grey, 4 stacked frames), as config flags."""
+"""Atari 2600 games through ale-py and gymnasium's wrappers, with the Nature DQN preprocessing as config flags."""
 
 from __future__ import annotations
 
 import difflib
-import inspect
 import re
-import typing
 from collections.abc import Mapping
 from functools import cache
-from typing import Any, SupportsFloat
+from typing import Any, SupportsFloat, get_type_hints
 
 import gymnasium as gym
 from gymnasium.wrappers import AtariPreprocessing, ClipReward, FrameStackObservation, RecordEpisodeStatistics, TimeLimit
@@ -29,12 +26,8 @@ def ale_env_ids() -> dict[str, str]:
         raise RlkitError('Atari envs need ale-py: pip install "rlkit[atari]"') from None
     ale_py.ALEInterface.setLoggerMode(ale_py.LoggerMode.Error)  # no "A.L.E: Arcade Learning Environment" banner per env
     gym.register_envs(ale_py)
-    ids = {}
-    for env_id in gym.envs.registry:
-        match = re.fullmatch(r"ALE/(\w+)-v5", env_id)
-        if match:
-            ids[_normalise(match.group(1))] = env_id
-    return ids
+    matches = (re.fullmatch(r"ALE/(\w+)-v5", env_id) for env_id in gym.envs.registry)
+    return {_normalise(match.group(1)): match.group(0) for match in matches if match}
 
 
 def _normalise(game: str) -> str:
@@ -50,20 +43,14 @@ def atari_env_id(game: str) -> str:
     names = sorted(i.split("/")[1].removesuffix("-v5") for i in ids.values())
     close = difflib.get_close_matches(str(game), names, n=3, cutoff=0.5)
     hint = f"did you mean {', '.join(close)}? " if close else ""
-    raise RlkitError(
-        f"env.game={game} is not an Atari ROM that ale-py ships; {hint}valid names include "
-        f"{', '.join(n for n in names if n in ('Breakout', 'Pong', 'SpaceInvaders', 'Seaquest', 'Qbert'))}, "
-        f"... ({len(names)} in all: {', '.join(names[:6])}, ...)"
-    )
+    popular = ", ".join(n for n in names if n in ("Breakout", "Pong", "SpaceInvaders", "Seaquest", "Qbert"))
+    raise RlkitError(f"env.game={game} is not an Atari ROM that ale-py ships; {hint}valid names include {popular}, "
+        f"... ({len(names)} in all: {', '.join(names[:6])}, ...)")
 
 
 class LifeLossTerminal(gym.Wrapper):
-    """A lost life ends the episode for learning while the game plays on (Mnih et al., 2015).
-
-    gymnasium has AtariPreprocessing(terminal_on_life_loss=True), but its reset() then restarts the whole
-    game, so training would only ever see each game's first life and no full-game return would exist to
-    log. Here reset() after a lost life takes one no-op step instead, as the Nature DQN's code did.
-    """
+    """A lost life ends the episode for learning while the game plays on (Mnih et al., 2015); unlike gymnasium's
+    terminal_on_life_loss, reset() after a lost life takes one no-op step instead of restarting the whole game."""
 
     def __init__(self, env: gym.Env) -> None:
         super().__init__(env)
@@ -73,10 +60,9 @@ class LifeLossTerminal(gym.Wrapper):
     def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
         obs, reward, terminated, truncated, info = self.env.step(action)
         self._game_over = terminated or truncated
-        lives = self.env.unwrapped.ale.lives()
-        life_lost = lives < self._lives
+        lives, previous = self.env.unwrapped.ale.lives(), self._lives
         self._lives = lives
-        return obs, reward, terminated or life_lost, truncated, info
+        return obs, reward, terminated or lives < previous, truncated, info
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
         if self._game_over or seed is not None:
@@ -91,33 +77,17 @@ class LifeLossTerminal(gym.Wrapper):
 
 
 def make_atari_env(
-    *,
-    game: str,
-    frame_skip: int,
-    screen_size: int,
-    frame_stack: int,
-    noop_max: int,
-    sticky_actions: bool,
-    terminal_on_life_loss: bool,
-    clip_rewards: bool,
-    full_action_space: bool,
-    max_episode_steps: int | None,
-    train: bool,
-    render_mode: str | None = None,
+    *, game: str, frame_skip: int, screen_size: int, frame_stack: int, noop_max: int, sticky_actions: bool,
+    terminal_on_life_loss: bool, clip_rewards: bool, full_action_space: bool, max_episode_steps: int | None,
+    train: bool, render_mode: str | None = None,
 ) -> gym.Env:
     """One Atari env copy as conf/env/atari.yaml describes it; `train` adds RecordEpisodeStatistics and the
     training-only signals (terminal_on_life_loss, clip_rewards), which evaluation and play never see."""
-    env = gym.make(
-        atari_env_id(game),
-        frameskip=1,  # AtariPreprocessing skips frames (and max-pools the last two)
-        repeat_action_probability=0.25 if sticky_actions else 0.0,
-        full_action_space=full_action_space,
-        render_mode=render_mode,
-        disable_env_checker=True,
-    )
+    env = gym.make(  # frameskip=1: AtariPreprocessing skips frames (and max-pools the last two)
+        atari_env_id(game), frameskip=1, repeat_action_probability=0.25 if sticky_actions else 0.0,
+        full_action_space=full_action_space, render_mode=render_mode, disable_env_checker=True)
     env = AtariPreprocessing(  # terminal_on_life_loss=False: see LifeLossTerminal
-        env, noop_max=noop_max, frame_skip=frame_skip, screen_size=screen_size, terminal_on_life_loss=False
-    )
+        env, noop_max=noop_max, frame_skip=frame_skip, screen_size=screen_size, terminal_on_life_loss=False)
     if max_episode_steps is not None:
         env = TimeLimit(env, max_episode_steps=max_episode_steps)
     if train:
@@ -132,23 +102,17 @@ def make_atari_env(
     return env
 
 
-# The Atari settings of an env node are make_atari_env's keyword arguments, passed as they are.
-ATARI_KEYWORDS = tuple(
-    name for name in inspect.signature(make_atari_env).parameters if name not in ("train", "render_mode")
-)
+# The Atari settings of an env node are make_atari_env's keyword arguments, passed as they are, with their types.
+ATARI_SETTINGS = {
+    k: v for k, v in get_type_hints(make_atari_env).items() if k not in ("train", "render_mode", "return")
+}
 
 
 def _make_atari(env_cfg: Mapping[str, Any], *, train: bool, render_mode: str | None) -> gym.Env:
-    return make_atari_env(**{key: env_cfg.get(key) for key in ATARI_KEYWORDS}, train=train, render_mode=render_mode)
-
-
-def _check_stored_atari(env_cfg: Mapping[str, Any], origin: str) -> None:
-    atari_env_id(str(env_cfg["game"]))  # a ROM that ale-py ships, or one line naming close ones
+    return make_atari_env(**{key: env_cfg.get(key) for key in ATARI_SETTINGS}, train=train, render_mode=render_mode)
 
 
 ATARI_BUILDER = EnvBuilder(
-    make=_make_atari,
-    settings={k: v for k, v in typing.get_type_hints(make_atari_env).items() if k in ATARI_KEYWORDS},
-    required=tuple(k for k in ATARI_KEYWORDS if k != "max_episode_steps"),
-    check_stored=_check_stored_atari,
+    make=_make_atari, settings=ATARI_SETTINGS, required=tuple(k for k in ATARI_SETTINGS if k != "max_episode_steps"),
+    check_stored=lambda env_cfg, origin: atari_env_id(str(env_cfg["game"])),  # a ROM ale-py ships, or close names
 )

@@ -1,5 +1,4 @@
-"""Env config nodes to gymnasium envs, single or vector, through builders looked up by name (a run folder picks one,
-never code), and the agent and net an env's spaces call for."""
+"""Env config nodes to gymnasium envs through builders a run folder names (never code), and the parts they call for."""
 
 from __future__ import annotations
 
@@ -22,19 +21,16 @@ COMMON_SETTINGS: dict[str, Any] = {
     "name": str, "builder": str, "id": str | None, "max_episode_steps": int | None, "num_envs": int,
     "vectorization_mode": str, "render_mode": str | None,
 }
-VECTORIZATION_MODES = ("sync", "async")
-OWN_ENV_HINT = (
-    "env=gym needs env.id=<a registered id>, or env.id=<module>:<EnvId> to import the module that registers it"
-)
+OWN_ENV_HINT = ("env=gym needs env.id=<a registered id>, or env.id=<module>:<EnvId> to import the module that "
+    "registers it")
 
 
 def channels_first(env: gym.Env) -> gym.Env:
     """uint8 images as (height, width, channels) turned (channels, height, width), the layout the CNN body reads."""
     space = env.observation_space
-    if not (isinstance(space, gym.spaces.Box) and space.dtype == np.uint8 and len(space.shape) == 3):
+    image = isinstance(space, gym.spaces.Box) and space.dtype == np.uint8 and len(space.shape) == 3
+    if not (image and space.shape[-1] <= 4 < space.shape[0]):  # not an image, or already channels first
         return env
-    if not space.shape[-1] <= 4 < space.shape[0]:
-        return env  # already channels first
     chw = gym.spaces.Box(np.moveaxis(space.low, -1, 0), np.moveaxis(space.high, -1, 0), dtype=np.uint8)
     return TransformObservation(env, lambda obs: np.moveaxis(obs, -1, 0), chw)
 
@@ -62,10 +58,8 @@ def _check_stored_gym(env_cfg: Mapping[str, Any], origin: str) -> None:
     env_id = str(env_cfg["id"])
     module = env_id.rpartition(":")[0]
     if module and module not in COMMAND_LINE_ENV_MODULES:
-        raise RlkitError(
-            f"env.id={show(env_id)} in {origin}: a run folder never chooses a module to import; "
-            f"import it yourself by adding env_module={module} to the command"
-        )
+        raise RlkitError(f"env.id={show(env_id)} in {origin}: a run folder never chooses a module to import; "
+            f"import it yourself by adding env_module={module} to the command")
     resolve_env_id(env_id)
 
 
@@ -129,15 +123,14 @@ def vector_settings(env_cfg: Mapping[str, Any], *, origin: str = "") -> tuple[in
     num_envs, mode = env_cfg.get("num_envs", 1), env_cfg.get("vectorization_mode", "sync")
     if num_envs < 1:
         raise RlkitError(f"{where_in('env.num_envs', origin)} must be >= 1, got {num_envs}")
-    if mode not in VECTORIZATION_MODES:
+    if mode not in ("sync", "async"):
         raise RlkitError(f"{where_in(f'env.vectorization_mode={show(mode)}', origin)} is not valid; choose sync or "
             "async")
     return int(num_envs), str(mode)
 
 
 def upgrade_stored_env(env_cfg: Any) -> Any:
-    """An env node written before builders had names (`kind: atari`, or no builder for a gymnasium id), and before
-    Taxi's config said Taxi-v4, in today's shape; anything else is returned as it came, for the checks to judge."""
+    """An env node from before builders had names (`kind: atari`, or none) or Taxi-v4, in today's shape; else as is."""
     if not isinstance(env_cfg, Mapping) or "builder" in env_cfg:
         return env_cfg
     node = {k: v for k, v in env_cfg.items() if k != "kind"}
@@ -148,8 +141,7 @@ def upgrade_stored_env(env_cfg: Any) -> Any:
 
 
 def check_stored_env(env_cfg: Mapping[str, Any], *, origin: str) -> None:
-    """An env read from a run folder: checked as data, and only envs this installation (or the command line)
-    registers."""
+    """An env read from a run folder: checked as data, and only envs this installation or the command line registers."""
     check_env_config(env_cfg, origin=origin)
     env_builder(env_cfg, origin).check_stored(env_cfg, origin)
 
@@ -180,19 +172,15 @@ def natural_parts(observation_space: gym.Space, action_space: gym.Space, *, agen
     """The agent and net an env's spaces call for (`agent` when the user chose one): Discrete observations ->
     q_learning (dqn reads them one-hot through an MLP), vectors -> dqn + mlp, uint8 images -> dqn + cnn."""
     if not isinstance(action_space, gym.spaces.Discrete):
-        raise RlkitError(
-            f"the env acts in {action_space}, but rlkit's agents (tabular Q-learning and DQN) need discrete actions "
-            "(gymnasium.spaces.Discrete)"
-        )
+        raise RlkitError(f"the env acts in {action_space}, but rlkit's agents (tabular Q-learning and DQN) need "
+            "discrete actions (gymnasium.spaces.Discrete)")
     if isinstance(observation_space, gym.spaces.Discrete):
         return {"agent": agent or "q_learning", "net": "mlp"}
     if isinstance(observation_space, gym.spaces.Box):
         image = observation_space.dtype == np.uint8 and len(observation_space.shape) == 3
         return {"agent": agent or "dqn", "net": "cnn" if image else "mlp"}
-    raise RlkitError(
-        f"the env observes {observation_space}; rlkit's agents read Discrete or Box observations "
-        "(gymnasium.wrappers.FlattenObservation turns Dict and Tuple spaces into a Box)"
-    )
+    raise RlkitError(f"the env observes {observation_space}; rlkit's agents read Discrete or Box observations "
+        "(gymnasium.wrappers.FlattenObservation turns Dict and Tuple spaces into a Box)")
 
 
 def parts_for_env(env_cfg: Mapping[str, Any], *, agent: str | None = None) -> tuple[dict[str, str], str]:

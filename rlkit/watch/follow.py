@@ -1,5 +1,4 @@
-"""play follow=true: replay an episode, reload the run's newest checkpoint, repeat until the run ends (its
-checkpoint reaches total_steps, or its folder stays unchanged for idle_timeout_s)."""
+"""play follow=true: replay, reload the newest checkpoint, repeat until the run finishes or its folder goes idle."""
 
 from __future__ import annotations
 
@@ -20,12 +19,8 @@ class RunProgress(NamedTuple):
     @property
     def note(self) -> str:
         """What play says about a run whose checkpoint is not its last: it may still be training."""
-        if self.finished:
-            return ""
-        return (
-            f"; the run is at step {self.step} of {self.total_steps} "
-            "(follow=true replays newer checkpoints as they come)"
-        )
+        return "" if self.finished else (f"; the run is at step {self.step} of {self.total_steps} (follow=true "
+            "replays newer checkpoints as they come)")
 
 
 def run_progress(step: int, config: Mapping[str, Any]) -> RunProgress:
@@ -34,8 +29,7 @@ def run_progress(step: int, config: Mapping[str, Any]) -> RunProgress:
 
 
 class FileStamp:
-    """Notices that a file was replaced or rewritten (inode, size or mtime changed). The trainer renames each
-    checkpoint into place, so a changed file is a complete new one and a reader never locks the run."""
+    """Notices a file replaced or rewritten (inode, size, mtime); checkpoints are renamed in, so never partial."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -58,38 +52,16 @@ class FileStamp:
 
 def last_change(folder: Path) -> float:
     """Newest modification time of the files directly in a run folder (checkpoint, TensorBoard events, logs)."""
-    times = [p.stat().st_mtime for p in folder.iterdir() if p.is_file()]
-    return max(times, default=folder.stat().st_mtime)
-
-
-def wait_for_newer(
-    stamp: FileStamp, *, idle_timeout_s: float, poll_s: float, clock: Callable[[], float] = time.time,
-    sleep: Callable[[float], None] = time.sleep,
-) -> bool:
-    """True once the checkpoint changes; False when the run folder has been idle for idle_timeout_s (a training
-    run flushes its TensorBoard file at least every 2 minutes; play's default follow_timeout of 300 s outlasts that)."""
-    while not stamp.changed():
-        if clock() - last_change(stamp.path.parent) > idle_timeout_s:
-            return False
-        sleep(poll_s)
-    return True
+    return max((p.stat().st_mtime for p in folder.iterdir() if p.is_file()), default=folder.stat().st_mtime)
 
 
 def follow(
-    stamp: FileStamp,
-    progress: RunProgress,
-    *,
-    play_episode: Callable[[int], float],
-    reload: Callable[[], RunProgress],
-    idle_timeout_s: float,
-    poll_s: float = 0.5,
-    clock: Callable[[], float] = time.time,
+    stamp: FileStamp, progress: RunProgress, *, play_episode: Callable[[int], float], reload: Callable[[], RunProgress],
+    idle_timeout_s: float, poll_s: float = 0.5, clock: Callable[[], float] = time.time,
     sleep: Callable[[float], None] = time.sleep,
 ) -> RunProgress:
-    """Play, reload, repeat; returns the progress of the last checkpoint played. Ctrl-C propagates to the caller.
-
-    `stamp` must be taken before the first checkpoint was loaded, so a checkpoint written meanwhile is not missed.
-    """
+    """Play, reload, repeat; returns the last checkpoint's progress. `stamp` predates the first load, so none is missed;
+    a folder idle for idle_timeout_s (training flushes TensorBoard every 2 minutes) means the run has stopped."""
     episode = 0
     while True:
         play_episode(episode)
@@ -99,11 +71,11 @@ def follow(
             return progress
         if not stamp.changed():
             print(f"follow: waiting for a checkpoint newer than step {progress.step} (Ctrl-C stops)", flush=True)
-            if not wait_for_newer(stamp, idle_timeout_s=idle_timeout_s, poll_s=poll_s, clock=clock, sleep=sleep):
-                print(
-                    f"follow: nothing in {stamp.path.parent} changed for {idle_timeout_s:g} s; the run has stopped",
-                    flush=True,
-                )
-                return progress
+            while not stamp.changed():
+                if clock() - last_change(stamp.path.parent) > idle_timeout_s:
+                    print(f"follow: nothing in {stamp.path.parent} changed for {idle_timeout_s:g} s; the run has "
+                        "stopped", flush=True)
+                    return progress
+                sleep(poll_s)
         progress = reload()
         print(f"follow: reloaded the checkpoint at step {progress.step} of {progress.total_steps}", flush=True)

@@ -1,5 +1,4 @@
-"""Q-values drawn on what play and evaluation videos show, a bar per action with the greedy one highlighted: a band
-below a frame (the game stays uncovered) or a line under a text board."""
+"""Q-values drawn on what play and videos show: a bar per action in a band below a frame, or a line under a board."""
 
 from __future__ import annotations
 
@@ -60,9 +59,7 @@ def row_span(index: int, width: int, frame_height: int) -> tuple[int, int]:
     return top, top + row_height(width)
 
 
-@functools.cache
-def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-    return ImageFont.load_default(size=size)
+_font = functools.cache(ImageFont.load_default)  # one font per text size, loaded once
 
 
 @functools.lru_cache(maxsize=4096)
@@ -80,10 +77,7 @@ def _label(value: float) -> str:
 
 
 def q_band(q_values_A: np.ndarray, names: Sequence[str], width: int) -> Image.Image:
-    """The band drawn under a frame: each action's name, a bar from zero to its Q-value, and the value.
-
-    Bars share one zero-anchored scale per frame, so their lengths compare the actions honestly.
-    """
+    """Each action's name, a bar from zero to its Q-value and the value, on one zero-anchored scale per frame."""
     q_A = np.asarray(q_values_A, dtype=np.float64)
     row = row_height(width)
     size = row - 3

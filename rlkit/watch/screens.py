@@ -6,7 +6,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any, Protocol, TextIO
+from typing import Any, TextIO
 
 import numpy as np
 
@@ -14,13 +14,11 @@ from rlkit.errors import RlkitError
 from rlkit.run_folder import check_writable
 
 LIVE_BOARD_DELAY_S = 0.15  # a terminal redraws Taxi's board in place at about 7 boards per second
-VIDEO_SUFFIXES = (".mp4", ".gif")
 
 
 def display_available() -> bool:
-    if sys.platform.startswith("linux"):
-        return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
-    return True
+    """False on Linux without an X or Wayland display; other platforms always have one."""
+    return not sys.platform.startswith("linux") or bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
 def quiet_offscreen_rendering() -> None:
@@ -32,24 +30,22 @@ def quiet_offscreen_rendering() -> None:
         os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 
 
-class Screen(Protocol):
+class Screen:
+    """Where play's frames go: show() each rendered frame, end_episode() between episodes, close() at the end."""
+
     def show(self, frame: Any) -> None:
-        """Show one rendered frame (a text board or an RGB array)."""
-        ...
+        raise NotImplementedError
 
     def end_episode(self) -> None:
-        """The episode is over: the next frame starts a new one."""
-        ...
+        pass
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        pass
 
 
-class TerminalBoard:
+class TerminalBoard(Screen):
     """Text boards on stdout: redrawn in place on a terminal, printed one after another into a pipe or file.
-
-    delay=None picks the default: a short pause per board on a terminal so an episode can be watched,
-    none when piped, so `play ... | less` or a log gets every board at once.
-    """
+    delay=None pauses briefly per board on a terminal, and not at all into a pipe (`play ... | less`) or a log."""
 
     def __init__(self, stream: TextIO = sys.stdout, *, delay: float | None = None) -> None:
         self.stream = stream
@@ -60,8 +56,7 @@ class TerminalBoard:
         self._lines_shown = 0
 
     def show(self, frame: Any) -> None:
-        text = str(frame)
-        text = text if text.endswith("\n") else text + "\n"
+        text = str(frame).removesuffix("\n") + "\n"
         if self.live and self._lines_shown:
             self.stream.write(f"\x1b[{self._lines_shown}F\x1b[J")  # up to the board's first line, clear below
         self.stream.write(text)
@@ -73,11 +68,8 @@ class TerminalBoard:
     def end_episode(self) -> None:
         self._lines_shown = 0  # keep the last board; the episode's summary line follows it
 
-    def close(self) -> None:
-        pass
 
-
-class Window:
+class Window(Screen):
     """RGB frames in a pygame window (render=human), at the env's speed; closing the window stops play."""
 
     def __init__(self, *, fps: float, caption: str) -> None:
@@ -101,9 +93,6 @@ class Window:
         pygame.display.flip()
         self._clock.tick(self.fps)
 
-    def end_episode(self) -> None:
-        pass
-
     def close(self) -> None:
         if self._surface is not None:
             self._pygame.display.quit()
@@ -113,7 +102,7 @@ class Window:
 def check_video_path(video: str | Path) -> Path:
     """The file play will write, checked before anything plays: a known suffix and a folder it can write to."""
     path = Path(video).expanduser()
-    if path.suffix.lower() not in VIDEO_SUFFIXES:
+    if path.suffix.lower() not in (".mp4", ".gif"):
         raise RlkitError(f"video={video} must end in .mp4 or .gif")
     if path.is_dir():
         raise RlkitError(f"video={video} is a folder; name a file, e.g. video={path / 'play.mp4'}")
@@ -126,12 +115,9 @@ def check_video_path(video: str | Path) -> Path:
     return path
 
 
-class VideoFile:
-    """All episodes, one after another, in exactly the file asked for (.mp4, or .gif converted from it).
-
-    Frames stream to ffmpeg as they come, so a long Atari game never sits in memory; the file appears
-    under its name only when complete (written beside it, then renamed).
-    """
+class VideoFile(Screen):
+    """All episodes, one after another, in exactly the file asked for (.mp4, or .gif converted from it); frames stream
+    to ffmpeg, so a long game never sits in memory, and the file is written beside its name, then renamed."""
 
     def __init__(self, path: Path, *, fps: float) -> None:
         self.path, self.fps = path, float(fps)
@@ -142,16 +128,15 @@ class VideoFile:
     def show(self, frame: Any) -> None:
         from moviepy.video.io.ffmpeg_writer import FFMPEG_VideoWriter
 
-        frame = _even(np.asarray(frame, dtype=np.uint8))
+        frame = np.asarray(frame, dtype=np.uint8)
+        pad_h, pad_w = frame.shape[0] % 2, frame.shape[1] % 2
+        if pad_h or pad_w:  # by one edge pixel: H.264 players need even widths and heights
+            frame = np.pad(frame, ((0, pad_h), (0, pad_w), (0, 0)), mode="edge")
         if self._writer is None:  # the first frame sets the size
-            self._writer = FFMPEG_VideoWriter(
-                str(self._partial), (frame.shape[1], frame.shape[0]), self.fps, codec="libx264"
-            )
+            self._writer = FFMPEG_VideoWriter(str(self._partial), (frame.shape[1], frame.shape[0]), self.fps,
+                codec="libx264")
         self._writer.write_frame(frame)
         self.frames += 1
-
-    def end_episode(self) -> None:
-        pass
 
     def close(self) -> None:
         """Finish the file; called on errors and Ctrl-C too, so the episodes played so far are kept."""
@@ -169,9 +154,3 @@ class VideoFile:
                 os.replace(self._partial, self.path)
         finally:
             self._partial.unlink(missing_ok=True)
-
-
-def _even(frame_HWC: np.ndarray) -> np.ndarray:
-    """Pad odd sizes by one edge pixel: H.264 players need even widths and heights."""
-    pad_h, pad_w = frame_HWC.shape[0] % 2, frame_HWC.shape[1] % 2
-    return np.pad(frame_HWC, ((0, pad_h), (0, pad_w), (0, 0)), mode="edge") if pad_h or pad_w else frame_HWC

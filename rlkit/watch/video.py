@@ -1,5 +1,4 @@
-"""Evaluation videos in TensorBoard under eval/video, one greedy episode every N env steps: a GIF in the Images tab,
-or a text env's boards in the Text tab, at a small and visible cost (time/video_seconds)."""
+"""Evaluation videos in TensorBoard (eval/video): a greedy episode's GIF in Images, or a text env's boards in Text."""
 
 from __future__ import annotations
 
@@ -8,6 +7,7 @@ import io
 import re
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
@@ -28,12 +28,8 @@ GIF_PALETTE_SAMPLES = 4  # frames whose colours make the one palette every frame
 
 
 def gif_bytes(images: Sequence[Image.Image], *, fps: float) -> bytes:
-    """An animated GIF, the format TensorBoard's Images tab plays (and add_video writes).
-
-    torch's add_video needs moviepy.editor, which moviepy 2 removed (it then logs nothing), so rlkit encodes
-    with Pillow, the library beneath moviepy's GIF writer. One palette shared by all frames and no
-    transparency optimisation: 0.6 ms a CartPole frame instead of 8 (moviepy) or 4 (Pillow's defaults).
-    """
+    """An animated GIF for TensorBoard's Images tab, encoded by Pillow (torch's add_video needs moviepy.editor, which
+    moviepy 2 removed); one shared palette: 0.6 ms a CartPole frame, not 8 (moviepy) or 4 (Pillow's defaults)."""
     picks = np.linspace(0, len(images) - 1, num=min(GIF_PALETTE_SAMPLES, len(images))).round().astype(int)
     mosaic = Image.new("RGB", (images[0].width, images[0].height * len(picks)))
     for row, i in enumerate(picks):
@@ -46,19 +42,13 @@ def gif_bytes(images: Sequence[Image.Image], *, fps: float) -> bytes:
     return buffer.getvalue()
 
 
-_ANSI = re.compile(r"\x1b\[([0-9;]*)m")
-
-
 def ansi_to_html(text: str) -> str:
-    """A text board as HTML for TensorBoard's Text tab: highlighted cells (the taxi, the agent) in bold, a blank one
-    as a block."""
+    """A text board as HTML for TensorBoard's Text tab: highlighted cells (taxi, agent) bold, a blank one a block."""
     out, highlighted, position = [], False, 0
-    for match in _ANSI.finditer(text + "\x1b[0m"):
+    for match in re.finditer(r"\x1b\[([0-9;]*)m", text + "\x1b[0m"):  # each colour code, and a reset at the end
         for char in text[position : match.start()]:
-            if highlighted and char != "\n":
-                out.append(f"<strong>{html.escape('█' if char == ' ' else char)}</strong>")
-            else:
-                out.append(html.escape(char))
+            bold = highlighted and char != "\n"
+            out.append(f"<strong>{html.escape('█' if char == ' ' else char)}</strong>" if bold else html.escape(char))
         codes = [int(c) for c in match.group(1).split(";") if c]
         highlighted = any(40 <= c <= 47 for c in codes) or (highlighted and bool(codes) and 0 not in codes)
         position = match.end()
@@ -73,26 +63,22 @@ def shrink(image: Image.Image, size: tuple[int, int]) -> Image.Image:
     return image.resize(size[::-1], Image.Resampling.BILINEAR)
 
 
+@dataclass(kw_only=True, eq=False)
 class EvalVideo:
     """Plays one greedy episode on its own rendering env and logs it; the loop calls record() every `every_steps`."""
 
-    def __init__(
-        self,
-        *,
-        env: gym.Env,
-        logger: tb.Logger,
-        every_steps: int,
-        max_steps: int,
-        frame_stride: int,
-        size: tuple[int, int] | None,
-        overlay: QOverlay | None,
-        seed: int,
-    ) -> None:
-        self.env, self.logger, self.overlay = env, logger, overlay
-        self.every_steps, self.max_steps, self.frame_stride = every_steps, max_steps, frame_stride
-        self.size, self.seed = size, seed
-        self.text = env.render_mode == "ansi"
-        self.fps = float(env.metadata.get("render_fps") or 30) / frame_stride
+    env: gym.Env
+    logger: tb.Logger
+    every_steps: int
+    max_steps: int
+    frame_stride: int
+    size: tuple[int, int] | None  # (height, width) of the logged frames; None for text boards
+    overlay: QOverlay | None
+    seed: int
+
+    def __post_init__(self) -> None:
+        self.text = self.env.render_mode == "ansi"
+        self.fps = float(self.env.metadata.get("render_fps") or 30) / self.frame_stride
         self.recordings, self.total_seconds = 0, 0.0
 
     def record(self, policy: Policy, step: int) -> float:
@@ -139,11 +125,8 @@ class EvalVideo:
 
 def build_eval_video(
     video: VideoSettings, *, env_cfg: Mapping[str, Any], logger: tb.Logger, policy: Policy, seed: int
-) -> EvalVideo | None:
-    """The recorder `video.*` asks for, or None when video.every_steps is 0; every requirement is checked here,
-    before training starts, with one line that names the fix."""
-    if video.every_steps == 0:
-        return None
+) -> EvalVideo:
+    """The recorder `video.*` asks for (every_steps > 0); its requirements are checked before training, naming fixes."""
     render_mode = "ansi" if env_cfg.get("render_mode") == "ansi" else "rgb_array"
     if render_mode == "rgb_array":
         quiet_offscreen_rendering()
@@ -154,17 +137,9 @@ def build_eval_video(
     except gym.error.DependencyNotInstalled as exc:
         raise RlkitError(f"video.every_steps={video.every_steps} cannot render {env_cfg.get('id')}: {exc}; or set "
             "video.every_steps=0") from None
-    size = _frame_size(video.size, video.scale, first) if render_mode == "rgb_array" else None
-    return EvalVideo(
-        env=env, logger=logger, every_steps=video.every_steps, max_steps=video.max_steps,
-        frame_stride=video.frame_stride, size=size,
-        overlay=overlay_by_name(video.overlay, policy, env, key="video.overlay"), seed=seed + 20_000_000,
-    )
-
-
-def _frame_size(size: tuple[int, int] | None, scale: float, first_frame: np.ndarray) -> tuple[int, int]:
-    """(height, width) of the logged frames: video.size when given, else the rendered size times video.scale."""
-    if size is not None:
-        return size
-    height, width = first_frame.shape[:2]
-    return max(1, round(height * scale)), max(1, round(width * scale))
+    size = None
+    if render_mode == "rgb_array":  # video.size when given, else the rendered size times video.scale
+        size = video.size or tuple(max(1, round(side * video.scale)) for side in first.shape[:2])
+    overlay = overlay_by_name(video.overlay, policy, env, key="video.overlay")
+    return EvalVideo(env=env, logger=logger, every_steps=video.every_steps, max_steps=video.max_steps,
+        frame_stride=video.frame_stride, size=size, overlay=overlay, seed=seed + 20_000_000)
