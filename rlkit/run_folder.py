@@ -45,11 +45,8 @@ def check_new_run_dir(run_dir: Path, *, what: str = "hydra.run.dir", continue_wi
 
 
 class RunLock:
-    """One writer per run folder: an exclusive flock on <run>/.rlkit.lock, holding the writer's PID.
-
-    The kernel drops the lock when its process dies, however it dies, so a killed run never blocks its resume.
-    Readers (play, report) never take it.
-    """
+    """One writer per run folder: an exclusive flock on <run>/.rlkit.lock, holding the writer's PID. The kernel drops
+    it when its process dies, so a killed run never blocks its resume. Readers (play, report) never take it."""
 
     def __init__(self, run_dir: Path) -> None:
         self.path = Path(run_dir) / LOCK_FILENAME

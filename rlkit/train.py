@@ -74,14 +74,12 @@ def resume_main(argv: list[str]) -> None:
             import_env_module(module)  # named on this command line: a run folder never chooses code to import
         argv = [arg for arg in argv if not arg.startswith("env_module=")]
         if any(arg.startswith("-") for arg in argv):
-            raise RlkitError(
-                "resume= continues one run and takes key=value settings only (no -m, --cfg or other flags)"
-            )
+            raise RlkitError("resume= continues one run and takes key=value settings only (no -m, --cfg or other "
+                "flags)")
         targets = [arg.partition("=")[2] for arg in argv if arg.startswith("resume=")]
         if len(targets) != 1 or not targets[0]:
-            raise RlkitError(
-                "resume= needs exactly one run folder: python -m rlkit.train resume=runs/<env>/<agent>/<timestamp>"
-            )
+            raise RlkitError("resume= needs exactly one run folder: python -m rlkit.train "
+                "resume=runs/<env>/<agent>/<timestamp>")
         others = [arg for arg in argv if not arg.startswith("resume=")]
         plan = prepare_resume(Path(targets[0]).expanduser(), others, conf=conf_dir(), groups=CONFIG_GROUPS)
         training.check_job(plan.config, resumed=True)

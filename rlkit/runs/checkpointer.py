@@ -24,8 +24,7 @@ class Checkpointer:
     ) -> None:
         """`replay`: the agent whose buffer goes to replay.npz (checkpoint.replay=true), or None."""
         self.run_dir, self.env_name, self.agent_name, self.config = run_dir, env_name, agent_name, dict(config)
-        self.agent, self.env, self.replay = agent, env, replay
-        self.last_good = last_good
+        self.agent, self.env, self.replay, self.last_good = agent, env, replay, last_good
 
     def describe_last_good(self) -> str:
         if self.last_good is None:
@@ -44,8 +43,7 @@ class Checkpointer:
             }
             save_checkpoint(self.run_dir / FILENAME, payload)
         except OSError as exc:  # a full disk: the previous checkpoint is intact (atomic writes)
-            reason = exc.strerror or str(exc)
-            raise RlkitError(f"could not write the checkpoint of step {step} ({reason}); "
+            raise RlkitError(f"could not write the checkpoint of step {step} ({exc.strerror or exc}); "
                 f"{self.describe_last_good()}") from None
         self.last_good = step
 

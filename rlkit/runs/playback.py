@@ -39,20 +39,16 @@ def load_policy(saved: SavedRun, env: gym.Env, *, device: Any) -> Policy:
     """The checkpoint's greedy policy for this env; a state that does not fit it is one clear error."""
     try:
         assert isinstance(saved.parts, ActingParts)  # read_saved_run(acting=True) checked the network's nodes once
-        return build_policy(
-            saved.parts, saved.agent_state, observation_space=env.observation_space, action_space=env.action_space,
-            device=device,
-        )
+        return build_policy(saved.parts, saved.agent_state, observation_space=env.observation_space,
+            action_space=env.action_space, device=device)
     except (KeyError, RuntimeError, ValueError, TypeError, AttributeError, IndexError) as exc:
         raise RlkitError(f"checkpoint {saved.path} does not fit this env/agent config: "
             f"{type(exc).__name__} {exc}") from None
 
 
-def choose_render(
-    render: str, video: str | None, env_cfg: dict[str, Any], run_dir: Path
-) -> tuple[str | None, Path | None]:
-    """(what to show: ansi | human | rgb_array | None, video path) for what the user asked and what the machine
-    offers."""
+def choose_render(render: str, video: str | None, env_cfg: dict[str, Any],
+        run_dir: Path) -> tuple[str | None, Path | None]:
+    """(ansi | human | rgb_array | None, video path): what the user asked for, as this machine can show it."""
     if render not in RENDER_CHOICES:
         raise RlkitError(f"render={render} is not valid; choose one of: {', '.join(RENDER_CHOICES)}")
     if video:
@@ -95,12 +91,9 @@ def open_screen(render: str | None, video: Path | None, env: gym.Env, *, delay: 
     return None
 
 
-def play_episodes(
-    env: gym.Env, policy: Policy, *, episodes: int, seed: int, screen: Screen | None, overlay: QOverlay | None = None,
-        first: int = 0
-) -> list[float]:
-    """Greedy episodes; each frame goes to the screen, with the policy's Q-values drawn on it when an overlay is
-    given."""
+def play_episodes(env: gym.Env, policy: Policy, *, episodes: int, seed: int, screen: Screen | None,
+        overlay: QOverlay | None = None, first: int = 0) -> list[float]:
+    """Greedy episodes; each frame goes to the screen, with the policy's Q-values drawn on it if an overlay is given."""
 
     def show(obs: Any) -> None:
         if screen is not None:
@@ -132,13 +125,11 @@ def play(cfg: DictConfig) -> list[float]:
     if cfg.get("env_module"):
         import_env_module(str(cfg.env_module))  # named on the command line; the run's env.id may then name it
     stamp = FileStamp(checkpoint_path(cfg.run))  # before loading: follow=true must see any later checkpoint
-    # every field checked as data; nothing in it is instantiated or resolved
-    saved = read_saved_run(cfg.run, acting=True)
+    saved = read_saved_run(cfg.run, acting=True)  # every field checked as data; nothing instantiated or resolved
     run_dir = saved.path.parent
-    config = saved.config
     device = resolve_device(cfg.device.name)
-    render_mode, video = choose_render(str(cfg.render), cfg.video, config["env"], run_dir)
-    env = make_play_env(config["env"], render_mode)
+    render_mode, video = choose_render(str(cfg.render), cfg.video, saved.config["env"], run_dir)
+    env = make_play_env(saved.config["env"], render_mode)
     policy = load_policy(saved, env, device=device)
     progress = run_progress(saved.step, saved.config)
     print(f"rlkit.play: {saved.agent_name} on {saved.env_name} after {saved.step} steps ({run_dir}) on "

@@ -12,10 +12,7 @@ from rlkit.agents.base import Agent
 from rlkit.checkpoint import checkpoint_path, load_checkpoint
 from rlkit.config.dqn import DQNSettings
 from rlkit.config.registry import ActingParts, PartsSettings
-from rlkit.config.settings import (
-    check_run_config,
-    upgrade_stored_config,
-)
+from rlkit.config.settings import check_run_config, upgrade_stored_config
 from rlkit.envs.builders import check_stored_env
 from rlkit.errors import RlkitError
 from rlkit.plain import show, where_in
@@ -104,6 +101,3 @@ def load_agent_state(agent: Agent, saved: SavedRun) -> None:
     except (KeyError, RuntimeError, ValueError, TypeError, AttributeError, IndexError) as exc:
         raise RlkitError(f"checkpoint {saved.path} does not fit this env/agent config: "
             f"{type(exc).__name__} {exc}") from None
-
-
-# The RNG states a checkpoint carries, as plain data and tensors (weights_only-loadable).
