@@ -60,10 +60,8 @@ class RunLock:
         except BlockingIOError:
             holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
             os.close(fd)
-            raise RlkitError(
-                f"{self.path.parent} is being written by another rlkit process (PID {holder}); "
-                "wait for it to finish or stop it, then try again"
-            ) from None
+            raise RlkitError(f"{self.path.parent} is being written by another rlkit process (PID {holder}); wait for "
+                "it to finish or stop it, then try again") from None
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         self._fd = fd

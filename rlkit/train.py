@@ -19,12 +19,6 @@ from rlkit.errors import RlkitError
 CONFIG_GROUPS = ("env", "agent", "agent/sampler", "net", "optim", "replay", "preset", "device")
 
 
-def run_names() -> tuple[str, str]:
-    """(env, agent) names of the running Hydra job, as chosen on the command line or by defaults."""
-    choices = HydraConfig.get().runtime.choices
-    return str(choices.get("env")), str(choices.get("agent"))
-
-
 def check_job(cfg: DictConfig) -> None:
     """Everything that can refuse a run, before Hydra makes its folder (rlkit.runs.training.check_job)."""
     from rlkit.runs import training
@@ -51,15 +45,14 @@ def choose_parts(overrides: Sequence[str]) -> list[str]:
 def _hydra_main(cfg: DictConfig) -> float:
     from rlkit.runs import training
 
-    env_name, agent_name = run_names()
-    result = training.run(cfg, Path(HydraConfig.get().runtime.output_dir), env_name=env_name, agent_name=agent_name)
+    runtime = HydraConfig.get().runtime  # env and agent: as chosen on the command line or by defaults
+    result = training.run(cfg, Path(runtime.output_dir), env_name=str(runtime.choices.get("env")),
+        agent_name=str(runtime.choices.get("agent")))
     return result.final_eval.mean if result.final_eval else float("nan")
 
 
-APP = App(
-    name="rlkit.train", conf=conf_dir(), config_name="train", groups=CONFIG_GROUPS, check=check_job,
-    new_run_hint="python -m rlkit.train resume={run_dir}", hydra_groups=PLUGIN_GROUPS, choose=choose_parts,
-)
+APP = App(name="rlkit.train", conf=conf_dir(), config_name="train", groups=CONFIG_GROUPS, check=check_job,
+    new_run_hint="python -m rlkit.train resume={run_dir}", hydra_groups=PLUGIN_GROUPS, choose=choose_parts)
 
 
 def resume_main(argv: list[str]) -> None:

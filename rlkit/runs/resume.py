@@ -26,7 +26,7 @@ from rlkit.errors import RlkitError
 from rlkit.plain import flatten, show
 from rlkit.run_folder import FILENAME, REPLAY_FILENAME
 from rlkit.runs.rng import set_env_rng_state, set_rng_state
-from rlkit.runs.saved import load_agent_state, read_saved_run
+from rlkit.runs.saved import from_saved_state, read_saved_run
 
 RESUME_GROUPS = ("device",)  # the one config group a resumed run may switch
 
@@ -114,8 +114,7 @@ def prepare_resume(run_dir: Path, new_overrides: Sequence[str], *, conf: Path, g
     saved_video = saved.config.get("video") if isinstance(saved.config.get("video"), Mapping) else {}
     config["video"] = {  # shown, not learned: as given now, else as the last run left them, else conf/'s
         key: given[f"video.{key}"] if f"video.{key}" in named else saved_video.get(key, given[f"video.{key}"])
-        for key in VIDEO_KEYS
-    }
+        for key in VIDEO_KEYS}
     total_steps = run_settings(config).total_steps
     if saved.step >= total_steps:
         raise RlkitError(f"run {run_dir} already reached step {saved.step} of total_steps={total_steps}; pass "
@@ -129,7 +128,7 @@ def restore(plan: ResumePlan, *, agent: Agent, env: Any, with_replay: bool) -> i
     if saved.step != plan.step:
         raise RlkitError(f"{saved.path} moved from step {plan.step} to {saved.step} while this resume started; "
             "run it again")
-    load_agent_state(agent, saved)
+    from_saved_state(saved, lambda: agent.load_state_dict(saved.agent_state))
     try:
         set_rng_state(saved.rng)
         set_env_rng_state(env, saved.env_rng)

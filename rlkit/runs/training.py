@@ -7,7 +7,7 @@ import dataclasses
 import sys
 import time
 from collections.abc import Mapping
-from contextlib import closing
+from contextlib import ExitStack, closing
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -47,8 +47,7 @@ def build_run_agent(parts: PartsSettings, env: Any, *, device: torch.device, set
 
 
 def eval_video(video: VideoSettings | None, **kwargs: Any) -> Any:
-    """The run's evaluation-video recorder, or None; rlkit.watch's video, overlay and screens load only when it
-    records."""
+    """The run's evaluation-video recorder, or None; rlkit.watch's video code loads only when it records."""
     if video is None or video.every_steps == 0:
         return None
     from rlkit.watch.video import build_eval_video
@@ -80,29 +79,26 @@ def check_job(config: Mapping[str, Any] | DictConfig, *, resumed: bool = False) 
     with closing(make_env(config["env"])) as env:  # one copy, but the agent is checked as the run will build it
         agent = build_run_agent(settings.parts, env, device=resolve_device(settings.device), settings=settings,
             num_envs=int(config["env"].get("num_envs", 1)), resumed=resumed)
-    video = eval_video(
-        settings.video, env_cfg=config["env"], logger=tb.Logger(None), policy=agent.policy(), seed=settings.seed
-    )
+    video = eval_video(settings.video, env_cfg=config["env"], logger=tb.Logger(None), policy=agent.policy(),
+        seed=settings.seed)
     if video is not None:
         video.close()
     return settings
 
 
-def run(
-    config: Mapping[str, Any] | DictConfig, run_dir: Path, *, env_name: str, agent_name: str,
-        resume: ResumePlan | None = None
-) -> TrainResult:
+def run(config: Mapping[str, Any] | DictConfig, run_dir: Path, *, env_name: str, agent_name: str,
+        resume: ResumePlan | None = None) -> TrainResult:
     """Train one run in run_dir, holding the folder's lock. `config` is plain data as a checkpoint stores it
     (a composed DictConfig is resolved into that first)."""
     started = time.perf_counter()
     config, settings = checked_settings(config)
     # Signals are caught from the start: a SIGTERM while the run is being set up stops it after its first step, saved.
-    with RunLock(run_dir), GracefulStop() as stop:
+    with RunLock(run_dir), GracefulStop() as stop, ExitStack() as to_close:
         device = resolve_device(settings.device)
         set_torch_threads(settings.torch_threads)
         seed_everything(settings.seed)
-        env = make_train_env(config["env"])
-        eval_env = make_env(config["env"])
+        env = to_close.enter_context(closing(make_train_env(config["env"])))
+        eval_env = to_close.enter_context(closing(make_env(config["env"])))
         agent = build_run_agent(settings.parts, env, device=device, settings=settings,
             num_envs=getattr(env, "num_envs", 1), resumed=resume is not None)
         start_step = 0
@@ -112,15 +108,14 @@ def run(
             env.reset(seed=settings.seed)  # create the env RNGs that restore() overwrites
             start_step = restore(resume, agent=agent, env=env, with_replay=settings.checkpoint_replay)
         # A resumed run hides what the interrupted one logged after its checkpoint, and keeps the checkpoint's own step.
-        logger = tb.Logger(run_dir, purge_step=start_step + 1 if resume is not None else None)
-        checkpointer = Checkpointer(
-            run_dir, env_name=env_name, agent_name=agent_name, config=config, agent=agent, env=env,
-            replay=agent if settings.checkpoint_replay and isinstance(agent, ReplayOwner) else None,
-            last_good=start_step if resume is not None else None,
-        )
-        video = eval_video(
-            settings.video, env_cfg=config["env"], logger=logger, policy=agent.policy(), seed=settings.seed
-        )
+        logger = to_close.enter_context(closing(tb.Logger(run_dir, purge_step=start_step + 1 if resume else None)))
+        checkpointer = Checkpointer(run_dir, env_name=env_name, agent_name=agent_name, config=config, agent=agent,
+            env=env, replay=agent if settings.checkpoint_replay and isinstance(agent, ReplayOwner) else None,
+            last_good=start_step if resume is not None else None)
+        video = eval_video(settings.video, env_cfg=config["env"], logger=logger, policy=agent.policy(),
+            seed=settings.seed)
+        if video is not None:
+            to_close.callback(video.close)
         env_id = env.spec.id if env.spec else config["env"].get("id")
         print(f"rlkit: env={env_name} ({env_id}) agent={agent_name} device={device} -> {run_dir}", flush=True)
         try:
@@ -132,10 +127,9 @@ def run(
                 print(f"rlkit: stopped by {stop.signal_name} at step {result.steps}; checkpoint saved.\n"
                     f"resume: python -m rlkit.train resume={run_dir}", file=sys.stderr)
                 sys.exit(130)
-            final = evaluate(
-                eval_env, agent.policy(), episodes=settings.final_eval_episodes, seed=settings.seed + 1_000_000,
-                max_steps=settings.eval_max_steps, progress=settings.progress, desc="final evaluation",
-            )
+            final = evaluate(eval_env, agent.policy(), episodes=settings.final_eval_episodes,
+                seed=settings.seed + 1_000_000, max_steps=settings.eval_max_steps, progress=settings.progress,
+                desc="final evaluation")
             result.evaluations.append(Evaluation(result.steps, result.train_seconds, final))
             logger.scalars(tb.evaluation_metrics(final.mean, final.std, final.seconds), result.steps)
             hparams = {k: v for k, v in config.items() if k != "progress"}
@@ -144,12 +138,6 @@ def run(
         except NonFiniteLossError as exc:
             raise RlkitError(f"{exc}; stopped without saving that state; {checkpointer.describe_last_good()}; lower "
                 "optim.lr or set agent.max_grad_norm") from None
-        finally:
-            logger.close()
-            env.close()
-            eval_env.close()
-            if video is not None:
-                video.close()
     _print_summary(result, run_dir, device=str(device), settings=settings, wall_seconds=time.perf_counter() - started)
     if video is not None and video.recordings:
         print(f"videos: {video.recordings} greedy episodes in TensorBoard under {tb.EVAL_VIDEO} "
@@ -169,16 +157,14 @@ def _print_summary(result: TrainResult, run_dir: Path, *, device: str, settings:
     if final.cut_short:
         over = (f"{final.episodes} of {settings.final_eval_episodes} greedy episodes "
             f"(eval_max_steps={settings.eval_max_steps} reached)")
-    print(
-        f"done: {result.steps} steps, {result.episodes} episodes on {device}\n"
+    print(f"done: {result.steps} steps, {result.episodes} episodes on {device}\n"
         f"time: {result.train_seconds:.1f} s training ({result.steps_per_sec:,.0f} steps/s; evaluations and videos not "
         f"included), {result.eval_seconds:.1f} s in {evaluations} evaluation{'s' * (evaluations != 1)}, "
         f"{wall_seconds:.1f} s wall in all\n"
         f"final evaluation over {over}: return {final.mean:.3f} +- {final.std:.3f} ({final.seconds:.1f} s)\n"
         f"run folder: {run_dir}\n"
         f"watch:  tensorboard --logdir {run_dir}\n"
-        f"replay: python -m rlkit.play run={run_dir}"
-    )
+        f"replay: python -m rlkit.play run={run_dir}")
 
 
 def _write_learning_curve(result: TrainResult, path: Path, *, title: str) -> None:
