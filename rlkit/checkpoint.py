@@ -84,8 +84,7 @@ def _feed(digest: Any, value: Any) -> None:
 
 
 def content_digest(payload: Mapping[str, Any]) -> str:
-    """SHA-256 of everything in a checkpoint payload but the digest itself, checked on load: a file with a flipped
-    bit is one clear error instead of a silently different agent."""
+    """SHA-256 of a payload but its digest, checked on load: a flipped bit is one clear error, not a different agent."""
     digest = hashlib.sha256()
     _feed(digest, {k: v for k, v in payload.items() if k != DIGEST_KEY})
     return digest.hexdigest()

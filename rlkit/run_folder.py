@@ -17,10 +17,6 @@ LOCK_FILENAME = ".rlkit.lock"
 RUN_MARKERS = (".hydra", FILENAME, LOCK_FILENAME, "events.out.tfevents.*")
 
 
-def holds_run(folder: Path) -> bool:
-    return any(next(folder.glob(marker), None) is not None for marker in RUN_MARKERS)
-
-
 def check_writable(path: Path, *, label: str) -> None:
     """Refuse a folder that cannot be created or written, before any work (`label` names the setting): probe it."""
     ancestor = path
@@ -38,7 +34,7 @@ def check_new_run_dir(run_dir: Path, *, what: str = "hydra.run.dir", continue_wi
     """A new run gets a folder of its own: not a file, not an existing run's folder, and writable."""
     if run_dir.exists() and not run_dir.is_dir():
         raise RlkitError(f"{what}={run_dir} is a file; pass a folder for the new run")
-    if run_dir.is_dir() and holds_run(run_dir):
+    if run_dir.is_dir() and any(next(run_dir.glob(marker), None) is not None for marker in RUN_MARKERS):
         fix = f"continue it with {continue_with}" if continue_with else "remove it first"
         raise RlkitError(f"{what}={run_dir} already holds a run; {fix}, or pass a new {what}")
     check_writable(run_dir, label=f"{what}={run_dir}")

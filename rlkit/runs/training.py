@@ -59,8 +59,7 @@ _last_checked: list[tuple[dict[str, Any], RunSettings]] = []  # check_job's conf
 
 
 def checked_settings(config: Mapping[str, Any] | DictConfig) -> tuple[Mapping[str, Any], RunSettings]:
-    """The config as plain data and check_run_config's settings, once per config in a process: run() after check_job
-    checks nothing again."""
+    """The config as plain data and its settings, checked once: run() after check_job checks nothing again."""
     if isinstance(config, DictConfig):
         config = plain_config(config)
     for seen, settings in _last_checked:
