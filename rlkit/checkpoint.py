@@ -45,11 +45,8 @@ def _remove_dead_writers_temps(path: Path) -> None:
 
 
 def atomic_write(path: str | Path, write: Callable[[BinaryIO], None]) -> Path:
-    """Write to a temp file in the same folder, fsync, then rename: a crash leaves the old file intact.
-
-    The temp file is named after this process (.<name>.<pid>.<random>.tmp) and created like any other file,
-    so the umask applies; temps left by dead writers are removed, those of live ones are not.
-    """
+    """Write to a temp file in the same folder, fsync, then rename: a crash leaves the old file intact. The temp
+    (.<name>.<pid>.<random>.tmp) is created like any other file, so the umask applies; dead writers' temps go."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     _remove_dead_writers_temps(path)
@@ -87,8 +84,7 @@ def _feed(digest: Any, value: Any) -> None:
 
 
 def content_digest(payload: Mapping[str, Any]) -> str:
-    """SHA-256 of everything in a checkpoint payload but the digest itself, checked on load: a file with a flipped
-    bit is one clear error instead of a silently different agent."""
+    """SHA-256 of a payload but its digest, checked on load: a flipped bit is one clear error, not a different agent."""
     digest = hashlib.sha256()
     _feed(digest, {k: v for k, v in payload.items() if k != DIGEST_KEY})
     return digest.hexdigest()
@@ -110,24 +106,20 @@ def load_arrays(path: str | Path) -> dict[str, np.ndarray]:
         with np.load(path, allow_pickle=False) as data:
             return {name: data[name] for name in data.files}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        raise RlkitError(
-            f"{path} is truncated or corrupt ({type(exc).__name__}); delete it to resume without replay"
-        ) from exc
+        raise RlkitError(f"{path} is truncated or corrupt ({type(exc).__name__}); delete it to resume without "
+            "replay") from exc
 
 
 def checkpoint_path(run_or_file: str | Path) -> Path:
     """Accept a run folder or the checkpoint file itself."""
     path = Path(run_or_file).expanduser()
-    if path.is_dir():
-        return path / FILENAME
-    return path
+    return path / FILENAME if path.is_dir() else path
 
 
 def _runs_below(folder: Path, *, limit: int = 5, max_dirs: int = 2000) -> list[Path]:
     """Run folders (holding checkpoint.pt) below `folder`, found by a bounded walk: never a hang on a huge tree."""
-    found, visited = [], 0
-    for root, dirs, files in os.walk(folder):
-        visited += 1
+    found = []
+    for visited, (root, dirs, files) in enumerate(os.walk(folder), start=1):
         dirs.sort()
         dirs[:] = [d for d in dirs if not d.startswith(".")]
         if FILENAME in files:
@@ -161,27 +153,21 @@ def load_checkpoint(run_or_file: str | Path) -> dict[str, Any]:
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        raise RlkitError(
-            f"{path} holds objects other than tensors and plain data, so it was refused unloaded "
-            f"(loading it could run code); only checkpoints written by rlkit can be loaded"
-        ) from exc
+        raise RlkitError(f"{path} holds objects other than tensors and plain data, so it was refused unloaded "
+            "(loading it could run code); only checkpoints written by rlkit can be loaded") from exc
     except Exception as exc:  # a damaged zip or pickle fails in many ways: each is the same user-facing fact
-        raise RlkitError(
-            f"{path} is truncated or corrupt ({type(exc).__name__}); retrain or use an older checkpoint"
-        ) from exc
+        raise RlkitError(f"{path} is truncated or corrupt ({type(exc).__name__}); retrain or use an older "
+            "checkpoint") from exc
     if not isinstance(data, dict) or data.get("kind") != KIND:
         raise RlkitError(f"{path} is not an rlkit checkpoint (no '{KIND}' marker)")
     version = data.get("format")
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise RlkitError(f"{path} has no valid checkpoint format number ({version!r})")
     if version > FORMAT_VERSION:
-        raise RlkitError(
-            f"{path} has checkpoint format {version}, newer than this rlkit reads ({FORMAT_VERSION}); upgrade rlkit"
-        )
+        raise RlkitError(f"{path} has checkpoint format {version}, newer than this rlkit reads ({FORMAT_VERSION}); "
+            "upgrade rlkit")
     if version >= 2 and data.get(DIGEST_KEY) != content_digest(data):
-        raise RlkitError(
-            f"{path} is corrupt: its contents do not match the SHA-256 stored in it (a flipped bit or a partial copy); "
-            "use an older checkpoint or retrain"
-        )
+        raise RlkitError(f"{path} is corrupt: its contents do not match the SHA-256 stored in it (a flipped bit or a "
+            "partial copy); use an older checkpoint or retrain")
     data.pop(DIGEST_KEY, None)
     return data

@@ -17,10 +17,6 @@ LOCK_FILENAME = ".rlkit.lock"
 RUN_MARKERS = (".hydra", FILENAME, LOCK_FILENAME, "events.out.tfevents.*")
 
 
-def holds_run(folder: Path) -> bool:
-    return any(next(folder.glob(marker), None) is not None for marker in RUN_MARKERS)
-
-
 def check_writable(path: Path, *, label: str) -> None:
     """Refuse a folder that cannot be created or written, before any work (`label` names the setting): probe it."""
     ancestor = path
@@ -38,18 +34,15 @@ def check_new_run_dir(run_dir: Path, *, what: str = "hydra.run.dir", continue_wi
     """A new run gets a folder of its own: not a file, not an existing run's folder, and writable."""
     if run_dir.exists() and not run_dir.is_dir():
         raise RlkitError(f"{what}={run_dir} is a file; pass a folder for the new run")
-    if run_dir.is_dir() and holds_run(run_dir):
+    if run_dir.is_dir() and any(next(run_dir.glob(marker), None) is not None for marker in RUN_MARKERS):
         fix = f"continue it with {continue_with}" if continue_with else "remove it first"
         raise RlkitError(f"{what}={run_dir} already holds a run; {fix}, or pass a new {what}")
     check_writable(run_dir, label=f"{what}={run_dir}")
 
 
 class RunLock:
-    """One writer per run folder: an exclusive flock on <run>/.rlkit.lock, holding the writer's PID.
-
-    The kernel drops the lock when its process dies, however it dies, so a killed run never blocks its resume.
-    Readers (play, report) never take it.
-    """
+    """One writer per run folder: an exclusive flock on <run>/.rlkit.lock, holding the writer's PID. The kernel drops
+    it when its process dies, so a killed run never blocks its resume. Readers (play, report) never take it."""
 
     def __init__(self, run_dir: Path) -> None:
         self.path = Path(run_dir) / LOCK_FILENAME
@@ -63,10 +56,8 @@ class RunLock:
         except BlockingIOError:
             holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
             os.close(fd)
-            raise RlkitError(
-                f"{self.path.parent} is being written by another rlkit process (PID {holder}); "
-                "wait for it to finish or stop it, then try again"
-            ) from None
+            raise RlkitError(f"{self.path.parent} is being written by another rlkit process (PID {holder}); wait for "
+                "it to finish or stop it, then try again") from None
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         self._fd = fd

@@ -45,10 +45,8 @@ def check_job(cfg: DictConfig) -> None:
     supervised_training.check_job(cfg)
 
 
-APP = App(
-    name="rlkit.supervised", conf=conf_dir(), config_name="supervised", groups=CONFIG_GROUPS, check=check_job,
-    hydra_groups=PLUGIN_GROUPS,
-)
+APP = App(name="rlkit.supervised", conf=conf_dir(), config_name="supervised", groups=CONFIG_GROUPS, check=check_job,
+    hydra_groups=PLUGIN_GROUPS)
 
 
 def main() -> None:

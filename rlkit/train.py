@@ -19,12 +19,6 @@ from rlkit.errors import RlkitError
 CONFIG_GROUPS = ("env", "agent", "agent/sampler", "net", "optim", "replay", "preset", "device")
 
 
-def run_names() -> tuple[str, str]:
-    """(env, agent) names of the running Hydra job, as chosen on the command line or by defaults."""
-    choices = HydraConfig.get().runtime.choices
-    return str(choices.get("env")), str(choices.get("agent"))
-
-
 def check_job(cfg: DictConfig) -> None:
     """Everything that can refuse a run, before Hydra makes its folder (rlkit.runs.training.check_job)."""
     from rlkit.runs import training
@@ -51,15 +45,14 @@ def choose_parts(overrides: Sequence[str]) -> list[str]:
 def _hydra_main(cfg: DictConfig) -> float:
     from rlkit.runs import training
 
-    env_name, agent_name = run_names()
-    result = training.run(cfg, Path(HydraConfig.get().runtime.output_dir), env_name=env_name, agent_name=agent_name)
+    runtime = HydraConfig.get().runtime  # env and agent: as chosen on the command line or by defaults
+    result = training.run(cfg, Path(runtime.output_dir), env_name=str(runtime.choices.get("env")),
+        agent_name=str(runtime.choices.get("agent")))
     return result.final_eval.mean if result.final_eval else float("nan")
 
 
-APP = App(
-    name="rlkit.train", conf=conf_dir(), config_name="train", groups=CONFIG_GROUPS, check=check_job,
-    new_run_hint="python -m rlkit.train resume={run_dir}", hydra_groups=PLUGIN_GROUPS, choose=choose_parts,
-)
+APP = App(name="rlkit.train", conf=conf_dir(), config_name="train", groups=CONFIG_GROUPS, check=check_job,
+    new_run_hint="python -m rlkit.train resume={run_dir}", hydra_groups=PLUGIN_GROUPS, choose=choose_parts)
 
 
 def resume_main(argv: list[str]) -> None:
@@ -74,14 +67,12 @@ def resume_main(argv: list[str]) -> None:
             import_env_module(module)  # named on this command line: a run folder never chooses code to import
         argv = [arg for arg in argv if not arg.startswith("env_module=")]
         if any(arg.startswith("-") for arg in argv):
-            raise RlkitError(
-                "resume= continues one run and takes key=value settings only (no -m, --cfg or other flags)"
-            )
+            raise RlkitError("resume= continues one run and takes key=value settings only (no -m, --cfg or other "
+                "flags)")
         targets = [arg.partition("=")[2] for arg in argv if arg.startswith("resume=")]
         if len(targets) != 1 or not targets[0]:
-            raise RlkitError(
-                "resume= needs exactly one run folder: python -m rlkit.train resume=runs/<env>/<agent>/<timestamp>"
-            )
+            raise RlkitError("resume= needs exactly one run folder: python -m rlkit.train "
+                "resume=runs/<env>/<agent>/<timestamp>")
         others = [arg for arg in argv if not arg.startswith("resume=")]
         plan = prepare_resume(Path(targets[0]).expanduser(), others, conf=conf_dir(), groups=CONFIG_GROUPS)
         training.check_job(plan.config, resumed=True)

@@ -18,52 +18,37 @@ from rlkit.config.registry import ActingParts
 from rlkit.envs.builders import make_env
 from rlkit.envs.gym import import_env_module
 from rlkit.errors import RlkitError
-from rlkit.runs.saved import SavedRun, read_saved_run
+from rlkit.runs.saved import SavedRun, from_saved_state, read_saved_run
 from rlkit.runtime import resolve_device, set_torch_threads
+from rlkit.watch import screens
 from rlkit.watch.follow import FileStamp, RunProgress, follow, run_progress
 from rlkit.watch.overlay import QOverlay, overlay_by_name
-from rlkit.watch.screens import (
-    Screen,
-    TerminalBoard,
-    VideoFile,
-    Window,
-    check_video_path,
-    display_available,
-    quiet_offscreen_rendering,
-)
 
 RENDER_CHOICES = ("auto", "ansi", "human", "none")
 
 
 def load_policy(saved: SavedRun, env: gym.Env, *, device: Any) -> Policy:
     """The checkpoint's greedy policy for this env; a state that does not fit it is one clear error."""
-    try:
-        assert isinstance(saved.parts, ActingParts)  # read_saved_run(acting=True) checked the network's nodes once
-        return build_policy(
-            saved.parts, saved.agent_state, observation_space=env.observation_space, action_space=env.action_space,
-            device=device,
-        )
-    except (KeyError, RuntimeError, ValueError, TypeError, AttributeError, IndexError) as exc:
-        raise RlkitError(f"checkpoint {saved.path} does not fit this env/agent config: "
-            f"{type(exc).__name__} {exc}") from None
+    parts = saved.parts
+    assert isinstance(parts, ActingParts)  # read_saved_run(acting=True) checked the network's nodes once
+    return from_saved_state(saved, lambda: build_policy(parts, saved.agent_state,
+        observation_space=env.observation_space, action_space=env.action_space, device=device))
 
 
-def choose_render(
-    render: str, video: str | None, env_cfg: dict[str, Any], run_dir: Path
-) -> tuple[str | None, Path | None]:
-    """(what to show: ansi | human | rgb_array | None, video path) for what the user asked and what the machine
-    offers."""
+def choose_render(render: str, video: str | None, env_cfg: dict[str, Any],
+        run_dir: Path) -> tuple[str | None, Path | None]:
+    """(ansi | human | rgb_array | None, video path): what the user asked for, as this machine can show it."""
     if render not in RENDER_CHOICES:
         raise RlkitError(f"render={render} is not valid; choose one of: {', '.join(RENDER_CHOICES)}")
     if video:
-        return "rgb_array", check_video_path(video)
+        return "rgb_array", screens.check_video_path(video)
     if render == "auto":
         if env_cfg.get("render_mode") == "ansi":
             return "ansi", None
-        if display_available():
+        if screens.display_available():
             return "human", None
-        return "rgb_array", check_video_path(run_dir / "videos" / "play.mp4")
-    if render == "human" and not display_available():
+        return "rgb_array", screens.check_video_path(run_dir / "videos" / "play.mp4")
+    if render == "human" and not screens.display_available():
         raise RlkitError("render=human needs a display, and none is set (DISPLAY is empty); use video=play.mp4 or "
             "render=ansi")
     return (None if render == "none" else render), None
@@ -73,7 +58,7 @@ def make_play_env(env_cfg: dict[str, Any], render: str | None) -> gym.Env:
     """The env, rendering text boards or RGB frames; a window (render=human) shows the RGB frames itself."""
     render_mode = "rgb_array" if render == "human" else render
     if render_mode == "rgb_array":
-        quiet_offscreen_rendering()
+        screens.quiet_offscreen_rendering()
     try:
         env = make_env(env_cfg, render_mode=render_mode)
     except gym.error.Error as exc:
@@ -84,23 +69,20 @@ def make_play_env(env_cfg: dict[str, Any], render: str | None) -> gym.Env:
     return env
 
 
-def open_screen(render: str | None, video: Path | None, env: gym.Env, *, delay: float | None) -> Screen | None:
+def open_screen(render: str | None, video: Path | None, env: gym.Env, *, delay: float | None) -> screens.Screen | None:
     fps = float(env.metadata.get("render_fps") or 30)
     if video is not None:
-        return VideoFile(video, fps=fps)
+        return screens.VideoFile(video, fps=fps)
     if render == "ansi":
-        return TerminalBoard(sys.stdout, delay=delay)
+        return screens.TerminalBoard(sys.stdout, delay=delay)
     if render == "human":
-        return Window(fps=fps, caption=f"rlkit.play: {env.spec.id if env.spec else 'env'}")
+        return screens.Window(fps=fps, caption=f"rlkit.play: {env.spec.id if env.spec else 'env'}")
     return None
 
 
-def play_episodes(
-    env: gym.Env, policy: Policy, *, episodes: int, seed: int, screen: Screen | None, overlay: QOverlay | None = None,
-        first: int = 0
-) -> list[float]:
-    """Greedy episodes; each frame goes to the screen, with the policy's Q-values drawn on it when an overlay is
-    given."""
+def play_episodes(env: gym.Env, policy: Policy, *, episodes: int, seed: int, screen: screens.Screen | None,
+        overlay: QOverlay | None = None, first: int = 0) -> list[float]:
+    """Greedy episodes; each frame goes to the screen, with the policy's Q-values drawn on it if an overlay is given."""
 
     def show(obs: Any) -> None:
         if screen is not None:
@@ -132,13 +114,11 @@ def play(cfg: DictConfig) -> list[float]:
     if cfg.get("env_module"):
         import_env_module(str(cfg.env_module))  # named on the command line; the run's env.id may then name it
     stamp = FileStamp(checkpoint_path(cfg.run))  # before loading: follow=true must see any later checkpoint
-    # every field checked as data; nothing in it is instantiated or resolved
-    saved = read_saved_run(cfg.run, acting=True)
+    saved = read_saved_run(cfg.run, acting=True)  # every field checked as data; nothing instantiated or resolved
     run_dir = saved.path.parent
-    config = saved.config
     device = resolve_device(cfg.device.name)
-    render_mode, video = choose_render(str(cfg.render), cfg.video, config["env"], run_dir)
-    env = make_play_env(config["env"], render_mode)
+    render_mode, video = choose_render(str(cfg.render), cfg.video, saved.config["env"], run_dir)
+    env = make_play_env(saved.config["env"], render_mode)
     policy = load_policy(saved, env, device=device)
     progress = run_progress(saved.step, saved.config)
     print(f"rlkit.play: {saved.agent_name} on {saved.env_name} after {saved.step} steps ({run_dir}) on "
@@ -173,6 +153,6 @@ def play(cfg: DictConfig) -> list[float]:
             screen.close()
     if returns:
         print(f"mean return over {len(returns)} episode{'s' * (len(returns) != 1)}: {np.mean(returns):.2f}")
-    if isinstance(screen, VideoFile) and screen.frames:
+    if isinstance(screen, screens.VideoFile) and screen.frames:
         print(f"video: {screen.path}")
     return returns

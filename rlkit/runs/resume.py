@@ -21,19 +21,12 @@ from rlkit.cli.overrides import (
     config_keys,
     parse_overrides,
 )
-from rlkit.config.settings import (
-    RESUMABLE_KEYS,
-    VIDEO_KEYS,
-    check_run_config,
-    lookup,
-    plain_config,
-    run_settings,
-)
+from rlkit.config.settings import RESUMABLE_KEYS, VIDEO_KEYS, check_run_config, lookup, plain_config, run_settings
 from rlkit.errors import RlkitError
 from rlkit.plain import flatten, show
 from rlkit.run_folder import FILENAME, REPLAY_FILENAME
 from rlkit.runs.rng import set_env_rng_state, set_rng_state
-from rlkit.runs.saved import load_agent_state, read_saved_run
+from rlkit.runs.saved import from_saved_state, read_saved_run
 
 RESUME_GROUPS = ("device",)  # the one config group a resumed run may switch
 
@@ -56,8 +49,8 @@ def _recorded_overrides(run_dir: Path) -> list[str]:
     try:
         lines = yaml.safe_load(path.read_text())
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise RlkitError(f"{path} is not valid YAML ({type(exc).__name__}); "
-            "it was not written by rlkit.train") from None
+        raise RlkitError(f"{path} is not valid YAML ({type(exc).__name__}); it was not written by "
+            "rlkit.train") from None
     if not isinstance(lines, list) or not all(isinstance(line, str) for line in lines):
         raise RlkitError(f"{path} must be a list of key=value lines")
     return [line for line in lines if not line.startswith("resume=")]  # recorded by older resumes
@@ -70,9 +63,8 @@ def _learning_differences(composed: Mapping[str, Any], saved: Mapping[str, Any])
 
 
 def _without_unused_sampler_settings(lines: list[str], conf: Path, groups: Sequence[str]) -> list[str]:
-    """Recorded lines minus prioritized-sampler settings of a run that sampled uniformly: an old run could set
-    agent.priority_alpha without agent.prioritized=true, and then it never counted (nor does its stored config
-    keep it)."""
+    """Recorded lines minus sampler settings a uniformly sampling run never used (an old run could set
+    agent.priority_alpha without agent.prioritized=true; its stored config does not keep it)."""
     settings = [line for line in lines if line.partition("=")[0] in OPTION_KEYS]
     if not settings:
         return lines
@@ -88,11 +80,9 @@ def prepare_resume(run_dir: Path, new_overrides: Sequence[str], *, conf: Path, g
     for override in parse_overrides(new):
         resumable = override.key_or_group in allowed or override.key_or_group.startswith("video.")
         if not resumable or override.is_sweep_override() or "${" in override.input_line:
-            raise RlkitError(
-                f"resume refuses {override.input_line}: it would change what the run learns or where it goes; a "
-                    "resumed "
-                f"run may change {', '.join(allowed)}, video.*; start a new run to change {override.key_or_group}"
-            )
+            raise RlkitError(f"resume refuses {override.input_line}: it would change what the run learns or where it "
+                f"goes; a resumed run may change {', '.join(allowed)}, video.*; start a new run to change "
+                f"{override.key_or_group}")
     if not run_dir.is_dir():
         raise RlkitError(f"resume={run_dir} does not exist; pass a run folder that rlkit.train printed")
     recorded = _recorded_overrides(run_dir)
@@ -100,10 +90,8 @@ def prepare_resume(run_dir: Path, new_overrides: Sequence[str], *, conf: Path, g
         raise RlkitError(f"resume={run_dir} has no {FILENAME} yet; start a new run instead")
     saved = read_saved_run(run_dir)
     origin = str(run_dir / ".hydra" / "overrides.yaml")
-    accepted = _without_unused_sampler_settings(
-        check_group_overrides([o.input_line for o in checked_data_overrides(recorded, origin=origin)], conf, groups),
-            conf, groups
-    )
+    checked = [o.input_line for o in checked_data_overrides(recorded, origin=origin)]
+    accepted = _without_unused_sampler_settings(check_group_overrides(checked, conf, groups), conf, groups)
     cfg = compose_checked(conf, "train", parse_overrides(accepted), groups=groups, entry="rlkit.train")
     names = (str(cfg.hydra.runtime.choices.env), str(cfg.hydra.runtime.choices.agent))
     if names != (saved.env_name, saved.agent_name):
@@ -114,12 +102,9 @@ def prepare_resume(run_dir: Path, new_overrides: Sequence[str], *, conf: Path, g
     differ = _learning_differences(composed, saved.config)
     if differ:
         first, more = differ[0], f" (and {len(differ) - 1} more: {', '.join(differ[1:4])})" if len(differ) > 1 else ""
-        raise RlkitError(
-            f"resume refuses {run_dir}: this installation's conf/ gives {first}={show(flatten(composed).get(first))} "
-                "where its "
-            f"checkpoint has {show(flatten(saved.config).get(first))}{more}; a resumed run must learn as it started: "
-                "start a new run instead"
-        )
+        raise RlkitError(f"resume refuses {run_dir}: this installation's conf/ gives {first}="
+            f"{show(flatten(composed).get(first))} where its checkpoint has {show(flatten(saved.config).get(first))}"
+            f"{more}; a resumed run must learn as it started: start a new run instead")
     given = flatten(plain_config(compose(conf, "train", [*accepted, *new])))
     named = {"device.name" if o.key_or_group == "device" else o.key_or_group for o in parse_overrides(new)}
     config = dict(composed)  # learning settings: as composed, equal to the checkpoint's
@@ -129,14 +114,11 @@ def prepare_resume(run_dir: Path, new_overrides: Sequence[str], *, conf: Path, g
     saved_video = saved.config.get("video") if isinstance(saved.config.get("video"), Mapping) else {}
     config["video"] = {  # shown, not learned: as given now, else as the last run left them, else conf/'s
         key: given[f"video.{key}"] if f"video.{key}" in named else saved_video.get(key, given[f"video.{key}"])
-        for key in VIDEO_KEYS
-    }
-    settings = run_settings(config)
-    if saved.step >= settings.total_steps:
-        raise RlkitError(
-            f"run {run_dir} already reached step {saved.step} of total_steps={settings.total_steps}; pass "
-                "total_steps=<more> to go on"
-        )
+        for key in VIDEO_KEYS}
+    total_steps = run_settings(config).total_steps
+    if saved.step >= total_steps:
+        raise RlkitError(f"run {run_dir} already reached step {saved.step} of total_steps={total_steps}; pass "
+            "total_steps=<more> to go on")
     return ResumePlan(run_dir, config, saved.env_name, saved.agent_name, saved.step)
 
 
@@ -144,9 +126,9 @@ def restore(plan: ResumePlan, *, agent: Agent, env: Any, with_replay: bool) -> i
     """Load the run's checkpoint into agent, env and the global RNGs (under the run's lock); the step to go on from."""
     saved = read_saved_run(plan.run_dir)  # again: another writer may have finished since the plan was made
     if saved.step != plan.step:
-        raise RlkitError(f"{saved.path} moved from step {plan.step} to {saved.step} while this resume started; run it "
-            "again")
-    load_agent_state(agent, saved)
+        raise RlkitError(f"{saved.path} moved from step {plan.step} to {saved.step} while this resume started; "
+            "run it again")
+    from_saved_state(saved, lambda: agent.load_state_dict(saved.agent_state))
     try:
         set_rng_state(saved.rng)
         set_env_rng_state(env, saved.env_rng)
@@ -158,8 +140,7 @@ def restore(plan: ResumePlan, *, agent: Agent, env: Any, with_replay: bool) -> i
 
 
 def restore_replay_with_note(run_dir: Path, agent: Agent, step: int) -> str:
-    """Load replay.npz when it belongs to this checkpoint; the returned note (for the resume line) says what
-    happened."""
+    """Load replay.npz when it belongs to this checkpoint; the note returned for the resume line says what happened."""
     path = run_dir / REPLAY_FILENAME
     if not isinstance(agent, ReplayOwner) or not path.is_file():
         return " (no saved replay: the buffer refills before learning resumes)"

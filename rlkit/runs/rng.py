@@ -32,10 +32,8 @@ def set_rng_state(state: Mapping[str, Any]) -> None:
 
 def env_rng_state(env: gym.Env | gym.vector.VectorEnv) -> list[dict[str, Any]]:
     """Bit-generator state of every env copy, so a resumed run draws the same resets."""
-    if isinstance(env, gym.vector.VectorEnv):
-        generators = env.unwrapped.get_attr("np_random")
-    else:
-        generators = [env.unwrapped.np_random]
+    vector = isinstance(env, gym.vector.VectorEnv)
+    generators = env.unwrapped.get_attr("np_random") if vector else [env.unwrapped.np_random]
     return [g.bit_generator.state for g in generators]
 
 

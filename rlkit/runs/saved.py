@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from rlkit.agents.base import Agent
 from rlkit.checkpoint import checkpoint_path, load_checkpoint
 from rlkit.config.dqn import DQNSettings
 from rlkit.config.registry import ActingParts, PartsSettings
-from rlkit.config.settings import (
-    check_run_config,
-    upgrade_stored_config,
-)
+from rlkit.config.settings import check_run_config, upgrade_stored_config
 from rlkit.envs.builders import check_stored_env
 from rlkit.errors import RlkitError
 from rlkit.plain import show, where_in
@@ -29,7 +24,7 @@ LEGACY_TARGETS = {
 }
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class SavedRun:
     """A training run's checkpoint, every field checked as data."""
 
@@ -97,13 +92,10 @@ def restoring(parts: PartsSettings) -> PartsSettings:
     return parts
 
 
-def load_agent_state(agent: Agent, saved: SavedRun) -> None:
-    """Restore a checkpoint's agent state; a state that does not fit this env/agent is one clear error."""
+def from_saved_state(saved: SavedRun, load: Callable[[], Any]) -> Any:
+    """load() of the checkpoint's agent state (an agent or a policy); a state that does not fit is one clear error."""
     try:
-        agent.load_state_dict(saved.agent_state)
+        return load()
     except (KeyError, RuntimeError, ValueError, TypeError, AttributeError, IndexError) as exc:
         raise RlkitError(f"checkpoint {saved.path} does not fit this env/agent config: "
             f"{type(exc).__name__} {exc}") from None
-
-
-# The RNG states a checkpoint carries, as plain data and tensors (weights_only-loadable).
