@@ -9,7 +9,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 
@@ -20,9 +19,6 @@ from rlkit.errors import RlkitError
 
 PNG_NAME, PROFILE_PNG_NAME, MARKDOWN_NAME = "report.png", "performance_profile.png", "report.md"
 PROFILE_THRESHOLDS = 201
-
-
-# Grouping runs and saying what the sweep varied.
 
 
 def shared_overrides(runs: Sequence[Run]) -> list[str]:
@@ -80,9 +76,6 @@ def title_of(runs: Sequence[Run]) -> str:
     return f"rlkit sweep started {started}: {count}" + (f" varying {varied}" if varied else "")
 
 
-# Summaries, tables and the report.
-
-
 @dataclass(frozen=True)
 class Summary:
     label: str
@@ -113,15 +106,9 @@ def summarise(label: str, runs: Sequence[Run], *, reps: int = 2000, seed: int = 
             runs[0].panel, _curve_label(label, len(runs)), np.array(steps), curve.point, curve.low, curve.high, curves
         )
     speeds = [run.steps_per_sec for run in runs if not math.isnan(run.steps_per_sec)]
-    return Summary(
-        label=label,
-        panel=runs[0].panel,
-        finals=finals,
-        last_step=max(max(run.curve) for run in runs),
-        iqm=stats.iqm(finals, reps=reps, seed=seed),
-        steps_per_sec=float(np.mean(speeds)) if speeds else float("nan"),
-        band=band,
-    )
+    speed = float(np.mean(speeds)) if speeds else float("nan")
+    last_step = max(max(run.curve) for run in runs)
+    return Summary(label, runs[0].panel, finals, last_step, stats.iqm(finals, reps=reps, seed=seed), speed, band)
 
 
 def profiles(summaries: Sequence[Summary], *, reps: int = 2000, seed: int = 0) -> list[Band]:
@@ -141,22 +128,16 @@ def profiles(summaries: Sequence[Summary], *, reps: int = 2000, seed: int = 0) -
     return out
 
 
-class Improvement(NamedTuple):
-    panel: str
-    better: str
-    other: str
-    estimate: stats.Estimate
-
-
-def improvements(summaries: Sequence[Summary], *, reps: int = 2000, seed: int = 0) -> list[Improvement]:
-    """Per panel with two or more groups: P(a run of the top group by IQM beats a run of each other group)."""
-    out: list[Improvement] = []
+def improvement_table(summaries: Sequence[Summary], *, reps: int = 2000, seed: int = 0) -> str:
+    """Per panel with two or more groups: P(a run of the top group by IQM beats a run of each other group); '' when
+    no panel has two."""
+    lines = ["| panel | X (top IQM) | Y | P(X > Y) | 95% CI |", "| --- | --- | --- | ---: | ---: |"]
     for panel in dict.fromkeys(s.panel for s in summaries):
-        members = sorted((s for s in summaries if s.panel == panel), key=lambda s: -float(s.iqm.point[0]))
-        for other in members[1:]:
-            estimate = stats.probability_of_improvement(members[0].finals, other.finals, reps=reps, seed=seed)
-            out.append(Improvement(panel, members[0].label, other.label, estimate))
-    return out
+        best, *others = sorted((s for s in summaries if s.panel == panel), key=lambda s: -float(s.iqm.point[0]))
+        for other in others:
+            estimate = stats.probability_of_improvement(best.finals, other.finals, reps=reps, seed=seed)
+            lines.append(f"| {panel} | {best.label} | {other.label} | {estimate.point[0]:.2f} | {_ci(estimate, 2)} |")
+    return "\n".join(lines) if len(lines) > 2 else ""
 
 
 def _ci(estimate: stats.Estimate, digits: int) -> str:
@@ -177,15 +158,6 @@ def markdown_table(summaries: Sequence[Summary], metric: Metric) -> str:
         lines.append(
             f"| {s.label} | {s.runs} | {s.last_step:,} | {s.finals.mean():.{d}f} | {s.iqm.point[0]:.{d}f} "
             f"| {_ci(s.iqm, d)} | {speed} |"
-        )
-    return "\n".join(lines)
-
-
-def improvement_table(rows: Sequence[Improvement]) -> str:
-    lines = ["| panel | X (top IQM) | Y | P(X > Y) | 95% CI |", "| --- | --- | --- | ---: | ---: |"]
-    for row in rows:
-        lines.append(
-            f"| {row.panel} | {row.better} | {row.other} | {row.estimate.point[0]:.2f} | {_ci(row.estimate, 2)} |"
         )
     return "\n".join(lines)
 
@@ -238,11 +210,11 @@ def write_report(root: Path, *, reps: int = 2000, seed: int = 0) -> tuple[list[P
             f"For each threshold, the fraction of a group's runs whose final {metric.name} exceeds it; "
             "a curve that lies above another is better everywhere."
         )
-    rows = improvements(summaries, reps=reps, seed=seed)
-    if rows:
-        table += "\n\n" + improvement_table(rows)
+    improvement = improvement_table(summaries, reps=reps, seed=seed)
+    if improvement:
+        table += "\n\n" + improvement
         sections.append(
-            f"## Probability of improvement\n\n{improvement_table(rows)}\n\n"
+            f"## Probability of improvement\n\n{improvement}\n\n"
             f"P(X > Y): the chance that a run of X ends with a higher final {metric.name} than a run of Y "
             "(ties count half), X being the group with the highest IQM in its panel."
         )
