@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
+Points = Sequence[tuple[int, float]]  # (env step, value)
 MATPLOTLIB_MISSING = "plots need matplotlib, a dependency of rlkit that is missing here; pip install 'matplotlib>=3.7'"
 
 
@@ -39,13 +40,7 @@ def new_figure(width: float, height: float) -> Figure:
     return Figure(figsize=(width, height), layout="constrained")
 
 
-def plot_learning_curve(
-    path: Path,
-    *,
-    train_returns: Sequence[tuple[int, float]],
-    evaluations: Sequence[tuple[int, float]],
-    title: str,
-) -> Path:
+def plot_learning_curve(path: Path, *, train_returns: Points, evaluations: Points, title: str) -> Path:
     """Training-episode returns (log-window means) and greedy evaluation means against env steps."""
     fig = new_figure(6.0, 3.6)
     ax = fig.subplots()
@@ -69,7 +64,8 @@ def _draw_band(ax: Axes, band: Band) -> None:
         ax.plot(band.x, run, lw=0.8, ls=":", color=line.get_color())
 
 
-def _draw_profile(ax: Axes, profile: Band) -> None:
+def draw_profile(ax: Axes, profile: Band) -> None:
+    """A performance profile (the fraction of runs scoring above each threshold) as steps, with its band."""
     (line,) = ax.step(profile.x, profile.center, where="post", lw=1.6, label=profile.label)
     if profile.low is not None and profile.high is not None:
         ax.fill_between(profile.x, profile.low, profile.high, step="post", color=line.get_color(), alpha=0.2, lw=0)
@@ -95,12 +91,6 @@ def plot_bands(
         fig.supxlabel(_wrap(note, chars=int(14 * width)), fontsize="small", color="firebrick")
     fig.savefig(path, dpi=100)
     return path
-
-
-def plot_profiles(path: Path, profiles: Sequence[Band], *, title: str, xlabel: str, note: str = "") -> Path:
-    """Performance profiles: per group, the fraction of runs scoring above each threshold, with its band."""
-    ylabel = "fraction of runs scoring above"
-    return plot_bands(path, profiles, title=title, xlabel=xlabel, ylabel=ylabel, note=note, draw=_draw_profile)
 
 
 def _wrap(text: str, *, chars: int) -> str:

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from rlkit.analysis import stats
-from rlkit.analysis.plots import Band, plot_bands, plot_profiles
+from rlkit.analysis.plots import Band, draw_profile, plot_bands
 from rlkit.analysis.records import Metric, Run, load_runs, override_key
 from rlkit.errors import RlkitError
 
@@ -197,12 +197,14 @@ def write_report(root: Path, *, reps: int = 2000, seed: int = 0) -> tuple[list[P
     ]
     if len(summaries) > 1:
         written.append(
-            plot_profiles(
+            plot_bands(
                 root / PROFILE_PNG_NAME,
                 profiles(summaries, reps=reps, seed=seed),
                 title=f"{title}\nperformance profiles, 95% stratified-bootstrap CI",
                 xlabel=f"final {metric.name}",
+                ylabel="fraction of runs scoring above",
                 note=note,
+                draw=draw_profile,
             )
         )
         sections.append(

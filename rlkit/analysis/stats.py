@@ -74,10 +74,8 @@ def iqm_curve(curves_RS: np.ndarray, *, reps: int = 2000, seed: int = 0) -> Esti
     """IQM over runs at every evaluation step, with pointwise CIs (rliable's sample-efficiency curve)."""
     from scipy.stats import trim_mean  # rliable's aggregate_iqm at every step at once: fast enough for 2000 resamples
 
-    curves = np.asarray(curves_RS, dtype=float)
-    return _estimate(
-        curves[:, None, :], lambda s: trim_mean(s.reshape(-1, s.shape[-1]), 0.25, axis=0), reps=reps, seed=seed
-    )
+    curves = np.asarray(curves_RS, dtype=float)[:, None, :]  # (runs, one task, steps)
+    return _estimate(curves, lambda s: trim_mean(s.reshape(-1, s.shape[-1]), 0.25, axis=0), reps=reps, seed=seed)
 
 
 def performance_profile(finals: np.ndarray, taus: np.ndarray, *, reps: int = 2000, seed: int = 0) -> Estimate:
@@ -93,9 +91,5 @@ def probability_of_improvement(x: np.ndarray, y: np.ndarray, *, reps: int = 2000
     """P(a run of X scores higher than a run of Y), ties counting half (Mann-Whitney U), with its CI from an
     independent bootstrap."""
     _, metrics = _rliable()
-    return _estimate(
-        [_runs_column(x), _runs_column(y)],
-        lambda a, b: np.array([metrics.probability_of_improvement(a, b)]),
-        reps=reps,
-        seed=seed,
-    )
+    samples = [_runs_column(x), _runs_column(y)]
+    return _estimate(samples, lambda a, b: np.array([metrics.probability_of_improvement(a, b)]), reps=reps, seed=seed)

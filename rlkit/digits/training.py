@@ -70,11 +70,10 @@ def build_model(
     net: Callable[..., nn.Module], *, inputs: nn.Module, image_shape: tuple[int, int, int], n_classes: int
 ) -> Network:
     """inputs -> body -> classifier head: the composition a Q-network uses, with a class head instead of a Q head."""
-    channels, height, width = image_shape
     try:
         body = body_for_shape(net, image_shape)  # dense bodies flatten (B, C, H, W) themselves
     except (RuntimeError, ValueError) as exc:
-        raise RlkitError(f"the net config does not fit {channels}x{height}x{width} images: {exc}") from exc
+        raise RlkitError(f"the net config does not fit {'x'.join(map(str, image_shape))} images: {exc}") from exc
     return Network(inputs=inputs, body=body, head=LinearHead(in_features=body.out_features, out_features=n_classes))
 
 
