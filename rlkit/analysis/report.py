@@ -91,8 +91,10 @@ class Summary:
         return len(self.finals)
 
 
-def _curve_label(label: str, runs: int) -> str:
-    return f"{label} (n={runs})" if runs >= stats.MIN_RUNS_FOR_CI else f"{label} (n={runs}: too few runs for a CI)"
+def _band(panel: str, label: str, x: np.ndarray, estimate: stats.Estimate, runs: np.ndarray) -> Band:
+    """A group's curve for the plots, labelled with its number of runs and whether they are too few for a CI."""
+    n = f"n={len(runs)}" if len(runs) >= stats.MIN_RUNS_FOR_CI else f"n={len(runs)}: too few runs for a CI"
+    return Band(panel, f"{label} ({n})", x, estimate.point, estimate.low, estimate.high, runs)
 
 
 def summarise(label: str, runs: Sequence[Run], *, reps: int = 2000, seed: int = 0) -> Summary:
@@ -101,10 +103,7 @@ def summarise(label: str, runs: Sequence[Run], *, reps: int = 2000, seed: int = 
     band = None
     if steps:
         curves = np.array([[run.curve[s] for s in steps] for run in runs])  # (runs, steps)
-        curve = stats.iqm_curve(curves, reps=reps, seed=seed)
-        band = Band(
-            runs[0].panel, _curve_label(label, len(runs)), np.array(steps), curve.point, curve.low, curve.high, curves
-        )
+        band = _band(runs[0].panel, label, np.array(steps), stats.iqm_curve(curves, reps=reps, seed=seed), curves)
     speeds = [run.steps_per_sec for run in runs if not math.isnan(run.steps_per_sec)]
     speed = float(np.mean(speeds)) if speeds else float("nan")
     last_step = max(max(run.curve) for run in runs)
@@ -122,15 +121,12 @@ def profiles(summaries: Sequence[Summary], *, reps: int = 2000, seed: int = 0) -
         taus = np.linspace(low - margin, high + margin, PROFILE_THRESHOLDS)
         for s in members:
             profile = stats.performance_profile(s.finals, taus, reps=reps, seed=seed)
-            out.append(Band(
-                panel, _curve_label(s.label, s.runs), taus, profile.point, profile.low, profile.high, s.finals[:, None]
-            ))
+            out.append(_band(panel, s.label, taus, profile, s.finals[:, None]))
     return out
 
 
 def improvement_table(summaries: Sequence[Summary], *, reps: int = 2000, seed: int = 0) -> str:
-    """Per panel with two or more groups: P(a run of the top group by IQM beats a run of each other group); '' when
-    no panel has two."""
+    """Per panel: P(a run of the top group by IQM beats a run of each other group); '' when no panel has two groups."""
     lines = ["| panel | X (top IQM) | Y | P(X > Y) | 95% CI |", "| --- | --- | --- | ---: | ---: |"]
     for panel in dict.fromkeys(s.panel for s in summaries):
         best, *others = sorted((s for s in summaries if s.panel == panel), key=lambda s: -float(s.iqm.point[0]))
@@ -174,8 +170,7 @@ def few_runs_note(summaries: Sequence[Summary]) -> str:
 
 
 def write_report(root: Path, *, reps: int = 2000, seed: int = 0) -> tuple[list[Path], str]:
-    """Write report.png, report.md and (with two or more groups) performance_profile.png; return the paths and the
-    tables."""
+    """Write report.png, report.md and (with two or more groups) performance_profile.png; return paths and tables."""
     if reps <= 0:
         raise RlkitError(f"--reps must be a positive number of bootstrap resamples, got {reps}")
     runs = load_runs(root)

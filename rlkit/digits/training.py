@@ -81,8 +81,7 @@ def fit(
     cfg: DictConfig, model: nn.Module, optimizer: torch.optim.Optimizer, data: ImageDataset, *,
     device: torch.device, batch_size: int, logger: tb.Logger,
 ) -> FitResult:
-    """Shuffle, step through mini-batches, then measure the test split and log; once per epoch (cfg: epochs, seed,
-    eval_batch_size, label_smoothing, progress)."""
+    """Shuffle, step through mini-batches, then measure the test split and log: once per epoch, cfg.epochs times."""
     x_train, y_train, x_test, y_test = (
         torch.as_tensor(array, device=device) for array in (data.x_train, data.y_train, data.x_test, data.y_test)
     )
@@ -126,10 +125,8 @@ def fit(
 
 
 def run(cfg: DictConfig, run_dir: Path, *, choices: Mapping[str, str]) -> FitResult:
-    """Build data, model and optimizer from the config, fit, log hparams and write checkpoint.pt.
-
-    `choices` names the data, net and optim options (Hydra's runtime choices) for logs and the checkpoint.
-    """
+    """Build data, model and optimizer from the config, fit, log hparams and write checkpoint.pt; `choices` (Hydra's
+    runtime choices) names the data, net and optim options for logs and the checkpoint."""
     if int(cfg.epochs) <= 0 or int(cfg.eval_batch_size) <= 0:
         raise RlkitError(f"epochs and eval_batch_size must be positive, got {cfg.epochs} and {cfg.eval_batch_size}")
     if not 0.0 <= float(cfg.label_smoothing) < 1.0:
