@@ -177,13 +177,9 @@ def write_report(root: Path, *, reps: int = 2000, seed: int = 0) -> tuple[list[P
     metric = runs[0].metric
     summaries = [summarise(label, members, reps=reps, seed=seed) for label, members in group_runs(runs).items()]
     title, note = title_of(runs), few_runs_note(summaries)
-    ci_words = f"IQM over runs and 95% stratified-bootstrap CI ({reps} resamples)"
+    heading = f"{title}\nIQM over runs and 95% stratified-bootstrap CI ({reps} resamples)"
     bands = [s.band for s in summaries if s.band is not None]
-    written = [
-        plot_bands(
-            root / PNG_NAME, bands, title=f"{title}\n{ci_words}", xlabel=metric.x_label, ylabel=metric.name, note=note
-        )
-    ]
+    written = [plot_bands(root / PNG_NAME, bands, title=heading, xlabel=metric.x_label, ylabel=metric.name, note=note)]
     table = markdown_table(summaries, metric)
     sections = [
         f"# {title}\n\nFolder: `{root}`. Every run with: {' '.join(shared_overrides(runs)) or 'no overrides'}.",
@@ -191,17 +187,11 @@ def write_report(root: Path, *, reps: int = 2000, seed: int = 0) -> tuple[list[P
         table + (f"\n\n**{note}**" if note else ""),
     ]
     if len(summaries) > 1:
-        written.append(
-            plot_bands(
-                root / PROFILE_PNG_NAME,
-                profiles(summaries, reps=reps, seed=seed),
-                title=f"{title}\nperformance profiles, 95% stratified-bootstrap CI",
-                xlabel=f"final {metric.name}",
-                ylabel="fraction of runs scoring above",
-                note=note,
-                draw=draw_profile,
-            )
-        )
+        heading = f"{title}\nperformance profiles, 95% stratified-bootstrap CI"
+        written.append(plot_bands(
+            root / PROFILE_PNG_NAME, profiles(summaries, reps=reps, seed=seed), title=heading,
+            xlabel=f"final {metric.name}", ylabel="fraction of runs scoring above", note=note, draw=draw_profile,
+        ))
         sections.append(
             f"## Performance profiles\n\n![performance profiles]({PROFILE_PNG_NAME})\n\n"
             f"For each threshold, the fraction of a group's runs whose final {metric.name} exceeds it; "

@@ -44,11 +44,8 @@ def stratified_split(labels: np.ndarray, *, test_fraction: float, seed: int) -> 
     if not 0.0 < test_fraction < 1.0:
         raise RlkitError(f"test_fraction must lie strictly between 0 and 1, got {test_fraction}")
     rng = np.random.default_rng(seed)
-    test: list[np.ndarray] = []
-    for label in np.unique(labels):
-        members = rng.permutation(np.flatnonzero(labels == label))
-        test.append(members[: int(round(test_fraction * members.size))])
-    test_idx = np.sort(np.concatenate(test))
+    by_class = [rng.permutation(np.flatnonzero(labels == label)) for label in np.unique(labels)]
+    test_idx = np.sort(np.concatenate([members[: int(round(test_fraction * members.size))] for members in by_class]))
     return np.setdiff1d(np.arange(labels.size), test_idx), test_idx
 
 

@@ -139,12 +139,9 @@ def run(cfg: DictConfig, run_dir: Path, *, choices: Mapping[str, str]) -> FitRes
     config = cast(dict[str, Any], OmegaConf.to_container(cfg, resolve=True))
     data: ImageDataset = build_dataset(config["data"]["loader"])
     batch_size = batch_size_for(cfg.batch_size, len(data.x_train))
-    model = build_model(
-        body_factory(config["net"]),
-        inputs=build_inputs(config["data"]["inputs"]),
-        image_shape=data.image_shape,
-        n_classes=data.n_classes,
-    ).to(device)
+    net = body_factory(config["net"])
+    inputs = build_inputs(config["data"]["inputs"])
+    model = build_model(net, inputs=inputs, image_shape=data.image_shape, n_classes=data.n_classes).to(device)
     optimizer = optimizer_factory(config["optim"])(model.parameters())  # torch.optim's refusals (lr < 0) are one line
     chosen = " ".join(f"{group}={name}" for group, name in names.items())
     print(f"rlkit.supervised: {chosen} device={device} batch_size={batch_size} -> {run_dir}")
