@@ -54,14 +54,12 @@ def _compact(values: list[str]) -> str:
 
 def varied_settings(runs: Sequence[Run]) -> str:
     """What the sweep varied, from the runs' overrides: 'env (taxi, frozenlake) and seed (0-4)'; '' when nothing."""
-    values: dict[str, list[str]] = {}
+    values: dict[str, dict[str, None]] = {}  # key -> its values in order of appearance
     for run in runs:
         for override in run.overrides:
-            seen = values.setdefault(override_key(override), [])
-            if (value := override.partition("=")[2]) not in seen:
-                seen.append(value)
+            values.setdefault(override_key(override), {})[override.partition("=")[2]] = None
     varied = [
-        f"{key} ({_compact(found)})"
+        f"{key} ({_compact(list(found))})"
         for key, found in values.items()
         if len(found) > 1 or any(key not in map(override_key, run.overrides) for run in runs)
     ]

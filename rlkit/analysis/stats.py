@@ -82,9 +82,7 @@ def performance_profile(finals: np.ndarray, taus: np.ndarray, *, reps: int = 200
     """The fraction of runs whose final score exceeds each threshold in taus (a score distribution), with CIs."""
     thresholds = np.asarray(taus, dtype=float)
     # rliable's run_score_deviation, vectorised, as its create_performance_profile would bootstrap it.
-    return _estimate(
-        _runs_column(finals), lambda s: (s.reshape(-1, 1) > thresholds).mean(axis=0), reps=reps, seed=seed
-    )
+    return _estimate(_runs_column(finals), lambda s: (s.reshape(-1, 1) > thresholds).mean(axis=0), reps=reps, seed=seed)
 
 
 def probability_of_improvement(x: np.ndarray, y: np.ndarray, *, reps: int = 2000, seed: int = 0) -> Estimate:

@@ -86,12 +86,9 @@ def read_idx(path: str | Path) -> np.ndarray:
 
 
 def _find_idx(folder: Path, stem: str) -> Path | None:
-    # Some mirrors write `train-images.idx3-ubyte`; accept that spelling too.
-    for name in (stem, stem.replace("-idx", ".idx")):
-        for candidate in (folder / name, folder / f"{name}.gz"):
-            if candidate.is_file():
-                return candidate
-    return None
+    """The file for stem, raw or gzipped, also under the `train-images.idx3-ubyte` spelling some mirrors use."""
+    candidates = (folder / f"{name}{gz}" for name in (stem, stem.replace("-idx", ".idx")) for gz in ("", ".gz"))
+    return next((candidate for candidate in candidates if candidate.is_file()), None)
 
 
 def _checked(arrays: dict[str, np.ndarray], where: Path) -> ImageDataset:
