@@ -86,15 +86,12 @@ def read_yaml(path: Path, expected: type) -> Any:
         loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         reason = " ".join(str(exc).split())  # YAML errors span lines; the user gets one
-        raise RlkitError(
-            f"{path} is not readable YAML ({reason}); fix it or move that run out of the report folder"
-        ) from None
-    if not isinstance(loaded, expected):
-        raise RlkitError(
-            f"{path} holds a {type(loaded).__name__}, not the {expected.__name__} rlkit writes there; "
-            "fix it or move that run out of the report folder"
-        )
-    return loaded
+        problem = f"is not readable YAML ({reason})"
+    else:
+        if isinstance(loaded, expected):
+            return loaded
+        problem = f"holds a {type(loaded).__name__}, not the {expected.__name__} rlkit writes there"
+    raise RlkitError(f"{path} {problem}; fix it or move that run out of the report folder")
 
 
 def load_run(run_dir: Path) -> Run | None:
