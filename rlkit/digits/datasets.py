@@ -96,19 +96,17 @@ def _checked(arrays: dict[str, np.ndarray], where: Path) -> ImageDataset:
     splits: list[np.ndarray] = []
     for name in ("train", "test"):
         images, labels = arrays[f"x_{name}"], arrays[f"y_{name}"]
-        if images.ndim != 3 or labels.ndim != 1 or images.shape[0] != labels.shape[0]:
-            raise RlkitError(
-                f"{where}: {name} images have shape {images.shape} and labels {labels.shape}; "
-                f"expected (N, H, W) images and N labels"
-            )
-        if images.dtype != np.uint8:
-            raise RlkitError(f"{where}: {name} images are {images.dtype}; expected uint8 grey levels 0..255")
         integer = np.issubdtype(labels.dtype, np.integer)
-        if labels.size and not (integer and 0 <= labels.min() and labels.max() < N_CLASSES):
-            raise RlkitError(
-                f"{where}: {name} labels run from {labels.min()} to {labels.max()}; "
-                f"MNIST labels are digits 0..{N_CLASSES - 1}"
-            )
+        problem = ""
+        if images.ndim != 3 or labels.ndim != 1 or images.shape[0] != labels.shape[0]:
+            shapes = f"images have shape {images.shape} and labels {labels.shape}"
+            problem = f"{shapes}; expected (N, H, W) images and N labels"
+        elif images.dtype != np.uint8:
+            problem = f"images are {images.dtype}; expected uint8 grey levels 0..255"
+        elif labels.size and not (integer and 0 <= labels.min() and labels.max() < N_CLASSES):
+            problem = f"labels run from {labels.min()} to {labels.max()}; MNIST labels are digits 0..{N_CLASSES - 1}"
+        if problem:
+            raise RlkitError(f"{where}: {name} {problem}")
         splits += [images[:, None], labels.astype(np.int64)]
     return ImageDataset("mnist", *splits)
 
