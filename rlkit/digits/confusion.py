@@ -25,8 +25,7 @@ def confusion_image(counts: np.ndarray, *, use_matplotlib: bool = True) -> np.nd
             return _matplotlib_image(counts)
         except ImportError:  # matplotlib is optional (rlkit[report]); the heat map needs numpy only
             pass
-    shade = _row_shares(counts)  # white (0) -> dark blue (1), each cell CELL_PIXELS wide
-    rgb = np.stack([1.0 - 0.9 * shade, 1.0 - 0.7 * shade, 1.0 - 0.3 * shade], axis=-1)
+    rgb = 1.0 - _row_shares(counts)[..., None] * np.array([0.9, 0.7, 0.3])  # white (0) -> dark blue (1) by share
     pixels = np.repeat(np.repeat(rgb, CELL_PIXELS, axis=0), CELL_PIXELS, axis=1)
     return (pixels * 255).round().astype(np.uint8)
 
