@@ -15,14 +15,12 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
+Points = Sequence[tuple[int, float]]  # (env step, value)
 MATPLOTLIB_MISSING = "plots need matplotlib, a dependency of rlkit that is missing here; pip install 'matplotlib>=3.7'"
 
 
 class Band(NamedTuple):
-    """One group's curve on shared x values: a central line, its confidence band, and the runs it summarises.
-
-    low/high are None when the group has too few runs for an interval: the runs are drawn instead.
-    """
+    """One group's curve on shared x values: a central line, its confidence band (None: too few runs) and its runs."""
 
     panel: str  # curves of one panel share axes: returns of different envs have different scales
     label: str
@@ -42,13 +40,7 @@ def new_figure(width: float, height: float) -> Figure:
     return Figure(figsize=(width, height), layout="constrained")
 
 
-def plot_learning_curve(
-    path: Path,
-    *,
-    train_returns: Sequence[tuple[int, float]],
-    evaluations: Sequence[tuple[int, float]],
-    title: str,
-) -> Path:
+def plot_learning_curve(path: Path, *, train_returns: Points, evaluations: Points, title: str) -> Path:
     """Training-episode returns (log-window means) and greedy evaluation means against env steps."""
     fig = new_figure(6.0, 3.6)
     ax = fig.subplots()
@@ -63,21 +55,6 @@ def plot_learning_curve(
     return path
 
 
-def plot_bands(path: Path, bands: Sequence[Band], *, title: str, xlabel: str, ylabel: str, note: str = "") -> Path:
-    """Each band's center line with its interval shaded, or its runs as thin dotted lines when it has no interval.
-
-    note: a plain sentence under the panels, e.g. which groups have too few runs for an interval.
-    """
-    return _panel_figure(path, bands, _draw_band, title=title, xlabel=xlabel, ylabel=ylabel, note=note)
-
-
-def plot_profiles(path: Path, profiles: Sequence[Band], *, title: str, xlabel: str, note: str = "") -> Path:
-    """Performance profiles: per group, the fraction of runs scoring above each threshold, with its band."""
-    return _panel_figure(
-        path, profiles, _draw_profile, title=title, xlabel=xlabel, ylabel="fraction of runs scoring above", note=note
-    )
-
-
 def _draw_band(ax: Axes, band: Band) -> None:
     (line,) = ax.plot(band.x, band.center, lw=1.6, label=band.label)
     if band.low is not None and band.high is not None:
@@ -87,31 +64,27 @@ def _draw_band(ax: Axes, band: Band) -> None:
         ax.plot(band.x, run, lw=0.8, ls=":", color=line.get_color())
 
 
-def _draw_profile(ax: Axes, profile: Band) -> None:
+def draw_profile(ax: Axes, profile: Band) -> None:
+    """A performance profile (the fraction of runs scoring above each threshold) as steps, with its band."""
     (line,) = ax.step(profile.x, profile.center, where="post", lw=1.6, label=profile.label)
     if profile.low is not None and profile.high is not None:
         ax.fill_between(profile.x, profile.low, profile.high, step="post", color=line.get_color(), alpha=0.2, lw=0)
     ax.set_ylim(-0.02, 1.02)
 
 
-def _panel_figure(
-    path: Path,
-    curves: Sequence[Band],
-    draw: Callable[[Axes, Band], None],
-    *,
-    title: str,
-    xlabel: str,
-    ylabel: str,
-    note: str,
+def plot_bands(
+    path: Path, bands: Sequence[Band], *, title: str, xlabel: str, ylabel: str, note: str = "",
+    draw: Callable[[Axes, Band], None] = _draw_band,
 ) -> Path:
-    """One panel per distinct curve.panel, side by side; note goes under them in red, for caveats a reader must see."""
-    panels = list(dict.fromkeys(curve.panel for curve in curves)) or [""]
+    """One panel per distinct band.panel, side by side, each band drawn by draw (its line and interval, or its runs
+    dotted); note, a caveat a reader must see, goes under them in red."""
+    panels = list(dict.fromkeys(band.panel for band in bands)) or [""]
     width = 6.5 * len(panels)
     fig = new_figure(width, 4.4)
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
     for ax, panel in zip(axes, panels, strict=True):
-        for curve in (c for c in curves if c.panel == panel):
-            draw(ax, curve)
+        for band in (b for b in bands if b.panel == panel):
+            draw(ax, band)
         _finish(ax, title=panel, xlabel=xlabel, ylabel=ylabel)
     fig.suptitle(_wrap(title, chars=int(10 * width)))
     if note:

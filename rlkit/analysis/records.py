@@ -78,25 +78,20 @@ def _natural_key(path: Path) -> list[Any]:
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", str(path))]
 
 
-def find_run_dirs(root: Path) -> list[Path]:
-    return sorted({event.parent for event in root.rglob("events.out.tfevents.*")}, key=_natural_key)
-
-
 def read_yaml(path: Path, expected: type) -> Any:
-    """A run record as plain values (yaml.safe_load: no tags, no interpolation); one line naming the file otherwise."""
+    """A run record as plain values (yaml.safe_load: no tags, no interpolation), empty when the run has none."""
+    if not path.is_file():
+        return expected()
     try:
         loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         reason = " ".join(str(exc).split())  # YAML errors span lines; the user gets one
-        raise RlkitError(
-            f"{path} is not readable YAML ({reason}); fix it or move that run out of the report folder"
-        ) from None
-    if not isinstance(loaded, expected):
-        raise RlkitError(
-            f"{path} holds a {type(loaded).__name__}, not the {expected.__name__} rlkit writes there; "
-            "fix it or move that run out of the report folder"
-        )
-    return loaded
+        problem = f"is not readable YAML ({reason})"
+    else:
+        if isinstance(loaded, expected):
+            return loaded
+        problem = f"holds a {type(loaded).__name__}, not the {expected.__name__} rlkit writes there"
+    raise RlkitError(f"{path} {problem}; fix it or move that run out of the report folder")
 
 
 def load_run(run_dir: Path) -> Run | None:
@@ -112,13 +107,9 @@ def load_run(run_dir: Path) -> Run | None:
     # A repeated step keeps its last value.
     scalars = {tag: {e.step: e.value for e in events.Scalars(tag)} for tag in tags}
     hydra_dir = run_dir / ".hydra"
-    config: dict[str, Any] = {}
-    overrides: tuple[str, ...] = ()
-    if (hydra_dir / "config.yaml").is_file():
-        loaded = read_yaml(hydra_dir / "config.yaml", dict)
-        config = {str(k): v for k, v in loaded.items() if k not in (*IGNORED_KEYS, "hydra")}
-    if (hydra_dir / "overrides.yaml").is_file():
-        overrides = tuple(current_name(str(o)) for o in read_yaml(hydra_dir / "overrides.yaml", list))
+    loaded = read_yaml(hydra_dir / "config.yaml", dict)
+    config = {str(k): v for k, v in loaded.items() if k not in (*IGNORED_KEYS, "hydra")}
+    overrides = tuple(current_name(str(o)) for o in read_yaml(hydra_dir / "overrides.yaml", list))
     speed = _steps_per_sec(scalars.get(tb.STEPS_PER_SEC))
     return Run(run_dir, config, overrides, metric, scalars[metric.tag], speed, events.FirstEventTimestamp())
 
@@ -137,7 +128,8 @@ def load_runs(root: Path) -> list[Run]:
     """The runs below root of the first METRICS kind found (RL before supervised)."""
     if not root.is_dir():
         raise RlkitError(f"{root} is not a folder; give a run or sweep folder such as runs/multirun/<date>/<time>")
-    runs = [run for run in map(load_run, find_run_dirs(root)) if run is not None]
+    run_dirs = sorted({event.parent for event in root.rglob("events.out.tfevents.*")}, key=_natural_key)
+    runs = [run for run in map(load_run, run_dirs) if run is not None]
     if not runs:
         tags = " or ".join(m.tag for m in METRICS if m.tag != tb.SUPERVISED_TEST_ACCURACY_UNPREFIXED)
         raise RlkitError(f"no TensorBoard runs with {tags} below {root}; give a run or sweep folder")

@@ -9,20 +9,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 
 from rlkit.analysis import stats
-from rlkit.analysis.plots import Band, plot_bands, plot_profiles
+from rlkit.analysis.plots import Band, draw_profile, plot_bands
 from rlkit.analysis.records import Metric, Run, load_runs, override_key
 from rlkit.errors import RlkitError
 
 PNG_NAME, PROFILE_PNG_NAME, MARKDOWN_NAME = "report.png", "performance_profile.png", "report.md"
 PROFILE_THRESHOLDS = 201
-
-
-# Grouping runs and saying what the sweep varied.
 
 
 def shared_overrides(runs: Sequence[Run]) -> list[str]:
@@ -58,14 +54,12 @@ def _compact(values: list[str]) -> str:
 
 def varied_settings(runs: Sequence[Run]) -> str:
     """What the sweep varied, from the runs' overrides: 'env (taxi, frozenlake) and seed (0-4)'; '' when nothing."""
-    values: dict[str, list[str]] = {}
+    values: dict[str, dict[str, None]] = {}  # key -> its values in order of appearance
     for run in runs:
         for override in run.overrides:
-            seen = values.setdefault(override_key(override), [])
-            if (value := override.partition("=")[2]) not in seen:
-                seen.append(value)
+            values.setdefault(override_key(override), {})[override.partition("=")[2]] = None
     varied = [
-        f"{key} ({_compact(found)})"
+        f"{key} ({_compact(list(found))})"
         for key, found in values.items()
         if len(found) > 1 or any(key not in map(override_key, run.overrides) for run in runs)
     ]
@@ -78,9 +72,6 @@ def title_of(runs: Sequence[Run]) -> str:
     count = f"{len(runs)} run{'s' * (len(runs) != 1)}"
     varied = varied_settings(runs)
     return f"rlkit sweep started {started}: {count}" + (f" varying {varied}" if varied else "")
-
-
-# Summaries, tables and the report.
 
 
 @dataclass(frozen=True)
@@ -98,8 +89,10 @@ class Summary:
         return len(self.finals)
 
 
-def _curve_label(label: str, runs: int) -> str:
-    return f"{label} (n={runs})" if runs >= stats.MIN_RUNS_FOR_CI else f"{label} (n={runs}: too few runs for a CI)"
+def _band(panel: str, label: str, x: np.ndarray, estimate: stats.Estimate, runs: np.ndarray) -> Band:
+    """A group's curve for the plots, labelled with its number of runs and whether they are too few for a CI."""
+    n = f"n={len(runs)}" if len(runs) >= stats.MIN_RUNS_FOR_CI else f"n={len(runs)}: too few runs for a CI"
+    return Band(panel, f"{label} ({n})", x, estimate.point, estimate.low, estimate.high, runs)
 
 
 def summarise(label: str, runs: Sequence[Run], *, reps: int = 2000, seed: int = 0) -> Summary:
@@ -108,20 +101,11 @@ def summarise(label: str, runs: Sequence[Run], *, reps: int = 2000, seed: int = 
     band = None
     if steps:
         curves = np.array([[run.curve[s] for s in steps] for run in runs])  # (runs, steps)
-        curve = stats.iqm_curve(curves, reps=reps, seed=seed)
-        band = Band(
-            runs[0].panel, _curve_label(label, len(runs)), np.array(steps), curve.point, curve.low, curve.high, curves
-        )
+        band = _band(runs[0].panel, label, np.array(steps), stats.iqm_curve(curves, reps=reps, seed=seed), curves)
     speeds = [run.steps_per_sec for run in runs if not math.isnan(run.steps_per_sec)]
-    return Summary(
-        label=label,
-        panel=runs[0].panel,
-        finals=finals,
-        last_step=max(max(run.curve) for run in runs),
-        iqm=stats.iqm(finals, reps=reps, seed=seed),
-        steps_per_sec=float(np.mean(speeds)) if speeds else float("nan"),
-        band=band,
-    )
+    speed = float(np.mean(speeds)) if speeds else float("nan")
+    last_step = max(max(run.curve) for run in runs)
+    return Summary(label, runs[0].panel, finals, last_step, stats.iqm(finals, reps=reps, seed=seed), speed, band)
 
 
 def profiles(summaries: Sequence[Summary], *, reps: int = 2000, seed: int = 0) -> list[Band]:
@@ -135,28 +119,19 @@ def profiles(summaries: Sequence[Summary], *, reps: int = 2000, seed: int = 0) -
         taus = np.linspace(low - margin, high + margin, PROFILE_THRESHOLDS)
         for s in members:
             profile = stats.performance_profile(s.finals, taus, reps=reps, seed=seed)
-            out.append(Band(
-                panel, _curve_label(s.label, s.runs), taus, profile.point, profile.low, profile.high, s.finals[:, None]
-            ))
+            out.append(_band(panel, s.label, taus, profile, s.finals[:, None]))
     return out
 
 
-class Improvement(NamedTuple):
-    panel: str
-    better: str
-    other: str
-    estimate: stats.Estimate
-
-
-def improvements(summaries: Sequence[Summary], *, reps: int = 2000, seed: int = 0) -> list[Improvement]:
-    """Per panel with two or more groups: P(a run of the top group by IQM beats a run of each other group)."""
-    out: list[Improvement] = []
+def improvement_table(summaries: Sequence[Summary], *, reps: int = 2000, seed: int = 0) -> str:
+    """Per panel: P(a run of the top group by IQM beats a run of each other group); '' when no panel has two groups."""
+    lines = ["| panel | X (top IQM) | Y | P(X > Y) | 95% CI |", "| --- | --- | --- | ---: | ---: |"]
     for panel in dict.fromkeys(s.panel for s in summaries):
-        members = sorted((s for s in summaries if s.panel == panel), key=lambda s: -float(s.iqm.point[0]))
-        for other in members[1:]:
-            estimate = stats.probability_of_improvement(members[0].finals, other.finals, reps=reps, seed=seed)
-            out.append(Improvement(panel, members[0].label, other.label, estimate))
-    return out
+        best, *others = sorted((s for s in summaries if s.panel == panel), key=lambda s: -float(s.iqm.point[0]))
+        for other in others:
+            estimate = stats.probability_of_improvement(best.finals, other.finals, reps=reps, seed=seed)
+            lines.append(f"| {panel} | {best.label} | {other.label} | {estimate.point[0]:.2f} | {_ci(estimate, 2)} |")
+    return "\n".join(lines) if len(lines) > 2 else ""
 
 
 def _ci(estimate: stats.Estimate, digits: int) -> str:
@@ -181,15 +156,6 @@ def markdown_table(summaries: Sequence[Summary], metric: Metric) -> str:
     return "\n".join(lines)
 
 
-def improvement_table(rows: Sequence[Improvement]) -> str:
-    lines = ["| panel | X (top IQM) | Y | P(X > Y) | 95% CI |", "| --- | --- | --- | ---: | ---: |"]
-    for row in rows:
-        lines.append(
-            f"| {row.panel} | {row.better} | {row.other} | {row.estimate.point[0]:.2f} | {_ci(row.estimate, 2)} |"
-        )
-    return "\n".join(lines)
-
-
 def few_runs_note(summaries: Sequence[Summary]) -> str:
     """One plain sentence naming the groups with too few runs for an interval; '' when there are none."""
     few = [f"{s.label} (n={s.runs})" for s in summaries if s.runs < stats.MIN_RUNS_FOR_CI]
@@ -202,21 +168,16 @@ def few_runs_note(summaries: Sequence[Summary]) -> str:
 
 
 def write_report(root: Path, *, reps: int = 2000, seed: int = 0) -> tuple[list[Path], str]:
-    """Write report.png, report.md and (with two or more groups) performance_profile.png; return the paths and the
-    tables."""
+    """Write report.png, report.md and (with two or more groups) performance_profile.png; return paths and tables."""
     if reps <= 0:
         raise RlkitError(f"--reps must be a positive number of bootstrap resamples, got {reps}")
     runs = load_runs(root)
     metric = runs[0].metric
     summaries = [summarise(label, members, reps=reps, seed=seed) for label, members in group_runs(runs).items()]
     title, note = title_of(runs), few_runs_note(summaries)
-    ci_words = f"IQM over runs and 95% stratified-bootstrap CI ({reps} resamples)"
+    heading = f"{title}\nIQM over runs and 95% stratified-bootstrap CI ({reps} resamples)"
     bands = [s.band for s in summaries if s.band is not None]
-    written = [
-        plot_bands(
-            root / PNG_NAME, bands, title=f"{title}\n{ci_words}", xlabel=metric.x_label, ylabel=metric.name, note=note
-        )
-    ]
+    written = [plot_bands(root / PNG_NAME, bands, title=heading, xlabel=metric.x_label, ylabel=metric.name, note=note)]
     table = markdown_table(summaries, metric)
     sections = [
         f"# {title}\n\nFolder: `{root}`. Every run with: {' '.join(shared_overrides(runs)) or 'no overrides'}.",
@@ -224,25 +185,21 @@ def write_report(root: Path, *, reps: int = 2000, seed: int = 0) -> tuple[list[P
         table + (f"\n\n**{note}**" if note else ""),
     ]
     if len(summaries) > 1:
-        written.append(
-            plot_profiles(
-                root / PROFILE_PNG_NAME,
-                profiles(summaries, reps=reps, seed=seed),
-                title=f"{title}\nperformance profiles, 95% stratified-bootstrap CI",
-                xlabel=f"final {metric.name}",
-                note=note,
-            )
-        )
+        heading = f"{title}\nperformance profiles, 95% stratified-bootstrap CI"
+        written.append(plot_bands(
+            root / PROFILE_PNG_NAME, profiles(summaries, reps=reps, seed=seed), title=heading,
+            xlabel=f"final {metric.name}", ylabel="fraction of runs scoring above", note=note, draw=draw_profile,
+        ))
         sections.append(
             f"## Performance profiles\n\n![performance profiles]({PROFILE_PNG_NAME})\n\n"
             f"For each threshold, the fraction of a group's runs whose final {metric.name} exceeds it; "
             "a curve that lies above another is better everywhere."
         )
-    rows = improvements(summaries, reps=reps, seed=seed)
-    if rows:
-        table += "\n\n" + improvement_table(rows)
+    improvement = improvement_table(summaries, reps=reps, seed=seed)
+    if improvement:
+        table += "\n\n" + improvement
         sections.append(
-            f"## Probability of improvement\n\n{improvement_table(rows)}\n\n"
+            f"## Probability of improvement\n\n{improvement}\n\n"
             f"P(X > Y): the chance that a run of X ends with a higher final {metric.name} than a run of Y "
             "(ties count half), X being the group with the highest IQM in its panel."
         )

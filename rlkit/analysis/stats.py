@@ -3,8 +3,7 @@ IQM with stratified bootstrap confidence intervals, performance profiles and pro
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from types import ModuleType
 from typing import NamedTuple
 
@@ -38,85 +37,57 @@ def _rliable() -> tuple[ModuleType, ModuleType]:
     return library, metrics
 
 
-@contextmanager
-def _seeded(seed: int) -> Iterator[None]:
-    """rliable's stratified bootstrap draws from numpy's global RNG: seed it for a reproducible report, then put the
-    RNG back as it was."""
-    state = np.random.get_state()
-    np.random.seed(seed)
-    try:
-        yield
-    finally:
-        np.random.set_state(state)
-
-
-def _estimate(scores: np.ndarray, statistic: Callable[[np.ndarray], np.ndarray], *, reps: int, seed: int) -> Estimate:
-    """statistic(scores) and, given enough runs (axis 0), its stratified-bootstrap percentile interval."""
-    point = np.atleast_1d(np.asarray(statistic(scores), dtype=float))
-    if scores.shape[0] < MIN_RUNS_FOR_CI:
+def _estimate(
+    scores: np.ndarray | list[np.ndarray], statistic: Callable[..., np.ndarray], *, reps: int, seed: int
+) -> Estimate:
+    """statistic(scores) and, given enough runs (axis 0), its stratified-bootstrap percentile interval; a list of
+    arrays is independent groups, each resampled on its own."""
+    samples = scores if isinstance(scores, list) else [scores]
+    point = np.atleast_1d(np.asarray(statistic(*samples), dtype=float))
+    if min(len(sample) for sample in samples) < MIN_RUNS_FOR_CI:
         return Estimate(point, None, None)
     library, _ = _rliable()
-    with _seeded(seed):
+    state = np.random.get_state()
+    np.random.seed(seed)  # rliable's bootstrap draws from numpy's global RNG: seeded for a reproducible report
+    try:
         _, intervals = library.get_interval_estimates(
             {"group": scores}, statistic, reps=reps, confidence_interval_size=CONFIDENCE
         )
+    finally:
+        np.random.set_state(state)
     low, high = np.asarray(intervals["group"], dtype=float).reshape(2, -1)
     return Estimate(point, low, high)
+
+
+def _runs_column(values: np.ndarray) -> np.ndarray:
+    """One task's (runs, 1): envs' returns are not on one scale."""
+    return np.asarray(values, dtype=float).reshape(-1, 1)
 
 
 def iqm(finals: np.ndarray, *, reps: int = 2000, seed: int = 0) -> Estimate:
     """Interquartile mean of the runs' final scores (the mean of the middle half) and its CI."""
     _, metrics = _rliable()
-    return _estimate(
-        np.asarray(finals, dtype=float).reshape(-1, 1),  # one task's (runs, 1): envs' returns are not on one scale
-        lambda s: np.array([metrics.aggregate_iqm(s)]),
-        reps=reps,
-        seed=seed,
-    )
+    return _estimate(_runs_column(finals), lambda s: np.array([metrics.aggregate_iqm(s)]), reps=reps, seed=seed)
 
 
 def iqm_curve(curves_RS: np.ndarray, *, reps: int = 2000, seed: int = 0) -> Estimate:
     """IQM over runs at every evaluation step, with pointwise CIs (rliable's sample-efficiency curve)."""
     from scipy.stats import trim_mean  # rliable's aggregate_iqm at every step at once: fast enough for 2000 resamples
 
-    curves = np.asarray(curves_RS, dtype=float)
-    return _estimate(
-        curves[:, None, :], lambda s: trim_mean(s.reshape(-1, s.shape[-1]), 0.25, axis=0), reps=reps, seed=seed
-    )
+    curves = np.asarray(curves_RS, dtype=float)[:, None, :]  # (runs, one task, steps)
+    return _estimate(curves, lambda s: trim_mean(s.reshape(-1, s.shape[-1]), 0.25, axis=0), reps=reps, seed=seed)
 
 
 def performance_profile(finals: np.ndarray, taus: np.ndarray, *, reps: int = 2000, seed: int = 0) -> Estimate:
     """The fraction of runs whose final score exceeds each threshold in taus (a score distribution), with CIs."""
-    finals = np.asarray(finals, dtype=float).reshape(-1, 1)
-    taus = np.asarray(taus, dtype=float)
-
-    def above(scores: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
-        return (scores.reshape(-1, 1) > thresholds).mean(axis=0)  # rliable's run_score_deviation, vectorised
-
-    if finals.shape[0] < MIN_RUNS_FOR_CI:
-        return Estimate(above(finals, taus), None, None)
-    library, _ = _rliable()
-    with _seeded(seed):
-        profiles, intervals = library.create_performance_profile(
-            {"group": finals}, taus, custom_profile_func=above, reps=reps, confidence_interval_size=CONFIDENCE
-        )
-    low, high = np.asarray(intervals["group"], dtype=float)
-    return Estimate(np.asarray(profiles["group"], dtype=float), low, high)
+    thresholds = np.asarray(taus, dtype=float)
+    # rliable's run_score_deviation, vectorised, as its create_performance_profile would bootstrap it.
+    return _estimate(_runs_column(finals), lambda s: (s.reshape(-1, 1) > thresholds).mean(axis=0), reps=reps, seed=seed)
 
 
 def probability_of_improvement(x: np.ndarray, y: np.ndarray, *, reps: int = 2000, seed: int = 0) -> Estimate:
     """P(a run of X scores higher than a run of Y), ties counting half (Mann-Whitney U), with its CI from an
     independent bootstrap."""
-    library, metrics = _rliable()
-    x, y = (np.asarray(a, dtype=float).reshape(-1, 1) for a in (x, y))
-    point = np.array([metrics.probability_of_improvement(x, y)], dtype=float)
-    if min(len(x), len(y)) < MIN_RUNS_FOR_CI:
-        return Estimate(point, None, None)
-    with _seeded(seed):
-        _, intervals = library.get_interval_estimates(
-            {"pair": [x, y]}, lambda a, b: np.array([metrics.probability_of_improvement(a, b)]), reps=reps,
-            confidence_interval_size=CONFIDENCE,
-        )
-    low, high = np.asarray(intervals["pair"], dtype=float).reshape(2, -1)
-    return Estimate(point, low, high)
-
+    _, metrics = _rliable()
+    samples = [_runs_column(x), _runs_column(y)]
+    return _estimate(samples, lambda a, b: np.array([metrics.probability_of_improvement(a, b)]), reps=reps, seed=seed)

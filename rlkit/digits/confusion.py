@@ -25,8 +25,7 @@ def confusion_image(counts: np.ndarray, *, use_matplotlib: bool = True) -> np.nd
             return _matplotlib_image(counts)
         except ImportError:  # matplotlib is optional (rlkit[report]); the heat map needs numpy only
             pass
-    shade = _row_shares(counts)  # white (0) -> dark blue (1), each cell CELL_PIXELS wide
-    rgb = np.stack([1.0 - 0.9 * shade, 1.0 - 0.7 * shade, 1.0 - 0.3 * shade], axis=-1)
+    rgb = 1.0 - _row_shares(counts)[..., None] * np.array([0.9, 0.7, 0.3])  # white (0) -> dark blue (1) by share
     pixels = np.repeat(np.repeat(rgb, CELL_PIXELS, axis=0), CELL_PIXELS, axis=1)
     return (pixels * 255).round().astype(np.uint8)
 
@@ -35,22 +34,16 @@ def _matplotlib_image(counts: np.ndarray) -> np.ndarray:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure  # no pyplot: no global figure state, no display backend
 
-    n_classes = counts.shape[0]
     figure = Figure(figsize=(5, 5), dpi=80)
     canvas = FigureCanvasAgg(figure)
     axes = figure.add_subplot()
     axes.imshow(_row_shares(counts), cmap="Blues", vmin=0.0, vmax=1.0)
     for (true, predicted), count in np.ndenumerate(counts):
         if count:
-            dark = count > 0.5 * counts[true].sum()
-            axes.text(
-                predicted, true, str(count), ha="center", va="center", fontsize=8, color="white" if dark else "black"
-            )
-    axes.set_xticks(range(n_classes))
-    axes.set_yticks(range(n_classes))
-    axes.set_xlabel("predicted")
-    axes.set_ylabel("true")
-    axes.set_title("test confusion matrix")
+            color = "white" if count > 0.5 * counts[true].sum() else "black"
+            axes.text(predicted, true, str(count), ha="center", va="center", fontsize=8, color=color)
+    ticks = range(counts.shape[0])
+    axes.set(xticks=ticks, yticks=ticks, xlabel="predicted", ylabel="true", title="test confusion matrix")
     figure.tight_layout()
     canvas.draw()
     return np.asarray(canvas.buffer_rgba())[..., :3].copy()

@@ -44,11 +44,8 @@ def stratified_split(labels: np.ndarray, *, test_fraction: float, seed: int) -> 
     if not 0.0 < test_fraction < 1.0:
         raise RlkitError(f"test_fraction must lie strictly between 0 and 1, got {test_fraction}")
     rng = np.random.default_rng(seed)
-    test: list[np.ndarray] = []
-    for label in np.unique(labels):
-        members = rng.permutation(np.flatnonzero(labels == label))
-        test.append(members[: int(round(test_fraction * members.size))])
-    test_idx = np.sort(np.concatenate(test))
+    by_class = [rng.permutation(np.flatnonzero(labels == label)) for label in np.unique(labels)]
+    test_idx = np.sort(np.concatenate([members[: int(round(test_fraction * members.size))] for members in by_class]))
     return np.setdiff1d(np.arange(labels.size), test_idx), test_idx
 
 
@@ -89,29 +86,29 @@ def read_idx(path: str | Path) -> np.ndarray:
 
 
 def _find_idx(folder: Path, stem: str) -> Path | None:
-    # Some mirrors write `train-images.idx3-ubyte`; accept that spelling too.
-    for name in (stem, stem.replace("-idx", ".idx")):
-        for candidate in (folder / name, folder / f"{name}.gz"):
-            if candidate.is_file():
-                return candidate
-    return None
+    """The file for stem, raw or gzipped, also under the `train-images.idx3-ubyte` spelling some mirrors use."""
+    candidates = (folder / f"{name}{gz}" for name in (stem, stem.replace("-idx", ".idx")) for gz in ("", ".gz"))
+    return next((candidate for candidate in candidates if candidate.is_file()), None)
 
 
-def _checked(name: str, images: np.ndarray, labels: np.ndarray, where: Path) -> tuple[np.ndarray, np.ndarray]:
-    """(N, 1, H, W) uint8 images and int64 labels, refusing mismatched counts or shapes."""
-    if images.ndim != 3 or labels.ndim != 1 or images.shape[0] != labels.shape[0]:
-        raise RlkitError(
-            f"{where}: {name} images have shape {images.shape} and labels {labels.shape}; "
-            f"expected (N, H, W) images and N labels"
-        )
-    if images.dtype != np.uint8:
-        raise RlkitError(f"{where}: {name} images are {images.dtype}; expected uint8 grey levels 0..255")
-    if labels.size and not (np.issubdtype(labels.dtype, np.integer) and 0 <= labels.min() and labels.max() < N_CLASSES):
-        raise RlkitError(
-            f"{where}: {name} labels run from {labels.min()} to {labels.max()}; "
-            f"MNIST labels are digits 0..{N_CLASSES - 1}"
-        )
-    return images[:, None], labels.astype(np.int64)
+def _checked(arrays: dict[str, np.ndarray], where: Path) -> ImageDataset:
+    """MNIST from the NPZ_KEYS arrays: (N, 1, H, W) uint8 images and int64 labels, refusing bad counts or shapes."""
+    splits: list[np.ndarray] = []
+    for name in ("train", "test"):
+        images, labels = arrays[f"x_{name}"], arrays[f"y_{name}"]
+        integer = np.issubdtype(labels.dtype, np.integer)
+        problem = ""
+        if images.ndim != 3 or labels.ndim != 1 or images.shape[0] != labels.shape[0]:
+            shapes = f"images have shape {images.shape} and labels {labels.shape}"
+            problem = f"{shapes}; expected (N, H, W) images and N labels"
+        elif images.dtype != np.uint8:
+            problem = f"images are {images.dtype}; expected uint8 grey levels 0..255"
+        elif labels.size and not (integer and 0 <= labels.min() and labels.max() < N_CLASSES):
+            problem = f"labels run from {labels.min()} to {labels.max()}; MNIST labels are digits 0..{N_CLASSES - 1}"
+        if problem:
+            raise RlkitError(f"{where}: {name} {problem}")
+        splits += [images[:, None], labels.astype(np.int64)]
+    return ImageDataset("mnist", *splits)
 
 
 def _load_npz(path: Path) -> ImageDataset:
@@ -123,9 +120,7 @@ def _load_npz(path: Path) -> ImageDataset:
             arrays = {key: archive[key] for key in NPZ_KEYS}
     except (OSError, ValueError, zipfile.BadZipFile) as exc:  # not an archive, or object arrays (need pickle)
         raise RlkitError(f"{path} is not a readable .npz of plain arrays ({exc})") from exc
-    x_train, y_train = _checked("train", arrays["x_train"], arrays["y_train"], path)
-    x_test, y_test = _checked("test", arrays["x_test"], arrays["y_test"], path)
-    return ImageDataset("mnist", x_train, y_train, x_test, y_test)
+    return _checked(arrays, path)
 
 
 def load_mnist(*, path: str | Path | None) -> ImageDataset:
@@ -140,12 +135,8 @@ def load_mnist(*, path: str | Path | None) -> ImageDataset:
         raise RlkitError(f"data.path={path} is neither a folder nor an .npz file")
     found = {stem: _find_idx(where, stem) for pair in MNIST_FILES.values() for stem in pair}
     missing = [stem for stem, file in found.items() if file is None]
-    if not missing:
-        arrays = {stem: read_idx(file) for stem, file in found.items() if file is not None}
-        (train_images, train_labels), (test_images, test_labels) = MNIST_FILES.values()
-        x_train, y_train = _checked("train", arrays[train_images], arrays[train_labels], where)
-        x_test, y_test = _checked("test", arrays[test_images], arrays[test_labels], where)
-        return ImageDataset("mnist", x_train, y_train, x_test, y_test)
+    if not missing:  # MNIST_FILES lists the files in NPZ_KEYS order
+        return _checked(dict(zip(NPZ_KEYS, map(read_idx, found.values()), strict=True)), where)
     if (where / MNIST_NPZ).is_file():
         return _load_npz(where / MNIST_NPZ)
     names = ", ".join(f"{stem}[.gz]" for stem in missing)

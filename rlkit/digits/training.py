@@ -70,47 +70,25 @@ def build_model(
     net: Callable[..., nn.Module], *, inputs: nn.Module, image_shape: tuple[int, int, int], n_classes: int
 ) -> Network:
     """inputs -> body -> classifier head: the composition a Q-network uses, with a class head instead of a Q head."""
-    channels, height, width = image_shape
     try:
         body = body_for_shape(net, image_shape)  # dense bodies flatten (B, C, H, W) themselves
     except (RuntimeError, ValueError) as exc:
-        raise RlkitError(f"the net config does not fit {channels}x{height}x{width} images: {exc}") from exc
+        raise RlkitError(f"the net config does not fit {'x'.join(map(str, image_shape))} images: {exc}") from exc
     return Network(inputs=inputs, body=body, head=LinearHead(in_features=body.out_features, out_features=n_classes))
 
 
-@torch.no_grad()
-def evaluate(
-    model: nn.Module, images: torch.Tensor, labels: torch.Tensor, *, batch_size: int
-) -> tuple[float, float, torch.Tensor]:
-    """(mean cross-entropy, accuracy, predicted classes) over a whole data split."""
-    model.eval()
-    logits_NK = torch.cat([model(images[i : i + batch_size]) for i in range(0, len(images), batch_size)])
-    predictions_N = logits_NK.argmax(dim=1)
-    accuracy = (predictions_N == labels).sum().item() / len(labels)
-    return F.cross_entropy(logits_NK, labels).item(), accuracy, predictions_N
-
-
 def fit(
-    *,
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    data: ImageDataset,
-    device: torch.device,
-    epochs: int,
-    batch_size: int,
-    eval_batch_size: int,
-    seed: int,
-    logger: tb.Logger,
-    progress: bool = True,
-    label_smoothing: float = 0.0,
+    cfg: DictConfig, model: nn.Module, optimizer: torch.optim.Optimizer, data: ImageDataset, *,
+    device: torch.device, batch_size: int, logger: tb.Logger,
 ) -> FitResult:
-    """Shuffle, step through mini-batches, then measure the test split and log; once per epoch."""
+    """Shuffle, step through mini-batches, then measure the test split and log: once per epoch, cfg.epochs times."""
     x_train, y_train, x_test, y_test = (
         torch.as_tensor(array, device=device) for array in (data.x_train, data.y_train, data.x_test, data.y_test)
     )
-    generator = torch.Generator().manual_seed(seed)
+    epochs, eval_batch, smoothing = int(cfg.epochs), int(cfg.eval_batch_size), float(cfg.label_smoothing)
+    generator = torch.Generator().manual_seed(int(cfg.seed))
     history: list[dict[str, float]] = []
-    bar = tqdm(range(1, epochs + 1), unit="epoch", disable=not progress, dynamic_ncols=True)
+    bar = tqdm(range(1, epochs + 1), unit="epoch", disable=not cfg.progress, dynamic_ncols=True)
     started = time.perf_counter()
     for epoch in bar:
         model.train()
@@ -118,18 +96,22 @@ def fit(
         correct = torch.zeros((), device=device, dtype=torch.long)
         for batch_B in torch.randperm(len(x_train), generator=generator).to(device).split(batch_size):
             logits_BK = model(x_train[batch_B])
-            loss = F.cross_entropy(logits_BK, y_train[batch_B], label_smoothing=label_smoothing)
+            loss = F.cross_entropy(logits_BK, y_train[batch_B], label_smoothing=smoothing)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             loss_sum += loss.detach() * len(batch_B)
             correct += (logits_BK.argmax(dim=1) == y_train[batch_B]).sum()
-        test_loss, test_accuracy, predictions = evaluate(model, x_test, y_test, batch_size=eval_batch_size)
+        model.eval()
+        with torch.no_grad():
+            logits_NK = torch.cat([model(x_test[i : i + eval_batch]) for i in range(0, len(x_test), eval_batch)])
+        predictions = logits_NK.argmax(dim=1)
+        test_accuracy = (predictions == y_test).sum().item() / len(y_test)
         metrics = {
             # Running means over the epoch, as the weights moved.
             tb.SUPERVISED_TRAIN_LOSS: loss_sum.item() / len(x_train),
             tb.SUPERVISED_TRAIN_ACCURACY: correct.item() / len(x_train),
-            tb.SUPERVISED_TEST_LOSS: test_loss,
+            tb.SUPERVISED_TEST_LOSS: F.cross_entropy(logits_NK, y_test).item(),
             tb.SUPERVISED_TEST_ACCURACY: test_accuracy,
         }
         logger.scalars(metrics, epoch)
@@ -143,10 +125,8 @@ def fit(
 
 
 def run(cfg: DictConfig, run_dir: Path, *, choices: Mapping[str, str]) -> FitResult:
-    """Build data, model and optimizer from the config, fit, log hparams and write checkpoint.pt.
-
-    `choices` names the data, net and optim options (Hydra's runtime choices) for logs and the checkpoint.
-    """
+    """Build data, model and optimizer from the config, fit, log hparams and write checkpoint.pt; `choices` (Hydra's
+    runtime choices) names the data, net and optim options for logs and the checkpoint."""
     if int(cfg.epochs) <= 0 or int(cfg.eval_batch_size) <= 0:
         raise RlkitError(f"epochs and eval_batch_size must be positive, got {cfg.epochs} and {cfg.eval_batch_size}")
     if not 0.0 <= float(cfg.label_smoothing) < 1.0:
@@ -159,30 +139,15 @@ def run(cfg: DictConfig, run_dir: Path, *, choices: Mapping[str, str]) -> FitRes
     config = cast(dict[str, Any], OmegaConf.to_container(cfg, resolve=True))
     data: ImageDataset = build_dataset(config["data"]["loader"])
     batch_size = batch_size_for(cfg.batch_size, len(data.x_train))
-    model = build_model(
-        body_factory(config["net"]),
-        inputs=build_inputs(config["data"]["inputs"]),
-        image_shape=data.image_shape,
-        n_classes=data.n_classes,
-    ).to(device)
+    net = body_factory(config["net"])
+    inputs = build_inputs(config["data"]["inputs"])
+    model = build_model(net, inputs=inputs, image_shape=data.image_shape, n_classes=data.n_classes).to(device)
     optimizer = optimizer_factory(config["optim"])(model.parameters())  # torch.optim's refusals (lr < 0) are one line
     chosen = " ".join(f"{group}={name}" for group, name in names.items())
     print(f"rlkit.supervised: {chosen} device={device} batch_size={batch_size} -> {run_dir}")
     logger = tb.Logger(run_dir)
     try:
-        result = fit(
-            model=model,
-            optimizer=optimizer,
-            data=data,
-            device=device,
-            epochs=int(cfg.epochs),
-            batch_size=batch_size,
-            eval_batch_size=int(cfg.eval_batch_size),
-            seed=int(cfg.seed),
-            logger=logger,
-            progress=bool(cfg.progress),
-            label_smoothing=float(cfg.label_smoothing),
-        )
+        result = fit(cfg, model, optimizer, data, device=device, batch_size=batch_size, logger=logger)
         final = result.final
         hparams = {**{f"{g}_name": n for g, n in names.items()}, **{k: v for k, v in config.items() if k != "progress"}}
         logger.hparams(hparams, [tb.SUPERVISED_TEST_ACCURACY, tb.SUPERVISED_TEST_LOSS])
