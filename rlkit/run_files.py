@@ -9,6 +9,7 @@ import os
 import secrets
 import stat
 from collections.abc import Callable
+from contextlib import suppress
 from pathlib import Path
 from typing import BinaryIO
 
@@ -19,9 +20,10 @@ MAX_WALK_ENTRIES = 50_000  # a sweep of hundreds of runs; the walk before a read
 _KINDS = ((stat.S_ISLNK, "a link"), (stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISREG, "a file"))
 
 
-def _kind(path: Path | str, dir_fd: int | None = None) -> str:
+def _kind(path: Path | str, dir_fd: int | None = None, *, mode: int | None = None) -> str:
+    """What is at `path` itself (a link is not followed), or what `mode` says: 'a link', 'a FIFO', 'missing'..."""
     try:
-        mode = os.stat(path, dir_fd=dir_fd, follow_symlinks=False).st_mode
+        mode = os.stat(path, dir_fd=dir_fd, follow_symlinks=False).st_mode if mode is None else mode
     except OSError:
         return "missing"
     return next((name for test, name in _KINDS if test(mode)), "a special file")
@@ -30,10 +32,7 @@ def _kind(path: Path | str, dir_fd: int | None = None) -> str:
 def _open_folder(root: Path, folder: Path, *, create: bool) -> int:
     """An fd of `folder`, reached from `root` (the run, as given) one real directory at a time, never through a link;
     missing ones are made with mkdir when `create`. A missing one otherwise is FileNotFoundError."""
-    try:
-        parts = folder.relative_to(root).parts
-    except ValueError:
-        raise RlkitError(f"{folder} is not inside the run folder {root}") from None
+    parts = folder.relative_to(root).parts  # rlkit's own names below the run: never '..'
     try:  # the run itself is followed: where it is, and through what, is the user's choice
         if create:
             root.mkdir(parents=True, exist_ok=True)
@@ -43,10 +42,8 @@ def _open_folder(root: Path, folder: Path, *, create: bool) -> int:
     try:
         for depth, name in enumerate(parts, start=1):
             if create:
-                try:
+                with suppress(FileExistsError):
                     os.mkdir(name, dir_fd=fd)
-                except FileExistsError:
-                    pass
             try:
                 child = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
             except OSError as exc:
@@ -85,8 +82,8 @@ def open_run_file(path: Path, *, root: Path | None = None) -> BinaryIO:
     mode = os.fstat(fd).st_mode
     if not stat.S_ISREG(mode):  # a folder, or a FIFO or device, which would block or never end
         os.close(fd)
-        kind = next((name for test, name in _KINDS if test(mode)), "a special file")
-        raise RlkitError(f"{path} is {kind}, not a regular file; remove it or put the file rlkit wrote back")
+        raise RlkitError(f"{path} is {_kind(path, mode=mode)}, not a regular file; remove it or put the file rlkit "
+            "wrote back")
     fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
     return os.fdopen(fd, "rb")
 
@@ -106,7 +103,7 @@ def _pid_alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:  # someone else's live process
-        return True
+        pass
     return True
 
 
@@ -119,10 +116,8 @@ def _remove_dead_writers_temps(folder_fd: int, name: str) -> None:
         if not (stale.startswith(prefix) and stale.endswith(".tmp") and pid.isdigit()) or int(pid) == os.getpid():
             continue
         if _kind(stale, folder_fd) == "a file" and not _pid_alive(int(pid)):
-            try:
+            with suppress(FileNotFoundError):
                 os.unlink(stale, dir_fd=folder_fd)
-            except FileNotFoundError:
-                pass
 
 
 def write_atomically(path: Path, write: Callable[[BinaryIO], None], *, root: Path | None = None) -> Path:
@@ -145,10 +140,8 @@ def write_atomically(path: Path, write: Callable[[BinaryIO], None], *, root: Pat
                 os.fsync(handle.fileno())
             os.replace(tmp, path.name, src_dir_fd=folder_fd, dst_dir_fd=folder_fd)
         except BaseException:
-            try:
+            with suppress(FileNotFoundError):
                 os.unlink(tmp, dir_fd=folder_fd)
-            except FileNotFoundError:
-                pass
             raise
     finally:
         os.close(folder_fd)
@@ -173,6 +166,6 @@ def check_no_links_out(run_dir: Path) -> None:
             if entry.is_symlink():
                 if not Path(os.path.realpath(entry.path)).is_relative_to(inside):
                     raise RlkitError(f"{entry.path} is a link leading outside its run folder; rlkit never follows a "
-                        "run's links out: replace it with the file itself")
+                        "run's links out: replace it with a real file or folder")
             elif entry.is_dir(follow_symlinks=False):
                 folders.append(Path(entry.path))

@@ -43,6 +43,7 @@ WRITES = [  # paths that are only written: a link leading out is refused before 
     (REPORT, "taxi", "report.png"), (PLAY_VIDEO, "dqn", "videos"), (PLAY_VIDEO, "dqn", "videos/play.mp4"),
     (RESUME, "taxi", ".hydra"), (REPORT, "taxi", ".hydra"), (PLAY, "taxi", ".hydra"),
 ]
+WRITES_NOT_FILES = [(REPORT, "taxi", "report.md"), (REPORT, "taxi", "report.png")]  # issue 20 point 8: a folder
 SUBPROCESS = {  # one representative case per command runs as the user meets it
     ("rlkit.train", "checkpoint.pt", "link to a file"), ("rlkit.play", "checkpoint.pt", "FIFO"),
     ("rlkit.report", EVENTS, "FIFO"), ("rlkit.report", "report.md", "dangling link"),
@@ -90,7 +91,8 @@ def refused(code: int, err: str, *names: str) -> None:
 
 
 CASES = [(*case, kind, make) for case in READS for kind, make in {**LINKS, **NOT_FILES}.items()] + [
-    (*case, kind, make) for case in WRITES for kind, make in LINKS.items()]
+    (*case, kind, make) for case in WRITES for kind, make in LINKS.items()] + [
+    (*case, kind, make) for case in WRITES_NOT_FILES for kind, make in NOT_FILES.items()]
 
 
 @pytest.mark.parametrize(("command", "name", "where", "kind", "make"), CASES,
