@@ -38,7 +38,7 @@ READS = [  # paths that are read: links, FIFOs and folders are all refused
     (RESUME, "taxi", ".hydra/overrides.yaml"), (REPORT, "taxi", ".hydra/overrides.yaml"),
     (REPORT, "taxi", ".hydra/config.yaml"), (REPORT, "taxi", EVENTS),
 ]
-WRITES = [  # paths that are only written: a link leading out is refused before anything in the run is read
+WRITES = [  # paths written, and .hydra itself: a link leading out is refused before the run is read
     (RESUME, "taxi", "learning_curve.png"), (RESUME, "taxi", EVENTS), (REPORT, "taxi", "report.md"),
     (REPORT, "taxi", "report.png"), (PLAY_VIDEO, "dqn", "videos"), (PLAY_VIDEO, "dqn", "videos/play.mp4"),
     (RESUME, "taxi", ".hydra"), (REPORT, "taxi", ".hydra"), (PLAY, "taxi", ".hydra"),
