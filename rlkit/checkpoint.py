@@ -5,17 +5,16 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
-import secrets
-import stat
 import zipfile
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import numpy as np
 import torch
 
 from rlkit.errors import RlkitError
+from rlkit.run_files import open_run_file, write_atomically
 from rlkit.run_folder import FILENAME
 
 # 2: agents named by a registry (rlkit.config.registry), a SHA-256 of the contents; 1: Hydra _target_s
@@ -25,43 +24,8 @@ DIGEST_KEY = "sha256"
 ZIP_MAGIC = b"PK\x03\x04"  # torch.save writes a zip archive
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's live process
-        return True
-    return True
-
-
-def _remove_dead_writers_temps(path: Path) -> None:
-    """Temp files of writers killed mid-write; a live writer's temp (its PID is in the name) is never touched."""
-    prefix = f".{path.name}."
-    for stale in path.parent.glob(f"{prefix}*.tmp"):
-        pid = stale.name[len(prefix) :].split(".", 1)[0]
-        if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
-            stale.unlink(missing_ok=True)
-
-
-def atomic_write(path: str | Path, write: Callable[[BinaryIO], None]) -> Path:
-    """Write to a temp file in the same folder, fsync, then rename: a crash leaves the old file intact. The temp
-    (.<name>.<pid>.<random>.tmp) is created like any other file, so the umask applies; dead writers' temps go."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _remove_dead_writers_temps(path)
-    tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+# Every run-folder write goes through rlkit.run_files; this name stays for its callers.
+atomic_write = write_atomically
 
 
 def _feed(digest: Any, value: Any) -> None:
@@ -103,7 +67,7 @@ def save_arrays(path: str | Path, arrays: dict[str, np.ndarray]) -> Path:
 
 def load_arrays(path: str | Path) -> dict[str, np.ndarray]:
     try:
-        with np.load(path, allow_pickle=False) as data:
+        with open_run_file(Path(path)) as handle, np.load(handle, allow_pickle=False) as data:
             return {name: data[name] for name in data.files}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise RlkitError(f"{path} is truncated or corrupt ({type(exc).__name__}); delete it to resume without "
@@ -143,21 +107,20 @@ def _missing(run_or_file: str | Path) -> RlkitError:
 def load_checkpoint(run_or_file: str | Path) -> dict[str, Any]:
     """Load without executing code; every failure is an RlkitError that names the file and the fix."""
     path = checkpoint_path(run_or_file)
-    if not path.exists():
+    if not os.path.lexists(path):
         raise _missing(run_or_file)
-    if not stat.S_ISREG(path.stat().st_mode):  # a FIFO or device (/dev/zero) would hang the reader
-        raise RlkitError(f"{path} is not a regular file, so not an rlkit checkpoint")
-    with open(path, "rb") as handle:
+    with open_run_file(path) as handle:  # a link, FIFO or device is refused: never followed, never a hang
         if handle.read(4) != ZIP_MAGIC:
             raise RlkitError(f"{path} is not an rlkit checkpoint (not a torch zip file)")
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        raise RlkitError(f"{path} holds objects other than tensors and plain data, so it was refused unloaded "
-            "(loading it could run code); only checkpoints written by rlkit can be loaded") from exc
-    except Exception as exc:  # a damaged zip or pickle fails in many ways: each is the same user-facing fact
-        raise RlkitError(f"{path} is truncated or corrupt ({type(exc).__name__}); retrain or use an older "
-            "checkpoint") from exc
+        handle.seek(0)
+        try:
+            data = torch.load(handle, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as exc:
+            raise RlkitError(f"{path} holds objects other than tensors and plain data, so it was refused unloaded "
+                "(loading it could run code); only checkpoints written by rlkit can be loaded") from exc
+        except Exception as exc:  # a damaged zip or pickle fails in many ways: each is the same user-facing fact
+            raise RlkitError(f"{path} is truncated or corrupt ({type(exc).__name__}); retrain or use an older "
+                "checkpoint") from exc
     if not isinstance(data, dict) or data.get("kind") != KIND:
         raise RlkitError(f"{path} is not an rlkit checkpoint (no '{KIND}' marker)")
     version = data.get("format")

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from rlkit.plain import flatten
+from rlkit.run_files import real_folder
 
 # RL runs (python -m rlkit.train); x-axis: env steps.
 EPISODIC_RETURN = "charts/episodic_return"
@@ -51,7 +52,7 @@ class Logger:
 
     def __init__(self, log_dir: str | Path | None, *, purge_step: int | None = None) -> None:
         """purge_step: a resumed run hides the events an interrupted one logged at or after this step."""
-        self.log_dir = Path(log_dir) if log_dir is not None else None
+        self.log_dir = real_folder(Path(log_dir), root=Path(log_dir)) if log_dir is not None else None
         self._writer = None
         if self.log_dir is not None:
             from torch.utils.tensorboard import SummaryWriter  # slow import: only when logging

@@ -221,7 +221,7 @@ CASES: dict[str, tuple[str, Callable[..., list[str]], str]] = {
     ),
     "checkpoint symlinked to a text file": (
         "rlkit.play", play_symlinked_to_text,
-        "is not an rlkit checkpoint (not a torch zip file)",
+        "checkpoint.pt is a link leading outside its run folder",
     ),
     "replay.npz wrong shape": (
         "rlkit.train", resume_with_replay(lambda a: a.update(obs=a["obs"][:, :2].copy())),

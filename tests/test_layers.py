@@ -12,7 +12,7 @@ PACKAGE = REPO / "rlkit"
 # lower row; never a row above it, nor another package of its own row.
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("rlkit.errors",),
-    ("rlkit.plain", "rlkit.lazy"),
+    ("rlkit.plain", "rlkit.lazy", "rlkit.run_files"),
     ("rlkit.tb", "rlkit.runtime", "rlkit.run_folder"),
     ("rlkit.checkpoint",),
     ("rlkit.nets", "rlkit.replay"),

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 
 from rlkit.errors import RlkitError
+from rlkit.run_files import write_atomically
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -51,8 +52,7 @@ def plot_learning_curve(path: Path, *, train_returns: Points, evaluations: Point
         steps, returns = zip(*evaluations, strict=False)
         ax.plot(steps, returns, "o-", ms=4, label="greedy evaluation (mean)")
     _finish(ax, title=title, xlabel="env steps", ylabel="episodic return")
-    fig.savefig(path, dpi=100)
-    return path
+    return _save(fig, path)
 
 
 def _draw_band(ax: Axes, band: Band) -> None:
@@ -89,8 +89,12 @@ def plot_bands(
     fig.suptitle(_wrap(title, chars=int(10 * width)))
     if note:
         fig.supxlabel(_wrap(note, chars=int(14 * width)), fontsize="small", color="firebrick")
-    fig.savefig(path, dpi=100)
-    return path
+    return _save(fig, path)
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    """A PNG written as every run-folder file is: atomically, never through a link, FIFO or folder at `path`."""
+    return write_atomically(path, lambda handle: fig.savefig(handle, format="png", dpi=100))
 
 
 def _wrap(text: str, *, chars: int) -> str:

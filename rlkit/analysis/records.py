@@ -3,6 +3,7 @@ interpolated, imported or instantiated (.hydra/*.yaml go through yaml.safe_load)
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,7 @@ import yaml
 from rlkit import tb
 from rlkit.cli.overrides import current_name
 from rlkit.errors import RlkitError
+from rlkit.run_files import check_no_links_out, open_run_file, read_run_text
 
 # Keys that may differ between the runs of one group: the seed, and settings that cannot change results.
 IGNORED_KEYS = ("seed", "progress")
@@ -80,10 +82,11 @@ def _natural_key(path: Path) -> list[Any]:
 
 def read_yaml(path: Path, expected: type) -> Any:
     """A run record as plain values (yaml.safe_load: no tags, no interpolation), empty when the run has none."""
-    if not path.is_file():
+    if not os.path.lexists(path):
         return expected()
     try:
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = read_run_text(path, root=path.parent.parent)  # .hydra itself must be a real folder of the run
+        loaded = yaml.safe_load(text)
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         reason = " ".join(str(exc).split())  # YAML errors span lines; the user gets one
         problem = f"is not readable YAML ({reason})"
@@ -98,6 +101,9 @@ def load_run(run_dir: Path) -> Run | None:
     """None when the folder holds none of the METRICS curves (not an rlkit training or supervised run)."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+    for name in os.listdir(run_dir):  # TensorBoard opens every *tfevents* file it finds: a FIFO would hang it
+        if "tfevents" in name:
+            open_run_file(run_dir / name).close()
     events = EventAccumulator(str(run_dir), size_guidance={"scalars": 0}, purge_orphaned_data=False)
     events.Reload()
     tags = set(events.Tags()["scalars"])
@@ -128,6 +134,7 @@ def load_runs(root: Path) -> list[Run]:
     """The runs below root of the first METRICS kind found (RL before supervised)."""
     if not root.is_dir():
         raise RlkitError(f"{root} is not a folder; give a run or sweep folder such as runs/multirun/<date>/<time>")
+    check_no_links_out(root)
     run_dirs = sorted({event.parent for event in root.rglob("events.out.tfevents.*")}, key=_natural_key)
     runs = [run for run in map(load_run, run_dirs) if run is not None]
     if not runs:

@@ -16,6 +16,7 @@ from rlkit.analysis import stats
 from rlkit.analysis.plots import Band, draw_profile, plot_bands
 from rlkit.analysis.records import Metric, Run, load_runs, override_key
 from rlkit.errors import RlkitError
+from rlkit.run_files import write_atomically
 
 PNG_NAME, PROFILE_PNG_NAME, MARKDOWN_NAME = "report.png", "performance_profile.png", "report.md"
 PROFILE_THRESHOLDS = 201
@@ -212,5 +213,5 @@ def write_report(root: Path, *, reps: int = 2000, seed: int = 0) -> tuple[list[P
         "steps/s: training throughput, evaluation excluded, mean over runs.\n"
     )
     markdown = root / MARKDOWN_NAME
-    markdown.write_text("\n\n".join(sections))
+    write_atomically(markdown, lambda handle: handle.write("\n\n".join(sections).encode()))
     return [*written, markdown], table

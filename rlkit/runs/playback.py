@@ -18,6 +18,7 @@ from rlkit.config.registry import ActingParts
 from rlkit.envs.builders import make_env
 from rlkit.envs.gym import import_env_module
 from rlkit.errors import RlkitError
+from rlkit.run_files import check_no_links_out, real_folder
 from rlkit.runs.saved import SavedRun, from_saved_state, read_saved_run
 from rlkit.runtime import resolve_device, set_torch_threads
 from rlkit.watch import screens
@@ -47,7 +48,8 @@ def choose_render(render: str, video: str | None, env_cfg: dict[str, Any],
             return "ansi", None
         if screens.display_available():
             return "human", None
-        return "rgb_array", screens.check_video_path(run_dir / "videos" / "play.mp4")
+        videos = real_folder(run_dir / "videos", root=run_dir)  # never into a folder that videos links to
+        return "rgb_array", screens.check_video_path(videos / "play.mp4")
     if render == "human" and not screens.display_available():
         raise RlkitError("render=human needs a display, and none is set (DISPLAY is empty); use video=play.mp4 or "
             "render=ansi")
@@ -113,6 +115,8 @@ def play(cfg: DictConfig) -> list[float]:
     set_torch_threads(cfg.get("torch_threads"))
     if cfg.get("env_module"):
         import_env_module(str(cfg.env_module))  # named on the command line; the run's env.id may then name it
+    if Path(cfg.run).expanduser().is_dir():  # a run folder, not a checkpoint file picked out of some folder
+        check_no_links_out(Path(cfg.run).expanduser())
     stamp = FileStamp(checkpoint_path(cfg.run))  # before loading: follow=true must see any later checkpoint
     saved = read_saved_run(cfg.run, acting=True)  # every field checked as data; nothing instantiated or resolved
     run_dir = saved.path.parent

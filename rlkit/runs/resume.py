@@ -3,6 +3,7 @@ from this installation's conf/ and compared with the checkpoint's, before anythi
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ from rlkit.cli.overrides import (
 from rlkit.config.settings import RESUMABLE_KEYS, VIDEO_KEYS, check_run_config, lookup, plain_config, run_settings
 from rlkit.errors import RlkitError
 from rlkit.plain import flatten, show
+from rlkit.run_files import check_no_links_out, read_run_text
 from rlkit.run_folder import FILENAME, REPLAY_FILENAME
 from rlkit.runs.rng import set_env_rng_state, set_rng_state
 from rlkit.runs.saved import from_saved_state, read_saved_run
@@ -44,10 +46,11 @@ class ResumePlan:
 
 def _recorded_overrides(run_dir: Path) -> list[str]:
     path = run_dir / ".hydra" / "overrides.yaml"
-    if not path.is_file():
+    if not os.path.lexists(path):
         raise RlkitError(f"resume={run_dir} is not an rlkit run folder (no .hydra/overrides.yaml)")
     try:
-        lines = yaml.safe_load(path.read_text())
+        text = read_run_text(path, root=run_dir)
+        lines = yaml.safe_load(text)
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise RlkitError(f"{path} is not valid YAML ({type(exc).__name__}); it was not written by "
             "rlkit.train") from None
@@ -85,8 +88,9 @@ def prepare_resume(run_dir: Path, new_overrides: Sequence[str], *, conf: Path, g
                 f"{override.key_or_group}")
     if not run_dir.is_dir():
         raise RlkitError(f"resume={run_dir} does not exist; pass a run folder that rlkit.train printed")
+    check_no_links_out(run_dir)
     recorded = _recorded_overrides(run_dir)
-    if not (run_dir / FILENAME).is_file():
+    if not os.path.lexists(run_dir / FILENAME):
         raise RlkitError(f"resume={run_dir} has no {FILENAME} yet; start a new run instead")
     saved = read_saved_run(run_dir)
     origin = str(run_dir / ".hydra" / "overrides.yaml")
@@ -142,7 +146,7 @@ def restore(plan: ResumePlan, *, agent: Agent, env: Any, with_replay: bool) -> i
 def restore_replay_with_note(run_dir: Path, agent: Agent, step: int) -> str:
     """Load replay.npz when it belongs to this checkpoint; the note returned for the resume line says what happened."""
     path = run_dir / REPLAY_FILENAME
-    if not isinstance(agent, ReplayOwner) or not path.is_file():
+    if not isinstance(agent, ReplayOwner) or not os.path.lexists(path):
         return " (no saved replay: the buffer refills before learning resumes)"
     arrays = load_arrays(path)
     saved_step = arrays.pop("step", None)

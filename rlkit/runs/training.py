@@ -171,7 +171,7 @@ def _write_learning_curve(result: TrainResult, path: Path, *, title: str) -> Non
     try:
         plot_learning_curve(path, train_returns=result.train_returns,
             evaluations=[(e.step, e.result.mean) for e in result.evaluations], title=title)
-    except RlkitError as exc:
+    except (RlkitError, OSError) as exc:  # the run and its checkpoint are saved: a curve is not worth losing them
         print(f"curve:  skipped ({exc})")
         return
     print(f"curve:  {path}")
