@@ -19,9 +19,11 @@ import pytest
 from conftest import REPO, run_main
 from hostile import Sentinel, run_hostile
 
-from rlkit import play, train
+from rlkit import play, tb, train
 from rlkit.checkpoint import load_checkpoint, save_checkpoint
-from rlkit.envs.builders import GREEDY_EPISODE_STEPS, greedy_cap_note, make_env
+from rlkit.envs.builders import GREEDY_EPISODE_STEPS, greedy_cap_note, make_env, make_train_env
+from rlkit.loop import TrainPlan, evaluate
+from rlkit.loop import train as train_loop
 
 QUICK = ("total_steps=1000", "eval_every_steps=0", "final_eval_episodes=2", "progress=false")
 ENDLESS = ("env=gym", "env.id=tests.endless_env:Endless-v0")
@@ -283,3 +285,68 @@ def test_a_checkpoint_asking_for_a_huge_network_is_refused(runs, tmp_path):
     sentinel = Sentinel(tmp_path / "sentinel")
     run_hostile("rlkit.play", f"run={run_dir}", "render=none", "episodes=1", cwd=tmp_path).refused("net.hidden")
     sentinel.untouched()
+
+
+class _StopAfter:
+    """A stop request (rlkit.runtime.GracefulStop) that a signal would set after `acts` greedy actions."""
+
+    def __init__(self, acts: int, events: list[tuple[str, int]]) -> None:
+        self.acts, self.events, self.requested = acts, events, False
+
+    def act(self, obs: Any) -> int:
+        self.events.append(("greedy act", 0))
+        self.acts -= 1
+        self.requested = self.requested or self.acts <= 0
+        return 0  # stays: endless episodes
+
+    def q_values(self, obs: Any) -> Any:
+        return [0.0, 0.0]
+
+
+class _StayAgent:
+    def __init__(self, policy: _StopAfter) -> None:
+        self._policy = policy
+
+    def act(self, obs: Any, *, explore: bool) -> int:
+        return 0
+
+    def observe(self, transition: Any) -> dict:
+        return {}
+
+    def policy(self) -> _StopAfter:
+        return self._policy
+
+
+class _Saver:
+    def __init__(self, events: list[tuple[str, int]]) -> None:
+        self.events = events
+
+    def save(self, step: int) -> None:
+        self.events.append(("save", step))
+
+
+@pytest.mark.parametrize("acts", [1, 7, 10_003, 25_000])
+def test_a_stop_during_an_evaluation_ends_it_at_the_next_step(acts):
+    """evaluate() ends at the next step once a stop is requested, keeping only finished (here: capped) episodes."""
+    events: list[tuple[str, int]] = []
+    stop = _StopAfter(acts, events)
+    env = make_env({"id": "tests.endless_env:Endless-v0"})
+    result = evaluate(env, stop, episodes=1000, stop=stop)
+    assert result.stopped and len(events) == acts
+    assert result.episodes == acts // GREEDY_EPISODE_STEPS and not result.cut_short
+
+
+@pytest.mark.parametrize(("every", "acts"), [(100, 3), (250, 1), (250, 10_001)])
+def test_the_periodic_checkpoint_comes_before_the_evaluation_at_its_step(every, acts):
+    """A stop during the evaluation at the first multiple of `every`: the step was saved before it began, the run
+    ends there, interrupted, and its final save holds the same step."""
+    events: list[tuple[str, int]] = []
+    stop = _StopAfter(acts, events)
+    env = make_train_env({"id": "tests.endless_env:Endless-v0"})
+    plan = TrainPlan(total_steps=10 * every, seed=0, eval_every_steps=every, eval_episodes=1000,
+        checkpoint_every_steps=every, progress=False)
+    result = train_loop(env=env, agent=_StayAgent(stop), plan=plan, logger=tb.Logger(None),
+        eval_env=make_env({"id": "tests.endless_env:Endless-v0"}), saver=_Saver(events), stop=stop)
+    assert events[0] == ("save", every) and events[-1] == ("save", every)
+    assert events[1:-1] == [("greedy act", 0)] * acts
+    assert result.interrupted and result.steps == every and result.evaluations == []
