@@ -219,8 +219,8 @@ def test_a_signal_during_an_evaluation_saves_and_exits_130(signum, evaluation, s
     assert load_checkpoint(run_dir)["step"] == 500
     if evaluation == "final evaluation":
         return
-    code, out, err = run_main(train.main, f"resume={run_dir}", "total_steps=1000", "eval_every_steps=0",
-        "final_eval_episodes=1", "progress=false", capsys=capsys)
+    code, out, err = run_main(train.main, f"resume={run_dir}", "env_module=tests.endless_env", "total_steps=1000",
+        "eval_every_steps=0", "final_eval_episodes=1", "progress=false", capsys=capsys)
     assert code == 0, err
     assert load_checkpoint(run_dir)["step"] == 1000
 
