@@ -43,6 +43,7 @@ class EvalResult:
     lengths: np.ndarray
     seconds: float = 0.0
     cut_short: bool = False  # the evaluation's step budget ran out before it had played every episode
+    stopped: bool = False  # a stop request (SIGINT, SIGTERM) ended it; it holds the episodes that finished before
 
     @property
     def episodes(self) -> int:
@@ -92,10 +93,11 @@ class TrainResult:
 @one_torch_thread()
 def evaluate(
     env: gym.Env, policy: Policy, *, episodes: int, seed: int | None = None, max_steps: int | None = None,
-    progress: bool = False, desc: str = "evaluation",
+    progress: bool = False, desc: str = "evaluation", stop: StopRequest | None = None,
 ) -> EvalResult:
     """Greedy episodes on one env and one torch thread, unclipped rewards. max_steps caps the whole evaluation
-    (an Atari game can last 27,000): unfinished episodes are left out unless none finished."""
+    (an Atari game can last 27,000): unfinished episodes are left out unless none finished. `stop.requested` ends it
+    at the next step, as it ends training."""
     started = time.perf_counter()
     budget = max_steps if max_steps is not None else sys.maxsize
     returns: list[float] = []
@@ -109,10 +111,15 @@ def evaluate(
         mean = f"mean {np.mean(returns):.2f}, " if returns else ""
         bar.set_postfix_str(f"{mean}{steps:,} steps{playing}", refresh=refresh)
 
+    def stopping() -> bool:
+        return stop is not None and stop.requested
+
     for episode in range(episodes):
+        if stopping():
+            break
         obs, _ = env.reset(seed=None if seed is None else seed + episode)
         total, length, done = 0.0, 0, False
-        while not done and steps < budget:
+        while not done and steps < budget and not stopping():
             obs, reward, terminated, truncated, _ = env.step(policy.act(obs))
             total += float(reward)
             length += 1
@@ -121,6 +128,8 @@ def evaluate(
             if progress and steps % 100 == 0 and time.perf_counter() - shown > 0.5:  # a long episode shows it plays
                 show(total, refresh=True)
                 shown = time.perf_counter()
+        if not done and stopping():
+            break
         cut_short = not done
         if done or not returns:
             returns.append(total)
@@ -130,7 +139,8 @@ def evaluate(
         show(None, refresh=False)
         bar.update(1)
     bar.close()
-    return EvalResult(np.array(returns), np.array(lengths, dtype=np.int64), time.perf_counter() - started, cut_short)
+    return EvalResult(np.array(returns), np.array(lengths, dtype=np.int64), time.perf_counter() - started, cut_short,
+        stopping())
 
 
 @dataclass(frozen=True)
@@ -270,21 +280,24 @@ def train(
         before = step - num_envs  # a vector env's step crosses a multiple without landing on it
         if cadence.log.crossed(before, step):
             _log_window(logger, window, result, bar, step=step, steps_per_sec=clock.lap(step))
+        if cadence.checkpoint.crossed(before, step) and step < plan.total_steps:
+            logger.flush()  # every point up to a checkpoint is on disk with it: a resume keeps them all
+            saver.save(step)  # before the evaluation: a stop during it loses no step
         if cadence.eval.crossed(before, step) and step < plan.total_steps:  # on the live weights, off the clock
             trained_seconds = clock.seconds()
             with clock.off_clock():
                 evaluation = evaluate(
                     eval_env, agent.policy(), episodes=plan.eval_episodes, seed=plan.seed + 10_000 + step,
                     max_steps=plan.eval_max_steps, progress=plan.progress, desc=f"evaluation at step {step:,}",
+                    stop=stop,
                 )
+            if evaluation.stopped:  # saved below at this step, as a stop during training is
+                break
             result.evaluations.append(Evaluation(step, trained_seconds, evaluation))
             logger.scalars(tb.evaluation_metrics(evaluation.mean, evaluation.std, evaluation.seconds), step)
         if cadence.video.crossed(before, step):  # also at the last step: the trained agent's episode
             with clock.off_clock(), one_torch_thread():
                 video.record(agent.policy(), step)
-        if cadence.checkpoint.crossed(before, step) and step < plan.total_steps:
-            logger.flush()  # every point up to a checkpoint is on disk with it: a resume keeps them all
-            saver.save(step)
         next_event = cadence.next_event(step)
     result.steps, result.interrupted, result.train_seconds = step, step < plan.total_steps, clock.seconds()
     logger.scalars(window.flush(), step)  # the last window's episodes

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -45,6 +46,7 @@ SAMPLERS: LazyRegistry[Callable[..., Sampler]] = LazyRegistry(
     {"uniform": UniformSampler, "prioritized": "rlkit.replay.prioritized:PrioritizedSampler"}
 )
 HEADS: dict[str, Callable[..., nn.Module]] = {"linear": linear_q_head, "dueling": DuelingHead}
+TRAINING_COPIES = 5  # weights, gradients, Adam's two moments and the target network
 # Arguments the builders pass themselves, never config values.
 REPLAY_RUN_TIME = frozenset({"rings", "obs_shape", "obs_dtype", "device", "seed", "sampler"})
 HEAD_RUN_TIME = frozenset({"in_features", "n_actions", "hidden"})
@@ -155,6 +157,9 @@ def dqn_settings(
     if settings.batch_size > settings.buffer_size:
         raise RlkitError(f"agent.batch_size={settings.batch_size} is larger than agent.buffer_size="
             f"{settings.buffer_size}; lower the batch or grow the buffer")
+    if settings.max_grad_norm is not None and not settings.max_grad_norm > 0:  # -1 reversed every clipped update
+        raise RlkitError(f"{where_in('agent.max_grad_norm', origin)} must be > 0 or null (no clipping), got "
+            f"{settings.max_grad_norm}")
     if settings.loss not in LOSSES:
         raise RlkitError(f"agent.loss={settings.loss} is not known; choose one of: {', '.join(LOSSES)}")
     if isinstance(sampling, PrioritizedSampling):
@@ -178,6 +183,18 @@ def input_encoding(space: gym.Space) -> tuple[nn.Module, tuple[int, ...]]:
     raise RlkitError(f"agent=dqn reads Discrete or Box observations, but the env has {space}")
 
 
+def check_network_fits(network: Callable[[], nn.Module]) -> None:
+    """Refuse, before any weight exists, a network whose training copies would not fit in half the machine's RAM:
+    its parameters are counted on the meta device (net.hidden=[16384]*3 from a 300 KB checkpoint built 4.5 GB)."""
+    with torch.device("meta"):
+        weights = sum(p.numel() * p.element_size() for p in network().parameters())
+    needed, ram = weights * TRAINING_COPIES, os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    if needed > ram // 2:
+        raise RlkitError(f"net.hidden (and net.channels) ask for {weights / 1e9:,.1f} GB of weights, "
+            f"{needed / 1e9:,.1f} GB with their gradients, optimizer state and target copy: more than half this "
+            f"machine's {ram / 1e9:.0f} GB of RAM; choose smaller layers")
+
+
 def build_q_network(
     *, observation_space: gym.Space, n_actions: int, net: Callable[..., nn.Module], head: Callable[..., nn.Module],
     device: torch.device, seed: int, body_init: str | None = None,
@@ -185,11 +202,16 @@ def build_q_network(
     """The input encoding, a body and a Q head, on `device`; the same initial weights for a seed, whatever ran
     before. A body that cannot take the observations is one line suggesting net=mlp."""
     inputs, input_shape = input_encoding(observation_space)
+
+    def network() -> Network:
+        body = body_for_shape(net, input_shape)
+        return Network(inputs=inputs, body=body, head=head(in_features=body.out_features, n_actions=n_actions))
+
     try:
         with torch.random.fork_rng(devices=[]):
+            check_network_fits(network)
             torch.manual_seed(seed)
-            body = body_for_shape(net, input_shape)
-            q_net = Network(inputs=inputs, body=body, head=head(in_features=body.out_features, n_actions=n_actions))
+            q_net = network()
         if body_init:  # start from a body a supervised run trained (python -m rlkit.supervised)
             init_body_from_supervised(q_net.body, body_init)
         q_net.to(device)

@@ -18,6 +18,8 @@ from rlkit.errors import RlkitError
 from rlkit.plain import check_value, refuse_code, where_in
 
 SEED_LIMIT = 2**32  # numpy's legacy seeding takes 32 bits; torch and gymnasium take more
+VIDEO_SIDES = (16, 4096)  # pixels a side of video.size: [100000,100000] hung training
+VIDEO_PIXELS = 3840 * 2160  # a 4K frame
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,10 @@ def video_settings(node: Mapping[str, Any], *, origin: str = "") -> VideoSetting
         return video
     if len(video.size) != 2 or any(side < 1 for side in video.size):
         raise RlkitError(f"{where_in('video.size', origin)} must be [height, width] in pixels, got {list(video.size)}")
+    (low, high), (height, width) = VIDEO_SIDES, video.size
+    if not (low <= height <= high and low <= width <= high) or height * width > VIDEO_PIXELS:
+        raise RlkitError(f"{where_in('video.size', origin)} must have sides of {low} to {high} pixels and at most "
+            f"{VIDEO_PIXELS:,} pixels in all (4K), got {list(video.size)}")
     return dataclasses.replace(video, size=(int(video.size[0]), int(video.size[1])))
 
 

@@ -9,10 +9,10 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-from gymnasium.wrappers import RecordEpisodeStatistics, TransformObservation
+from gymnasium.wrappers import RecordEpisodeStatistics, TimeLimit, TransformObservation
 
 from rlkit.envs.gym import COMMAND_LINE_ENV_MODULES, ENV_ID_SUCCESSORS, resolve_env_id
-from rlkit.errors import RlkitError
+from rlkit.errors import RlkitError, one_line
 from rlkit.lazy import LazyRegistry
 from rlkit.plain import check_value, refuse_code, show, where_in
 
@@ -21,6 +21,13 @@ COMMON_SETTINGS: dict[str, Any] = {
     "name": str, "builder": str, "id": str | None, "max_episode_steps": int | None, "num_envs": int,
     "vectorization_mode": str, "render_mode": str | None,
 }
+MAX_EPISODE_STEPS = 1_000_000  # far above any registered limit (Atari's 27,000 steps); a larger one never ends
+GREEDY_EPISODE_STEPS = 10_000  # evaluation and play on an env with no time limit: a stuck greedy policy would never end
+MAX_MAP_SIDE = 256  # FrozenLake's desc: a 2.3 MB map cost 97 s and 5 GB inside gymnasium.make
+RENDER_MODES = ("human", "rgb_array", "ansi", "rgb_array_list", "ansi_list", "depth_array")
+# What to install for a module gymnasium imports as it makes an env, by its top-level name (gymnasium's extras).
+EXTRAS = {"Box2D": "gymnasium[box2d]", "jax": "gymnasium[jax]", "mujoco": "gymnasium[mujoco]",
+    "ale_py": "gymnasium[atari]", "pygame": "gymnasium[classic-control]", "shimmy": "shimmy[gym-v26]"}
 OWN_ENV_HINT = ("env=gym needs env.id=<a registered id>, or env.id=<module>:<EnvId> to import the module that "
     "registers it")
 
@@ -35,8 +42,28 @@ def channels_first(env: gym.Env) -> gym.Env:
     return TransformObservation(env, lambda obs: np.moveaxis(obs, -1, 0), chw)
 
 
+class GreedyEpisodeCap(TimeLimit):
+    """The time limit evaluation and play give an env that has none, so a greedy policy that makes no progress
+    still ends its episode."""
+
+
+def greedy_cap_note(env: gym.Env) -> str:
+    """What a run's first line says of an env whose greedy episodes make_env capped; nothing for the others."""
+    if not isinstance(env, GreedyEpisodeCap):
+        return ""
+    return f" (no time limit: greedy episodes capped at {GREEDY_EPISODE_STEPS} steps)"
+
+
+def _missing_dependency(env_id: str, exc: Exception) -> RlkitError:
+    """gymnasium's extras name what to install for a missing module; its own message does where none is named."""
+    module = (getattr(exc, "name", None) or "").split(".")[0]
+    fix = f'pip install "{EXTRAS.get(module, module)}"' if module else one_line(exc)[:200]
+    return RlkitError(f"env.id={show(env_id)} needs a package that is not installed: {fix}")
+
+
 def _make_gym(env_cfg: Mapping[str, Any], *, train: bool, render_mode: str | None) -> gym.Env:
-    """gymnasium.make on the node's id and kwargs; training copies count whole episodes."""
+    """gymnasium.make on the node's id and kwargs; training copies count whole episodes, the others end at
+    GREEDY_EPISODE_STEPS where the env has no time limit."""
     env_id = resolve_env_id(str(env_cfg["id"]))
     kwargs = dict(env_cfg.get("kwargs") or {})
     if env_cfg.get("max_episode_steps") is not None:
@@ -45,12 +72,17 @@ def _make_gym(env_cfg: Mapping[str, Any], *, train: bool, render_mode: str | Non
         kwargs["render_mode"] = render_mode
     try:
         env = gym.make(env_id, disable_env_checker=True, **kwargs)
+    except (gym.error.DependencyNotInstalled, ImportError) as exc:  # LunarLander without box2d, phys2d/ without jax
+        raise _missing_dependency(env_id, exc) from None
     except (TypeError, KeyError, ValueError, AssertionError) as exc:  # e.g. FrozenLake's map_name=9x9: KeyError
         settings = ", ".join(f"{k}={show(v)}" for k, v in kwargs.items())
         raise RlkitError(f"env={env_cfg.get('name')} ({env_id}) refuses env.kwargs {settings}: {type(exc).__name__} "
             f"{exc}") from None
+    limited = env.spec is not None and env.spec.max_episode_steps is not None
     env = channels_first(env)
-    return RecordEpisodeStatistics(env) if train else env
+    if train:
+        return RecordEpisodeStatistics(env)
+    return env if limited else GreedyEpisodeCap(env, max_episode_steps=GREEDY_EPISODE_STEPS)
 
 
 def _check_stored_gym(env_cfg: Mapping[str, Any], origin: str) -> None:
@@ -111,11 +143,59 @@ def check_env_config(env_cfg: Any, *, origin: str = "") -> None:
             "arguments")
     for key, value in kwargs.items():
         check_value(value, Any, f"env.kwargs.{key}", origin)
-    steps = env_cfg.get("max_episode_steps")
-    if steps is not None and steps < 1:  # gymnasium's TimeLimit would never end an episode: a hang, not an error
-        raise RlkitError(f"{where_in('env.max_episode_steps', origin)} must be >= 1 or null (the registered limit), "
-            f"got {steps}")
+    check_episode_steps(env_cfg.get("max_episode_steps"), "env.max_episode_steps", origin)
+    check_render_mode(env_cfg.get("render_mode"), "env.render_mode", origin)
+    check_known_kwargs(kwargs, origin)
     vector_settings(env_cfg, origin=origin)
+
+
+def check_episode_steps(steps: Any, key: str, origin: str = "") -> None:
+    """A time limit gymnasium takes but that never ends an episode (-1 or 0), or as good as never (a huge one)."""
+    if steps is None:
+        return
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise RlkitError(f"{where_in(key, origin)} must be >= 1 or null (the registered limit), got {show(steps)}")
+    if steps > MAX_EPISODE_STEPS:
+        raise RlkitError(f"{where_in(key, origin)} must be <= {MAX_EPISODE_STEPS:,} or null (the registered limit), "
+            f"got {steps:,}")
+
+
+def check_render_mode(mode: Any, key: str, origin: str = "") -> None:
+    if mode is not None and mode not in RENDER_MODES:
+        raise RlkitError(f"{where_in(key, origin)} must be null or a render mode (human, rgb_array, ansi, ...), got "
+            f"{show(mode)}")
+
+
+def check_known_kwargs(kwargs: Mapping[str, Any], origin: str = "") -> None:
+    """The gymnasium.make kwargs whose meaning rlkit knows, checked before gymnasium sees them, wherever they come
+    from: the command line, a checkpoint, or a run's recorded overrides."""
+    check_episode_steps(kwargs.get("max_episode_steps"), "env.kwargs.max_episode_steps", origin)
+    check_render_mode(kwargs.get("render_mode"), "env.kwargs.render_mode", origin)
+    name = kwargs.get("map_name")
+    if not (name is None or isinstance(name, str) and len(name) <= 16):  # a short name that is no map: gymnasium's
+        raise RlkitError(f"{where_in('env.kwargs.map_name', origin)} must be a FrozenLake map (4x4 or 8x8) or null, "
+            f"got {show(name)}")
+    if not isinstance(kwargs.get("is_slippery", False), bool):
+        raise RlkitError(f"{where_in('env.kwargs.is_slippery', origin)} must be true or false, got "
+            f"{show(kwargs['is_slippery'])}")
+    if kwargs.get("desc") is not None:
+        check_map(kwargs["desc"], origin)
+
+
+def check_map(desc: Any, origin: str = "") -> None:
+    """FrozenLake's desc: equal rows of S, F, H and G cells, at most MAX_MAP_SIDE a side."""
+    key = where_in("env.kwargs.desc", origin)
+    rows = desc if isinstance(desc, (list, tuple)) else []
+    if not rows or not all(isinstance(row, str) and row for row in rows) or len({len(row) for row in rows}) != 1:
+        shape = f"{len(rows)} rows" if rows else show(desc)
+        raise RlkitError(f"{key} must be a list of equal rows of S, F, H and G cells, such as [SFFF,FHFH,FFFH,HFFG]; "
+            f"got {shape}")
+    if len(rows) > MAX_MAP_SIDE or len(rows[0]) > MAX_MAP_SIDE:
+        raise RlkitError(f"{key} is a {len(rows)}x{len(rows[0])} map; maps are at most {MAX_MAP_SIDE}x{MAX_MAP_SIDE} "
+            "cells")
+    cells = set("".join(rows))
+    if not cells <= set("SFHG") or "S" not in cells:
+        raise RlkitError(f"{key} must hold a start S and only S, F, H and G cells, got {''.join(sorted(cells))[:20]}")
 
 
 def vector_settings(env_cfg: Mapping[str, Any], *, origin: str = "") -> tuple[int, str]:

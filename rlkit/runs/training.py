@@ -19,7 +19,7 @@ from rlkit.agents import Agent, ReplayOwner
 from rlkit.analysis.plots import plot_learning_curve
 from rlkit.config.registry import PartsSettings, build_agent
 from rlkit.config.settings import RunSettings, VideoSettings, check_run_config, plain_config
-from rlkit.envs.builders import make_env, make_train_env, single_spaces
+from rlkit.envs.builders import greedy_cap_note, make_env, make_train_env, single_spaces
 from rlkit.errors import NonFiniteLossError, RlkitError
 from rlkit.loop import Evaluation, TrainPlan, TrainResult, evaluate, train
 from rlkit.run_folder import RunLock
@@ -116,19 +116,20 @@ def run(config: Mapping[str, Any] | DictConfig, run_dir: Path, *, env_name: str,
         if video is not None:
             to_close.callback(video.close)
         env_id = env.spec.id if env.spec else config["env"].get("id")
-        print(f"rlkit: env={env_name} ({env_id}) agent={agent_name} device={device} -> {run_dir}", flush=True)
+        print(f"rlkit: env={env_name} ({env_id}) agent={agent_name} device={device} -> {run_dir}"
+            f"{greedy_cap_note(eval_env)}", flush=True)
         try:
             plan = TrainPlan(start_step=start_step, **{field.name: getattr(settings, field.name)
                 for field in dataclasses.fields(TrainPlan) if field.name != "start_step"})
             result = train(env=env, agent=agent, plan=plan, logger=logger, eval_env=eval_env, saver=checkpointer,
                 stop=stop, video=video)
-            if result.interrupted:
+            final = None if result.interrupted else evaluate(eval_env, agent.policy(),  # a stop ends it at once
+                episodes=settings.final_eval_episodes, seed=settings.seed + 1_000_000,
+                max_steps=settings.eval_max_steps, progress=settings.progress, desc="final evaluation", stop=stop)
+            if final is None or final.stopped:
                 print(f"rlkit: stopped by {stop.signal_name} at step {result.steps}; checkpoint saved.\n"
                     f"resume: python -m rlkit.train resume={run_dir}", file=sys.stderr)
                 sys.exit(130)
-            final = evaluate(eval_env, agent.policy(), episodes=settings.final_eval_episodes,
-                seed=settings.seed + 1_000_000, max_steps=settings.eval_max_steps, progress=settings.progress,
-                desc="final evaluation")
             result.evaluations.append(Evaluation(result.steps, result.train_seconds, final))
             logger.scalars(tb.evaluation_metrics(final.mean, final.std, final.seconds), result.steps)
             hparams = {k: v for k, v in config.items() if k != "progress"}
