@@ -1,5 +1,5 @@
 """Run folders read as data for rlkit.report: each run's TensorBoard curve and its .hydra records, never resolved,
-interpolated, imported or instantiated (.hydra/*.yaml go through yaml.safe_load)."""
+interpolated, imported or instantiated (.hydra/*.yaml go through rlkit.plain.load_plain_yaml)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import yaml
 from rlkit import tb
 from rlkit.cli.overrides import current_name
 from rlkit.errors import RlkitError
+from rlkit.plain import load_plain_yaml
 
 # Keys that may differ between the runs of one group: the seed, and settings that cannot change results.
 IGNORED_KEYS = ("seed", "progress")
@@ -83,7 +84,7 @@ def read_yaml(path: Path, expected: type) -> Any:
     if not path.is_file():
         return expected()
     try:
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        loaded = load_plain_yaml(path.read_text(encoding="utf-8"), what=str(path))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         reason = " ".join(str(exc).split())  # YAML errors span lines; the user gets one
         problem = f"is not readable YAML ({reason})"
