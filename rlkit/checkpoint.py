@@ -81,7 +81,7 @@ def _feed(digest: Any, value: Any, origin: str) -> None:
         if depth > MAX_DEPTH or nodes > MAX_NODES:
             why = f"nests deeper than {MAX_DEPTH} levels" if depth > MAX_DEPTH else (f"holds more than {MAX_NODES:,} "
                 "values (as a tree)")
-            raise RlkitError(f"{origin} {why}; rlkit never writes that, so it was refused")
+            raise RlkitError(f"{origin} {why}; rlkit never writes that: use an older checkpoint or retrain")
         if isinstance(value, torch.Tensor):
             tensor = value.detach().cpu().contiguous().reshape(-1)
             digest.update(f"T{tensor.dtype}{tuple(value.shape)}".encode())

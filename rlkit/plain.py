@@ -31,12 +31,12 @@ class _PlainLoader(yaml.SafeLoader):
 
     def compose_node(self, parent: Any, index: Any) -> Any:
         if getattr(self.peek_event(), "anchor", None) is not None:
-            raise RlkitError(f"{self.what} holds a YAML anchor or alias (&name, *name); run records are plain data, "
-                "so it was refused")
+            raise RlkitError(f"{self.what} holds a YAML anchor or alias (&name, *name); run records are plain data: "
+                "remove it or move that run away")
         self.depth, self.nodes = self.depth + 1, self.nodes + 1
         if self.depth > MAX_YAML_DEPTH or self.nodes > MAX_YAML_NODES:
             raise RlkitError(f"{self.what} nests deeper than {MAX_YAML_DEPTH} levels or holds more than "
-                f"{MAX_YAML_NODES:,} values; rlkit never writes that, so it was refused")
+                f"{MAX_YAML_NODES:,} values; rlkit never writes that: move that run away")
         try:
             return super().compose_node(parent, index)
         finally:

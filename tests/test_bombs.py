@@ -5,6 +5,7 @@ tests/hostile.py's CPU and memory bounds, the others as subprocesses under @slow
 
 from __future__ import annotations
 
+import copy
 import io
 import pickle
 import shutil
@@ -14,11 +15,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from conftest import run_main
 from hostile import Sentinel, run_hostile
 
 from rlkit import play, report, train
-from rlkit.checkpoint import KIND, load_checkpoint, save_checkpoint
+from rlkit.checkpoint import KIND, content_digest, load_arrays, load_checkpoint, save_checkpoint
+from rlkit.plain import load_plain_yaml
 
 MAINS = {"rlkit.train": train.main, "rlkit.play": play.main, "rlkit.report": report.main}
 ZEROS = bytes(16 << 20)  # deflated: 16 KB on disk, a thousand times that inflated
@@ -230,13 +233,25 @@ def test_bomb_is_one_line_as_a_user_meets_it(dqn_run: Path, tmp_path: Path, kind
 
 
 def test_rlkit_files_pass_the_bounds(dqn_run: Path) -> None:
-    """The checks refuse only bombs: the run's own checkpoint and replay load, and its digest is unchanged."""
-    data = load_checkpoint(dqn_run)
-    assert data["step"] == 300 and data["config"]["net"]["hidden"] == [128, 128]
-    from rlkit.checkpoint import load_arrays
-
+    """The checks refuse only bombs: the run's own checkpoint and replay load as numpy and torch read them."""
+    assert load_checkpoint(dqn_run)["config"]["net"]["hidden"] == [128, 128]
     with np.load(dqn_run / "replay.npz") as saved:
         expected = {name: saved[name] for name in saved.files}
-    loaded = load_arrays(dqn_run / "replay.npz")
-    assert sorted(loaded) == sorted(expected)
+    loaded = load_arrays(dqn_run / "replay.npz", {name: (a.shape, a.dtype) for name, a in expected.items()})
+    assert sorted(loaded) == sorted(expected) and len(expected) > 5
     assert all(np.array_equal(loaded[name], expected[name]) for name in expected)
+
+
+@pytest.mark.parametrize("name", ["config.yaml", "overrides.yaml", "hydra.yaml"])
+def test_plain_yaml_reads_the_records_rlkit_writes_as_safe_load_does(dqn_run: Path, name: str) -> None:
+    text = (dqn_run / ".hydra" / name).read_text()
+    assert load_plain_yaml(text, what=name) == yaml.safe_load(text) != {}
+
+
+@pytest.mark.parametrize("shared", [[1, 2], {"a": [1]}, (3, "x")])
+def test_a_shared_node_hashes_as_its_tree(shared: object) -> None:
+    """A few shared nodes (a format-1 run's net and optim nodes) are walked where each is met: the digest is the
+    tree's, and only a DAG too large as a tree is refused."""
+    tree = copy.deepcopy({"a": shared, "b": [shared, shared]})
+    assert content_digest({"a": shared, "b": [shared, shared]}) == content_digest(tree)
+    assert content_digest({"a": shared}) != content_digest(tree)
