@@ -10,11 +10,47 @@ import typing
 from collections.abc import Mapping
 from typing import Any
 
+import yaml
+
 from rlkit.errors import RlkitError
 
 PLAIN_SCALARS = (bool, int, float, str, type(None))
 MAX_DEPTH = 16
 SEQUENCES = (list, tuple, collections.abc.Sequence, collections.abc.Iterable)
+MAX_YAML_DEPTH = 100
+MAX_YAML_NODES = 100_000  # a run's config.yaml holds a few hundred
+
+
+class _PlainLoader(yaml.SafeLoader):
+    """SafeLoader refusing anchors and aliases (515 bytes of aliases expand to 10**9 values) and capping depth and
+    values while composing, before any object is built."""
+
+    def __init__(self, text: str, what: str) -> None:
+        super().__init__(text)
+        self.what, self.depth, self.nodes = what, 0, 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if getattr(self.peek_event(), "anchor", None) is not None:
+            raise RlkitError(f"{self.what} holds a YAML anchor or alias (&name, *name); run records are plain data: "
+                "remove it or move that run away")
+        self.depth, self.nodes = self.depth + 1, self.nodes + 1
+        if self.depth > MAX_YAML_DEPTH or self.nodes > MAX_YAML_NODES:
+            raise RlkitError(f"{self.what} nests deeper than {MAX_YAML_DEPTH} levels or holds more than "
+                f"{MAX_YAML_NODES:,} values; rlkit never writes that: move that run away")
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+
+def load_plain_yaml(text: str, *, what: str) -> Any:
+    """YAML from a run folder as plain values: yaml.safe_load's types, no anchors or aliases, bounded size. A bomb
+    is an RlkitError naming `what`; other bad YAML stays a yaml.YAMLError for the caller to word."""
+    loader = _PlainLoader(text, what)
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
 
 
 def where_in(key: str, origin: str) -> str:
@@ -34,28 +70,36 @@ def show(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def refuse_code(node: Any, key: str, origin: str = "", depth: int = 0) -> None:
-    """Refuse what could become code if handed to Hydra: `_target_`-style keys and `${...}` interpolations."""
-    if depth > MAX_DEPTH:
-        raise RlkitError(f"{where_in(key, origin)} is nested deeper than {MAX_DEPTH} levels; configs are flat data")
-    if isinstance(node, Mapping):
-        for name, value in node.items():
-            if not isinstance(name, str):
-                raise RlkitError(f"{where_in(key, origin)} has a key {show(name)} that is not a string")
-            path = f"{key}.{name}" if key else name
-            if len(name) > 2 and name.startswith("_") and name.endswith("_"):
-                raise RlkitError(
-                    f"{where_in(path, origin)}: rlkit never instantiates a {name}; a config names its class "
-                    f"with type: (registered names only), so this node is refused"
-                )
-            refuse_code(value, path, origin, depth + 1)
-    elif isinstance(node, (list, tuple)):
-        for i, value in enumerate(node):
-            refuse_code(value, f"{key}[{i}]", origin, depth + 1)
-    elif isinstance(node, str) and "${" in node:
-        raise RlkitError(f"{where_in(key, origin)}={show(node)}: interpolations (${{...}}) in data are never resolved")
-    elif not isinstance(node, PLAIN_SCALARS):
-        raise RlkitError(f"{where_in(key, origin)} holds a {type(node).__name__}; configs hold plain values only")
+def refuse_code(node: Any, key: str, origin: str = "") -> None:
+    """Refuse what could become code if handed to Hydra: `_target_`-style keys and `${...}` interpolations. An
+    explicit stack, in the order a recursive walk takes; a node shared between places is visited once."""
+    stack: list[tuple[Any, str, int, tuple[str, Any] | None]] = [(node, key, 0, None)]  # (.., (parent key, name))
+    seen: set[int] = set()
+    while stack:
+        node, key, depth, entry = stack.pop()
+        if entry is not None and not isinstance(entry[1], str):
+            raise RlkitError(f"{where_in(entry[0], origin)} has a key {show(entry[1])} that is not a string")
+        if entry is not None and len(entry[1]) > 2 and entry[1].startswith("_") and entry[1].endswith("_"):
+            raise RlkitError(
+                f"{where_in(key, origin)}: rlkit never instantiates a {entry[1]}; a config names its class "
+                f"with type: (registered names only), so this node is refused"
+            )
+        if depth > MAX_DEPTH:
+            raise RlkitError(f"{where_in(key, origin)} is nested deeper than {MAX_DEPTH} levels; configs are flat data")
+        if isinstance(node, (Mapping, list, tuple)):
+            if id(node) in seen:
+                continue
+            seen.add(id(node))
+        if isinstance(node, Mapping):
+            entries = reversed(list(node.items()))
+            stack += [(v, f"{key}.{n}" if key else str(n), depth + 1, (key, n)) for n, v in entries]
+        elif isinstance(node, (list, tuple)):
+            stack += [(v, f"{key}[{i}]", depth + 1, None) for i, v in reversed(list(enumerate(node)))]
+        elif isinstance(node, str) and "${" in node:
+            raise RlkitError(f"{where_in(key, origin)}={show(node)}: interpolations (${{...}}) in data are never "
+                "resolved")
+        elif not isinstance(node, PLAIN_SCALARS):
+            raise RlkitError(f"{where_in(key, origin)} holds a {type(node).__name__}; configs hold plain values only")
 
 
 def _is_union(annotation: Any) -> bool:

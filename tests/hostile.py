@@ -48,15 +48,16 @@ class Outcome:
 
 
 def run_hostile(module: str, *args: str, cwd: Path | None = None, timeout: float = WALL_TIMEOUT) -> Outcome:
-    """`python -m module args...` with this checkout first on the path; CPU time and peak RSS come from wait4, so
-    they are this child's (and its reaped children's) alone."""
+    """`python -m module args...` with this checkout first on the path; CPU time comes from wait4 (this child and its
+    reaped children), peak RSS from the child's VmHWM, read as it runs."""
     env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
         "SDL_VIDEODRIVER": "dummy"}
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         child = subprocess.Popen([sys.executable, "-m", module, *args], cwd=cwd or REPO, env=env,
             stdin=subprocess.DEVNULL, stdout=out, stderr=err)
-        deadline = time.monotonic() + timeout
+        deadline, peak_kb = time.monotonic() + timeout, 0
         while True:
+            peak_kb = max(peak_kb, _high_water_kb(child.pid))
             pid, status, usage = os.wait4(child.pid, os.WNOHANG)
             if pid:
                 break
@@ -64,12 +65,24 @@ def run_hostile(module: str, *args: str, cwd: Path | None = None, timeout: float
                 child.kill()
                 os.wait4(child.pid, 0)
                 raise AssertionError(f"{module} {' '.join(args)} still running after {timeout:.0f} s (a hang)")
-            time.sleep(0.05)
+            time.sleep(0.02)
         child.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
         return Outcome(child.returncode, out.read(), err.read(), usage.ru_utime + usage.ru_stime,
-            usage.ru_maxrss / 1024)
+            peak_kb / 1024)
+
+
+def _high_water_kb(pid: int) -> int:
+    """The child's own peak RSS so far (VmHWM). wait4's ru_maxrss would start at the forking parent's RSS, which a
+    grown pytest worker makes larger than any honest refusal."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
 
 
 def tree_digest(folder: Path) -> str:

@@ -1,5 +1,5 @@
 """Run folders read as data for rlkit.report: each run's TensorBoard curve and its .hydra records, never resolved,
-interpolated, imported or instantiated (.hydra/*.yaml go through yaml.safe_load)."""
+interpolated, imported or instantiated (.hydra/*.yaml go through rlkit.plain.load_plain_yaml)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import yaml
 from rlkit import tb
 from rlkit.cli.overrides import current_name
 from rlkit.errors import RlkitError
+from rlkit.plain import load_plain_yaml
 from rlkit.run_files import check_no_links_out, open_run_file, read_run_text
 
 # Keys that may differ between the runs of one group: the seed, and settings that cannot change results.
@@ -81,12 +82,12 @@ def _natural_key(path: Path) -> list[Any]:
 
 
 def read_yaml(path: Path, expected: type) -> Any:
-    """A run record as plain values (yaml.safe_load: no tags, no interpolation), empty when the run has none."""
+    """A run record as plain values (load_plain_yaml: no tags, aliases or interpolation); empty when there is none."""
     if not os.path.lexists(path):
         return expected()
     try:
         text = read_run_text(path, root=path.parent.parent)  # .hydra itself must be a real folder of the run
-        loaded = yaml.safe_load(text)
+        loaded = load_plain_yaml(text, what=str(path))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         reason = " ".join(str(exc).split())  # YAML errors span lines; the user gets one
         problem = f"is not readable YAML ({reason})"

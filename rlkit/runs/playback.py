@@ -19,7 +19,7 @@ from rlkit.envs.builders import make_env
 from rlkit.envs.gym import import_env_module
 from rlkit.errors import RlkitError
 from rlkit.run_files import check_no_links_out, real_folder
-from rlkit.runs.saved import SavedRun, from_saved_state, read_saved_run
+from rlkit.runs.saved import SavedRun, check_saved_network, from_saved_state, read_saved_run
 from rlkit.runtime import resolve_device, set_torch_threads
 from rlkit.watch import screens
 from rlkit.watch.follow import FileStamp, RunProgress, follow, run_progress
@@ -32,6 +32,7 @@ def load_policy(saved: SavedRun, env: gym.Env, *, device: Any) -> Policy:
     """The checkpoint's greedy policy for this env; a state that does not fit it is one clear error."""
     parts = saved.parts
     assert isinstance(parts, ActingParts)  # read_saved_run(acting=True) checked the network's nodes once
+    check_saved_network(saved, parts, env)
     return from_saved_state(saved, lambda: build_policy(parts, saved.agent_state,
         observation_space=env.observation_space, action_space=env.action_space, device=device))
 

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 
 from rlkit.agents.base import Agent, ReplayOwner
-from rlkit.checkpoint import load_arrays
+from rlkit.checkpoint import check_arrays, load_arrays
 from rlkit.cli.app import check_group_overrides
 from rlkit.cli.overrides import (
     OPTION_KEYS,
@@ -22,13 +24,15 @@ from rlkit.cli.overrides import (
     config_keys,
     parse_overrides,
 )
+from rlkit.config.registry import check_acting_parts
 from rlkit.config.settings import RESUMABLE_KEYS, VIDEO_KEYS, check_run_config, lookup, plain_config, run_settings
+from rlkit.envs.builders import make_env
 from rlkit.errors import RlkitError
-from rlkit.plain import flatten, show
+from rlkit.plain import flatten, load_plain_yaml, show
 from rlkit.run_files import check_no_links_out, read_run_text
 from rlkit.run_folder import FILENAME, REPLAY_FILENAME
 from rlkit.runs.rng import set_env_rng_state, set_rng_state
-from rlkit.runs.saved import from_saved_state, read_saved_run
+from rlkit.runs.saved import check_saved_network, from_saved_state, read_saved_run
 
 RESUME_GROUPS = ("device",)  # the one config group a resumed run may switch
 
@@ -50,7 +54,7 @@ def _recorded_overrides(run_dir: Path) -> list[str]:
         raise RlkitError(f"resume={run_dir} is not an rlkit run folder (no .hydra/overrides.yaml)")
     try:
         text = read_run_text(path, root=run_dir)
-        lines = yaml.safe_load(text)
+        lines = load_plain_yaml(text, what=str(path))
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise RlkitError(f"{path} is not valid YAML ({type(exc).__name__}); it was not written by "
             "rlkit.train") from None
@@ -93,6 +97,8 @@ def prepare_resume(run_dir: Path, new_overrides: Sequence[str], *, conf: Path, g
     if not os.path.lexists(run_dir / FILENAME):
         raise RlkitError(f"resume={run_dir} has no {FILENAME} yet; start a new run instead")
     saved = read_saved_run(run_dir)
+    with closing(make_env(saved.config["env"])) as env:  # before check_job builds the config's network for real
+        check_saved_network(saved, check_acting_parts(saved.config, origin=str(saved.path)), env)
     origin = str(run_dir / ".hydra" / "overrides.yaml")
     checked = [o.input_line for o in checked_data_overrides(recorded, origin=origin)]
     accepted = _without_unused_sampler_settings(check_group_overrides(checked, conf, groups), conf, groups)
@@ -119,7 +125,10 @@ def prepare_resume(run_dir: Path, new_overrides: Sequence[str], *, conf: Path, g
     config["video"] = {  # shown, not learned: as given now, else as the last run left them, else conf/'s
         key: given[f"video.{key}"] if f"video.{key}" in named else saved_video.get(key, given[f"video.{key}"])
         for key in VIDEO_KEYS}
-    total_steps = run_settings(config).total_steps
+    settings = run_settings(config)
+    if settings.checkpoint_replay and (run_dir / REPLAY_FILENAME).is_file():
+        check_arrays(run_dir / REPLAY_FILENAME)  # headers and sizes, before the lock; restore() checks them in full
+    total_steps = settings.total_steps
     if saved.step >= total_steps:
         raise RlkitError(f"run {run_dir} already reached step {saved.step} of total_steps={total_steps}; pass "
             "total_steps=<more> to go on")
@@ -148,7 +157,9 @@ def restore_replay_with_note(run_dir: Path, agent: Agent, step: int) -> str:
     path = run_dir / REPLAY_FILENAME
     if not isinstance(agent, ReplayOwner) or not os.path.lexists(path):
         return " (no saved replay: the buffer refills before learning resumes)"
-    arrays = load_arrays(path)
+    replay = getattr(agent, "replay", None)  # the buffer restore fills: its arrays' names, shapes and dtypes
+    layout = {} if replay is None else {name: (array.shape, array.dtype) for name, array in replay.state_dict().items()}
+    arrays = load_arrays(path, {**layout, "step": ((), np.dtype(np.int64))} if layout else None)
     saved_step = arrays.pop("step", None)
     if saved_step is None or saved_step.shape != () or int(saved_step) != step or not arrays:
         return " (saved replay is from another step: the buffer refills before learning resumes)"

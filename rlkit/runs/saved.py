@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
+import re
+import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
+import torch
+
 from rlkit.checkpoint import checkpoint_path, load_checkpoint
 from rlkit.config.dqn import DQNSettings
+from rlkit.config.policies import build_policy
 from rlkit.config.registry import ActingParts, PartsSettings
 from rlkit.config.settings import check_run_config, upgrade_stored_config
 from rlkit.envs.builders import check_stored_env
@@ -99,3 +105,20 @@ def from_saved_state(saved: SavedRun, load: Callable[[], Any]) -> Any:
     except (KeyError, RuntimeError, ValueError, TypeError, AttributeError, IndexError) as exc:
         raise RlkitError(f"checkpoint {saved.path} does not fit this env/agent config: "
             f"{type(exc).__name__} {exc}") from None
+
+
+def check_saved_network(saved: SavedRun, parts: ActingParts, env: gym.Env) -> None:
+    """The policy built on torch's meta device (no memory) takes the stored weights first: a config whose network they
+    do not fit (net.hidden=[16384]*3 beside 64-wide weights) is one line, never gigabytes allocated."""
+    meta = torch.device("meta")
+    with meta, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # copying the weights into meta tensors is the no-op wanted here
+        try:
+            from_saved_state(saved, lambda: build_policy(parts, saved.agent_state,
+                observation_space=env.observation_space, action_space=env.action_space, device=meta))
+        except RlkitError as exc:
+            found = re.search(r"mismatch for (\S+): .*?Size\((\[.*?\])\).*?Size\((\[.*?\])\)", str(exc))
+            if not found:
+                raise
+            raise RlkitError(f"{saved.path}: its config's net does not match its stored weights ({found[1]} is "
+                f"{found[2]} there, {found[3]} by the config); retrain or use an older checkpoint") from None
