@@ -4,6 +4,7 @@ the loop run, the final evaluation, the summary and the learning curve."""
 from __future__ import annotations
 
 import dataclasses
+import shlex
 import sys
 import time
 from collections.abc import Mapping
@@ -17,6 +18,7 @@ from omegaconf import DictConfig
 from rlkit import tb
 from rlkit.agents import Agent, ReplayOwner
 from rlkit.analysis.plots import plot_learning_curve
+from rlkit.cli.app import hydra_quote
 from rlkit.config.registry import PartsSettings, build_agent
 from rlkit.config.settings import RunSettings, VideoSettings, check_run_config, plain_config
 from rlkit.envs.builders import make_env, make_train_env, single_spaces
@@ -124,7 +126,7 @@ def run(config: Mapping[str, Any] | DictConfig, run_dir: Path, *, env_name: str,
                 stop=stop, video=video)
             if result.interrupted:
                 print(f"rlkit: stopped by {stop.signal_name} at step {result.steps}; checkpoint saved.\n"
-                    f"resume: python -m rlkit.train resume={run_dir}", file=sys.stderr)
+                    f"resume: python -m rlkit.train {shlex.quote(f'resume={run_dir}')}", file=sys.stderr)
                 sys.exit(130)
             final = evaluate(eval_env, agent.policy(), episodes=settings.final_eval_episodes,
                 seed=settings.seed + 1_000_000, max_steps=settings.eval_max_steps, progress=settings.progress,
@@ -163,7 +165,7 @@ def _print_summary(result: TrainResult, run_dir: Path, *, device: str, settings:
         f"final evaluation over {over}: return {final.mean:.3f} +- {final.std:.3f} ({final.seconds:.1f} s)\n"
         f"run folder: {run_dir}\n"
         f"watch:  tensorboard --logdir {run_dir}\n"
-        f"replay: python -m rlkit.play run={run_dir}")
+        f"replay: python -m rlkit.play {shlex.quote(f'run={hydra_quote(run_dir)}')}")
 
 
 def _write_learning_curve(result: TrainResult, path: Path, *, title: str) -> None:
