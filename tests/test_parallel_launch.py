@@ -14,10 +14,11 @@ import yaml
 from conftest import REPO, run_main
 from hostile import Sentinel, run_hostile
 
-from rlkit import train
+from rlkit import supervised, train
 from rlkit.checkpoint import load_checkpoint
-from rlkit.cli.app import hydra_quote
-from rlkit.run_folder import LOCK_FILENAME
+from rlkit.cli.app import hydra_quote, prepare_argv
+from rlkit.errors import RlkitError
+from rlkit.run_folder import LOCK_FILENAME, RunLock, claim_run_dir
 
 TINY = ("env=taxi", "total_steps=300", "eval_every_steps=0", "final_eval_episodes=1", "progress=false")
 ENV = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
@@ -143,3 +144,37 @@ def test_the_printed_replay_command_plays_a_run_under_a_non_ascii_folder_with_a_
         capture_output=True, text=True, timeout=120)
     assert played.returncode == 0, played.stderr
     assert "rlkit.play: q_learning on taxi after 300 steps" in played.stdout and str(home) in played.stdout
+
+
+@pytest.mark.parametrize("collisions", [0, 1, 5])
+def test_a_default_name_taken_by_another_launch_gets_a_new_suffix(collisions, tmp_path, monkeypatch):
+    suffixes = iter([f"{i:04x}" for i in range(collisions + 1)])
+    monkeypatch.setattr("rlkit.run_folder.secrets.token_hex", lambda n: next(suffixes))
+    base = tmp_path / "runs" / "2026-01-01_00-00-00_seed3"
+    for i in range(collisions):
+        (tmp_path / "runs" / f"{base.name}_{i:04x}").mkdir(parents=True)
+    claimed = claim_run_dir(base, fresh=True)
+    with RunLock(claimed) as lock:  # takes over the claim this process holds: no second open, no refusal
+        assert claimed.name == f"{base.name}_{collisions:04x}" and lock._fd is not None
+        assert (claimed / LOCK_FILENAME).read_text() == f"{os.getpid()}\n"
+    assert sorted(p.name for p in claimed.iterdir()) == [LOCK_FILENAME]
+
+
+def test_an_explicit_folder_another_launch_claimed_is_refused(tmp_path):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / LOCK_FILENAME).write_text("12345\n")  # the other launch's claim, made between our check and our claim
+    with pytest.raises(RlkitError, match=rf"^hydra.run.dir={run_dir} was just claimed by another rlkit launch"):
+        claim_run_dir(run_dir, fresh=False)
+    assert (run_dir / LOCK_FILENAME).read_text() == "12345\n"
+
+
+@pytest.mark.parametrize("app", [train.APP, supervised.APP], ids=["train", "supervised"])
+def test_two_sweeps_of_one_second_get_two_sweep_folders(app, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    args = ["-m", "seed=0,1", "progress=false", *(["env=taxi"] if app is train.APP else [])]
+    pinned = [prepare_argv(app, args)[-1] for _ in range(2)]
+    folders = [Path(line.removeprefix("hydra.sweep.dir=")) for line in pinned]
+    assert all(line.startswith("hydra.sweep.dir=") for line in pinned) and folders[0] != folders[1]
+    assert all(folder.is_dir() and not any(folder.iterdir()) for folder in folders)
+    assert prepare_argv(app, [*args, "hydra.sweep.dir=mine"])[-1] == "hydra.sweep.dir=mine"  # given: kept as is
