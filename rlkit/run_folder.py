@@ -135,7 +135,8 @@ def claim_run_dir(run_dir: Path, *, fresh: bool, what: str = "hydra.run.dir") ->
 
 class RunLock:
     """One writer per run folder: an exclusive flock on <run>/.rlkit.lock, holding the writer's PID. The kernel drops
-    it when its process dies, so a killed run never blocks its resume. Readers (play, report) never take it."""
+    it when its process dies, so a killed run never blocks its resume. Readers (play, report) never take it. A folder
+    this process claimed (claim_run_dir) is taken over, never opened again."""
 
     def __init__(self, run_dir: Path) -> None:
         self.path = Path(run_dir) / LOCK_FILENAME
