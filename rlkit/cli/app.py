@@ -8,6 +8,7 @@ import functools
 import importlib.util
 import logging
 import re
+import shlex
 import string
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -161,7 +162,7 @@ def prepare_argv(app: App, argv: Sequence[str]) -> list[str]:
             return argv
         return [*argv, f"hydra.sweep.dir={hydra_quote(fresh_folder(resolved_run_dir(cfg, 'hydra.sweep.dir')))}"]
     run_dir = resolved_run_dir(cfg)
-    hint = app.new_run_hint.format(run_dir=run_dir) if app.new_run_hint else None
+    hint = app.new_run_hint.format(run_dir=shlex.quote(str(run_dir))) if app.new_run_hint else None
     check_new_run_dir(run_dir, continue_with=hint)
     # Claimed before Hydra writes .hydra/ in it; pinned, so that ${now:...} cannot tick past the claimed second.
     claimed = claim_run_dir(run_dir, fresh="hydra.run.dir" not in given)
