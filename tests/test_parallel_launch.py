@@ -101,7 +101,7 @@ def _folder(lock: Path, sentinel: Sentinel) -> None:
 
 
 LOCK_KINDS = {"link to a file": _link_to_a_file, "dangling link": _dangling_link, "FIFO": _fifo, "folder": _folder}
-SUBPROCESS = {("dangling link", "fresh"), ("FIFO", "resume")}  # the rest in-process: the same code, faster
+SUBPROCESS = {("dangling link", "fresh")}  # the rest in-process: the same code, faster
 
 
 @pytest.mark.parametrize("how", ["fresh", "resume"])
@@ -187,7 +187,8 @@ def test_an_explicit_folder_another_launch_claimed_is_refused(tmp_path):
     assert (run_dir / LOCK_FILENAME).read_text() == "12345\n"
 
 
-@pytest.mark.parametrize("app", [train.APP, supervised.APP], ids=["train", "supervised"])
+@pytest.mark.parametrize("app", [train.APP, pytest.param(supervised.APP, marks=pytest.mark.slow)],
+    ids=["train", "supervised"])
 def test_two_sweeps_of_one_second_get_two_sweep_folders(app, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     args = ["-m", "seed=0,1", "progress=false", *(["env=taxi"] if app is train.APP else [])]
