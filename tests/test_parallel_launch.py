@@ -197,3 +197,20 @@ def test_two_sweeps_of_one_second_get_two_sweep_folders(app, tmp_path, monkeypat
     assert all(line.startswith("hydra.sweep.dir=") for line in pinned) and folders[0] != folders[1]
     assert all(folder.is_dir() and not any(folder.iterdir()) for folder in folders)
     assert prepare_argv(app, [*args, "hydra.sweep.dir=mine"])[-1] == "hydra.sweep.dir=mine"  # given: kept as is
+
+
+@pytest.mark.slow
+def test_the_printed_resume_command_resumes_a_run_under_a_non_ascii_folder_with_a_space(tmp_path):
+    run_dir = tmp_path / "dossier é" / "l'été ü"
+    proc = subprocess.Popen([sys.executable, "-m", "rlkit.train", *TINY, "total_steps=10000000",
+        f"hydra.run.dir={hydra_quote(run_dir)}"], cwd=tmp_path, env=ENV, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdout.readline().startswith("rlkit: env=taxi")
+    proc.terminate()
+    _, err = proc.communicate(timeout=120)
+    resume = next(line for line in err.splitlines() if line.startswith("resume: ")).removeprefix("resume: ")
+    total = load_checkpoint(run_dir)["step"] + 300
+    resumed = subprocess.run(["bash", "-c", f"{resume} total_steps={total} progress=false"], cwd=tmp_path, env=ENV,
+        capture_output=True, text=True, timeout=120)
+    assert resumed.returncode == 0, resumed.stderr
+    assert load_checkpoint(run_dir)["step"] == total
