@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from hostile import Outcome, Sentinel
 from rlkit import supervised, train
 from rlkit.checkpoint import load_checkpoint
 from rlkit.cli.app import hydra_quote, prepare_argv
+from rlkit.cli.overrides import parse_overrides
 from rlkit.errors import RlkitError
 from rlkit.run_folder import LOCK_FILENAME, RunLock, claim_run_dir
 
@@ -214,3 +216,21 @@ def test_the_printed_resume_command_resumes_a_run_under_a_non_ascii_folder_with_
         capture_output=True, text=True, timeout=120)
     assert resumed.returncode == 0, resumed.stderr
     assert load_checkpoint(run_dir)["step"] == total
+
+
+@pytest.mark.parametrize("given", [None, "plain/run", "my run/é ü", "it's/a,b=c"], ids=["default", "plain", "space",
+    "quote and comma"])
+def test_the_folder_is_claimed_and_pinned_before_hydra_starts(given, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    args = [*TINY, "seed=4", *([f"hydra.run.dir={hydra_quote(given)}"] if given else [])]
+    pinned = prepare_argv(train.APP, args)[-1]
+    run_dir = Path(parse_overrides([pinned])[0].value())  # Hydra reads back the folder that was claimed
+    if given is None:
+        assert re.fullmatch(r"\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d_seed4_[0-9a-f]{4}", run_dir.name), run_dir
+        assert run_dir.parent == Path("runs/taxi/q_learning")
+    else:
+        assert run_dir == Path(given)
+    assert sorted(p.name for p in run_dir.iterdir()) == [LOCK_FILENAME]  # nothing of Hydra's yet
+    assert (run_dir / LOCK_FILENAME).read_text() == f"{os.getpid()}\n"
+    with RunLock(run_dir):  # the run takes the claim over and lets it go when it ends
+        pass
