@@ -8,6 +8,7 @@ import functools
 import importlib.util
 import logging
 import re
+import shlex
 import string
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -20,7 +21,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from rlkit.cli.overrides import compose, compose_checked, first_values, parse_overrides, resolved_run_dir
 from rlkit.errors import RlkitError, one_line
-from rlkit.run_folder import check_new_run_dir
+from rlkit.run_folder import check_new_run_dir, claim_run_dir, fresh_folder
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -140,7 +141,7 @@ class App:
 
 def prepare_argv(app: App, argv: Sequence[str]) -> list[str]:
     """Check the command line and the config it composes before Hydra creates a run folder: argv for Hydra, with
-    hydra.run.dir pinned to the folder that was checked."""
+    hydra.run.dir pinned to the folder that was checked and claimed (hydra.sweep.dir to a fresh one)."""
     argv = check_plugin_overrides(check_group_overrides(argv, app.conf, app.groups), app.conf)
     args = get_args_parser().parse_args(argv)
     if any(getattr(args, flag) for flag in UNCHECKED_FLAGS):
@@ -153,13 +154,29 @@ def prepare_argv(app: App, argv: Sequence[str]) -> list[str]:
         return argv
     if app.check is not None:
         app.check(cfg)  # in a sweep: the first job's config, the one that can be checked before it runs
-    if args.multirun or cfg.hydra.output_subdir is None:  # sweeps: Hydra makes a folder per job; play makes none
+    if cfg.hydra.output_subdir is None:  # play makes no folder
         return argv
+    given = {override.key_or_group for override in parse_overrides(args.overrides)}
+    if args.multirun:  # Hydra makes a folder per job inside the sweep's: two sweeps of one second get two
+        if "hydra.sweep.dir" in given:
+            return argv
+        return [*argv, f"hydra.sweep.dir={hydra_quote(fresh_folder(resolved_run_dir(cfg, 'hydra.sweep.dir')))}"]
     run_dir = resolved_run_dir(cfg)
-    hint = app.new_run_hint.format(run_dir=run_dir) if app.new_run_hint else None
+    hint = app.new_run_hint.format(run_dir=shlex.quote(str(run_dir))) if app.new_run_hint else None
     check_new_run_dir(run_dir, continue_with=hint)
-    pinned = re.fullmatch(r"[\w./+-]+", str(run_dir)) is not None  # ${now:...} must not tick past the checked second
-    return [*argv, f"hydra.run.dir={run_dir}"] if pinned else argv
+    # Claimed before Hydra writes .hydra/ in it; pinned, so that ${now:...} cannot tick past the claimed second.
+    claimed = claim_run_dir(run_dir, fresh="hydra.run.dir" not in given)
+    return [*argv, f"hydra.run.dir={hydra_quote(claimed)}"]
+
+
+def hydra_quote(value: object) -> str:
+    """A value as Hydra's override grammar reads it back unchanged: quoted where it holds more than [\\w./+-]."""
+    text = str(value)
+    if re.fullmatch(r"[\w./+-]+", text, re.ASCII):
+        return text
+    text = re.sub(r"(\\*)'", lambda m: m.group(1) * 2 + "\\'", text)  # a quote and the backslashes before it
+    text = re.sub(r"(\\+)$", lambda m: m.group(1) * 2, text).replace("${", "\\${")  # no interpolation
+    return f"'{text}'"
 
 
 def _option_lines(app: App) -> str:

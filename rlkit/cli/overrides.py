@@ -218,12 +218,12 @@ def compose_checked(conf: Path, config_name: str, overrides: Sequence[Override],
     return cfg if cfg is not None else compose(conf, config_name, first_values(overrides))
 
 
-def resolved_run_dir(cfg: DictConfig) -> Path:
-    """hydra.run.dir as Hydra will resolve it (${now:...}, ${hydra:runtime.choices...})."""
+def resolved_run_dir(cfg: DictConfig, key: str = "hydra.run.dir") -> Path:
+    """hydra.run.dir (or hydra.sweep.dir) as Hydra will resolve it (${now:...}, ${hydra:runtime.choices...})."""
     hydra_config = HydraConfig.instance()
     previous = hydra_config.cfg
     hydra_config.set_config(cfg)
     try:
-        return Path(str(OmegaConf.select(cfg, "hydra.run.dir")))
+        return Path(str(OmegaConf.select(cfg, key)))
     finally:
         hydra_config.cfg = previous

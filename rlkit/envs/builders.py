@@ -15,6 +15,7 @@ from rlkit.envs.gym import COMMAND_LINE_ENV_MODULES, ENV_ID_SUCCESSORS, resolve_
 from rlkit.errors import RlkitError, one_line
 from rlkit.lazy import LazyRegistry
 from rlkit.plain import check_value, refuse_code, show, where_in
+from rlkit.run_folder import check_folder_name
 
 # What every env node may hold, and the type of each value; each builder adds its own settings.
 COMMON_SETTINGS: dict[str, Any] = {
@@ -133,6 +134,8 @@ def check_env_config(env_cfg: Any, *, origin: str = "") -> None:
                 f"{', '.join(settings)}")
         if key != "kwargs":
             check_value(value, settings[key], f"env.{key}", origin)
+    if isinstance(env_cfg.get("name"), str):  # a folder of the run's path: runs/<env.name>/...
+        check_folder_name(env_cfg["name"], what=where_in("env.name", origin))
     for key in builder.required:
         if env_cfg.get(key) is None:
             raise RlkitError(OWN_ENV_HINT if key == "id" and not origin else f"{where_in('env.' + key, origin)} is "

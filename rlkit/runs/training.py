@@ -4,6 +4,7 @@ the loop run, the final evaluation, the summary and the learning curve."""
 from __future__ import annotations
 
 import dataclasses
+import shlex
 import sys
 import time
 from collections.abc import Mapping
@@ -17,6 +18,7 @@ from omegaconf import DictConfig
 from rlkit import tb
 from rlkit.agents import Agent, ReplayOwner
 from rlkit.analysis.plots import plot_learning_curve
+from rlkit.cli.app import hydra_quote
 from rlkit.config.registry import PartsSettings, build_agent
 from rlkit.config.settings import RunSettings, VideoSettings, check_run_config, plain_config
 from rlkit.envs.builders import greedy_cap_note, make_env, make_train_env, single_spaces
@@ -128,7 +130,7 @@ def run(config: Mapping[str, Any] | DictConfig, run_dir: Path, *, env_name: str,
                 max_steps=settings.eval_max_steps, progress=settings.progress, desc="final evaluation", stop=stop)
             if final is None or final.stopped:
                 print(f"rlkit: stopped by {stop.signal_name} at step {result.steps}; checkpoint saved.\n"
-                    f"resume: python -m rlkit.train resume={run_dir}", file=sys.stderr)
+                    f"resume: python -m rlkit.train {shlex.quote(f'resume={run_dir}')}", file=sys.stderr)
                 sys.exit(130)
             result.evaluations.append(Evaluation(result.steps, result.train_seconds, final))
             logger.scalars(tb.evaluation_metrics(final.mean, final.std, final.seconds), result.steps)
@@ -164,7 +166,7 @@ def _print_summary(result: TrainResult, run_dir: Path, *, device: str, settings:
         f"final evaluation over {over}: return {final.mean:.3f} +- {final.std:.3f} ({final.seconds:.1f} s)\n"
         f"run folder: {run_dir}\n"
         f"watch:  tensorboard --logdir {run_dir}\n"
-        f"replay: python -m rlkit.play run={run_dir}")
+        f"replay: python -m rlkit.play {shlex.quote(f'run={hydra_quote(run_dir)}')}")
 
 
 def _write_learning_curve(result: TrainResult, path: Path, *, title: str) -> None:
