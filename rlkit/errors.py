@@ -63,5 +63,5 @@ def one_line(exc: BaseException, *, lines: slice = slice(None), limit: int = MAX
     """The non-blank lines of an error's message that `lines` picks, stripped, escaped and joined with '; ', at most
     `limit` characters (its start and end kept); the error's type where it says nothing."""
     text = _cut(str(exc), 40 * limit)  # a 50 MB message is cut before it is split and escaped
-    chosen = [printable(line.strip()) for line in text.splitlines() if line.strip()][lines]
+    chosen = [printable(line.strip()) for line in text.split("\n") if line.strip()][lines]  # a bare \r is shown
     return _cut("; ".join(chosen) or type(exc).__name__, limit)
