@@ -15,7 +15,6 @@ from rlkit.cli.overrides import parse_overrides
 from rlkit.cli.streams import quiet_closed_pipes
 from rlkit.errors import RlkitError, shorten
 from rlkit.plain import plain_value
-from rlkit.watch.screens import RENDER_CHOICES
 
 
 @hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name="play")
@@ -34,7 +33,8 @@ def _seconds(value: Any) -> bool:
     return plain_value(value, float)[0] and value >= 0  # finite
 
 
-# play's own options: the test of a value and what to give instead, checked before torch loads.
+# play's own options: the test of a value and what to give instead, checked before torch loads (render= and overlay=
+# are checked once the run is read: a bad run is named first).
 PLAY_OPTIONS: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "episodes": ("give a whole number >= 1", lambda v: _whole(v) and v >= 1),
     "seed": ("give a whole number >= 0", lambda v: _whole(v) and v >= 0),
@@ -43,8 +43,6 @@ PLAY_OPTIONS: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "delay": ("give seconds >= 0, or null for the default", lambda v: v is None or _seconds(v)),
     "follow_timeout": ("give seconds > 0", lambda v: _seconds(v) and v > 0),
     "follow": ("give true or false", lambda v: isinstance(v, bool)),
-    "render": (f"choose one of: {', '.join(RENDER_CHOICES)}", lambda v: v in RENDER_CHOICES),
-    "overlay": ("choose q (draw each action's Q-value) or null", lambda v: v in (None, "none", "q")),
     "video": ("give a path ending in .mp4 or .gif, or null", lambda v: v is None or isinstance(v, str)),
     "env_module": ("give a module name, or null", lambda v: v is None or isinstance(v, str)),
 }

@@ -101,17 +101,16 @@ def _band(panel: str, label: str, x: np.ndarray, estimate: stats.Estimate, runs:
 
 
 def summarise(label: str, runs: Sequence[Run], *, reps: int = 2000, seed: int = 0) -> Summary:
-    finals = np.array([run.final for run in runs])
+    finals, panel = np.array([run.final for run in runs]), shown(runs[0].panel)
     steps = sorted(set.intersection(*(set(run.curve) for run in runs)))
     band = None
     if steps:
         curves = np.array([[run.curve[s] for s in steps] for run in runs])  # (runs, steps)
-        band = _band(runs[0].panel, label, np.array(steps), stats.iqm_curve(curves, reps=reps, seed=seed), curves)
+        band = _band(panel, label, np.array(steps), stats.iqm_curve(curves, reps=reps, seed=seed), curves)
     speeds = [run.steps_per_sec for run in runs if not math.isnan(run.steps_per_sec)]
     speed = float(np.mean(speeds)) if speeds else float("nan")
     last_step = max(max(run.curve) for run in runs)
-    iqm = stats.iqm(finals, reps=reps, seed=seed)
-    return Summary(label, shown(runs[0].panel), finals, last_step, iqm, speed, band)
+    return Summary(label, panel, finals, last_step, stats.iqm(finals, reps=reps, seed=seed), speed, band)
 
 
 def profiles(summaries: Sequence[Summary], *, reps: int = 2000, seed: int = 0) -> list[Band]:

@@ -24,6 +24,8 @@ from rlkit.watch import screens
 from rlkit.watch.follow import FileStamp, RunProgress, follow, run_progress
 from rlkit.watch.overlay import QOverlay, overlay_by_name
 
+RENDER_CHOICES = ("auto", "ansi", "human", "none")
+
 
 def load_policy(saved: SavedRun, env: gym.Env, *, device: Any) -> Policy:
     """The checkpoint's greedy policy for this env; a state that does not fit it is one clear error."""
@@ -36,8 +38,8 @@ def load_policy(saved: SavedRun, env: gym.Env, *, device: Any) -> Policy:
 def choose_render(render: str, video: str | None, env_cfg: dict[str, Any],
         run_dir: Path) -> tuple[str | None, Path | None]:
     """(ansi | human | rgb_array | None, video path): what the user asked for, as this machine can show it."""
-    if render not in screens.RENDER_CHOICES:
-        raise RlkitError(f"render={render} is not valid; choose one of: {', '.join(screens.RENDER_CHOICES)}")
+    if render not in RENDER_CHOICES:
+        raise RlkitError(f"render={render} is not valid; choose one of: {', '.join(RENDER_CHOICES)}")
     if video:
         return "rgb_array", screens.check_video_path(video)
     if render == "auto":

@@ -13,7 +13,6 @@ import numpy as np
 from rlkit.errors import RlkitError
 from rlkit.run_folder import check_writable
 
-RENDER_CHOICES = ("auto", "ansi", "human", "none")  # play's render=
 LIVE_BOARD_DELAY_S = 0.15  # a terminal redraws Taxi's board in place at about 7 boards per second
 
 
