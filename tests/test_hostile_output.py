@@ -291,8 +291,9 @@ def test_a_run_that_is_not_a_path_is_one_line(taxi, capsys, value):
 
 # Values a supervised run would take and then train nothing with (or a NaN model, offered as a body).
 SUPERVISED_NONSENSE = {
-    "data.inputs.divisor": ["0", "-1", "nan", "inf"], "optim.lr": ["0", "-0.5", "nan"], "epochs": ["0", "-1", "abc"],
-    "batch_size": ["0", "-1"], "eval_batch_size": ["0", "1.5"], "label_smoothing": ["1", "abc"],
+    "data.inputs.divisor": ["0", "-1", "nan", "inf"], "optim.lr": ["0", "-0.5", "nan", "1e300"],
+    "epochs": ["0", "-1", "abc"], "batch_size": ["0", "-1"], "eval_batch_size": ["0", "1.5"],
+    "label_smoothing": ["1", "abc"],
     "data.cpu_threads": ["-1"], "seed": ["abc"], "progress": ["abc"],
 }
 
@@ -308,3 +309,12 @@ def test_a_supervised_value_that_cannot_train_is_one_line_before_any_folder(tmp_
         f"hydra.run.dir={run_dir}", capsys=capsys)  # the last of two values for a key wins
     assert code == 2 and len(err.splitlines()) == 1 and err.startswith(f"error: {key}"), err
     assert not run_dir.exists()
+
+
+def test_a_loss_that_turns_nan_saves_no_model(tmp_path, capsys):
+    """A rate float32 holds that still blows up: the run stops in its first epoch, and no body is offered."""
+    run_dir = tmp_path / "sup"
+    code, out, err = run_main(supervised.main, "optim=sgd", "optim.lr=1e38", "net=mlp", "epochs=3", "progress=false",
+        f"hydra.run.dir={run_dir}", capsys=capsys)
+    assert code == 2 and err == "error: the training loss became nan in epoch 1; no model is saved: lower optim.lr\n"
+    assert not (run_dir / "checkpoint.pt").exists() and "agent.body_init" not in out

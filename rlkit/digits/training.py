@@ -32,6 +32,7 @@ from rlkit.runtime import resolve_device, seed_everything
 DATASETS: dict[str, Callable[..., ImageDataset]] = {"digits": load_digits, "mnist": load_mnist}
 INPUTS: dict[str, Callable[..., nn.Module]] = {"scale": Scale}
 NAMED_GROUPS = ("data", "net", "optim")  # recorded by name in hparams and the checkpoint
+FLOAT32_MAX = float(np.finfo(np.float32).max)  # a larger rate overflows in torch.optim's step
 
 
 def build_dataset(loader: Any) -> ImageDataset:
@@ -66,7 +67,7 @@ SETTINGS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "label_smoothing": (lambda v: _number(v) and 0 <= v < 1, "lie in [0, 1)"),
     "progress": (lambda v: isinstance(v, bool), "be true or false"),
     "data.cpu_threads": (lambda v: _whole(v) and v >= 0, "be a whole number >= 0 (0: torch's default)"),
-    "optim.lr": (lambda v: v is None or _number(v) and v > 0, "be a number > 0"),
+    "optim.lr": (lambda v: v is None or _number(v) and 0 < v <= FLOAT32_MAX, "be a number > 0 that float32 holds"),
     "optim.eps": (lambda v: v is None or _number(v) and v > 0, "be a number > 0"),
 }
 
