@@ -64,8 +64,9 @@ def show(value: Any) -> str:
         return str(value).lower()
     if value is None:
         return "null"
-    if isinstance(value, (list, tuple)):
-        return "[" + ",".join(show(v) for v in value) + "]"
+    if isinstance(value, (list, tuple)):  # a long list is never formatted whole: its start and a count
+        more = f",... ({len(value) - 8:,} more)" if len(value) > 8 else ""
+        return "[" + ",".join(show(v) for v in value[:8]) + more + "]"
     text = str(value)
     return text if len(text) <= 60 else text[:57] + "..."
 

@@ -15,11 +15,16 @@ import numpy as np
 from rlkit.analysis import stats
 from rlkit.analysis.plots import Band, draw_profile, plot_bands
 from rlkit.analysis.records import Metric, Run, load_runs, override_key
-from rlkit.errors import RlkitError
+from rlkit.errors import RlkitError, printable, shorten
 from rlkit.run_files import write_atomically
 
 PNG_NAME, PROFILE_PNG_NAME, MARKDOWN_NAME = "report.png", "performance_profile.png", "report.md"
 PROFILE_THRESHOLDS = 201
+
+
+def shown(text: str) -> str:
+    """A string from a run folder as the report shows it: escapes spelled out, a long value cut."""
+    return printable(shorten(text, 160))
 
 
 def shared_overrides(runs: Sequence[Run]) -> list[str]:
@@ -37,7 +42,7 @@ def group_runs(runs: Sequence[Run]) -> dict[str, list[Run]]:
     groups: dict[str, list[Run]] = {}
     for members in by_config.values():
         shared = [o for o in shared_overrides(members) if o not in everywhere]
-        label = " ".join(shared) or members[0].panel_setting or members[0].path.name
+        label = " ".join(map(shown, shared)) or shown(members[0].panel_setting or members[0].path.name)
         while label in groups:  # equal overrides, different configs (e.g. runs from different code versions)
             label += "'"
         groups[label] = members
@@ -60,7 +65,7 @@ def varied_settings(runs: Sequence[Run]) -> str:
         for override in run.overrides:
             values.setdefault(override_key(override), {})[override.partition("=")[2]] = None
     varied = [
-        f"{key} ({_compact(list(found))})"
+        f"{shown(key)} ({_compact([shown(value) for value in found])})"
         for key, found in values.items()
         if len(found) > 1 or any(key not in map(override_key, run.overrides) for run in runs)
     ]
@@ -97,16 +102,16 @@ def _band(panel: str, label: str, x: np.ndarray, estimate: stats.Estimate, runs:
 
 
 def summarise(label: str, runs: Sequence[Run], *, reps: int = 2000, seed: int = 0) -> Summary:
-    finals = np.array([run.final for run in runs])
+    finals, panel = np.array([run.final for run in runs]), shown(runs[0].panel)
     steps = sorted(set.intersection(*(set(run.curve) for run in runs)))
     band = None
     if steps:
         curves = np.array([[run.curve[s] for s in steps] for run in runs])  # (runs, steps)
-        band = _band(runs[0].panel, label, np.array(steps), stats.iqm_curve(curves, reps=reps, seed=seed), curves)
+        band = _band(panel, label, np.array(steps), stats.iqm_curve(curves, reps=reps, seed=seed), curves)
     speeds = [run.steps_per_sec for run in runs if not math.isnan(run.steps_per_sec)]
     speed = float(np.mean(speeds)) if speeds else float("nan")
     last_step = max(max(run.curve) for run in runs)
-    return Summary(label, runs[0].panel, finals, last_step, stats.iqm(finals, reps=reps, seed=seed), speed, band)
+    return Summary(label, panel, finals, last_step, stats.iqm(finals, reps=reps, seed=seed), speed, band)
 
 
 def profiles(summaries: Sequence[Summary], *, reps: int = 2000, seed: int = 0) -> list[Band]:
@@ -181,7 +186,8 @@ def write_report(root: Path, *, reps: int = 2000, seed: int = 0) -> tuple[list[P
     written = [plot_bands(root / PNG_NAME, bands, title=heading, xlabel=metric.x_label, ylabel=metric.name, note=note)]
     table = markdown_table(summaries, metric)
     sections = [
-        f"# {title}\n\nFolder: `{root}`. Every run with: {' '.join(shared_overrides(runs)) or 'no overrides'}.",
+        f"# {title}\n\nFolder: `{printable(str(root))}`. Every run with: "
+        f"{' '.join(map(shown, shared_overrides(runs))) or 'no overrides'}.",
         f"![{metric.name} vs {metric.x_label}]({PNG_NAME})",
         table + (f"\n\n**{note}**" if note else ""),
     ]

@@ -17,7 +17,7 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from rlkit.errors import FIRST, RlkitError, one_line
+from rlkit.errors import FIRST, RlkitError, one_line, shorten
 from rlkit.plain import refuse_code
 
 # gymnasium.make's keyword arguments are open-ended: the one place where `+key=` may add a key.
@@ -38,6 +38,9 @@ FLAG_PARTS: dict[str, tuple[str, dict[bool, str]]] = {
 FLAG_VALUES = {"true": True, "false": False}
 # Keys only one option of a group has, typed while another option is chosen: that option is named.
 OPTION_KEYS = {f"agent.sampler.{leaf}": "agent/sampler=prioritized" for leaf in _PRIORITY_LEAVES}
+# Hydra's parser takes time quadratic in a list's items (4,000: 1 s, 20,000: half a minute); longer lines are
+# refused before it sees them.
+MAX_OVERRIDE_CHARS, MAX_OVERRIDE_ITEMS = 100_000, 2_000
 
 
 def current_name(override: str) -> str:
@@ -68,7 +71,18 @@ def old_key(key: str, value: str | None = None) -> RlkitError | None:
     return None
 
 
+def too_long(line: str) -> str | None:
+    """Why an override line is too long to parse, or None."""
+    if len(line) <= MAX_OVERRIDE_CHARS and line.count(",") < MAX_OVERRIDE_ITEMS:
+        return None
+    return (f"an override of {len(line):,} characters and {line.count(',') + 1:,} items is longer than rlkit reads "
+        f"({MAX_OVERRIDE_CHARS:,} characters and {MAX_OVERRIDE_ITEMS:,} items at most)")
+
+
 def parse_overrides(lines: Sequence[str]) -> list[Override]:
+    for line in lines:
+        if (problem := too_long(line)) is not None:
+            raise RlkitError(f"{shorten(line, 160)}: {problem}")
     try:
         return OverridesParser.create().parse_overrides(list(lines))
     except HydraException as exc:
@@ -144,10 +158,12 @@ def checked_data_overrides(lines: Sequence[str], *, origin: str) -> list[Overrid
     hydra.*, `+`/`~` (outside env.kwargs), packages, sweeps, `_target_`-style keys and `${...}` are refused."""
     parsed = []
     for line in map(current_name, lines):
+        if (size := too_long(line)) is not None:
+            raise RlkitError(f"{shorten(line, 160)} in {origin}: {size}")
         try:
             (override,) = parse_overrides([line])
         except (RlkitError, ValueError):
-            raise RlkitError(f"{line} in {origin} is not an override rlkit writes") from None
+            raise RlkitError(f"{shorten(line, 160)} in {origin} is not an override rlkit writes") from None
         key = override.key_or_group
         adds_or_deletes = override.type != OverrideType.CHANGE and not key.startswith(OPEN_PREFIXES)
         problem = (
@@ -161,11 +177,11 @@ def checked_data_overrides(lines: Sequence[str], *, origin: str) -> list[Overrid
             else None
         )
         if problem is not None:
-            raise RlkitError(f"{line} in {origin}: {problem}")
+            raise RlkitError(f"{shorten(line, 160)} in {origin}: {problem}")
         try:
             refuse_code(override.value(), key, origin)
         except RlkitError as exc:
-            raise RlkitError(f"{line} in {origin}: {exc}") from None
+            raise RlkitError(f"{shorten(line, 160)} in {origin}: {exc}") from None
         parsed.append(override)
     return parsed
 

@@ -3,6 +3,7 @@ DQN. Imported only once a run is checked or started, so `--help` loads no torch,
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -22,14 +23,16 @@ from rlkit.config.registry import body_factory, checked, optimizer_factory
 from rlkit.config.settings import plain_config
 from rlkit.digits.confusion import confusion_image, confusion_matrix
 from rlkit.digits.datasets import ImageDataset, load_digits, load_mnist
-from rlkit.errors import RlkitError
+from rlkit.errors import NonFiniteLossError, RlkitError, shorten
 from rlkit.nets import LinearHead, Network, Scale, body_for_shape
 from rlkit.nets.transfer import SUPERVISED_TASK
+from rlkit.plain import plain_value
 from rlkit.runtime import resolve_device, seed_everything
 
 DATASETS: dict[str, Callable[..., ImageDataset]] = {"digits": load_digits, "mnist": load_mnist}
 INPUTS: dict[str, Callable[..., nn.Module]] = {"scale": Scale}
 NAMED_GROUPS = ("data", "net", "optim")  # recorded by name in hparams and the checkpoint
+FLOAT32_MAX = float(np.finfo(np.float32).max)  # a larger rate overflows in torch.optim's step
 
 
 def build_dataset(loader: Any) -> ImageDataset:
@@ -39,9 +42,42 @@ def build_dataset(loader: Any) -> ImageDataset:
 
 
 def build_inputs(inputs: Any) -> nn.Module:
-    """The input module a data/ config names (grey levels -> [0, 1])."""
+    """The input module a data/ config names (grey levels -> [0, 1]); a divisor of 0 would make every input NaN."""
     _, module, kwargs = checked(inputs, INPUTS, key="data.inputs")
+    if not kwargs.get("divisor", 1.0) > 0:  # checked() refused NaN and inf already
+        raise RlkitError(f"data.inputs.divisor={kwargs['divisor']} must be a positive number: the brightest grey "
+            "level (16 for digits, 255 for MNIST)")
     return module(**kwargs)
+
+
+def _whole(value: Any) -> bool:
+    return plain_value(value, int)[0]
+
+
+def _number(value: Any) -> bool:
+    return plain_value(value, float)[0]  # finite
+
+
+# Settings that torch and the loop would take and then fail on, or train nothing with (lr=0, eps=0 divides by zero):
+# key -> (the test of a value, what it must be).
+SETTINGS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "seed": (_whole, "be a whole number"),
+    "epochs": (lambda v: _whole(v) and v >= 1, "be a whole number >= 1"),
+    "eval_batch_size": (lambda v: _whole(v) and v >= 1, "be a whole number >= 1"),
+    "label_smoothing": (lambda v: _number(v) and 0 <= v < 1, "lie in [0, 1)"),
+    "progress": (lambda v: isinstance(v, bool), "be true or false"),
+    "data.cpu_threads": (lambda v: _whole(v) and v >= 0, "be a whole number >= 0 (0: torch's default)"),
+    "optim.lr": (lambda v: v is None or _number(v) and 0 < v <= FLOAT32_MAX, "be a number > 0 that float32 holds"),
+    "optim.eps": (lambda v: v is None or _number(v) and v > 0, "be a number > 0"),
+}
+
+
+def check_settings(cfg: DictConfig) -> None:
+    """One line naming the first setting of SETTINGS that cannot train."""
+    for key, (valid, must) in SETTINGS.items():
+        value = OmegaConf.select(cfg, key)
+        if not valid(value):
+            raise RlkitError(f"{key} must {must}, got {shorten(value)}")
 
 
 @dataclass
@@ -114,6 +150,9 @@ def fit(
             tb.SUPERVISED_TEST_LOSS: F.cross_entropy(logits_NK, y_test).item(),
             tb.SUPERVISED_TEST_ACCURACY: test_accuracy,
         }
+        if not math.isfinite(metrics[tb.SUPERVISED_TRAIN_LOSS]):
+            raise NonFiniteLossError(f"the training loss became {metrics[tb.SUPERVISED_TRAIN_LOSS]} in epoch {epoch}; "
+                "no model is saved: lower optim.lr")
         logger.scalars(metrics, epoch)
         history.append(metrics)
         bar.set_postfix(loss=f"{metrics[tb.SUPERVISED_TRAIN_LOSS]:.4f}", test_acc=f"{test_accuracy:.4f}", refresh=False)
@@ -127,10 +166,7 @@ def fit(
 def run(cfg: DictConfig, run_dir: Path, *, choices: Mapping[str, str]) -> FitResult:
     """Build data, model and optimizer from the config, fit, log hparams and write checkpoint.pt; `choices` (Hydra's
     runtime choices) names the data, net and optim options for logs and the checkpoint."""
-    if int(cfg.epochs) <= 0 or int(cfg.eval_batch_size) <= 0:
-        raise RlkitError(f"epochs and eval_batch_size must be positive, got {cfg.epochs} and {cfg.eval_batch_size}")
-    if not 0.0 <= float(cfg.label_smoothing) < 1.0:
-        raise RlkitError(f"label_smoothing must lie in [0, 1), got {cfg.label_smoothing}")
+    check_settings(cfg)
     names = {group: str(choices[group]) for group in NAMED_GROUPS}
     device = resolve_device(cfg.device.name)
     if device.type == "cpu" and int(cfg.data.cpu_threads) > 0:
@@ -178,8 +214,10 @@ def run(cfg: DictConfig, run_dir: Path, *, choices: Mapping[str, str]) -> FitRes
 
 def check_job(cfg: DictConfig) -> None:
     """What can refuse a run, checked before Hydra makes its folder: the data files, the net and optimizer settings."""
+    check_settings(cfg)
     config = plain_config(cfg)
-    build_dataset(config["data"]["loader"])
+    data = build_dataset(config["data"]["loader"])
+    batch_size_for(cfg.batch_size, len(data.x_train))
     build_inputs(config["data"]["inputs"])
     body_factory(config["net"])
     optimizer_factory(config["optim"])

@@ -17,7 +17,7 @@ from rlkit.config.policies import build_policy
 from rlkit.config.registry import ActingParts
 from rlkit.envs.builders import make_env
 from rlkit.envs.gym import import_env_module
-from rlkit.errors import RlkitError
+from rlkit.errors import RlkitError, printable, shorten
 from rlkit.run_files import check_no_links_out, real_folder
 from rlkit.runs.saved import SavedRun, check_saved_network, from_saved_state, read_saved_run
 from rlkit.runtime import resolve_device, set_torch_threads
@@ -79,7 +79,7 @@ def open_screen(render: str | None, video: Path | None, env: gym.Env, *, delay: 
     if render == "ansi":
         return screens.TerminalBoard(sys.stdout, delay=delay)
     if render == "human":
-        return screens.Window(fps=fps, caption=f"rlkit.play: {env.spec.id if env.spec else 'env'}")
+        return screens.Window(fps=fps, caption=f"rlkit.play: {printable(env.spec.id) if env.spec else 'env'}")
     return None
 
 
@@ -126,7 +126,8 @@ def play(cfg: DictConfig) -> list[float]:
     env = make_play_env(saved.config["env"], render_mode)
     policy = load_policy(saved, env, device=device)
     progress = run_progress(saved.step, saved.config)
-    print(f"rlkit.play: {saved.agent_name} on {saved.env_name} after {saved.step} steps ({run_dir}) on "
+    agent, env_name = (printable(shorten(name)) for name in (saved.agent_name, saved.env_name))  # the run's strings
+    print(f"rlkit.play: {agent} on {env_name} after {saved.step} steps ({printable(str(run_dir))}) on "
         f"{device}{progress.note}")
     overlay = overlay_by_name(cfg.overlay, policy, env, key="overlay")
     screen = open_screen(render_mode, video, env, delay=cfg.delay)
@@ -159,5 +160,5 @@ def play(cfg: DictConfig) -> list[float]:
     if returns:
         print(f"mean return over {len(returns)} episode{'s' * (len(returns) != 1)}: {np.mean(returns):.2f}")
     if isinstance(screen, screens.VideoFile) and screen.frames:
-        print(f"video: {screen.path}")
+        print(f"video: {printable(str(screen.path))}")
     return returns

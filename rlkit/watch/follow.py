@@ -7,6 +7,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from rlkit.errors import printable
+
 
 class RunProgress(NamedTuple):
     step: int
@@ -73,8 +75,8 @@ def follow(
             print(f"follow: waiting for a checkpoint newer than step {progress.step} (Ctrl-C stops)", flush=True)
             while not stamp.changed():
                 if clock() - last_change(stamp.path.parent) > idle_timeout_s:
-                    print(f"follow: nothing in {stamp.path.parent} changed for {idle_timeout_s:g} s; the run has "
-                        "stopped", flush=True)
+                    print(f"follow: nothing in {printable(str(stamp.path.parent))} changed for {idle_timeout_s:g} s; "
+                        "the run has stopped", flush=True)
                     return progress
                 sleep(poll_s)
         progress = reload()
