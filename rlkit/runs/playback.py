@@ -3,6 +3,7 @@ window or a video; it acts and never learns."""
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -116,8 +117,9 @@ def play(cfg: DictConfig) -> list[float]:
     set_torch_threads(cfg.get("torch_threads"))
     if cfg.get("env_module"):
         import_env_module(str(cfg.env_module))  # named on the command line; the run's env.id may then name it
-    if Path(cfg.run).expanduser().is_dir():  # a run folder, not a checkpoint file picked out of some folder
-        check_no_links_out(Path(cfg.run).expanduser())
+    run = Path(cfg.run).expanduser()
+    if run.is_dir() and os.path.lexists(checkpoint_path(run)):  # a run folder; without a checkpoint: say that
+        check_no_links_out(run)
     stamp = FileStamp(checkpoint_path(cfg.run))  # before loading: follow=true must see any later checkpoint
     saved = read_saved_run(cfg.run, acting=True)  # every field checked as data; nothing instantiated or resolved
     run_dir = saved.path.parent
