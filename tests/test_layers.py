@@ -119,8 +119,8 @@ def test_at_most_14_modules_at_the_top():
 @pytest.mark.parametrize("module", ["rlkit.agents.tabular", "rlkit.agents.base", "rlkit.nets"])
 def test_loading_an_agent_or_the_nets_loads_no_env_code_and_no_tensorboard(module):
     """A fresh interpreter: importing the tabular agent must not pull in Atari (ale_py), env building or TensorBoard."""
-    watched = ["ale_py", "rlkit.envs.atari", "rlkit.envs.builders", "rlkit.loop", "rlkit.config.registry",
-        "tensorboard", "hydra"]
+    watched = ["ale_py", "minatar", "rlkit.envs.atari", "rlkit.envs.minatar", "rlkit.envs.builders", "rlkit.loop",
+        "rlkit.config.registry", "tensorboard", "hydra"]
     code = f"import json, sys, {module}; print(json.dumps([m for m in {watched!r} if m in sys.modules]))"
     proc = run_python("-c", code)
     assert proc.returncode == 0, proc.stderr

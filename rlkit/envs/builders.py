@@ -109,6 +109,7 @@ class EnvBuilder:
 ENV_BUILDERS: LazyRegistry[EnvBuilder] = LazyRegistry({
     "gym": EnvBuilder(make=_make_gym, settings={"kwargs": Any}, required=("id",), check_stored=_check_stored_gym),
     "atari": "rlkit.envs.atari:ATARI_BUILDER",
+    "minatar": "rlkit.envs.minatar:MINATAR_BUILDER",
 })
 
 

@@ -30,12 +30,13 @@ AGENTS = sorted(p.stem for p in (CONF / "agent").glob("*.yaml"))
 CONTROL_ENVS = ("acrobot", "cartpole", "mountaincar")  # Box observations
 ATARI_ENVS = ("atari", "breakout", "pong")  # Box frames, and DQN's replay and schedule settings in their tuned files
 TOY_TEXT_ENVS = ("cliffwalking", "frozenlake", "frozenlake8x8", "taxi")  # Discrete observations
+MINATAR_ENVS = ("minatar",)  # Box bool grids, from the minatar extra
 # The pairs that must be refused, with the whole message: the fix named, nothing else accepted as "some error".
 REFUSED = {
     **{
         (env, "q_learning"): r"^agent=q_learning needs a discrete observation space, but the env has Box\(.+\); "
                              r"use agent=dqn \(a network instead of a table\)$"
-        for env in CONTROL_ENVS
+        for env in (*CONTROL_ENVS, *MINATAR_ENVS)
     },
     **{
         (env, "q_learning"): r"^agent\.batch_size, .+ are not a setting of agent=q_learning; agent=dqn takes them$"
@@ -47,11 +48,13 @@ BUILT = {"dqn": DQNAgent, "q_learning": QLearningAgent}
 
 def test_every_env_is_sorted_into_a_kind_and_every_agent_is_known():
     """A new env or agent must say here whether each pair builds, so the pair test below cannot pass by accident."""
-    assert sorted((*CONTROL_ENVS, *ATARI_ENVS, *TOY_TEXT_ENVS)) == ENVS
+    assert sorted((*CONTROL_ENVS, *ATARI_ENVS, *TOY_TEXT_ENVS, *MINATAR_ENVS)) == ENVS
     assert sorted(BUILT) == AGENTS
 
 
 def build_pair(env_name: str, agent_name: str):
+    if env_name in MINATAR_ENVS:
+        pytest.importorskip("minatar")
     cfg = compose_train(f"env={env_name}", f"agent={agent_name}")
     assert (cfg.hydra.runtime.choices.env, cfg.hydra.runtime.choices.agent) == (env_name, agent_name)
     plain = plain_config(cfg)
