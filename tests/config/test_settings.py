@@ -164,8 +164,8 @@ def test_an_old_atari_config_names_its_parts() -> None:
     }
     new = upgrade_stored_config(old)
     assert (new["agent"], new["net"], new["replay"], new["env"]) == (
-        {"type": "dqn", "gamma": 0.99, "sampler": {"type": "uniform"}}, {"type": "cnn", "head": {"type": "linear"}},
-        {"type": "frames"}, {"builder": "atari", "game": "Pong"},
+        {"type": "dqn", "gamma": 0.99, "sampler": {"type": "uniform"}}, {"type": "cnn", "head": {"type": "linear",
+        "noisy": False, "sigma0": 0.5}}, {"type": "frames"}, {"builder": "atari", "game": "Pong"},
     )
     assert old["agent"]["dedup_frames"] is True and "replay" not in old  # what was read is left as it was
     bad = upgrade_stored_config({**old, "agent": {"type": "dqn", "dueling": "yes"}})

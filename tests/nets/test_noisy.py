@@ -115,15 +115,17 @@ def test_the_agent_redraws_noise_to_explore_and_learn_and_acts_on_mu_otherwise(c
     assert agent.updates >= 1 and target_layer.noise_in.any() and not agent.target_net.training
 
 
-def test_a_noisy_cartpole_run_trains_without_epsilon_and_plays(tmp_path, capsys) -> None:
+def test_a_noisy_cartpole_run_trains_without_epsilon_resumes_and_plays(tmp_path, capsys) -> None:
     run_dir = tmp_path / "run"
     code, out, err = run_main(train.main, "env=cartpole", "net.head.noisy=true", "agent.epsilon_start=0",
         "agent.epsilon_end=0", "total_steps=600", "agent.learning_starts_steps=200", "eval_every_steps=0",
         "final_eval_episodes=1", "progress=false", f"hydra.run.dir={run_dir}", capsys=capsys)
     assert code == 0, err
+    code, out, err = run_main(train.main, f"resume={run_dir}", "total_steps=800", capsys=capsys)
+    assert code == 0, err
     code, out, err = run_main(play.main, f"run={run_dir}", "episodes=1", "render=none", capsys=capsys)
     assert code == 0, err
-    assert "dqn on cartpole after 600 steps" in out
+    assert "dqn on cartpole after 800 steps" in out
 
 
 @pytest.mark.slow
