@@ -26,6 +26,7 @@ from rlkit.agents.base import (
 )
 from rlkit.agents.targets import bootstrap_q, td_target
 from rlkit.errors import RlkitError
+from rlkit.nets.noisy import noisy_layers, reset_noise
 from rlkit.nets.transfer import load_network_state
 from rlkit.replay.buffer import Replay
 
@@ -156,11 +157,27 @@ class DQNAgent:
         self._update = compiled_update(update, self.device) if compile else update
         self._rng = np.random.default_rng(seed)
         self._policy = QNetworkPolicy(q_net, observation_space=observation_space, device=self.device)
+        # Noisy nets (net.head.noisy): eval mode, mu weights only, except while exploring and learning, each of
+        # which draws fresh noise from its own seeded stream.
+        self._noisy, self._target_noisy = noisy_layers(q_net), noisy_layers(self.target_net)
+        self._noise_rng = torch.Generator(self.device).manual_seed(seed)
+        if self._noisy:
+            q_net.eval(), self.target_net.eval()
         self._last_update: tuple[torch.Tensor, torch.Tensor, torch.Tensor | None] | None = None
         self.steps = self.updates = 0
         self.epsilon = float(exploration(0))
 
     def act(self, obs: Any, *, explore: bool) -> Any:
+        if explore and self._noisy:
+            reset_noise(self._noisy, self._noise_rng)
+            self.q_net.train()
+            try:
+                return self._act(obs, explore=True)
+            finally:
+                self.q_net.eval()
+        return self._act(obs, explore=explore)
+
+    def _act(self, obs: Any, *, explore: bool) -> Any:
         if np.ndim(obs) == len(self.obs_shape):  # one observation: the num_envs == 1 fast path
             if explore and self._rng.random() < self.epsilon:
                 return int(self._rng.integers(self.n_actions))
@@ -198,8 +215,13 @@ class DQNAgent:
     def _learn(self) -> None:
         beta = 1.0 if self.priority_beta is None else self.priority_beta(self.steps)
         batch = self.replay.sample(self.batch_size, beta=beta)
+        if self._noisy:  # online and target networks each with fresh noise of their own
+            reset_noise(self._noisy + self._target_noisy, self._noise_rng)
+            self.q_net.train(), self.target_net.train()
         loss, q_mean, grad_norm, td_abs_B = self._update(batch.obs, batch.actions, batch.rewards, batch.next_obs,
             batch.discounts, batch.weights)
+        if self._noisy:
+            self.q_net.eval(), self.target_net.eval()
         if batch.weights is not None:  # prioritized: |TD error| is the sampled rows' new priority
             self.replay.update_priorities(batch.indices, td_abs_B.cpu().numpy())
         self.updates += 1

@@ -33,9 +33,9 @@ from rlkit.replay.samplers import Sampler, UniformSampler
 LOSSES: dict[str, Callable[..., torch.Tensor]] = {"huber": F.smooth_l1_loss, "mse": F.mse_loss}
 
 
-def linear_q_head(*, in_features: int, n_actions: int) -> LinearHead:
+def linear_q_head(*, in_features: int, n_actions: int, noisy: bool = False, sigma0: float = 0.5) -> LinearHead:
     """One Q-value per action."""
-    return LinearHead(in_features=in_features, out_features=n_actions)
+    return LinearHead(in_features=in_features, out_features=n_actions, noisy=noisy, sigma0=sigma0)
 
 
 # The parts a DQN config names, each by a fixed name (rlkit.config.registry re-exports them).
@@ -89,6 +89,19 @@ SAMPLER_SETTINGS: dict[str, Callable[..., UniformSampling | PrioritizedSampling]
 
 
 @dataclass(frozen=True)
+class HeadSettings:
+    """The checked net.head node: a name in HEADS and its noisy-layer settings (Fortunato et al. 2018); a stored
+    config without noisy or sigma0 gets today's plain linear layers."""
+
+    type: str = "linear"
+    noisy: bool = False
+    sigma0: float = 0.5
+
+    def factory(self) -> Callable[..., nn.Module]:
+        return functools.partial(HEADS[self.type], noisy=self.noisy, sigma0=self.sigma0)
+
+
+@dataclass(frozen=True)
 class DQNSettings:
     """The agent node of conf/agent/dqn.yaml, checked, with its sampler and the replay and head the config picks.
     The defaults are conf/'s (tests/config/test_settings.py composes conf/ and compares)."""
@@ -113,7 +126,7 @@ class DQNSettings:
     body_init: str | None = None
     sampler: UniformSampling | PrioritizedSampling = UniformSampling()
     replay: str = "transitions"
-    head: str = "linear"
+    head: HeadSettings = HeadSettings()
 
 
 def _part(node: Any, settings: Mapping[str, Callable[..., Any]], *, key: str, choose: str, origin: str) -> Any:
@@ -133,18 +146,24 @@ def replay_choice(node: Any, *, origin: str = "") -> str:
         run_time=REPLAY_RUN_TIME)[0]
 
 
-def head_choice(node: Any, *, origin: str = "") -> str:
-    """The Q head a run's `net.head` node names (linear when a config written in code has none)."""
-    return checked({"type": "linear"} if node is None else node, HEADS, key="net.head", origin=origin,
-        run_time=HEAD_RUN_TIME)[0]
+def head_choice(node: Any, *, origin: str = "") -> HeadSettings:
+    """The Q head a run's `net.head` node names and sets (linear when a config written in code has none)."""
+    name, _, kwargs = checked({"type": "linear"} if node is None else node, HEADS, key="net.head", origin=origin,
+        run_time=HEAD_RUN_TIME)
+    head = HeadSettings(type=name, **kwargs)
+    if not head.sigma0 > 0:  # sigma0 0 is a plain layer with twice the parameters
+        raise RlkitError(f"{where_in('net.head.sigma0', origin)} must be > 0, got {head.sigma0}")
+    return head
 
 
 def dqn_settings(
-    values: Mapping[str, Any], *, sampler: Any = None, replay: str = "transitions", head: str = "linear",
-    origin: str = "",
+    values: Mapping[str, Any], *, sampler: Any = None, replay: str = "transitions",
+    head: str | HeadSettings = "linear", origin: str = "",
 ) -> DQNSettings:
     """The typed DQN settings, every range checked once: `values` are the agent node's other keys, type-checked
-    against DQNSettings (rlkit.config.registry), `sampler` its sampler node, `replay` and `head` the names chosen."""
+    against DQNSettings (rlkit.config.registry), `sampler` its sampler node, `replay` the name chosen and `head` the
+    checked head (a name alone: that head, no noise)."""
+    head = HeadSettings(type=head) if isinstance(head, str) else head
     sampling = _part({"type": "uniform"} if sampler is None else sampler, SAMPLER_SETTINGS, key="agent.sampler",
         choose="agent/sampler", origin=origin)
     settings = DQNSettings(**values, sampler=sampling, replay=replay, head=head)
@@ -253,7 +272,7 @@ def build_dqn(
         seed=replay_seed,
     )
     q_net = build_q_network(observation_space=observation_space, n_actions=n_actions, net=net,
-        head=HEADS[settings.head], device=device, seed=seed, body_init=settings.body_init)
+        head=settings.head.factory(), device=device, seed=seed, body_init=settings.body_init)
     return DQNAgent(
         observation_space=observation_space, action_space=action_space, num_envs=num_envs, q_net=q_net,
         optimizer=optimizer(list(q_net.parameters())), replay=replay,

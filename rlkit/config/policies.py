@@ -12,7 +12,7 @@ import torch
 from rlkit.agents.base import Policy, require_discrete
 from rlkit.agents.dqn import QNetworkPolicy
 from rlkit.agents.tabular import TablePolicy, table_from_state
-from rlkit.config.dqn import HEADS, build_q_network
+from rlkit.config.dqn import build_q_network
 from rlkit.config.registry import ActingParts
 from rlkit.errors import RlkitError
 from rlkit.nets.transfer import load_network_state
@@ -25,9 +25,9 @@ def dqn_policy(
     """The run's Q-network with the checkpoint's online weights (agent_state["q_net"]), greedy on `device`."""
     n_actions = require_discrete(action_space, what="action", agent="dqn", fix="pick a discrete-action env")
     q_net = build_q_network(observation_space=observation_space, n_actions=n_actions, net=parts.net,
-        head=HEADS[parts.head], device=device, seed=0)  # seed 0: its weights are overwritten below
+        head=parts.head.factory(), device=device, seed=0)  # seed 0: its weights are overwritten below
     load_network_state(q_net, agent_state["q_net"])
-    return QNetworkPolicy(q_net.requires_grad_(False), observation_space=observation_space, device=device)
+    return QNetworkPolicy(q_net.requires_grad_(False).eval(), observation_space=observation_space, device=device)
 
 
 def table_policy(

@@ -20,6 +20,7 @@ from rlkit.config.dqn import (
     REPLAYS,
     SAMPLERS,
     DQNSettings,
+    HeadSettings,
     build_dqn,
     dqn_settings,
     head_choice,
@@ -100,7 +101,7 @@ def _body_and_head(net: Any) -> tuple[Any, Any]:
 def check_parts(config: Mapping[str, Any], *, origin: str = "") -> PartsSettings:
     """The agent, net (body and head), optim and replay nodes of a run config checked as data, once, into settings."""
     body, head = _body_and_head(config.get("net"))
-    replay, head_name = replay_choice(config.get("replay"), origin=origin), head_choice(head, origin=origin)
+    replay, head_settings = replay_choice(config.get("replay"), origin=origin), head_choice(head, origin=origin)
     node = config.get("agent")
     for key, value in node.items() if isinstance(node, Mapping) else ():
         typed = str(value).lower() if isinstance(value, bool) else str(value)
@@ -110,7 +111,7 @@ def check_parts(config: Mapping[str, Any], *, origin: str = "") -> PartsSettings
     agent = {k: v for k, v in node.items() if k != "sampler"} if sampled else node
     name, _, kwargs = checked(agent, AGENT_NODES, key="agent", origin=origin, run_time=AGENT_RUN_TIME)
     if sampled:
-        kwargs = dqn_settings(kwargs, sampler=node.get("sampler"), replay=replay, head=head_name, origin=origin)
+        kwargs = dqn_settings(kwargs, sampler=node.get("sampler"), replay=replay, head=head_settings, origin=origin)
     return PartsSettings(agent=name, settings=kwargs, net=body_factory(body, origin=origin),
         optimizer=optimizer_factory(config.get("optim"), origin=origin))
 
@@ -121,7 +122,7 @@ class ActingParts:
 
     agent: str  # a name in AGENTS
     net: Callable[..., nn.Module]  # a body awaiting its input size
-    head: str  # a name in HEADS
+    head: HeadSettings  # a name in HEADS and its noise settings
 
 
 def check_acting_parts(config: Mapping[str, Any], *, origin: str = "") -> ActingParts:

@@ -175,8 +175,11 @@ def upgrade_stored_config(config: Mapping[str, Any]) -> dict[str, Any]:
     and flags become today's keys and parts, and its env node is upgraded (rlkit.envs.builders.upgrade_stored_env)."""
     upgraded = _parts_from_flags({**ADDED_SETTINGS, **_renamed(config)})
     upgraded.setdefault("replay", {"type": "transitions"})  # the only replay before replays had names
-    if isinstance(upgraded.get("net"), Mapping) and "head" not in upgraded["net"]:
-        upgraded["net"] = {**upgraded["net"], "head": {"type": "linear"}}
+    if isinstance(net := upgraded.get("net"), Mapping):
+        head = net.get("head", {"type": "linear"})  # the only head before heads had names
+        if isinstance(head, Mapping):  # heads before noisy nets (issue 21) had plain layers
+            head = {"noisy": False, "sigma0": 0.5, **head}
+        upgraded["net"] = {**net, "head": head}
     agent = upgraded.get("agent")
     if isinstance(agent, Mapping) and agent.get("type") == "dqn" and "sampler" not in agent:
         upgraded["agent"] = {**agent, "sampler": {"type": "uniform"}}

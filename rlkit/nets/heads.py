@@ -2,17 +2,29 @@
 
 from __future__ import annotations
 
+import functools
+
 import torch
 from torch import nn
+
+from rlkit.nets.noisy import NoisyLinear
+
+
+def linear_layer(in_features: int, out_features: int, *, noisy: bool = False, sigma0: float = 0.5) -> nn.Module:
+    """nn.Linear, or its factorised-noise twin for net.head.noisy=true (exploration without epsilon)."""
+    if noisy:
+        return NoisyLinear(int(in_features), int(out_features), sigma0=sigma0)
+    return nn.Linear(int(in_features), int(out_features))
 
 
 class LinearHead(nn.Module):
     """One linear layer: features -> one value per output. A Q-network's outputs are actions' Q-values, the digits
     classifier's are class logits (softmax lives in the cross-entropy loss): one head, so both share it."""
 
-    def __init__(self, *, in_features: int, out_features: int) -> None:
+    def __init__(self, *, in_features: int, out_features: int, noisy: bool = False, sigma0: float = 0.5) -> None:
         super().__init__()
-        self.linear = nn.Linear(int(in_features), int(out_features))  # "linear": the state-dict key checkpoints hold
+        # "linear": the state-dict key checkpoints hold
+        self.linear = linear_layer(in_features, out_features, noisy=noisy, sigma0=sigma0)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return self.linear(features)
@@ -21,13 +33,16 @@ class LinearHead(nn.Module):
 class DuelingHead(nn.Module):
     """Q = V + A - mean(A): value and advantage streams (Wang et al., 2016, arXiv:1511.06581)."""
 
-    def __init__(self, *, in_features: int, n_actions: int, hidden: int = 0) -> None:
+    def __init__(
+        self, *, in_features: int, n_actions: int, hidden: int = 0, noisy: bool = False, sigma0: float = 0.5,
+    ) -> None:
         super().__init__()
+        layer = functools.partial(linear_layer, noisy=noisy, sigma0=sigma0)
 
         def stream(out: int) -> nn.Module:
             if hidden > 0:
-                return nn.Sequential(nn.Linear(in_features, hidden), nn.ReLU(), nn.Linear(hidden, out))
-            return nn.Linear(in_features, out)
+                return nn.Sequential(layer(in_features, hidden), nn.ReLU(), layer(hidden, out))
+            return layer(in_features, out)
 
         self.value = stream(1)
         self.advantage = stream(int(n_actions))

@@ -14,7 +14,7 @@ from rlkit.cli.app import conf_dir
 from rlkit.cli.overrides import OPTION_KEYS
 from rlkit.config import dqn as dqn_config
 from rlkit.config import registry, settings
-from rlkit.config.dqn import HEADS, REPLAYS, SAMPLERS, DQNSettings, PrioritizedSampling, UniformSampling
+from rlkit.config.dqn import HEADS, REPLAYS, SAMPLERS, DQNSettings, HeadSettings, PrioritizedSampling, UniformSampling
 from rlkit.config.registry import PartsSettings, check_parts
 from rlkit.config.settings import VideoSettings, upgrade_stored_config, video_settings
 from rlkit.errors import RlkitError
@@ -45,7 +45,9 @@ def test_the_code_defaults_are_conf_s() -> None:
     assert {k: v for k, v in sampling.items() if k != "beta_steps"} == prioritized
     train = OmegaConf.load(conf_dir() / "train.yaml")
     assert {"replay": "transitions"} in OmegaConf.to_container(train.defaults)
-    assert (defaults["replay"], defaults["head"]) == ("transitions", train.net.head.type) == ("transitions", "linear")
+    assert (defaults["replay"], defaults["head"].type) == ("transitions", train.net.head.type) == (
+        "transitions", "linear")
+    assert dataclasses.asdict(defaults["head"]) == OmegaConf.to_container(train.net.head)  # noisy false, sigma0 0.5
     assert {k: conf_node(f"replay/{k}.yaml") for k in REPLAYS} == {"transitions": {"type": "transitions"},
         "frames": {"type": "frames"}}
     assert sorted(OPTION_KEYS) == sorted(
@@ -98,7 +100,7 @@ def test_one_pass_makes_frozen_typed_settings() -> None:
         replay={"type": "frames"})
     assert isinstance(made.settings, DQNSettings) and made.agent == "dqn"
     assert made.settings == DQNSettings(gamma=0.9, sampler=PrioritizedSampling(alpha=0.5, beta_steps=300),
-        replay="frames", head="dueling")
+        replay="frames", head=HeadSettings(type="dueling"))
     with pytest.raises(dataclasses.FrozenInstanceError):
         made.settings.gamma = 0.5  # type: ignore[misc]
     # A config written in code without sampler, replay or head: conf/'s choices.
@@ -162,8 +164,8 @@ def test_an_old_atari_config_names_its_parts() -> None:
     }
     new = upgrade_stored_config(old)
     assert (new["agent"], new["net"], new["replay"], new["env"]) == (
-        {"type": "dqn", "gamma": 0.99, "sampler": {"type": "uniform"}}, {"type": "cnn", "head": {"type": "linear"}},
-        {"type": "frames"}, {"builder": "atari", "game": "Pong"},
+        {"type": "dqn", "gamma": 0.99, "sampler": {"type": "uniform"}}, {"type": "cnn", "head": {"type": "linear",
+        "noisy": False, "sigma0": 0.5}}, {"type": "frames"}, {"builder": "atari", "game": "Pong"},
     )
     assert old["agent"]["dedup_frames"] is True and "replay" not in old  # what was read is left as it was
     bad = upgrade_stored_config({**old, "agent": {"type": "dqn", "dueling": "yes"}})

@@ -484,7 +484,7 @@ def test_a_dqn_run_saved_with_the_old_flags_plays_and_resumes_with_its_parts(tmp
 
     saved = read_saved_run(run_dir)
     assert (saved.config["agent"]["sampler"], saved.config["net"]["head"], saved.config["replay"]) == (
-        sampler, {"type": "dueling"}, {"type": "transitions"})
+        sampler, {"type": "dueling", "noisy": False, "sigma0": 0.5}, {"type": "transitions"})  # no noisy nets then
     assert not {"dueling", "prioritized", "priority_alpha", "dedup_frames"} & set(saved.config["agent"])
     code, out, err = run_main(play_main, f"run={run_dir}", "episodes=1", "render=none", capsys=capsys)
     assert code == 0 and "rlkit.play: dqn on cartpole after 600 steps" in out, err
