@@ -252,7 +252,7 @@ def test_cli_errors_are_one_line_with_exit_status_2(tmp_path: Path) -> None:
 
 
 def test_unknown_group_options_are_refused_with_the_choices() -> None:
-    with pytest.raises(RlkitError, match="unknown net 'resnet'; choose one of: cnn, mlp, perceptron$"):
+    with pytest.raises(RlkitError, match="unknown net 'resnet'; choose one of: cnn, minatar, mlp, perceptron$"):
         check_group_overrides(["net=resnet"], conf_dir(), CONFIG_GROUPS)
     with pytest.raises(RlkitError,
             match="unknown optim 'lbfgs'; choose one of: adadelta, adagrad, adam, momentum, rmsprop, sgd$"):
