@@ -20,7 +20,7 @@ MAX_WALK_ENTRIES = 50_000  # a sweep of hundreds of runs; the walk before a read
 _KINDS = ((stat.S_ISLNK, "a link"), (stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISREG, "a file"))
 
 
-def _kind(path: Path | str, dir_fd: int | None = None, *, mode: int | None = None) -> str:
+def entry_kind(path: Path | str, dir_fd: int | None = None, *, mode: int | None = None) -> str:
     """What is at `path` itself (a link is not followed), or what `mode` says: 'a link', 'a FIFO', 'missing'..."""
     try:
         mode = os.stat(path, dir_fd=dir_fd, follow_symlinks=False).st_mode if mode is None else mode
@@ -38,7 +38,7 @@ def _open_folder(root: Path, folder: Path, *, create: bool) -> int:
             root.mkdir(parents=True, exist_ok=True)
         fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except (FileExistsError, NotADirectoryError):
-        raise RlkitError(f"{root} is {_kind(root)}, not a folder; give a run folder") from None
+        raise RlkitError(f"{root} is {entry_kind(root)}, not a folder; give a run folder") from None
     try:
         for depth, name in enumerate(parts, start=1):
             if create:
@@ -49,7 +49,7 @@ def _open_folder(root: Path, folder: Path, *, create: bool) -> int:
             except OSError as exc:
                 if exc.errno == errno.ENOENT:
                     raise
-                raise RlkitError(f"{root.joinpath(*parts[:depth])} is {_kind(name, fd)}, not a real folder of the "
+                raise RlkitError(f"{root.joinpath(*parts[:depth])} is {entry_kind(name, fd)}, not a real folder of the "
                     "run; rlkit never follows a run folder's links: remove it") from None
             os.close(fd)
             fd = child
@@ -75,15 +75,15 @@ def open_run_file(path: Path, *, root: Path | None = None) -> BinaryIO:
     except OSError as exc:
         if exc.errno == errno.ENOENT:
             raise
-        raise RlkitError(f"{path} is {_kind(path.name, folder_fd)}, not a regular file; rlkit reads a run folder's "
-            "files only as they are, never through a link: remove it") from None
+        raise RlkitError(f"{path} is {entry_kind(path.name, folder_fd)}, not a regular file; rlkit reads a run "
+            "folder's files only as they are, never through a link: remove it") from None
     finally:
         os.close(folder_fd)
     mode = os.fstat(fd).st_mode
     if not stat.S_ISREG(mode):  # a folder, or a FIFO or device, which would block or never end
         os.close(fd)
-        raise RlkitError(f"{path} is {_kind(path, mode=mode)}, not a regular file; remove it or put the file rlkit "
-            "wrote back")
+        raise RlkitError(f"{path} is {entry_kind(path, mode=mode)}, not a regular file; remove it or put the file "
+            "rlkit wrote back")
     fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
     return os.fdopen(fd, "rb")
 
@@ -115,7 +115,7 @@ def _remove_dead_writers_temps(folder_fd: int, name: str) -> None:
         pid = stale[len(prefix) :].split(".", 1)[0]
         if not (stale.startswith(prefix) and stale.endswith(".tmp") and pid.isdigit()) or int(pid) == os.getpid():
             continue
-        if _kind(stale, folder_fd) == "a file" and not _pid_alive(int(pid)):
+        if entry_kind(stale, folder_fd) == "a file" and not _pid_alive(int(pid)):
             with suppress(FileNotFoundError):
                 os.unlink(stale, dir_fd=folder_fd)
 
@@ -127,7 +127,7 @@ def write_atomically(path: Path, write: Callable[[BinaryIO], None], *, root: Pat
     path = Path(path)
     folder_fd = _open_folder(Path(root) if root is not None else path.parent, path.parent, create=True)
     try:
-        kind = _kind(path.name, folder_fd)
+        kind = entry_kind(path.name, folder_fd)
         if kind not in ("missing", "a file"):
             raise RlkitError(f"{path} is {kind}, not a file rlkit wrote, so it was left as it is; remove it")
         _remove_dead_writers_temps(folder_fd, path.name)

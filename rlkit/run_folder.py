@@ -11,6 +11,7 @@ import tempfile
 from pathlib import Path
 
 from rlkit.errors import RlkitError
+from rlkit.run_files import entry_kind
 
 FILENAME = "checkpoint.pt"
 REPLAY_FILENAME = "replay.npz"  # checkpoint.replay=true: the replay buffer, saved with numpy
@@ -62,10 +63,8 @@ def check_new_run_dir(run_dir: Path, *, what: str = "hydra.run.dir", continue_wi
 
 def _not_a_lock(path: Path, exc: OSError | None = None) -> RlkitError:
     """A lock path that is a link, a FIFO or a folder: nothing is ever written through it."""
-    mode = path.lstat().st_mode
-    kind = next((kind for test, kind in ((stat.S_ISLNK, "a symlink"), (stat.S_ISFIFO, "a FIFO"),
-        (stat.S_ISDIR, "a folder"), (stat.S_ISREG, None)) if test(mode)), "a special file")
-    if kind is None:
+    kind = entry_kind(path)
+    if kind == "a file":
         return RlkitError(f"{path} cannot be opened ({exc.strerror if exc else 'unknown'}); fix its permissions")
     return RlkitError(f"{path} is {kind}, not rlkit's lock file; remove it, then try again")
 

@@ -126,5 +126,6 @@ def test_env_nodes_written_before_builders_had_names_are_read_in_todays_shape():
     assert upgrade_stored_env({"name": "taxi", "id": "Taxi-v3"}) == {"name": "taxi", "id": "Taxi-v4", "builder": "gym"}
     assert upgrade_stored_env({"builder": "gym", "id": "Taxi-v3"}) == {"builder": "gym",
         "id": "Taxi-v3"}  # today's: as it is
-    with pytest.raises(RlkitError, match=r"^env.builder=os.system in ckpt is not known; choose one of: gym, atari, minatar$"):
+    with pytest.raises(RlkitError,
+            match=r"^env.builder=os.system in ckpt is not known; choose one of: gym, atari, minatar$"):
         check_stored_env(upgrade_stored_env({"kind": "os.system", "id": "Taxi-v4"}), origin="ckpt")
