@@ -13,6 +13,7 @@ from conftest import run_main
 from torch import nn
 from torch.nn import functional as F
 
+from rlkit.agents.base import Transition
 from rlkit.agents.distributions import Categorical, Expected, categorical_projection
 from rlkit.agents.dqn import QNetworkPolicy, dqn_update
 from rlkit.agents.targets import bootstrap_q, td_target
@@ -150,3 +151,25 @@ def test_a_c51_cartpole_run_trains_and_plays(tmp_path: Path, capsys: pytest.Capt
     assert data["agent_state"]["q_net"]["head.linear.weight"].shape[0] == 2 * 51 and data["agent_state"]["updates"] > 0
     code, out, err = run_main(play_main, f"run={tmp_path}", "episodes=1", "render=none", capsys=capsys)
     assert code == 0 and "rlkit.play: dqn on cartpole after 400 steps" in out, err
+
+
+def test_c51_with_dueling_prioritized_three_step_replay_sends_its_cross_entropy_as_the_priority() -> None:
+    env = gym.make("CartPole-v1")
+    config = {"agent": {"type": "dqn", "distribution": {"type": "c51", "atoms": 11, "v_min": 0, "v_max": 50},
+        "sampler": {"type": "prioritized", "beta_steps": 100}, "n_step": 3, "learning_starts_steps": 64,
+        "batch_size": 32, "train_every_steps": 16}, "net": {"type": "mlp", "hidden": [8], "head": {"type": "dueling"}},
+        "optim": {"type": "adam"}}
+    agent = build_agent(config, observation_space=env.observation_space, action_space=env.action_space,
+        device=torch.device("cpu"), seed=0)
+    sent: list[np.ndarray] = []
+    update_priorities = agent.replay.update_priorities
+    agent.replay.update_priorities = lambda indices, priorities: (sent.append(priorities),
+        update_priorities(indices, priorities))
+    rng = np.random.default_rng(0)
+    for step in range(128):
+        obs = rng.standard_normal(4).astype(np.float32)
+        agent.observe(Transition(obs, int(rng.integers(2)), 1.0, obs, step % 20 == 19, False))
+    assert agent.updates == 5 and agent.q_net.head.advantage.out_features == 2 * 11
+    # one batch of per-sample cross-entropies (Categorical.priority) per update: steps 64, 80, ..., 128
+    assert len(sent) == 5 and all(p.shape == (32,) and (p > 0).all() for p in sent)
+    assert np.isfinite(agent.last_loss()) and agent.q_values(np.zeros(4, np.float32)).shape == (2,)
