@@ -116,7 +116,8 @@ def test_at_most_14_modules_at_the_top():
     assert len(top) <= 14, top
 
 
-@pytest.mark.parametrize("module", ["rlkit.agents.tabular", "rlkit.agents.base", "rlkit.nets"])
+@pytest.mark.parametrize("module", ["rlkit.agents.tabular", "rlkit.agents.base", "rlkit.agents.distributions",
+    "rlkit.nets"])
 def test_loading_an_agent_or_the_nets_loads_no_env_code_and_no_tensorboard(module):
     """A fresh interpreter: importing the tabular agent must not pull in Atari (ale_py), env building or TensorBoard."""
     watched = ["ale_py", "minatar", "rlkit.envs.atari", "rlkit.envs.minatar", "rlkit.envs.builders", "rlkit.loop",

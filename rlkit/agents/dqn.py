@@ -24,7 +24,7 @@ from rlkit.agents.base import (
     require_discrete,
     require_positive,
 )
-from rlkit.agents.targets import bootstrap_q, td_target
+from rlkit.agents.distributions import Expected, ValueDistribution
 from rlkit.errors import RlkitError
 from rlkit.nets.noisy import noisy_layers, reset_noise
 from rlkit.nets.transfer import load_network_state
@@ -51,8 +51,13 @@ def stored_obs_dtype(space: gym.Space) -> np.dtype:
 class QNetworkPolicy:
     """Greedy actions from a Q-network's weights on a device: no optimizer, no replay, no target network."""
 
-    def __init__(self, q_net: nn.Module, *, observation_space: gym.Space, device: torch.device | str) -> None:
+    def __init__(
+        self, q_net: nn.Module, *, observation_space: gym.Space, device: torch.device | str,
+        distribution: ValueDistribution | None = None,
+    ) -> None:
+        """`distribution` turns the net's outputs into Q-values (None: they are Q-values, as for Expected)."""
         self.q_net, self.device = q_net, torch.device(device)
+        self._to_q = None if distribution is None or isinstance(distribution, Expected) else distribution.q_values
         self.obs_shape: tuple[int, ...] = tuple(observation_space.shape or ())
         self.obs_dtype = stored_obs_dtype(observation_space)
         # One-observation acting writes into this tensor through a numpy view: no allocation per step.
@@ -63,7 +68,8 @@ class QNetworkPolicy:
         if np.ndim(obs) == len(self.obs_shape):  # one observation: an int, from the preallocated input
             self._one_obs_np[0] = obs
             with torch.inference_mode():
-                return int(self.q_net(self._one_obs.to(self.device)).argmax())
+                out = self.q_net(self._one_obs.to(self.device))
+                return int((out if self._to_q is None else self._to_q(out)).argmax())
         return self.q_values(obs).argmax(axis=1)
 
     def q_values(self, obs: Any) -> np.ndarray:
@@ -71,32 +77,34 @@ class QNetworkPolicy:
         obs = np.asarray(obs, dtype=self.obs_dtype)
         one = obs.ndim == len(self.obs_shape)
         with torch.inference_mode():
-            q_BA = self.q_net(torch.as_tensor(obs[None] if one else obs).to(self.device)).cpu().numpy()
+            out = self.q_net(torch.as_tensor(obs[None] if one else obs).to(self.device))
+            q_BA = (out if self._to_q is None else self._to_q(out)).cpu().numpy()
         return q_BA[0] if one else q_BA
 
 
 def dqn_update(
     obs: torch.Tensor, actions: torch.Tensor, rewards: torch.Tensor, next_obs: torch.Tensor, discounts: torch.Tensor,
     weights: torch.Tensor | None, *, q_net: nn.Module, target_net: nn.Module, optimizer: torch.optim.Optimizer,
-    params: Sequence[torch.Tensor], loss: Callable[..., torch.Tensor], double: bool, max_grad_norm: float | None,
+    params: Sequence[torch.Tensor], distribution: ValueDistribution, double: bool, max_grad_norm: float | None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor]:
-    """One gradient step on a batch, all on the device: (loss, mean Q, gradient norm or None, |TD error|_B).
+    """One gradient step on a batch, all on the device: (loss, mean Q, gradient norm or None, priority_B).
     `discounts` is gamma ** n per row (0 past a termination); `weights` are a prioritized replay's importance
-    weights (None: uniform); `params` are q_net's, listed once (walking the module tree costs more than Adam does)."""
-    q_B = q_net(obs).gather(1, actions.unsqueeze(1)).squeeze(1)
+    weights (None: uniform); `params` are q_net's, listed once (walking the module tree costs more than Adam does).
+    The loss, target and priority are `distribution`'s (rlkit.agents.distributions): |TD error| for Expected."""
+    chosen = distribution.chosen(q_net(obs), actions)
     with torch.no_grad():
-        next_online_BA = q_net(next_obs) if double else None
-        next_q_B = bootstrap_q(target_net(next_obs), next_online_BA)
-        target_B = td_target(rewards, next_q_B, discounts)
+        next_online = q_net(next_obs) if double else None
+        target = distribution.target(target_net(next_obs), next_online, rewards, discounts)
     if weights is None:
-        loss_value = loss(q_B, target_B)
+        loss_value = distribution.loss(chosen, target)
     else:  # prioritized: importance weights undo the sampling bias
-        loss_value = (weights * loss(q_B, target_B, reduction="none")).mean()
+        loss_value = (weights * distribution.loss(chosen, target, reduction="none")).mean()
     optimizer.zero_grad(set_to_none=True)
     loss_value.backward()
     grad_norm = None if max_grad_norm is None else nn.utils.clip_grad_norm_(params, max_grad_norm)
     optimizer.step()
-    return loss_value.detach(), q_B.detach().mean(), grad_norm, (target_B - q_B).detach().abs()
+    chosen = chosen.detach()
+    return loss_value.detach(), distribution.chosen_q(chosen).mean(), grad_norm, distribution.priority(chosen, target)
 
 
 def compiled_update(update: Callable[..., tuple], device: torch.device) -> Callable[..., tuple]:
@@ -123,10 +131,12 @@ class DQNAgent:
         learning_starts_steps: int, train_every_steps: int, gradient_steps: int, max_grad_norm: float | None,
         metrics_every_steps: int, double: bool = True, priority_beta: Callable[[int], float] | None = None,
         compile: bool = False, device: torch.device | str = "cpu", seed: int = 0,
+        distribution: ValueDistribution | None = None,
     ) -> None:
         """`q_net` is already on `device`, `optimizer` was built on its parameters, `replay` for `num_envs` env copies.
         `loss(q, target, reduction=...)` as torch.nn.functional's losses; `priority_beta(step)` anneals a prioritized
-        replay's importance weights (None: 1); `target_update` is a rlkit.agents.target_nets rule."""
+        replay's importance weights (None: 1); `target_update` is a rlkit.agents.target_nets rule; `distribution`
+        is what the head's outputs mean (rlkit.agents.distributions; None: Expected(loss), one Q-value per action)."""
         self.n_actions = require_discrete(action_space, what="action", agent="dqn", fix="pick a discrete-action env")
         if num_envs < 1:
             raise ValueError(f"num_envs must be >= 1, got {num_envs}")
@@ -143,6 +153,7 @@ class DQNAgent:
         self._target_params = list(self.target_net.parameters())
         self.target_update, self.exploration, self.priority_beta = target_update, exploration, priority_beta
         self.loss_fn, self.double = loss, bool(double)
+        self.distribution = Expected(loss) if distribution is None else distribution
         self.num_envs, self.batch_size = int(num_envs), int(batch_size)
         self.learning_starts_steps = int(learning_starts_steps)
         self.gradient_steps = int(gradient_steps)
@@ -151,12 +162,13 @@ class DQNAgent:
         self.obs_shape: tuple[int, ...] = tuple(observation_space.shape or ())
         self._train_every, self._metrics_every = Every(int(train_every_steps)), Every(int(metrics_every_steps))
         update = functools.partial(
-            dqn_update, q_net=q_net, target_net=self.target_net, optimizer=optimizer, params=self._params, loss=loss,
-            double=self.double, max_grad_norm=self.max_grad_norm,
+            dqn_update, q_net=q_net, target_net=self.target_net, optimizer=optimizer, params=self._params,
+            distribution=self.distribution, double=self.double, max_grad_norm=self.max_grad_norm,
         )
         self._update = compiled_update(update, self.device) if compile else update
         self._rng = np.random.default_rng(seed)
-        self._policy = QNetworkPolicy(q_net, observation_space=observation_space, device=self.device)
+        self._policy = QNetworkPolicy(q_net, observation_space=observation_space, device=self.device,
+            distribution=self.distribution)
         # Noisy nets (net.head.noisy): eval mode, mu weights only, except while exploring and learning, each of
         # which draws fresh noise from its own seeded stream.
         self._noisy, self._target_noisy = noisy_layers(q_net), noisy_layers(self.target_net)
@@ -218,12 +230,12 @@ class DQNAgent:
         if self._noisy:  # online and target networks each with fresh noise of their own
             reset_noise(self._noisy + self._target_noisy, self._noise_rng)
             self.q_net.train(), self.target_net.train()
-        loss, q_mean, grad_norm, td_abs_B = self._update(batch.obs, batch.actions, batch.rewards, batch.next_obs,
+        loss, q_mean, grad_norm, priority_B = self._update(batch.obs, batch.actions, batch.rewards, batch.next_obs,
             batch.discounts, batch.weights)
         if self._noisy:
             self.q_net.eval(), self.target_net.eval()
-        if batch.weights is not None:  # prioritized: |TD error| is the sampled rows' new priority
-            self.replay.update_priorities(batch.indices, td_abs_B.cpu().numpy())
+        if batch.weights is not None:  # prioritized: the part's per-sample loss is the sampled rows' new priority
+            self.replay.update_priorities(batch.indices, priority_B.cpu().numpy())
         self.updates += 1
         self._last_update = (loss, q_mean, grad_norm)
 

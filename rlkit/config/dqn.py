@@ -17,6 +17,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from rlkit.agents.base import check_unit_interval, require_discrete, require_positive
+from rlkit.agents.distributions import Categorical, Expected, ValueDistribution
 from rlkit.agents.dqn import DQNAgent, LinearSchedule, stored_obs_dtype
 from rlkit.agents.target_nets import PolyakUpdate
 from rlkit.config.nodes import checked
@@ -33,9 +34,11 @@ from rlkit.replay.samplers import Sampler, UniformSampler
 LOSSES: dict[str, Callable[..., torch.Tensor]] = {"huber": F.smooth_l1_loss, "mse": F.mse_loss}
 
 
-def linear_q_head(*, in_features: int, n_actions: int, noisy: bool = False, sigma0: float = 0.5) -> LinearHead:
-    """One Q-value per action."""
-    return LinearHead(in_features=in_features, out_features=n_actions, noisy=noisy, sigma0=sigma0)
+def linear_q_head(
+    *, in_features: int, n_actions: int, atoms: int = 1, noisy: bool = False, sigma0: float = 0.5,
+) -> LinearHead:
+    """One Q-value per action, or `atoms` outputs per action for a distribution (actions x atoms, flattened)."""
+    return LinearHead(in_features=in_features, out_features=n_actions * atoms, noisy=noisy, sigma0=sigma0)
 
 
 # The parts a DQN config names, each by a fixed name (rlkit.config.registry re-exports them).
@@ -49,8 +52,8 @@ HEADS: dict[str, Callable[..., nn.Module]] = {"linear": linear_q_head, "dueling"
 TRAINING_COPIES = 5  # weights, gradients, Adam's two moments and the target network
 # Arguments the builders pass themselves, never config values.
 REPLAY_RUN_TIME = frozenset({"rings", "obs_shape", "obs_dtype", "device", "seed", "sampler"})
-HEAD_RUN_TIME = frozenset({"in_features", "n_actions", "hidden"})
-DQN_PARTS = frozenset({"sampler", "replay", "head"})  # DQNSettings fields made from their own nodes
+HEAD_RUN_TIME = frozenset({"in_features", "n_actions", "hidden", "atoms"})
+DQN_PARTS = frozenset({"sampler", "replay", "head", "distribution"})  # DQNSettings fields made from their own nodes
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,40 @@ SAMPLER_SETTINGS: dict[str, Callable[..., UniformSampling | PrioritizedSampling]
     "prioritized": PrioritizedSampling}
 
 
+DISTRIBUTIONS: dict[str, Callable[..., ValueDistribution]] = {
+    "expected": lambda settings, loss: Expected(loss),
+    "c51": lambda settings, loss: Categorical(atoms=settings.atoms, v_min=settings.v_min, v_max=settings.v_max),
+}
+
+
+@dataclass(frozen=True)
+class DistributionSettings:
+    """agent.distribution: what the Q head's outputs mean (rlkit.agents.distributions). One node holds every type's
+    keys, so a command line switches agent.distribution.type and sets them; each type reads only its own."""
+
+    type: str = "expected"  # a name in DISTRIBUTIONS
+    atoms: int = 51  # c51: Bellemare et al. 2017's 51 atoms on [v_min, v_max]
+    v_min: float = -10.0
+    v_max: float = 10.0
+
+    def part(self, loss: Callable[..., torch.Tensor] = F.smooth_l1_loss) -> ValueDistribution:
+        """The part itself; `loss` is agent.loss, which only `expected` reads."""
+        return DISTRIBUTIONS[self.type](self, loss)
+
+
+def distribution_settings(node: Any, *, origin: str = "") -> DistributionSettings:
+    """The checked agent.distribution node (expected where a config written in code, or stored before it, has none)."""
+    name, _, kwargs = checked({"type": "expected"} if node is None else node,
+        dict.fromkeys(DISTRIBUTIONS, DistributionSettings), key="agent.distribution", origin=origin)
+    settings = DistributionSettings(type=name, **kwargs)
+    if settings.atoms < 2:
+        raise RlkitError(f"{where_in('agent.distribution.atoms', origin)} must be >= 2, got {settings.atoms}")
+    if not settings.v_min < settings.v_max:
+        raise RlkitError(f"{where_in('agent.distribution.v_min', origin)} must be < agent.distribution.v_max, got "
+            f"{settings.v_min} and {settings.v_max}")
+    return settings
+
+
 @dataclass(frozen=True)
 class HeadSettings:
     """The checked net.head node: a name in HEADS and its noisy-layer settings (Fortunato et al. 2018); a stored
@@ -97,8 +134,9 @@ class HeadSettings:
     noisy: bool = False
     sigma0: float = 0.5
 
-    def factory(self) -> Callable[..., nn.Module]:
-        return functools.partial(HEADS[self.type], noisy=self.noisy, sigma0=self.sigma0)
+    def factory(self, *, atoms: int = 1) -> Callable[..., nn.Module]:
+        """The head awaiting its sizes; `atoms` outputs per action for a value distribution (C51's)."""
+        return functools.partial(HEADS[self.type], atoms=atoms, noisy=self.noisy, sigma0=self.sigma0)
 
 
 @dataclass(frozen=True)
@@ -127,6 +165,7 @@ class DQNSettings:
     sampler: UniformSampling | PrioritizedSampling = UniformSampling()
     replay: str = "transitions"
     head: HeadSettings = HeadSettings()
+    distribution: DistributionSettings = DistributionSettings()
 
 
 def _part(node: Any, settings: Mapping[str, Callable[..., Any]], *, key: str, choose: str, origin: str) -> Any:
@@ -158,7 +197,7 @@ def head_choice(node: Any, *, origin: str = "") -> HeadSettings:
 
 def dqn_settings(
     values: Mapping[str, Any], *, sampler: Any = None, replay: str = "transitions",
-    head: str | HeadSettings = "linear", origin: str = "",
+    head: str | HeadSettings = "linear", distribution: Any = None, origin: str = "",
 ) -> DQNSettings:
     """The typed DQN settings, every range checked once: `values` are the agent node's other keys, type-checked
     against DQNSettings (rlkit.config.registry), `sampler` its sampler node, `replay` the name chosen and `head` the
@@ -166,7 +205,8 @@ def dqn_settings(
     head = HeadSettings(type=head) if isinstance(head, str) else head
     sampling = _part({"type": "uniform"} if sampler is None else sampler, SAMPLER_SETTINGS, key="agent.sampler",
         choose="agent/sampler", origin=origin)
-    settings = DQNSettings(**values, sampler=sampling, replay=replay, head=head)
+    settings = DQNSettings(**values, sampler=sampling, replay=replay, head=head,
+        distribution=distribution_settings(distribution, origin=origin))
     positive = ("n_step", "buffer_size", "batch_size", "train_every_steps", "gradient_steps",
         "target_update_every_steps", "metrics_every_steps")
     require_positive(**{key: getattr(settings, key) for key in positive})
@@ -271,8 +311,9 @@ def build_dqn(
         num_envs=num_envs, capacity=settings.buffer_size, n_step=settings.n_step, gamma=settings.gamma, device=device,
         seed=replay_seed,
     )
+    values = settings.distribution.part(LOSSES[settings.loss])
     q_net = build_q_network(observation_space=observation_space, n_actions=n_actions, net=net,
-        head=settings.head.factory(), device=device, seed=seed, body_init=settings.body_init)
+        head=settings.head.factory(atoms=values.outputs), device=device, seed=seed, body_init=settings.body_init)
     return DQNAgent(
         observation_space=observation_space, action_space=action_space, num_envs=num_envs, q_net=q_net,
         optimizer=optimizer(list(q_net.parameters())), replay=replay,
@@ -283,5 +324,5 @@ def build_dqn(
         batch_size=settings.batch_size, learning_starts_steps=settings.learning_starts_steps,
         train_every_steps=settings.train_every_steps, gradient_steps=settings.gradient_steps,
         max_grad_norm=settings.max_grad_norm, metrics_every_steps=settings.metrics_every_steps,
-        compile=settings.compile, device=device, seed=seed,
+        compile=settings.compile, device=device, seed=seed, distribution=values,
     )

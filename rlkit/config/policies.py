@@ -24,10 +24,12 @@ def dqn_policy(
 ) -> QNetworkPolicy:
     """The run's Q-network with the checkpoint's online weights (agent_state["q_net"]), greedy on `device`."""
     n_actions = require_discrete(action_space, what="action", agent="dqn", fix="pick a discrete-action env")
+    values = parts.distribution.part()  # C51's outputs are atoms: the policy acts on their expected values
     q_net = build_q_network(observation_space=observation_space, n_actions=n_actions, net=parts.net,
-        head=parts.head.factory(), device=device, seed=0)  # seed 0: its weights are overwritten below
+        head=parts.head.factory(atoms=values.outputs), device=device, seed=0)  # seed 0: overwritten below
     load_network_state(q_net, agent_state["q_net"])
-    return QNetworkPolicy(q_net.requires_grad_(False).eval(), observation_space=observation_space, device=device)
+    return QNetworkPolicy(q_net.requires_grad_(False).eval(), observation_space=observation_space, device=device,
+        distribution=values)
 
 
 def table_policy(

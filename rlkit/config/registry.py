@@ -19,9 +19,11 @@ from rlkit.config.dqn import (
     HEADS,
     REPLAYS,
     SAMPLERS,
+    DistributionSettings,
     DQNSettings,
     HeadSettings,
     build_dqn,
+    distribution_settings,
     dqn_settings,
     head_choice,
     replay_choice,
@@ -108,25 +110,29 @@ def check_parts(config: Mapping[str, Any], *, origin: str = "") -> PartsSettings
         if (moved := old_key(f"agent.{key}", typed)) is not None:  # a flag that became a part
             raise RlkitError(f"{moved} (in {origin})" if origin else str(moved))
     sampled = isinstance(node, Mapping) and node.get("type") == "dqn"  # the sampler node is DQN's, checked with it
-    agent = {k: v for k, v in node.items() if k != "sampler"} if sampled else node
+    agent = {k: v for k, v in node.items() if k not in ("sampler", "distribution")} if sampled else node
     name, _, kwargs = checked(agent, AGENT_NODES, key="agent", origin=origin, run_time=AGENT_RUN_TIME)
     if sampled:
-        kwargs = dqn_settings(kwargs, sampler=node.get("sampler"), replay=replay, head=head_settings, origin=origin)
+        kwargs = dqn_settings(kwargs, sampler=node.get("sampler"), replay=replay, head=head_settings,
+            distribution=node.get("distribution"), origin=origin)
     return PartsSettings(agent=name, settings=kwargs, net=body_factory(body, origin=origin),
         optimizer=optimizer_factory(config.get("optim"), origin=origin))
 
 
 @dataclass(frozen=True)
 class ActingParts:
-    """What a policy is built from: the agent's name, the body and the head. No learning setting is read."""
+    """What a policy is built from: the agent's name, the body, the head and what its outputs mean. No learning
+    setting is read."""
 
     agent: str  # a name in AGENTS
     net: Callable[..., nn.Module]  # a body awaiting its input size
     head: HeadSettings  # a name in HEADS and its noise settings
+    distribution: DistributionSettings = DistributionSettings()  # DQN's agent.distribution
 
 
 def check_acting_parts(config: Mapping[str, Any], *, origin: str = "") -> ActingParts:
-    """The nodes that define a run's network (agent.type, net and net.head) checked once; the learning settings
+    """The nodes that define a run's network (agent.type, net, net.head and DQN's
+    agent.distribution) checked once; the learning settings
     (the agent's other keys, optim, replay) are neither checked nor built."""
     node = config.get("agent")
     name = node.get("type") if isinstance(node, Mapping) else None
@@ -134,7 +140,9 @@ def check_acting_parts(config: Mapping[str, Any], *, origin: str = "") -> Acting
         raise RlkitError(f"{where_in('agent.type', origin)}={show(name)} is not known; choose one of: "
             f"{', '.join(AGENTS)}")
     body, head = _body_and_head(config.get("net"))
-    return ActingParts(agent=name, net=body_factory(body, origin=origin), head=head_choice(head, origin=origin))
+    distribution = distribution_settings(node.get("distribution"), origin=origin) if name == "dqn" else None
+    return ActingParts(agent=name, net=body_factory(body, origin=origin), head=head_choice(head, origin=origin),
+        distribution=distribution or DistributionSettings())
 
 
 def build_agent(

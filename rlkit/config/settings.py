@@ -181,8 +181,9 @@ def upgrade_stored_config(config: Mapping[str, Any]) -> dict[str, Any]:
             head = {"noisy": False, "sigma0": 0.5, **head}
         upgraded["net"] = {**net, "head": head}
     agent = upgraded.get("agent")
-    if isinstance(agent, Mapping) and agent.get("type") == "dqn" and "sampler" not in agent:
-        upgraded["agent"] = {**agent, "sampler": {"type": "uniform"}}
+    if isinstance(agent, Mapping) and agent.get("type") == "dqn":  # parts a run stored before they had names
+        parts = {"sampler": {"type": "uniform"}, "distribution": {"type": "expected"}}
+        upgraded["agent"] = {**agent, **{key: node for key, node in parts.items() if key not in agent}}
     return {**upgraded, "env": upgrade_stored_env(upgraded.get("env"))}
 
 

@@ -31,12 +31,15 @@ class LinearHead(nn.Module):
 
 
 class DuelingHead(nn.Module):
-    """Q = V + A - mean(A): value and advantage streams (Wang et al., 2016, arXiv:1511.06581)."""
+    """Q = V + A - mean(A): value and advantage streams (Wang et al., 2016, arXiv:1511.06581). With `atoms` outputs
+    per action (a distribution's, as C51's), one value and one advantage per atom, flattened to actions x atoms."""
 
     def __init__(
-        self, *, in_features: int, n_actions: int, hidden: int = 0, noisy: bool = False, sigma0: float = 0.5,
+        self, *, in_features: int, n_actions: int, hidden: int = 0, atoms: int = 1, noisy: bool = False,
+        sigma0: float = 0.5,
     ) -> None:
         super().__init__()
+        self.atoms = int(atoms)
         layer = functools.partial(linear_layer, noisy=noisy, sigma0=sigma0)
 
         def stream(out: int) -> nn.Module:
@@ -44,12 +47,13 @@ class DuelingHead(nn.Module):
                 return nn.Sequential(layer(in_features, hidden), nn.ReLU(), layer(hidden, out))
             return layer(in_features, out)
 
-        self.value = stream(1)
-        self.advantage = stream(int(n_actions))
+        self.value = stream(self.atoms)
+        self.advantage = stream(int(n_actions) * self.atoms)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        advantage_BA = self.advantage(features)
-        return self.value(features) + advantage_BA - advantage_BA.mean(dim=1, keepdim=True)
+        advantage_BAZ = self.advantage(features).unflatten(1, (-1, self.atoms))
+        value_B1Z = self.value(features).unsqueeze(1)
+        return (value_B1Z + advantage_BAZ - advantage_BAZ.mean(dim=1, keepdim=True)).flatten(1)
 
 
 class Network(nn.Module):

@@ -18,6 +18,7 @@ from torch.nn import functional as F
 from rlkit import tb
 from rlkit.agents import Transition
 from rlkit.agents.base import NO_METRICS
+from rlkit.agents.distributions import Expected
 from rlkit.agents.dqn import DQNAgent, LinearSchedule, dqn_update
 from rlkit.agents.target_nets import PolyakUpdate, hard_update
 from rlkit.checkpoint import load_checkpoint, save_checkpoint
@@ -348,7 +349,7 @@ def test_dqn_update_is_a_function_of_tensors_and_modules_with_values_known_by_ha
         None)
     loss, q_mean, grad_norm, td_abs_B = dqn_update(
         *batch, q_net=q_net, target_net=target_net, optimizer=optimizer, params=list(q_net.parameters()),
-        loss=F.mse_loss, double=False, max_grad_norm=None,
+        distribution=Expected(F.mse_loss), double=False, max_grad_norm=None,
     )
     # Q(s, 0) = 1; target 1 + 0.5 * max(1, 0.5) = 1.5; MSE 0.25; dL/dw0 = 2 * (1 - 1.5) * 1 = -1; SGD: w0 = 1 + 0.5.
     assert (loss.item(), q_mean.item(), grad_norm, td_abs_B.tolist()) == (0.25, 1.0, None, [0.5])

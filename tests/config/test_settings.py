@@ -36,7 +36,8 @@ def test_the_code_defaults_are_conf_s() -> None:
     dqn = conf_node("agent/dqn.yaml")
     defaults = {f.name: f.default for f in dataclasses.fields(DQNSettings)}
     assert dqn.pop("type") == "dqn"
-    assert dqn == {k: v for k, v in defaults.items() if k not in ("sampler", "replay", "head")}
+    assert dqn.pop("distribution") == dataclasses.asdict(defaults["distribution"])
+    assert dqn == {k: v for k, v in defaults.items() if k not in ("sampler", "replay", "head", "distribution")}
     assert defaults["sampler"] == UniformSampling() and dataclasses.asdict(UniformSampling()) == conf_node(
         "agent/sampler/uniform.yaml")
     prioritized = conf_node("agent/sampler/prioritized.yaml")
@@ -164,13 +165,14 @@ def test_an_old_atari_config_names_its_parts() -> None:
     }
     new = upgrade_stored_config(old)
     assert (new["agent"], new["net"], new["replay"], new["env"]) == (
-        {"type": "dqn", "gamma": 0.99, "sampler": {"type": "uniform"}}, {"type": "cnn", "head": {"type": "linear",
-        "noisy": False, "sigma0": 0.5}}, {"type": "frames"}, {"builder": "atari", "game": "Pong"},
+        {"type": "dqn", "gamma": 0.99, "sampler": {"type": "uniform"}, "distribution": {"type": "expected"}},
+        {"type": "cnn", "head": {"type": "linear", "noisy": False, "sigma0": 0.5}},
+        {"type": "frames"}, {"builder": "atari", "game": "Pong"},
     )
     assert old["agent"]["dedup_frames"] is True and "replay" not in old  # what was read is left as it was
     bad = upgrade_stored_config({**old, "agent": {"type": "dqn", "dueling": "yes"}})
     assert bad["agent"] == {"type": "dqn", "dueling": "yes",
-        "sampler": {"type": "uniform"}}  # refused by the checks, by name
+        "sampler": {"type": "uniform"}, "distribution": {"type": "expected"}}  # refused by the checks, by name
 
 
 def test_a_run_checks_its_parts_once(tmp_path, capsys, monkeypatch) -> None:
