@@ -6,6 +6,7 @@ import logging
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -75,8 +76,9 @@ def run_cli_into_closed_pipe(module: str, *args: str, timeout: float = 180) -> t
     return proc.returncode, proc.stderr
 
 
-def run_main(main, *args: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    """Run an entry point's main() in this process as `python -m ... args` would: (exit status, stdout, stderr)."""
+def run_main(main, *args: str, capsys: pytest.CaptureFixture[str] | None) -> tuple[int, str, str]:
+    """Run an entry point's main() in this process as `python -m ... args` would: (exit status, stdout, stderr).
+    capsys=None (module fixtures, where capsys is function-scoped) leaves the output on the terminal: ("", "")."""
     argv, root = sys.argv, logging.getLogger()
     handlers, level = list(root.handlers), root.level  # Hydra's job logging would outlive the captured stderr
     sys.argv = ["rlkit", *args]
@@ -88,8 +90,20 @@ def run_main(main, *args: str, capsys: pytest.CaptureFixture[str]) -> tuple[int,
     finally:
         sys.argv = argv
         root.handlers[:], root.level = handlers, level
-    out, err = capsys.readouterr()
+    out, err = capsys.readouterr() if capsys is not None else ("", "")
     return code, out, err
+
+
+def edit_checkpoint(run_dir: Path, edit: Callable[[dict], None]) -> None:
+    """Rewrite a checkpoint as an attacker or a broken copy would, with a valid SHA-256, so that the edit is what is
+    judged."""
+    from rlkit.checkpoint import load_checkpoint, save_checkpoint
+
+    data = load_checkpoint(run_dir)
+    edit(data)
+    for key in ("kind", "format"):
+        data.pop(key)
+    save_checkpoint(run_dir / "checkpoint.pt", data)
 
 
 def compose_train(*overrides: str):

@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import run_cli, run_main
+from conftest import edit_checkpoint, run_cli, run_main
 
 from rlkit import play, report, supervised, train
-from rlkit.checkpoint import load_checkpoint, save_checkpoint
+from rlkit.checkpoint import load_checkpoint
 from rlkit.digits.datasets import MNIST_FILES
 
 MAINS = {"rlkit.train": train.main, "rlkit.play": play.main, "rlkit.report": report.main,
@@ -29,7 +29,7 @@ QUICK = ("progress=false", "eval_every_steps=0", "final_eval_episodes=2", "log_e
 def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """A finished taxi run, a DQN run that saved its replay, a supervised run and a text file, made once."""
     root = tmp_path_factory.mktemp("world")
-    capsys = _NoCapture()
+    capsys = None
     for name, args in {
         "taxi": ("env=taxi", "total_steps=1000", "eval_every_steps=500", *QUICK[2:], "progress=false"),
         "dqn": ("env=cartpole", "total_steps=400", "agent.learning_starts_steps=100", "checkpoint.replay=true", *QUICK),
@@ -41,27 +41,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {"root": root, "taxi": root / "taxi", "dqn": root / "dqn", "sup": root / "sup", "text": root / "notes.txt"}
 
 
-class _NoCapture:
-    """capsys stand-in for the module fixture (capsys is function-scoped): output goes to the terminal."""
-
-    def readouterr(self) -> tuple[str, str]:
-        return "", ""
-
-
 def copy_run(world: dict[str, Path], name: str, tmp: Path) -> Path:
     target = tmp / name
     shutil.copytree(world[name], target)
     return target
-
-
-def edit_checkpoint(run_dir: Path, edit: Callable[[dict], None]) -> None:
-    """Rewrite a checkpoint as an attacker or a broken copy would, with a valid SHA-256 so the edit is what is
-    judged."""
-    data = load_checkpoint(run_dir)
-    edit(data)
-    for key in ("kind", "format"):
-        data.pop(key)
-    save_checkpoint(run_dir / "checkpoint.pt", data)
 
 
 def edit_replay(run_dir: Path, edit: Callable[[dict], None]) -> None:

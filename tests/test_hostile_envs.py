@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import REPO, run_main
+from conftest import REPO, edit_checkpoint, run_main
 from hostile import Sentinel, run_hostile
 
 from rlkit import play, tb, train
-from rlkit.checkpoint import load_checkpoint, save_checkpoint
+from rlkit.checkpoint import load_checkpoint
 from rlkit.envs.builders import GREEDY_EPISODE_STEPS, greedy_cap_note, make_env, make_train_env
 from rlkit.loop import TrainPlan, evaluate
 from rlkit.loop import train as train_loop
@@ -43,19 +43,12 @@ SOURCES = ("command line", "checkpoint", "recorded overrides")
 AS_A_PROCESS = {("command line", "max_episode_steps", "-1"), ("recorded overrides", "render_mode", "0")}
 
 
-class _NoCapture:
-    """capsys stand-in for module fixtures (capsys is function-scoped)."""
-
-    def readouterr(self) -> tuple[str, str]:
-        return "", ""
-
-
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """A finished taxi run and a finished run of the endless env, made once."""
     root = tmp_path_factory.mktemp("hostile_envs")
     for name, env in {"taxi": ("env=taxi",), "endless": ENDLESS}.items():
-        code = run_main(train.main, *env, *QUICK, f"hydra.run.dir={root / name}", capsys=_NoCapture())[0]
+        code = run_main(train.main, *env, *QUICK, f"hydra.run.dir={root / name}", capsys=None)[0]
         assert code == 0
     return {"taxi": root / "taxi", "endless": root / "endless"}
 
@@ -71,13 +64,9 @@ def copy_run(runs: dict[str, Path], name: str, tmp: Path) -> Path:
     return target
 
 
-def edit_checkpoint(run_dir: Path, edit: Any) -> None:
-    """Rewrite the checkpoint as an attacker would, with a valid SHA-256, so that the edit is what is judged."""
-    data = load_checkpoint(run_dir)
-    edit(data["config"])
-    for key in ("kind", "format"):
-        data.pop(key)
-    save_checkpoint(run_dir / "checkpoint.pt", data)
+def edit_config(run_dir: Path, edit: Any) -> None:
+    """The checkpoint's config rewritten as an attacker would (conftest.edit_checkpoint)."""
+    edit_checkpoint(run_dir, lambda data: edit(data["config"]))
 
 
 def refused_in_process(main: Any, *args: str, capsys: pytest.CaptureFixture[str]) -> str:
@@ -94,7 +83,7 @@ def command_for(source: str, key: str, value: Any, runs: dict[str, Path], tmp: P
         return "rlkit.train", ["env=taxi", f"+env.kwargs.{key}={typed(value)}", *QUICK, f"hydra.run.dir={tmp / 'new'}"]
     run_dir = copy_run(runs, "taxi", tmp)
     if source == "checkpoint":
-        edit_checkpoint(run_dir, lambda config: config["env"]["kwargs"].update({key: value}))
+        edit_config(run_dir, lambda config: config["env"]["kwargs"].update({key: value}))
         return "rlkit.play", [f"run={run_dir}", "render=none", "episodes=1"]
     overrides = run_dir / ".hydra" / "overrides.yaml"
     overrides.write_text(overrides.read_text() + f"- +env.kwargs.{key}={typed(value)}\n")
@@ -120,7 +109,7 @@ def test_each_known_env_kwarg_is_checked_from_every_source(source, key, value, r
 def test_a_2_mb_frozenlake_map_in_a_checkpoint_is_refused_within_bounds(runs, tmp_path):
     """The map that cost 97 s and 5 GB inside gymnasium.make: 1500x1500 cells, refused before gymnasium sees it."""
     run_dir = copy_run(runs, "taxi", tmp_path)
-    edit_checkpoint(run_dir, lambda config: config["env"].update(id="FrozenLake-v1",
+    edit_config(run_dir, lambda config: config["env"].update(id="FrozenLake-v1",
         kwargs={"desc": ["S" + "F" * 1498 + "G"] * 1500}))
     sentinel = Sentinel(tmp_path / "sentinel")
     line = run_hostile("rlkit.play", f"run={run_dir}", "render=none", cwd=tmp_path).refused("env.kwargs.desc")
@@ -282,7 +271,7 @@ def test_a_checkpoint_asking_for_a_huge_network_is_refused(runs, tmp_path, capsy
         config["agent"] = {"type": "dqn"}
         config["net"] = {"type": "mlp", "hidden": [2**20] * 3, "head": {"type": "linear"}}
 
-    edit_checkpoint(run_dir, huge)
+    edit_config(run_dir, huge)
     line = refused_in_process(play.main, f"run={run_dir}", "render=none", "episodes=1", capsys=capsys)
     assert "net.hidden" in line, line
 

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from conftest import run_main
+from conftest import edit_checkpoint, run_main
 from hostile import MAX_ERROR_CHARS, Sentinel, run_hostile
 
 from rlkit import play, report, supervised, train
-from rlkit.checkpoint import load_checkpoint, save_checkpoint
+from rlkit.checkpoint import load_checkpoint
 from rlkit.errors import RlkitError, one_line, printable, shorten
 
 ESCAPES = {  # what a hostile run folder hides in its strings -> how rlkit must show it
@@ -30,32 +30,18 @@ RAW_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # any control charact
 REPORT = ("--reps", "20")
 
 
-class _NoCapture:
-    def readouterr(self) -> tuple[str, str]:
-        return "", ""
-
-
 @pytest.fixture(scope="module")
 def taxi(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One real small run, copied per case."""
     run_dir = tmp_path_factory.mktemp("made") / "taxi"
     args = ("env=taxi", "total_steps=1000", "eval_every_steps=0", "final_eval_episodes=2", "progress=false")
-    assert run_main(train.main, *args, f"hydra.run.dir={run_dir}", capsys=_NoCapture())[0] == 0
+    assert run_main(train.main, *args, f"hydra.run.dir={run_dir}", capsys=None)[0] == 0
     return run_dir
 
 
 def copy_of(taxi: Path, tmp_path: Path) -> Path:
     shutil.copytree(taxi, tmp_path / "run")
     return tmp_path / "run"
-
-
-def edit_checkpoint(run_dir: Path, edit: Callable[[dict], None]) -> None:
-    """Rewrite the checkpoint as a hostile copy would, with a valid SHA-256, so that the edit is what is judged."""
-    data = load_checkpoint(run_dir)
-    edit(data)
-    for key in ("kind", "format"):
-        data.pop(key)
-    save_checkpoint(run_dir / "checkpoint.pt", data)
 
 
 def set_config(key: str, value: object) -> Callable[[dict], None]:

@@ -56,15 +56,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("runs")
     for name, args in {"taxi": ("env=taxi", "total_steps=1000"), "dqn": ("env=cartpole", "total_steps=400",
             "agent.learning_starts_steps=100", "checkpoint.replay=true", "log_every_steps=200")}.items():
-        assert run_main(train.main, *args, *QUICK, f"hydra.run.dir={root / name}", capsys=_NoCapture())[0] == 0
+        assert run_main(train.main, *args, *QUICK, f"hydra.run.dir={root / name}", capsys=None)[0] == 0
     return {"taxi": root / "taxi", "dqn": root / "dqn"}
-
-
-class _NoCapture:
-    """capsys stand-in for the module fixture (capsys is function-scoped)."""
-
-    def readouterr(self) -> tuple[str, str]:
-        return "", ""
 
 
 def hostile_copy(world: dict[str, Path], name: str, tmp: Path, where: str,
